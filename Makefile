@@ -1,0 +1,31 @@
+# Two commands set up a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test soak lint bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/pasarela demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+soak: $(STAMP)
+	PASARELA_SOAK=full $(BIN)/pytest -q tests/reliability
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/canonical.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,131 @@
+"""Shared HTTP mechanics for REST adapters: one client per account, timeouts, and turning transport
+errors and HTTP statuses into the four failure classes. Adapters keep only the mapping.
+
+No retries here (httpx transport retries = 0): dispatch is the only layer that retries, so attempts
+never multiply across layers (research/anchors.md (c) 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, Final
+
+import httpx
+
+from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
+
+MAX_BODY: Final = 20 * 1024 * 1024  # a provider answer larger than this is refused, not parsed
+
+# Default HTTP status → failure class. `None` = the adapter reads the body. Adapters pass their own
+# table (merged over this one) where their documentation says otherwise.
+DEFAULT_STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
+    400: Rejected,
+    401: Misconfigured,
+    403: Misconfigured,
+    404: Rejected,
+    409: Rejected,
+    422: Rejected,
+    429: Unavailable,
+    500: Ambiguous,
+    502: Unavailable,
+    503: Unavailable,
+    504: Unavailable,
+}
+
+
+class ProviderHttp:
+    """An httpx.AsyncClient bound to one account's base URL, with the classification rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            headers=dict(headers or {}),
+            transport=transport or httpx.AsyncHTTPTransport(retries=0),
+            follow_redirects=False,
+        )
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        emits: bool = False,
+    ) -> httpx.Response:
+        """Send a request. `emits=True` marks a request that may create a document: a timeout or
+        reset after the request left us is then Ambiguous, never Unavailable."""
+        try:
+            response = await self.client.request(
+                method, path, json=json, content=content, params=params, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise Unavailable(f"cannot reach provider: {exc!r}", code="connect") from None
+        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            failure = Ambiguous if emits else Unavailable
+            raise failure(f"no answer after sending: {exc!r}", code="timeout") from None
+        except httpx.HTTPError as exc:
+            raise (Ambiguous if emits else Unavailable)(f"transport error: {exc!r}", code="transport") from None
+        if len(response.content) > MAX_BODY:
+            raise (Ambiguous if emits else Unavailable)("provider answer too large", code="too-large")
+        return response
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        import datetime as dt
+
+        when = parsedate_to_datetime(value)
+        return max(0.0, (when - dt.datetime.now(when.tzinfo)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The JSON body, or None when the provider sent something else (an HTML error page, nothing)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def failure_for_status(
+    response: httpx.Response,
+    message: str,
+    *,
+    table: Mapping[int, type[ProviderFailure]] | None = None,
+    emits: bool = False,
+    **kwargs: Any,
+) -> ProviderFailure:
+    """The failure an HTTP error status means. A 5xx that is not in the table is Ambiguous when the
+    request may have created a document, otherwise Unavailable; an unknown 4xx is Rejected."""
+    classes = {**DEFAULT_STATUS_CLASSES, **(table or {})}
+    status = response.status_code
+    cls = classes.get(status)
+    if cls is None:
+        cls = (Ambiguous if emits else Unavailable) if status >= 500 else Rejected
+    if cls is Ambiguous and not emits:
+        cls = Unavailable  # a status query that failed changed nothing at the provider
+    return cls(message, retry_after=retry_after(response), http_status=status, **kwargs)

@@ -1,0 +1,150 @@
+"""The canonical document: what integrators post, the same for every provider and country.
+
+msgspec Structs, no I/O. Field descriptions flow into the OpenAPI schema. Closed, country-independent
+vocabularies are Literals (msgspec names the bad value); country-dependent ones (kind, id_type,
+reason code) are strings checked by `canonical.validation` against `canonical.catalogs`, so the
+error can say which country's list applies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+Country = Literal["CO", "SV"]
+PartyType = Literal["company", "person"]
+TaxTreatment = Literal["taxed", "exempt", "not_subject"]
+ItemType = Literal["good", "service", "both"]
+PaymentForm = Literal["cash", "credit"]
+PaymentMeansCode = Literal[
+    "cash", "bank_transfer", "bank_deposit", "credit_card", "debit_card", "check", "electronic_money", "other"
+]
+
+Text = Annotated[str, Meta(min_length=1, max_length=1000)]
+Amount = Annotated[Decimal, Meta(description="Decimal as a JSON string (or number); never a float")]
+Percent = Annotated[Decimal, Meta(description="Percentage, e.g. \"19\" for 19 %")]
+
+
+class _Base(Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Unknown fields are refused: a typo ("unit_prize") must not silently drop fiscal content."""
+
+
+class Address(_Base):
+    line: Annotated[str | None, Meta(description="Street address")] = None
+    city_code: Annotated[str | None, Meta(description="CO: DANE/DIVIPOLA municipality (5 digits); SV: MH CAT-013 municipio")] = None
+    department_code: Annotated[str | None, Meta(description="CO: DANE department (2 digits); SV: MH CAT-012")] = None
+    postal_code: str | None = None
+    country: Annotated[str, Meta(description="ISO 3166-1 alpha-2")] = "CO"
+
+
+class Party(_Base):
+    """A customer (or, with the Issuer fields, the tenant issuing the document)."""
+
+    name: Annotated[Text, Meta(description="Legal name (razón social) or full name")]
+    party_type: Annotated[PartyType, Meta(description="company (persona jurídica) | person (natural)")] = "company"
+    id_type: Annotated[str | None, Meta(description="CO: NIT CC CE TI RC PASSPORT FOREIGN_ID NIT_FOREIGN; SV: NIT DUI NRC PASSPORT RESIDENT_CARD OTHER")] = None
+    id_number: Annotated[str | None, Meta(description="Identification number, without check digit (DV)")] = None
+    check_digit: Annotated[str | None, Meta(description="CO: NIT check digit (DV), DIAN mod-11")] = None
+    nrc: Annotated[str | None, Meta(description="SV: Número de Registro de Contribuyente (IVA)")] = None
+    trade_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    tax_responsibilities: Annotated[list[str], Meta(description="CO: DIAN fiscal responsibilities, e.g. O-13, R-99-PN")] = field(default_factory=list)
+    economic_activity: Annotated[str | None, Meta(description="CO: CIIU; SV: MH CAT-019 actividad económica")] = None
+    large_taxpayer: Annotated[bool, Meta(description="SV: gran contribuyente (withholds 1 % IVA)")] = False
+    address: Address | None = None
+
+
+class Issuer(Party):
+    """The tenant as issuer: taken from the tenants file, never from the posted document."""
+
+    country: Country = "CO"
+    establishment: Annotated[str | None, Meta(description="SV: establishment code (M001...), part of numeroControl")] = None
+    point_of_sale: Annotated[str | None, Meta(description="SV: point-of-sale code (P001...), part of numeroControl")] = None
+
+
+class TaxRate(_Base):
+    tax: Annotated[str, Meta(description="CO: IVA, INC, ICA; SV: IVA")]
+    rate: Percent
+
+
+class LineDiscount(_Base):
+    """Exactly one of `percent` (of quantity × unit price) or `amount`."""
+
+    percent: Percent | None = None
+    amount: Amount | None = None
+
+
+class Line(_Base):
+    description: Text
+    quantity: Annotated[Decimal, Meta(description="> 0")]
+    unit_price: Annotated[Amount, Meta(description="Per unit; tax-exclusive unless prices_include_tax")]
+    code: Annotated[str | None, Meta(description="The seller's item code")] = None
+    unit: Annotated[str, Meta(description="UN/ECE Rec 20 unit code; 94 = unit")] = "94"
+    discount: LineDiscount | None = None
+    taxes: list[TaxRate] = field(default_factory=list)
+    tax_treatment: Annotated[TaxTreatment, Meta(description="taxed | exempt | not_subject (SV gravada / exenta / no sujeta)")] = "taxed"
+    item_type: Annotated[ItemType, Meta(description="good | service | both (MH CAT-011)")] = "good"
+
+
+class Adjustment(_Base):
+    """A document-level discount or charge (a tip is a charge outside the tax base)."""
+
+    reason: Text
+    amount: Amount | None = None
+    percent: Percent | None = None
+    kind: Annotated[Literal["tip", "other"], Meta(description="tip: propina, outside the tax base")] = "other"
+
+
+class Withholding(_Base):
+    tax: Annotated[str, Meta(description="CO: ReteFuente, ReteIVA, ReteICA; SV: IVA, Renta")]
+    rate: Percent
+
+
+class Payment(_Base):
+    form: Annotated[PaymentForm, Meta(description="cash (contado) | credit (crédito)")] = "cash"
+    means: PaymentMeansCode = "cash"
+    due_date: dt.date | None = None
+
+
+class Reference(_Base):
+    """The document a note corrects."""
+
+    number: Annotated[str, Meta(description="Prefix + consecutive of the referenced document")]
+    fiscal_id: Annotated[str | None, Meta(description="CO: CUFE (96 hex); SV: codigoGeneracion (UUID)")] = None
+    issue_date: dt.date | None = None
+    kind: Annotated[str | None, Meta(description="Kind of the referenced document (SV: tax_credit_invoice for a CCF)")] = None
+
+
+class Reason(_Base):
+    code: Annotated[str, Meta(description="credit: partial_return annulment discount price_adjustment full_return other; debit: interest expenses value_change other")]
+    description: str | None = None
+
+
+class Document(_Base):
+    """One fiscal document: invoice, credit or debit note, POS document (CO and SV)."""
+
+    country: Country
+    kind: Annotated[str, Meta(description="CO: invoice credit_note debit_note pos_invoice support_document; SV: invoice tax_credit_invoice credit_note debit_note export_invoice excluded_subject_invoice")]
+    lines: list[Line]
+    number: Annotated[str | None, Meta(description="Assigned by the gateway or the provider; set only to re-send a known number")] = None
+    issue_date: Annotated[dt.date | None, Meta(description="Defaults to today in the country's time zone")] = None
+    issue_time: dt.time | None = None
+    currency: Annotated[str | None, Meta(description="ISO 4217; defaults to COP (CO) or USD (SV)")] = None
+    prices_include_tax: Annotated[bool, Meta(description="Unit prices include the taxes (usual for SV factura)")] = False
+    customer: Party | None = None
+    charges: list[Adjustment] = field(default_factory=list)
+    discounts: list[Adjustment] = field(default_factory=list)
+    withholdings: list[Withholding] = field(default_factory=list)
+    payment: Payment | None = None
+    reference: Reference | None = None
+    reason: Reason | None = None
+    notes: list[str] = field(default_factory=list)
+    metadata: Annotated[dict[str, str], Meta(description="Free string tags; routing rules match on them")] = field(default_factory=dict)
+
+
+document_decoder = msgspec.json.Decoder(Document)

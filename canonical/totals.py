@@ -1,0 +1,188 @@
+"""The totals engine: one set of figures for every provider (ARCHITECTURE.md, Totals).
+
+Rounding is explicit: half-up, per line to `LINE_DECIMALS[country]` (CO 2, SV 8), document totals to
+2. Tax amounts are rounded per line and summed, so the document's taxes always equal the sum of
+what the lines show (the DIAN and MH validators recompute from the lines).
+
+With `prices_include_tax` the unit prices are what the customer pays: tax = taxed × r / (100 + Σr)
+per line (SV factura: × 13/113), net = taxed − tax, and the document's `tax_inclusive` is the sum of
+the rounded gross lines, so the printed price is never changed by rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Final
+
+from msgspec import Struct
+
+from canonical.catalogs import LINE_DECIMALS, TOTAL_DECIMALS
+from canonical.document import Adjustment, Document
+
+ZERO: Final = Decimal(0)
+HUNDRED: Final = Decimal(100)
+_QUANTUM: Final = {n: Decimal(1).scaleb(-n) for n in range(0, 9)}
+
+
+def round_half_up(value: Decimal, places: int) -> Decimal:
+    return value.quantize(_QUANTUM[places], rounding=ROUND_HALF_UP)
+
+
+class TaxAmount(Struct, kw_only=True):
+    tax: str
+    rate: Decimal
+    taxable: Decimal
+    amount: Decimal
+
+
+class WithholdingAmount(Struct, kw_only=True):
+    tax: str
+    rate: Decimal
+    taxable: Decimal
+    amount: Decimal
+
+
+class LineTotals(Struct, kw_only=True):
+    """Per-line figures, so adapters never recompute them."""
+
+    unit_price: Decimal  # tax-exclusive unit price (derived when prices include tax)
+    gross: Decimal  # quantity × tax-exclusive unit price, before the line discount
+    discount: Decimal  # line discount, tax-exclusive
+    net: Decimal  # gross − discount: the line's taxable base (DIAN LineExtensionAmount)
+    taxes: list[TaxAmount]
+    total: Decimal  # net + taxes: what the customer pays for the line
+
+
+class Totals(Struct, kw_only=True):
+    """Document totals, all decimal strings in JSON. Calculated: never accepted from clients."""
+
+    lines: list[LineTotals]
+    line_extension: Decimal
+    taxes: list[TaxAmount]
+    tax_total: Decimal
+    tax_exclusive: Decimal
+    tax_inclusive: Decimal
+    allowances: Decimal
+    charges: Decimal  # every document-level charge, tips included
+    tips: Decimal  # the tip part of `charges` (SV propina, CO propina)
+    withholdings: list[WithholdingAmount]
+    payable: Decimal
+
+
+# Withholding base per (country, tax): which figure the rate applies to.
+_WITHHOLDING_BASE: Final[dict[tuple[str, str], str]] = {
+    ("CO", "ReteFuente"): "line_extension",
+    ("CO", "ReteICA"): "line_extension",
+    ("CO", "ReteIVA"): "tax:IVA",
+    ("SV", "IVA"): "taxed_net",
+    ("SV", "Renta"): "line_extension",
+}
+# Withholdings that reduce what the buyer pays (SV retentions); CO ones are informational.
+_REDUCES_PAYABLE: Final = frozenset({"SV"})
+
+
+def compute_totals(doc: Document) -> Totals:
+    line_places = LINE_DECIMALS[doc.country]
+    lines = [_line_totals(line, doc.prices_include_tax, line_places) for line in doc.lines]
+
+    grouped: dict[tuple[str, Decimal], list[Decimal]] = {}
+    for lt in lines:
+        for t in lt.taxes:
+            acc = grouped.setdefault((t.tax, t.rate), [ZERO, ZERO])
+            acc[0] += t.taxable
+            acc[1] += t.amount
+    taxes = [
+        TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=_r2(acc[1]))
+        for (tax, rate), acc in grouped.items()
+    ]
+    tax_total = sum((t.amount for t in taxes), ZERO)
+    if doc.prices_include_tax:
+        tax_inclusive = _r2(sum((lt.total for lt in lines), ZERO))
+        line_extension = tax_inclusive - tax_total
+    else:
+        line_extension = _r2(sum((lt.net for lt in lines), ZERO))
+        tax_inclusive = line_extension + tax_total
+    tax_exclusive = _r2(sum((lt.net for lt in lines if lt.taxes), ZERO))
+    if doc.prices_include_tax and lines and all(lt.taxes for lt in lines):
+        tax_exclusive = line_extension  # keep the identity exact when every line is taxed
+
+    percent_base = tax_inclusive if doc.prices_include_tax else line_extension
+    allowances = _adjustments(doc.discounts, percent_base)
+    charges = _adjustments(doc.charges, percent_base)
+    tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
+
+    bases = {
+        "line_extension": line_extension,
+        "taxed_net": _r2(sum((lt.net for lt in lines if lt.taxes), ZERO)),
+        **{f"tax:{t.tax}": ZERO for t in taxes},
+    }
+    for t in taxes:
+        bases[f"tax:{t.tax}"] += t.amount
+    withholdings = []
+    for w in doc.withholdings:
+        base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
+        withholdings.append(
+            WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
+        )
+    retained = sum((w.amount for w in withholdings), ZERO) if doc.country in _REDUCES_PAYABLE else ZERO
+
+    return Totals(
+        lines=lines,
+        line_extension=line_extension,
+        taxes=taxes,
+        tax_total=tax_total,
+        tax_exclusive=tax_exclusive,
+        tax_inclusive=tax_inclusive,
+        allowances=allowances,
+        charges=charges,
+        tips=tips,
+        withholdings=withholdings,
+        payable=tax_inclusive - allowances + charges - retained,
+    )
+
+
+def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
+    gross_as_priced = round_half_up(line.quantity * line.unit_price, places)
+    discount_as_priced = _QUANTUM[places] * 0
+    if line.discount is not None:
+        if line.discount.percent is not None:
+            discount_as_priced = round_half_up(gross_as_priced * line.discount.percent / HUNDRED, places)
+        elif line.discount.amount is not None:
+            discount_as_priced = round_half_up(line.discount.amount, places)
+    priced = gross_as_priced - discount_as_priced
+    rates = [(t.tax, t.rate) for t in line.taxes] if line.tax_treatment == "taxed" else []
+
+    if prices_include_tax and rates:
+        divisor = HUNDRED + sum((r for _, r in rates), ZERO)
+        amounts = [round_half_up(priced * r / divisor, places) for _, r in rates]
+        net = priced - sum(amounts, ZERO)
+        factor = HUNDRED / divisor
+        gross = round_half_up(gross_as_priced * factor, places)
+        discount = gross - net
+        unit_price = round_half_up(line.unit_price * factor, max(places, 2))
+    else:
+        net = priced
+        amounts = [round_half_up(net * r / HUNDRED, places) for _, r in rates]
+        gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
+
+    taxes = [TaxAmount(tax=tax, rate=rate, taxable=net, amount=a) for (tax, rate), a in zip(rates, amounts)]
+    return LineTotals(
+        unit_price=unit_price,
+        gross=gross,
+        discount=discount,
+        net=net,
+        taxes=taxes,
+        total=net + sum(amounts, ZERO),
+    )
+
+
+def _adjustments(items: Iterable[Adjustment], base: Decimal) -> Decimal:
+    total = ZERO
+    for item in items:
+        total += item.amount if item.amount is not None else base * (item.percent or ZERO) / HUNDRED
+    return _r2(total)
+
+
+def _r2(value: Decimal) -> Decimal:
+    return round_half_up(value, TOTAL_DECIMALS)

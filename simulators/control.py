@@ -1,0 +1,129 @@
+"""The pinned simulator control API, shared by every simulator: fault injection and the ledger.
+
+`POST /_sim/faults {"mode", "count"}` sets what the next N emissions do (N omitted: until changed);
+a request may also carry `X-Sim-Fault: <mode>` to fault just itself. `GET /_sim/ledger` lists every
+document the simulator issued (the soak test's ground truth); `DELETE /_sim/ledger` clears it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.handlers import HTTPRouteHandler
+
+FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota"]
+FAULT_HEADER = "x-sim-fault"
+
+
+class FaultRequest(msgspec.Struct):
+    mode: FaultMode
+    count: int | None = None
+
+
+class SimSettings(msgspec.Struct, kw_only=True):
+    """Per-run behaviour; tests shrink the delays to milliseconds."""
+
+    slow_s: float = 1.0
+    hang_s: float = 30.0
+    retry_after_s: int = 1
+    trust: str | None = None  # DIAN: CA bundle that makes the signing-certificate check strict
+    dian_software: str | None = None  # DIAN: "ID:PIN,ID:PIN"; None reads PASARELA_SIM_DIAN_SOFTWARE
+
+
+class LedgerEntry(msgspec.Struct, kw_only=True):
+    reference: str  # the provider's id for the document (tracking id, CUFE, codigoGeneracion...)
+    number: str | None = None
+    fiscal_id: str | None = None
+    kind: str | None = None
+    payload: Any = None
+    issued_at: str = msgspec.field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+
+
+class SimState:
+    """Faults and ledger of one simulator. Thread-safe: tests read it from another thread."""
+
+    def __init__(self, settings: SimSettings | None = None) -> None:
+        self.settings = settings or SimSettings()
+        self._lock = threading.Lock()
+        self._mode: FaultMode = "ok"
+        self._remaining: int | None = None
+        self.ledger: list[LedgerEntry] = []
+
+    def set_fault(self, mode: FaultMode, count: int | None = None) -> None:
+        with self._lock:
+            self._mode, self._remaining = mode, count
+
+    def next_fault(self, request: Request | None = None) -> FaultMode:
+        """The fault for this emission: the request's header wins, then the armed mode."""
+        if request is not None:
+            header = request.headers.get(FAULT_HEADER)
+            if header:
+                return header  # type: ignore[return-value]
+        with self._lock:
+            mode = self._mode
+            if self._remaining is not None:
+                self._remaining -= 1
+                if self._remaining <= 0:
+                    self._mode, self._remaining = "ok", None
+            return mode
+
+    def issue(self, entry: LedgerEntry) -> None:
+        with self._lock:
+            self.ledger.append(entry)
+
+    def issued(self, reference: str) -> LedgerEntry | None:
+        with self._lock:
+            return next((e for e in self.ledger if e.reference == reference), None)
+
+    def entries(self) -> list[LedgerEntry]:
+        with self._lock:
+            return list(self.ledger)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.ledger.clear()
+
+    # Behaviour helpers for the emission handlers -------------------------------------------------
+
+    def unavailable(self) -> Response:
+        """down: 503 before taking the document."""
+        return Response({"error": "service unavailable (simulated)"}, status_code=503)
+
+    def quota(self, body: Any = None) -> Response:
+        """quota: 429 with Retry-After."""
+        return Response(
+            body if body is not None else {"error": "quota exceeded (simulated)"},
+            status_code=429,
+            headers={"Retry-After": str(self.settings.retry_after_s)},
+        )
+
+    async def after_issue(self, mode: FaultMode) -> None:
+        """slow / hang: the document is already issued; delay the answer."""
+        if mode == "slow":
+            await asyncio.sleep(self.settings.slow_s)
+        elif mode == "hang":
+            await asyncio.sleep(self.settings.hang_s)
+
+
+def control_handlers(state: SimState) -> list[HTTPRouteHandler]:
+    """The /_sim routes, bound to one simulator's state."""
+
+    @post("/_sim/faults", status_code=200, sync_to_thread=False)
+    def set_faults(data: FaultRequest) -> dict[str, Any]:
+        state.set_fault(data.mode, data.count)
+        return {"mode": data.mode, "count": data.count}
+
+    @get("/_sim/ledger", sync_to_thread=False)
+    def read_ledger() -> list[LedgerEntry]:
+        return state.entries()
+
+    @delete("/_sim/ledger", status_code=204, sync_to_thread=False)
+    def clear_ledger() -> None:
+        state.clear()
+
+    return [set_faults, read_ledger, clear_ledger]
