@@ -28,6 +28,8 @@ from canonical.totals import Totals, compute_totals
 
 MAX_LINES: Final = 2000  # MH cuerpoDocumento holds at most 2000 items; DIAN documents stay far below
 MAX_ERRORS: Final = 100
+MAX_MAGNITUDE: Final = Decimal(10) ** 14  # far above any real invoice; keeps Decimal arithmetic exact
+MAX_DECIMALS: Final = 8  # MH items carry at most 8; DIAN none beyond that
 
 # Stable rule codes and the message each gives (the message may be refined per occurrence).
 RULES: Final[dict[str, str]] = {
@@ -47,7 +49,8 @@ RULES: Final[dict[str, str]] = {
     "quantity-positive": "quantity must be greater than zero",
     "unit-price-non-negative": "unit price must not be negative",
     "unit-format": "unit must be a UN/ECE Rec 20 code (e.g. 94)",
-    "sv-decimals-max": "El Salvador item amounts carry at most 8 decimals",
+    "decimals-max": "amounts and quantities carry at most 8 decimals",
+    "amount-range": f"amounts and quantities must be below {10**14:,}",
     "discount-one-of": "give exactly one of percent or amount",
     "discount-percent-range": "discount percent must be between 0 and 100",
     "discount-exceeds-gross": "discount is larger than quantity × unit price",
@@ -260,11 +263,6 @@ def _check_lines(doc: Document) -> Iterator[FieldError]:
             yield err(f"{p}.unit_price", "unit-price-non-negative")
         if not _UNIT.match(line.unit):
             yield err(f"{p}.unit", "unit-format")
-        if doc.country == "SV":
-            for name in ("quantity", "unit_price"):
-                value: Decimal = getattr(line, name)
-                if value.is_finite() and value.as_tuple().exponent < -8:  # type: ignore[operator]
-                    yield err(f"{p}.{name}", "sv-decimals-max")
         if line.discount is not None:
             yield from _check_discount(line, p)
         seen: set[str] = set()
@@ -461,9 +459,15 @@ def _check_adjustments(doc: Document) -> Iterator[FieldError]:
 
 
 def _finite(path: str, **values: Decimal) -> Iterator[FieldError]:
+    """Every Decimal from the edge passes here: finite, bounded, at most 8 decimals."""
     for name, value in values.items():
+        at = f"{path}.{name}" if name != "value" else path
         if not value.is_finite():
-            yield err(f"{path}.{name}" if name != "value" else path, "decimal-finite")
+            yield err(at, "decimal-finite")
+        elif abs(value) >= MAX_MAGNITUDE:
+            yield err(at, "amount-range")
+        elif value.as_tuple().exponent < -MAX_DECIMALS:  # type: ignore[operator]
+            yield err(at, "decimals-max")
 
 
 def _amount_rules(doc: Document, totals: Totals) -> list[FieldError]:

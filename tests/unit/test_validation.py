@@ -187,3 +187,13 @@ def test_withholdings_and_adjustments(co):
     found = errors_of(co)
     assert ("withholdings[1].tax", "withholding-unknown") in found
     assert ("discounts[0]", "adjustment-one-of") in found
+
+
+def test_amount_magnitude_and_precision_are_bounded(co):
+    co["lines"][0]["quantity"] = "1e100000"
+    co["lines"][1]["unit_price"] = "1e-100000"
+    co["lines"][2]["unit_price"] = "0.123456789"
+    found = errors_of(co)
+    assert ("lines[0].quantity", "amount-range") in found
+    assert ("lines[1].unit_price", "decimals-max") in found
+    assert ("lines[2].unit_price", "decimals-max") in found
