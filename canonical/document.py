@@ -37,7 +37,7 @@ class Address(_Base):
     line: Annotated[str | None, Meta(description="Street address")] = None
     city_code: Annotated[str | None, Meta(description="CO: DANE/DIVIPOLA municipality (5 digits); SV: MH CAT-013 municipio")] = None
     department_code: Annotated[str | None, Meta(description="CO: DANE department (2 digits); SV: MH CAT-012")] = None
-    postal_code: str | None = None
+    postal_code: Annotated[str | None, Meta(description="Postal code")] = None
     country: Annotated[str, Meta(description="ISO 3166-1 alpha-2")] = "CO"
 
 
@@ -50,13 +50,13 @@ class Party(_Base):
     id_number: Annotated[str | None, Meta(description="Identification number, without check digit (DV)")] = None
     check_digit: Annotated[str | None, Meta(description="CO: NIT check digit (DV), DIAN mod-11")] = None
     nrc: Annotated[str | None, Meta(description="SV: Número de Registro de Contribuyente (IVA)")] = None
-    trade_name: str | None = None
-    email: str | None = None
-    phone: str | None = None
+    trade_name: Annotated[str | None, Meta(description="Commercial name (nombre comercial)")] = None
+    email: Annotated[str | None, Meta(description="Where the authority's copy is sent")] = None
+    phone: Annotated[str | None, Meta(description="Phone number")] = None
     tax_responsibilities: Annotated[list[str], Meta(description="CO: DIAN fiscal responsibilities, e.g. O-13, R-99-PN")] = field(default_factory=list)
     economic_activity: Annotated[str | None, Meta(description="CO: CIIU; SV: MH CAT-019 actividad económica")] = None
     large_taxpayer: Annotated[bool, Meta(description="SV: gran contribuyente (withholds 1 % IVA)")] = False
-    address: Address | None = None
+    address: Annotated[Address | None, Meta(description="Address with DANE (CO) or MH (SV) codes")] = None
 
 
 class Issuer(Party):
@@ -75,18 +75,18 @@ class TaxRate(_Base):
 class LineDiscount(_Base):
     """Exactly one of `percent` (of quantity × unit price) or `amount`."""
 
-    percent: Percent | None = None
-    amount: Amount | None = None
+    percent: Annotated[Percent | None, Meta(description="Percent of quantity × unit price")] = None
+    amount: Annotated[Amount | None, Meta(description="Fixed discount amount")] = None
 
 
 class Line(_Base):
-    description: Text
+    description: Annotated[Text, Meta(description="What is sold")]
     quantity: Annotated[Decimal, Meta(description="> 0")]
     unit_price: Annotated[Amount, Meta(description="Per unit; tax-exclusive unless prices_include_tax")]
     code: Annotated[str | None, Meta(description="The seller's item code")] = None
     unit: Annotated[str, Meta(description="UN/ECE Rec 20 unit code; 94 = unit")] = "94"
-    discount: LineDiscount | None = None
-    taxes: list[TaxRate] = field(default_factory=list)
+    discount: Annotated[LineDiscount | None, Meta(description="Line discount: percent or amount")] = None
+    taxes: Annotated[list[TaxRate], Meta(description="Taxes on this line, e.g. [{tax: IVA, rate: 19}]")] = field(default_factory=list)
     tax_treatment: Annotated[TaxTreatment, Meta(description="taxed | exempt | not_subject (SV gravada / exenta / no sujeta)")] = "taxed"
     item_type: Annotated[ItemType, Meta(description="good | service | both (MH CAT-011)")] = "good"
 
@@ -94,9 +94,9 @@ class Line(_Base):
 class Adjustment(_Base):
     """A document-level discount or charge (a tip is a charge outside the tax base)."""
 
-    reason: Text
-    amount: Amount | None = None
-    percent: Percent | None = None
+    reason: Annotated[Text, Meta(description="Why the charge or discount applies")]
+    amount: Annotated[Amount | None, Meta(description="Fixed amount (or give percent)")] = None
+    percent: Annotated[Percent | None, Meta(description="Percent of the line total (tax-inclusive when prices include tax)")] = None
     kind: Annotated[Literal["tip", "other"], Meta(description="tip: propina, outside the tax base")] = "other"
 
 
@@ -107,8 +107,8 @@ class Withholding(_Base):
 
 class Payment(_Base):
     form: Annotated[PaymentForm, Meta(description="cash (contado) | credit (crédito)")] = "cash"
-    means: PaymentMeansCode = "cash"
-    due_date: dt.date | None = None
+    means: Annotated[PaymentMeansCode, Meta(description="Mapped to DIAN PaymentMeansCode / MH CAT-017")] = "cash"
+    due_date: Annotated[dt.date | None, Meta(description="Required for credit sales in CO")] = None
 
 
 class Reference(_Base):
@@ -116,34 +116,34 @@ class Reference(_Base):
 
     number: Annotated[str, Meta(description="Prefix + consecutive of the referenced document")]
     fiscal_id: Annotated[str | None, Meta(description="CO: CUFE (96 hex); SV: codigoGeneracion (UUID)")] = None
-    issue_date: dt.date | None = None
+    issue_date: Annotated[dt.date | None, Meta(description="Issue date of the referenced document")] = None
     kind: Annotated[str | None, Meta(description="Kind of the referenced document (SV: tax_credit_invoice for a CCF)")] = None
 
 
 class Reason(_Base):
     code: Annotated[str, Meta(description="credit: partial_return annulment discount price_adjustment full_return other; debit: interest expenses value_change other")]
-    description: str | None = None
+    description: Annotated[str | None, Meta(description="Free text explaining the correction")] = None
 
 
 class Document(_Base):
     """One fiscal document: invoice, credit or debit note, POS document (CO and SV)."""
 
-    country: Country
+    country: Annotated[Country, Meta(description="CO (DIAN) or SV (Hacienda)")]
     kind: Annotated[str, Meta(description="CO: invoice credit_note debit_note pos_invoice support_document; SV: invoice tax_credit_invoice credit_note debit_note export_invoice excluded_subject_invoice")]
-    lines: list[Line]
+    lines: Annotated[list[Line], Meta(description="At least one line")]
     number: Annotated[str | None, Meta(description="Assigned by the gateway or the provider; set only to re-send a known number")] = None
     issue_date: Annotated[dt.date | None, Meta(description="Defaults to today in the country's time zone")] = None
-    issue_time: dt.time | None = None
+    issue_time: Annotated[dt.time | None, Meta(description="Defaults to now in the country's time zone")] = None
     currency: Annotated[str | None, Meta(description="ISO 4217; defaults to COP (CO) or USD (SV)")] = None
     prices_include_tax: Annotated[bool, Meta(description="Unit prices include the taxes (usual for SV factura)")] = False
-    customer: Party | None = None
-    charges: list[Adjustment] = field(default_factory=list)
-    discounts: list[Adjustment] = field(default_factory=list)
-    withholdings: list[Withholding] = field(default_factory=list)
-    payment: Payment | None = None
-    reference: Reference | None = None
-    reason: Reason | None = None
-    notes: list[str] = field(default_factory=list)
+    customer: Annotated[Party | None, Meta(description="Required except for an anonymous final consumer (SV factura below USD 1,095; CO POS)")] = None
+    charges: Annotated[list[Adjustment], Meta(description="Document-level charges; kind=tip for a tip")] = field(default_factory=list)
+    discounts: Annotated[list[Adjustment], Meta(description="Document-level discounts (allowances)")] = field(default_factory=list)
+    withholdings: Annotated[list[Withholding], Meta(description="Taxes the buyer withholds; reduce payable in SV only")] = field(default_factory=list)
+    payment: Annotated[Payment | None, Meta(description="Form, means and due date")] = None
+    reference: Annotated[Reference | None, Meta(description="Notes: the document being corrected")] = None
+    reason: Annotated[Reason | None, Meta(description="Notes: why the document is corrected")] = None
+    notes: Annotated[list[str], Meta(description="Free text printed on the document")] = field(default_factory=list)
     metadata: Annotated[dict[str, str], Meta(description="Free string tags; routing rules match on them")] = field(default_factory=dict)
 
 
