@@ -53,6 +53,13 @@ def cmd_simulators(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The guided tour: simulators + gateway on loopback, a story of seven steps."""
+    from gateway.demo import run
+
+    return run(keep=args.keep, port=args.port, base_port=args.base_port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pasarela", description="Provider-agnostic e-invoicing gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=8101)
     p.add_argument("--trust", help="CA bundle: the DIAN simulator then accepts only certificates it signed")
     p.set_defaults(func=cmd_simulators)
+
+    p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
+    p.add_argument("--keep", action="store_true", help="leave the gateway and simulators running")
+    p.add_argument("--port", type=int, default=8000, help="gateway port")
+    p.add_argument("--base-port", type=int, default=8101, help="first simulator port")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -1,0 +1,416 @@
+"""`pasarela demo`: the whole product on loopback, no credentials, no network, in under a minute.
+
+Starts every provider simulator and the gateway (a `pasarela serve` child process on an SQLite file
+in a temporary folder), with a demo tenant whose throwaway test CA and signing certificate are
+generated at first run and trusted by the DIAN simulator. Then tells the story step by step, each as
+a table, and cleans up (or, with `--keep`, leaves everything running and prints curl commands).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simulators import pki
+from simulators.control import SimSettings
+from simulators.runner import OFFSETS, SimulatorThread
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
+SOFTWARE_ID, SOFTWARE_PIN = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", "12345"
+TEST_SET_ID = "f5b5e5a5-0000-4000-8000-000000000001"
+API_KEYS = {"demo-co": "demo-co-key-0123456789", "demo-sv": "demo-sv-key-0123456789"}
+
+TENANTS = """\
+[server]
+database = "sqlite:///pasarela-demo.db"
+secret_key = "demo-secret-key-not-for-production"
+
+[[tenants]]
+id = "demo-co"
+name = "ACME Colombia SAS"
+api_keys = ["{co_key}"]
+
+[tenants.issuer]
+country = "CO"
+party_type = "company"
+id_type = "NIT"
+id_number = "900373115"
+check_digit = "3"
+name = "ACME Colombia SAS"
+tax_responsibilities = ["O-13"]
+economic_activity = "6201"
+email = "facturacion@acme.example"
+phone = "6015550100"
+address = {{ line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }}
+
+[tenants.dispatch]
+deadline_s = 20
+max_attempts = 2
+backoff_base_s = 0.05
+backoff_max_s = 0.2
+poll_interval_s = 0.2
+reconcile_window_s = 1
+breaker_threshold = 50
+
+[[tenants.numbering]]
+name = "setp"
+kinds = ["invoice"]
+prefix = "SETP"
+resolution = "18760000001"
+from = 990000000
+to = 995000000
+valid_from = 2019-01-19
+valid_to = 2030-01-19
+technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+
+[[tenants.numbering]]
+name = "nc"
+kinds = ["credit_note"]
+prefix = "NC"
+from = 1
+to = 99999999
+
+[[tenants.numbering]]
+name = "nd"
+kinds = ["debit_note"]
+prefix = "ND"
+from = 1
+to = 99999999
+
+[[tenants.accounts]]
+name = "dian"
+provider = "dian"
+environment = "test"
+base_url = "{sim_dian}/WcfDianCustomerServices.svc"
+timeout_s = 1.5
+credentials = {{ software_id = "{software_id}", software_pin = "{software_pin}", certificate = "{p12}", certificate_password = "{p12_password}", test_set_id = "{test_set_id}" }}
+
+[[tenants.accounts]]
+name = "apidian"
+provider = "apidian"
+base_url = "{sim_apidian}/api/ubl2.1"
+credentials = {{ token = "demo-apidian-token" }}
+
+[[tenants.accounts]]
+name = "facepro"
+provider = "facepro"
+base_url = "{sim_facepro}/api/v1"
+credentials = {{ token = "demo-facepro-token" }}
+
+[[tenants.accounts]]
+name = "smartapp"
+provider = "smartapp"
+base_url = "{sim_smartapp}"
+credentials = {{ api_key = "demo-smartapp-key" }}
+
+[[tenants.accounts]]
+name = "koywe"
+provider = "koywe"
+base_url = "{sim_koywe}"
+credentials = {{ client_id = "demo-client", client_secret = "demo-secret", username = "demo@acme.example", password = "demo-password" }}
+
+[[tenants.routes]]
+match = {{ country = "CO", kinds = ["invoice", "credit_note", "debit_note"] }}
+chain = ["dian", "apidian"]
+
+[[tenants]]
+id = "demo-sv"
+name = "Tienda El Salvador S.A. de C.V."
+api_keys = ["{sv_key}"]
+
+[tenants.issuer]
+country = "SV"
+party_type = "company"
+id_type = "NIT"
+id_number = "06142803901121"
+nrc = "2345678"
+name = "Tienda El Salvador S.A. de C.V."
+trade_name = "Tienda El Salvador"
+economic_activity = "47190"
+establishment = "M001"
+point_of_sale = "P001"
+email = "dte@tienda.example"
+phone = "22223333"
+address = {{ line = "Colonia Escalón, Calle El Mirador 123", department_code = "06", city_code = "14", country = "SV" }}
+
+[tenants.dispatch]
+deadline_s = 20
+backoff_base_s = 0.05
+poll_interval_s = 0.2
+
+[[tenants.accounts]]
+name = "smartbill"
+provider = "smartbill"
+base_url = "{sim_smartbill}/v1"
+credentials = {{ public_key = "demo-public-key", private_key = "demo-private-key" }}
+transmitter_code = "001"
+
+[[tenants.routes]]
+match = {{ country = "SV", kinds = ["invoice", "credit_note"] }}
+chain = ["smartbill"]
+"""
+
+COLUMNS = ("document", "account", "status", "number", "fiscal id", "attempts", "latency")
+
+
+class Demo:
+    """The running world: simulators, the gateway child process, and an HTTP client for each tenant."""
+
+    def __init__(self, workdir: Path, port: int, base_port: int) -> None:
+        self.workdir, self.port, self.base_port = workdir, port, base_port
+        self.url = f"http://127.0.0.1:{port}"
+        self.sims: SimulatorThread | None = None
+        self.gateway: subprocess.Popen[bytes] | None = None
+        self.clients: dict[str, httpx.Client] = {}
+        self.xml_path: Path | None = None
+
+    # -- world ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        certs = pki.generate(self.workdir / "certs", nit="900373115")
+        settings = SimSettings(
+            slow_s=1.0, hang_s=4.0, retry_after_s=1, trust=str(certs.ca_pem), dian_software=f"{SOFTWARE_ID}:{SOFTWARE_PIN}"
+        )
+        self.sims = SimulatorThread(base_port=self.base_port, settings=settings).start()
+        missing = sorted(set(OFFSETS) - set(self.sims.names))
+        if missing:
+            raise SystemExit(f"pasarela demo: simulators missing from this installation: {', '.join(missing)}")
+        config = TENANTS.format(
+            co_key=API_KEYS["demo-co"],
+            sv_key=API_KEYS["demo-sv"],
+            software_id=SOFTWARE_ID,
+            software_pin=SOFTWARE_PIN,
+            test_set_id=TEST_SET_ID,
+            p12=certs.p12,
+            p12_password=certs.password,
+            **{f"sim_{name}": self.sims.url(name) for name in self.sims.names},
+        )
+        (self.workdir / "tenants.toml").write_text(config)
+        log = (self.workdir / "gateway.log").open("wb")
+        self.gateway = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", "tenants.toml", "--port", str(self.port)],
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    break
+            if self.gateway.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"pasarela demo: the gateway did not start; see {self.workdir / 'gateway.log'}")
+            time.sleep(0.1)
+        for tenant, key in API_KEYS.items():
+            self.clients[tenant] = httpx.Client(
+                base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+            )
+
+    def stop(self) -> None:
+        for client in self.clients.values():
+            client.close()
+        if self.gateway is not None and self.gateway.poll() is None:
+            self.gateway.terminate()
+            try:
+                self.gateway.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.gateway.kill()
+        if self.sims is not None:
+            self.sims.stop()
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def sim(self, name: str, method: str, path: str, body: Any = None) -> Any:
+        assert self.sims is not None
+        response = httpx.request(method, self.sims.url(name) + path, json=body, timeout=10)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def fault(self, name: str, mode: str, count: int | None = None) -> None:
+        self.sim(name, "POST", "/_sim/faults", {"mode": mode, "count": count})
+
+    def route(self, tenant: str, chain: list[str], country: str = "CO") -> None:
+        body = {"routes": [{"match": {"country": country}, "chain": chain}]}
+        response = self.clients[tenant].put("/v1/routing", json=body)
+        if response.status_code != 200:
+            raise SystemExit(f"pasarela demo: PUT /v1/routing refused: {response.text}")
+
+    def emit(self, tenant: str, document: dict[str, Any], label: str) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        response = self.clients[tenant].post("/v1/documents", json=document)
+        elapsed = (time.perf_counter() - started) * 1000
+        body = response.json()
+        if response.status_code not in (201, 202):
+            body = {"status": f"HTTP {response.status_code}", "problem": body}
+        body["_label"] = label
+        return body, elapsed
+
+    def wait_terminal(self, tenant: str, doc_id: str, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.clients[tenant].get(f"/v1/documents/{doc_id}").json()
+            if doc["status"] in ("accepted", "rejected", "failed") or time.monotonic() > deadline:
+                return doc
+            time.sleep(0.2)
+
+
+# -- presentation ---------------------------------------------------------------------------------
+
+
+def row(doc: dict[str, Any], latency_ms: float) -> tuple[str, ...]:
+    fiscal = doc.get("fiscal_id") or "—"
+    attempts = doc.get("attempts") or []
+    trail = " → ".join(f"{a.get('account')}:{a.get('outcome')}" for a in attempts) or "—"
+    return (
+        doc.get("_label", doc.get("kind", "")),
+        doc.get("account") or "—",
+        doc.get("status", "?"),
+        doc.get("number") or "—",
+        fiscal if len(fiscal) <= 20 else fiscal[:17] + "…",
+        trail,
+        f"{latency_ms:.0f} ms",
+    )
+
+
+def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    line = "  ".join("─" * w for w in widths)
+    print(f"\n▶ {title}")
+    print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
+    print(line)
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    if note:
+        print(f"  {note}")
+
+
+# -- the story ------------------------------------------------------------------------------------
+
+
+def story(demo: Demo) -> Iterator[None]:
+    co_invoice = json.loads((EXAMPLES / "co-invoice.json").read_text())
+    sv_invoice = json.loads((EXAMPLES / "sv-invoice.json").read_text())
+
+    demo.route("demo-co", ["dian"])
+    first, ms = demo.emit("demo-co", co_invoice, "invoice")
+    table("1. The CO example invoice, direct to DIAN (UBL 2.1, XAdES-EPES, SOAP + WS-Security)", [row(first, ms)])
+    yield
+
+    rows = []
+    for account in CO_PROVIDERS[1:]:
+        demo.route("demo-co", [account])
+        doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+        rows.append(row(doc, ms))
+    table(
+        "2. The same canonical invoice through every other CO provider: only the routing rule changes",
+        rows,
+        "PUT /v1/routing {\"routes\": [{\"match\": {\"country\": \"CO\"}, \"chain\": [ACCOUNT]}]}",
+    )
+    yield
+
+    demo.route("demo-co", ["facepro", "apidian"])
+    demo.fault("facepro", "down")
+    doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    demo.fault("facepro", "ok")
+    table("3. FacEPro is down (503 before taking the document): fallback to APIDIAN", [row(doc, ms)])
+    yield
+
+    demo.route("demo-co", ["dian", "apidian"])
+    demo.fault("dian", "hang", 1)
+    doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    rows = [row(doc, ms)]
+    settled = demo.wait_terminal("demo-co", doc["id"])
+    settled["_label"] = "  reconciled"
+    rows.append(row(settled, 0))
+    issued = [e for e in demo.sim("dian", "GET", "/_sim/ledger") if e.get("number") == settled.get("number")]
+    table(
+        "4. DIAN accepts but the answer never arrives: `unknown`, reconciled by GetStatus on the CUFE",
+        rows,
+        f"DIAN's ledger holds {len(issued)} document(s) numbered {settled.get('number')}: no second emission, no fallback",
+    )
+    yield
+
+    note = json.loads((EXAMPLES / "co-credit-note.json").read_text())
+    note["reference"] = {
+        "number": first.get("number"),
+        "fiscal_id": first.get("fiscal_id"),
+        "issue_date": (first.get("created_at") or "")[:10] or None,
+    }
+    doc, ms = demo.emit("demo-co", note, "credit note")
+    table(f"5. A credit note referencing invoice {first.get('number')} by its CUFE", [row(doc, ms)])
+    yield
+
+    doc, ms = demo.emit("demo-sv", sv_invoice, "SV factura")
+    table("6. The SV example via SmartBill (prices include IVA: 13/113)", [row(doc, ms)])
+    yield
+
+    demo.route("demo-co", ["dian"])
+    demo.fault("dian", "reject", 1)
+    doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    table("7. DIAN rejects a document: the error is normalised, DIAN's own words kept", [row(doc, ms)])
+    authority = doc.get("authority") or {}
+    for e in authority.get("errors", [])[:3]:
+        print(f"  {e.get('code')}: {e.get('message')}")
+    bad = dict(co_invoice, customer={**co_invoice["customer"], "check_digit": "7"})
+    response = demo.clients["demo-co"].post("/v1/documents", json=bad)
+    problem = response.json()
+    print(f"\n  And bad input never reaches a provider: HTTP {response.status_code} {problem.get('title', '')}")
+    for e in problem.get("errors", []):
+        print(f"  {e['path']}: {e['message']} [{e['rule']}]")
+    yield
+
+    xml = demo.clients["demo-co"].get(f"/v1/documents/{first['id']}/xml")
+    if xml.status_code == 200:
+        demo.xml_path = demo.workdir / f"{first.get('number')}.xml"
+        demo.xml_path.write_bytes(xml.content)
+
+
+def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: str | None = None) -> int:
+    started = time.monotonic()
+    with contextlib.ExitStack() as stack:
+        folder = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pasarela-demo-")))
+        if keep and not workdir:
+            folder = Path(tempfile.mkdtemp(prefix="pasarela-demo-"))
+        demo = Demo(folder, port, base_port)
+        stack.callback(demo.stop)
+        print(f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + 5}, data in {folder}")
+        demo.start()
+        for _ in story(demo):
+            pass
+        if demo.xml_path:
+            print(f"\nThe signed UBL of the first invoice: {demo.xml_path}  (GET /v1/documents/{{id}}/xml)")
+        print(f"\nDone in {time.monotonic() - started:.1f} s.")
+        if keep:
+            _print_try(demo)
+            with contextlib.suppress(KeyboardInterrupt):
+                while demo.gateway is not None and demo.gateway.poll() is None:
+                    time.sleep(1)
+    return 0
+
+
+def _print_try(demo: Demo) -> None:
+    key = API_KEYS["demo-co"]
+    print(
+        "\nEverything keeps running (Ctrl-C stops it). Try:\n"
+        f"  curl -s -X POST {demo.url}/v1/documents -H 'Authorization: Bearer {key}' "
+        f"-H 'Content-Type: application/json' --data @examples/co-invoice.json\n"
+        f"  curl -s {demo.url}/v1/documents -H 'Authorization: Bearer {key}'\n"
+        f"  curl -s {demo.url}/v1/providers -H 'Authorization: Bearer {key}'\n"
+        f"  curl -s -X POST {demo.url}/v1/documents/preview -H 'Authorization: Bearer {key}' --data @examples/co-invoice.json\n"
+        f"  curl -s {demo.url}/metrics\n"
+        f"  open {demo.url}/schema/swagger"
+    )
+
+
