@@ -1,0 +1,132 @@
+"""XAdES-EPES enveloped signature in DIAN's profile (research/dian.md §4), with lxml + cryptography.
+
+A lean signer of our own rather than signxml's XAdESSigner: signxml re-serialises and re-parses the
+document and writes SigningCertificateV2 (DIAN shows the v1 element with IssuerSerial); this one
+canonicalises each part once. Its output is checked in the tests by signxml's XAdESVerifier.
+
+- inclusive C14N 1.0, RSA-SHA256, SHA-256 digests;
+- three references: the document (URI "", enveloped transform), KeyInfo, SignedProperties;
+- KeyInfo holds X509Data only (DIAN's .NET verifier casts the first KeyInfo clause to X509Data);
+- SigningTime in Colombian time; SigningCertificate v1 with IssuerSerial; DIAN's policy v2 and its
+  SHA-256 digest; ClaimedRole "supplier";
+- the signature fills the empty second UBLExtension.
+
+The signature is deterministic for a given document, certificate and signing time (RSA PKCS#1 v1.5
+has no randomness): the same emission always yields the same signed bytes, which is what makes
+"resend the same signed document" after an ambiguous timeout true across processes.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import uuid
+from typing import Final
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from lxml import etree
+
+from adapters.dian.certificates import SigningIdentity
+
+DS: Final = "http://www.w3.org/2000/09/xmldsig#"
+XADES: Final = "http://uri.etsi.org/01903/v1.3.2#"
+EXT: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2"
+C14N: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+SHA256: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
+ENVELOPED: Final = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+SIGNED_PROPERTIES: Final = "http://uri.etsi.org/01903#SignedProperties"
+
+POLICY_ID: Final = "https://facturaelectronica.dian.gov.co/politicadefirma/v2/politicadefirmav2.pdf"
+POLICY_DESCRIPTION: Final = "Política de firma para facturas electrónicas de la República de Colombia"
+# SHA-256 of politicadefirmav2.pdf, recomputed from the file (research/dian.md §4).
+POLICY_DIGEST: Final = "dMoMvtcG5aIzgYo0tIsSQeVJBDnUnfSOfBpxXrmor0Y="
+
+_D, _X = f"{{{DS}}}", f"{{{XADES}}}"
+_ID_NAMESPACE: Final = uuid.UUID("5b0f3c1e-6f43-4d0e-9a55-2f4f2a0d9d11")
+
+
+def _digest(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    el = etree.SubElement(parent, tag, attrs) if attrs else etree.SubElement(parent, tag)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _reference(signed_info, uri: str, digest: str, *, ref_id: str | None = None, type_: str | None = None,
+               enveloped: bool = False) -> None:
+    attrs = {"Id": ref_id} if ref_id else {}
+    if type_:
+        attrs["Type"] = type_
+    attrs["URI"] = uri
+    ref = _el(signed_info, _D + "Reference", **attrs)
+    if enveloped:
+        _el(_el(ref, _D + "Transforms"), _D + "Transform", Algorithm=ENVELOPED)
+    _el(ref, _D + "DigestMethod", Algorithm=SHA256)
+    _el(ref, _D + "DigestValue", digest)
+
+
+def signature_slot(root: etree._Element) -> etree._Element:
+    """The empty ext:ExtensionContent of the last UBLExtension, where the signature goes."""
+    slot = root[0][-1][0]
+    if slot.tag != f"{{{EXT}}}ExtensionContent" or len(slot):
+        raise ValueError("the document has no empty UBLExtension for the signature")
+    return slot
+
+
+def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datetime, seed: str) -> bytes:
+    """Sign the UBL document in place and return its serialised bytes (never re-indent them).
+
+    `seed` (the CUFE) makes the element ids stable for the same document.
+    """
+    slot = signature_slot(root)
+    sig_id = f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}"
+    # The document digest: with the slot still empty, the inclusive C14N of the root equals what the
+    # enveloped-signature transform leaves once the signature is in place.
+    document_digest = _digest(etree.tostring(root, method="c14n"))
+
+    # Build the signature detached, declaring the root's namespaces on it: inclusive C14N of a part
+    # renders every namespace in scope, so the parts canonicalise the same here as in the document,
+    # without walking the whole document for each of them.
+    signature = etree.Element(_D + "Signature", {"Id": sig_id}, nsmap=root.nsmap)
+    signed_info = _el(signature, _D + "SignedInfo")
+    signature_value = _el(signature, _D + "SignatureValue", Id=f"{sig_id}-sigvalue")
+    key_info = _el(signature, _D + "KeyInfo", Id=f"{sig_id}-keyinfo")
+    _el(_el(key_info, _D + "X509Data"), _D + "X509Certificate", identity.certificate_b64)
+    qualifying = _el(_el(signature, _D + "Object"), _X + "QualifyingProperties", Target=f"#{sig_id}")
+    signed_props = _el(qualifying, _X + "SignedProperties", Id=f"{sig_id}-signedprops")
+    ssp = _el(signed_props, _X + "SignedSignatureProperties")
+    _el(ssp, _X + "SigningTime", signing_time.isoformat(timespec="milliseconds"))
+    cert = _el(_el(ssp, _X + "SigningCertificate"), _X + "Cert")
+    cert_digest = _el(cert, _X + "CertDigest")
+    _el(cert_digest, _D + "DigestMethod", Algorithm=SHA256)
+    _el(cert_digest, _D + "DigestValue", identity.certificate_sha256_b64)
+    issuer_serial = _el(cert, _X + "IssuerSerial")
+    _el(issuer_serial, _D + "X509IssuerName", identity.issuer_name)
+    _el(issuer_serial, _D + "X509SerialNumber", identity.serial_number)
+    policy = _el(_el(ssp, _X + "SignaturePolicyIdentifier"), _X + "SignaturePolicyId")
+    policy_id = _el(policy, _X + "SigPolicyId")
+    _el(policy_id, _X + "Identifier", POLICY_ID)
+    _el(policy_id, _X + "Description", POLICY_DESCRIPTION)
+    policy_hash = _el(policy, _X + "SigPolicyHash")
+    _el(policy_hash, _D + "DigestMethod", Algorithm=SHA256)
+    _el(policy_hash, _D + "DigestValue", POLICY_DIGEST)
+    _el(_el(_el(ssp, _X + "SignerRole"), _X + "ClaimedRoles"), _X + "ClaimedRole", "supplier")
+
+    _el(signed_info, _D + "CanonicalizationMethod", Algorithm=C14N)
+    _el(signed_info, _D + "SignatureMethod", Algorithm=RSA_SHA256)
+    _reference(signed_info, "", document_digest, ref_id=f"{sig_id}-ref0", enveloped=True)
+    _reference(signed_info, f"#{sig_id}-keyinfo", _digest(etree.tostring(key_info, method="c14n")))
+    _reference(signed_info, f"#{sig_id}-signedprops", _digest(etree.tostring(signed_props, method="c14n")),
+               type_=SIGNED_PROPERTIES)
+    value = identity.key.sign(etree.tostring(signed_info, method="c14n"), padding.PKCS1v15(), hashes.SHA256())
+    signature_value.text = base64.b64encode(value).decode()
+
+    slot.append(signature)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -1,0 +1,125 @@
+"""The UBL builder: XSD validity of invoice, credit and debit note; DIAN fields and their CUFE/CUDE."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import msgspec
+import pytest
+from lxml import etree
+
+from adapters.base import Misconfigured, Unsupported
+from adapters.dian.ubl import NS, build_document
+from adapters.dian.xades import sign
+from canonical.dian import cufe, software_security_code
+from simulators.dian import xsd_errors
+import dian_support as ds
+from dian_support import dian_identity, dian_pki  # noqa: F401  (fixtures)
+
+
+def _text(root, path: str) -> str:
+    return root.findtext(path, namespaces=NS)
+
+
+@pytest.fixture(scope="module")
+def signed(dian_identity):
+    """Each kind built and signed once: the XSD needs the signature in the second UBLExtension."""
+    out = {}
+    for doc in (ds.document("co-invoice"), ds.document("co-credit-note"), ds.debit_note()):
+        built = build_document(ds.emission(doc), ds.software(), "test")
+        out[doc.kind] = (built, etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id)))
+    return out
+
+
+@pytest.mark.parametrize("kind", ["invoice", "credit_note", "debit_note"])
+def test_signed_documents_validate_against_the_ubl_xsd(signed, kind: str) -> None:
+    _, root = signed[kind]
+    assert xsd_errors(root) == []
+
+
+def test_the_xsd_check_catches_an_out_of_order_element(signed) -> None:
+    _, root = signed["invoice"]
+    broken = etree.fromstring(etree.tostring(root))
+    currency = broken.find("cbc:DocumentCurrencyCode", NS)
+    broken.remove(currency)
+    broken.append(currency)
+    assert xsd_errors(broken)
+
+
+def test_invoice_carries_the_totals_and_a_cufe_recomputable_from_its_own_fields(signed) -> None:
+    built, root = signed["invoice"]
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == "358050.00"
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount") == "321000.00"
+    assert _text(root, "cac:TaxTotal/cbc:TaxAmount") == "37050.00"
+    assert _text(root, "cbc:InvoiceTypeCode") == "01"
+    assert _text(root, "cbc:CustomizationID") == "10"
+    assert _text(root, "cbc:ProfileExecutionID") == "2"
+    expected = cufe(
+        number=_text(root, "cbc:ID"), issue_date=_text(root, "cbc:IssueDate"), issue_time=_text(root, "cbc:IssueTime"),
+        line_extension=_text(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount"),
+        taxes={"01": _text(root, "cac:TaxTotal/cbc:TaxAmount")},
+        payable=_text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount"),
+        supplier_id=_text(root, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
+        customer_id=_text(root, "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
+        key=ds.RANGES["invoice"].technical_key, environment="2",
+    )
+    assert _text(root, "cbc:UUID") == expected == built.fiscal_id
+    dian = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/sts:DianExtensions/"
+    assert _text(root, dian + "sts:InvoiceControl/sts:InvoiceAuthorization") == "18760000001"
+    assert _text(root, dian + "sts:SoftwareSecurityCode") == software_security_code(
+        ds.SOFTWARE_ID, ds.SOFTWARE_PIN, built.number)
+    assert _text(root, dian + "sts:QRCode").endswith(built.fiscal_id)
+    assert _text(root, "cbc:IssueTime").endswith("-05:00")
+
+
+def test_credit_note_references_the_invoice_and_uses_the_pin_for_its_cude(signed) -> None:
+    built, root = signed["credit_note"]
+    doc = ds.document("co-credit-note")
+    assert _text(root, "cbc:CreditNoteTypeCode") == "91"
+    assert _text(root, "cbc:CustomizationID") == "20"
+    assert root.find(".//sts:InvoiceControl", NS) is None  # notes carry no InvoiceControl
+    assert _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:UUID") == doc.reference.fiscal_id
+    assert _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID") == doc.reference.number
+    assert _text(root, "cac:DiscrepancyResponse/cbc:ResponseCode") == "4"  # price_adjustment
+    assert root.find("cbc:UUID", NS).get("schemeName") == "CUDE-SHA384"
+    expected = cufe(number=built.number, issue_date=_text(root, "cbc:IssueDate"),
+                    issue_time=_text(root, "cbc:IssueTime"), line_extension="20000.00", taxes={"01": "3800.00"},
+                    payable="23800.00", supplier_id="900373115", customer_id="900123456", key=ds.SOFTWARE_PIN,
+                    environment="2")
+    assert built.fiscal_id == expected
+
+
+def test_debit_note_uses_requested_monetary_total(signed) -> None:
+    _, root = signed["debit_note"]
+    assert root.find("cac:LegalMonetaryTotal", NS) is None
+    assert _text(root, "cac:RequestedMonetaryTotal/cbc:PayableAmount") == "23800.00"
+    assert _text(root, "cbc:CustomizationID") == "30"
+    assert _text(root, "cac:DiscrepancyResponse/cbc:ResponseCode") == "1"  # interest
+
+
+def test_amounts_never_pass_through_float() -> None:
+    doc = ds.document("co-invoice")
+    line = msgspec.structs.replace(doc.lines[0], unit_price=Decimal("0.10"), quantity=Decimal("3"))
+    built = build_document(ds.emission(msgspec.structs.replace(doc, lines=[line])), ds.software(), "test")
+    assert _text(built.root, "cac:InvoiceLine/cbc:LineExtensionAmount") == "0.30"
+
+
+def test_production_environment_changes_profile_execution_and_qr() -> None:
+    built = build_document(ds.emission(ds.document("co-invoice"), environment="production"), ds.software(),
+                           "production")
+    assert _text(built.root, "cbc:ProfileExecutionID") == "1"
+    assert "catalogo-vpfe.dian.gov.co" in built.root.findtext(".//sts:QRCode", namespaces=NS)
+
+
+def test_missing_customer_and_other_kinds_are_refused() -> None:
+    with pytest.raises(Unsupported) as exc:
+        build_document(ds.emission(ds.document("co-invoice", customer=None)), ds.software(), "test")
+    assert exc.value.issues[0].rule == "co-invoice-customer-required"
+
+
+def test_invoice_range_without_technical_key_is_misconfigured() -> None:
+    emission = ds.emission(ds.document("co-invoice"))
+    emission = msgspec.structs.replace(emission, numbering=msgspec.structs.replace(emission.numbering,
+                                                                                   technical_key=None))
+    with pytest.raises(Misconfigured):
+        build_document(emission, ds.software(), "test")
