@@ -1,0 +1,198 @@
+"""What the gateway costs over calling the provider directly, in one run.
+
+Starts the FacEPro simulator and the gateway (`pasarela serve`, production settings, SQLite) as
+child processes on loopback, then with one load generator and the same documents measures:
+- the direct call to the simulator (the FacEPro payload our adapter builds), and
+- the same canonical document through the gateway (validated, persisted, routed, dispatched to the
+  same simulator, recorded),
+at concurrency 1 and 50: p50/p99 latency, throughput, the gateway's peak RSS, and the ratios.
+
+Run: .venv/bin/python bench/gateway_overhead.py [--seconds 10] [--requests 400]
+Targets (2-core machine): added latency ≤ 2 ms p50 at concurrency 1; ≥ 500 documents/s through the
+gateway at concurrency 50; gateway peak RSS ≤ 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import Result, encode_request, run  # noqa: E402
+
+from adapters.base import Account, Emission  # noqa: E402
+from adapters.facepro import FaceProAdapter  # noqa: E402
+from canonical.validation import prepare  # noqa: E402
+from gateway.config import load_config  # noqa: E402
+from simulators.runner import free_port  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-facepro-token"
+API_KEY = "bench-api-key-0123456789"
+
+TENANTS = """\
+[server]
+database = "sqlite:///bench.db"
+
+[[tenants]]
+id = "bench"
+name = "Bench SAS"
+api_keys = ["{api_key}"]
+
+[tenants.issuer]
+country = "CO"
+party_type = "company"
+id_type = "NIT"
+id_number = "900373115"
+check_digit = "3"
+name = "Bench SAS"
+address = {{ line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }}
+
+[[tenants.accounts]]
+name = "facepro"
+provider = "facepro"
+base_url = "http://127.0.0.1:{sim_port}/api/v1"
+credentials = {{ token = "{token}" }}
+
+[[tenants.routes]]
+match = {{ country = "CO" }}
+chain = ["facepro"]
+"""
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        if process.poll() is not None:
+            raise SystemExit(f"{what} exited with {process.returncode}")
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not start")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def direct_payload(config_text: str) -> bytes:
+    """The exact body the FacEPro adapter sends for the CO example (what a direct integrator posts)."""
+    tenant = load_config(config_text, env={}).tenants[0]
+    document, totals = prepare((ROOT / "examples" / "co-invoice.json").read_bytes())
+    adapter = FaceProAdapter(tenant.accounts[0])
+    emission = Emission(document=document, totals=totals, issuer=tenant.issuer, reference="bench")
+    return json.dumps(adapter.build_payload(emission), default=str).encode()
+
+
+def line(label: str, r: Result) -> str:
+    ok = sum(n for s, n in r.statuses.items() if s < 300)
+    return (
+        f"{label:<34} p50 {r.p50:7.2f} ms  p99 {r.percentile(99):7.2f} ms  "
+        f"{r.throughput:8.0f} req/s  ({ok}/{len(r.latencies_ms)} 2xx)"
+    )
+
+
+async def measure(args: argparse.Namespace, sim_port: int, gw_port: int, direct_body: bytes) -> dict[str, Result]:
+    invoice = (ROOT / "examples" / "co-invoice.json").read_bytes()
+    direct = [
+        encode_request(
+            "POST",
+            "/api/v1/documentos",
+            direct_body,
+            {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            sim_port,
+        )
+    ]
+    gateway = [
+        encode_request(
+            "POST",
+            "/v1/documents",
+            invoice,
+            {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+            gw_port,
+        )
+    ]
+    results = {}
+    # warm both paths (connection pools, imports, SQLite pages) before measuring
+    await run(sim_port, direct, concurrency=4, total=200)
+    await run(gw_port, gateway, concurrency=4, total=200)
+    results["direct c=1"] = await run(sim_port, direct, concurrency=1, total=args.requests)
+    results["gateway c=1"] = await run(gw_port, gateway, concurrency=1, total=args.requests)
+    results["direct c=50"] = await run(sim_port, direct, concurrency=50, duration_s=args.seconds)
+    results["gateway c=50"] = await run(gw_port, gateway, concurrency=50, duration_s=args.seconds)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency-50 run")
+    parser.add_argument("--requests", type=int, default=400, help="requests of each concurrency-1 run")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    args = parser.parse_args()
+
+    sim_port, gw_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(prefix="pasarela-bench-") as folder:
+        config_text = TENANTS.format(api_key=API_KEY, sim_port=sim_port, token=TOKEN)
+        Path(folder, "tenants.toml").write_text(config_text)
+        env = {**os.environ, "PASARELA_LOG_LEVEL": "warning"}
+        sim = subprocess.Popen(
+            [sys.executable, "-c", SIM_MAIN, str(sim_port)], cwd=folder, env=env, stdout=subprocess.DEVNULL
+        )
+        gw = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--config", "tenants.toml", "--port", str(gw_port),
+             "--workers", str(args.workers)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(folder, "gateway.log"), "wb"),
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{sim_port}/api/v1/health", sim, "simulator")
+            wait_http(f"http://127.0.0.1:{gw_port}/healthz", gw, "gateway")
+            results = asyncio.run(measure(args, sim_port, gw_port, direct_payload(config_text)))
+            rss = peak_rss_mb(gw.pid)
+        finally:
+            for p in (gw, sim):
+                p.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    p.wait(timeout=10)
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+          f"gateway workers: {args.workers}, store: SQLite (WAL)")
+    for label, r in results.items():
+        print(line(label, r))
+    d1, g1 = results["direct c=1"], results["gateway c=1"]
+    d50, g50 = results["direct c=50"], results["gateway c=50"]
+    added = g1.p50 - d1.p50
+    print(f"added latency at c=1: p50 {added:+.2f} ms (target ≤ 2 ms), p99 {g1.percentile(99) - d1.percentile(99):+.2f} ms")
+    print(f"latency ratio gateway/direct at c=1: p50 {g1.p50 / d1.p50:.2f}×")
+    print(f"throughput at c=50: gateway {g50.throughput:.0f} documents/s (target ≥ 500), "
+          f"{g50.throughput / d50.throughput:.2f}× the direct call")
+    print(f"gateway peak RSS: {rss:.0f} MB (target ≤ 200 MB)")
+
+
+# The simulator alone, in its own process: the bench measures the gateway, not a shared event loop.
+SIM_MAIN = """
+import sys, uvicorn
+from simulators.control import SimState
+from simulators.facepro import create_app
+uvicorn.run(create_app(SimState()), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+if __name__ == "__main__":
+    main()
