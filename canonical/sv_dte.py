@@ -315,12 +315,13 @@ def _check(doc: Document, issuer: Issuer, tipo: str) -> list[FieldError]:
                 message="document discounts and non-tip charges have no DTE mapping; use line discounts",
             )
         )
-    if doc.payment and doc.payment.form == "credit" and doc.payment.due_date is None:
+    if tipo == "03" and doc.payment and doc.payment.form == "credit" and doc.payment.due_date is None:
+        # fe-ccf-v3: condicionOperacion 2 requires pagos[].plazo and periodo (optional on a factura)
         errors.append(
             FieldError(
                 path="payment.due_date",
                 rule="sv-dte-credit-due-date",
-                message="a credit sale states its term (plazo, periodo): give payment.due_date",
+                message="a CCF on credit states its term (plazo, periodo): give payment.due_date",
             )
         )
     return errors

@@ -334,3 +334,15 @@ def test_issue_date_is_what_the_document_says(issuer):
     ident = build_dte(doc, compute_totals(doc), issuer, sequence=1)["identificacion"]
     assert (ident["fecEmi"], ident["horEmi"]) == ("2026-11-20", "10:15:00")
     assert doc.issue_date == dt.date(2026, 11, 20)
+
+
+def test_credit_term_required_on_ccf_only(factura, issuer):
+    doc = ccf_document(payment={"form": "credit", "means": "cash"})
+    with pytest.raises(InvalidDocument) as info:
+        build_dte(doc, compute_totals(doc), issuer, sequence=1)
+    assert [e.rule for e in info.value.errors] == ["sv-dte-credit-due-date"]
+    fe, totals = factura
+    on_credit = msgspec.structs.replace(fe, payment=msgspec.structs.replace(fe.payment, form="credit"))
+    dte = build_dte(on_credit, totals, issuer, sequence=1)
+    assert dte["resumen"]["condicionOperacion"] == 2
+    assert schema_errors(dte) == []
