@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -39,7 +39,7 @@ from canonical.totals import round_half_up
 
 
 class FaceProCredentials(msgspec.Struct, kw_only=True):
-    token: str  # "Tokens API" in the FacEPro portal, Sanctum style "<id>|<secret>"
+    token: Annotated[str, msgspec.Meta(min_length=1)]  # "Tokens API" in the portal, "<id>|<secret>"
 
 
 # -- code tables (canonical -> FacEPro) -------------------------------------------------------------

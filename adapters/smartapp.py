@@ -13,7 +13,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ from canonical.totals import LineTotals, round_half_up
 
 
 class SmartAppCredentials(msgspec.Struct, kw_only=True):
-    api_key: str  # admin.smartapp.com.co → Settings, "sk_..."
+    api_key: Annotated[str, msgspec.Meta(min_length=1)]  # admin.smartapp.com.co → Settings, "sk_..."
 
 
 # -- code tables (canonical -> SmartApp) ------------------------------------------------------------
