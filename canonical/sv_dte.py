@@ -267,10 +267,15 @@ def iva_retention(doc: Document, totals: Totals) -> Decimal:
     declared = sum((w.amount for w in totals.withholdings if w.tax == "IVA"), ZERO)
     if declared or doc.customer is None or not doc.customer.large_taxpayer:
         return declared
-    taxed_net = sum((lt.net for lt in totals.lines if lt.taxes), ZERO)
-    if taxed_net < SV_RETENTION_THRESHOLD:
+    base = taxed_net(totals)
+    if base < SV_RETENTION_THRESHOLD:
         return ZERO
-    return round_half_up(taxed_net * IVA_RETENTION_RATE / HUNDRED, 2)
+    return round_half_up(base * IVA_RETENTION_RATE / HUNDRED, 2)
+
+
+def taxed_net(totals: Totals) -> Decimal:
+    """The net of the taxed lines, to 2 decimals: the retention base (as in canonical.totals)."""
+    return round_half_up(sum((lt.net for lt in totals.lines if lt.taxes), ZERO), 2)
 
 
 def _check(doc: Document, issuer: Issuer, tipo: str) -> list[FieldError]:
