@@ -1,0 +1,216 @@
+"""Direct DIAN: the tenant's own certificate and software, no intermediary.
+
+Build the UBL 2.1 document (ubl.py) with its CUFE/CUDE (canonical/dian.py), sign it XAdES-EPES
+(xades.py), zip it and send it in a WS-Security-signed SOAP 1.2 envelope (soap.py, wssecurity.py);
+read DIAN's answer (responses.py). DIAN takes our number (`numbering = "ours"`).
+
+Reconciliation (ARCHITECTURE.md): the CUFE is known before sending and the signed document is
+deterministic for an emission (signing time = issue time), so after an ambiguous timeout dispatch
+asks `find()` / `status()` (GetStatus by CUFE); 66 means DIAN never got it and `emit()` of the same
+emission resends the byte-identical document; DIAN answers a duplicate with rule 90, which `emit()`
+confirms with GetStatus before calling it accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import OrderedDict
+from typing import Any, ClassVar, Final, Literal
+
+import msgspec
+
+from adapters.base import (
+    Account,
+    Ambiguous,
+    Emission,
+    Misconfigured,
+    Outcome,
+    ProviderRef,
+    Rejected,
+    load_credentials,
+)
+from adapters.dian import responses
+from adapters.dian.attached import build_attached
+from adapters.dian.certificates import SigningIdentity, load_identity
+from adapters.dian.soap import DianService, file_name, package
+from adapters.dian.ubl import Software, build_document
+from adapters.dian.xades import sign
+
+__all__ = ["DianAdapter"]
+
+_GUID: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_KEEP_SIGNED: Final = 256  # recent signed documents kept for fetch_xml / the AttachedDocument
+
+
+class DianPayload(msgspec.Struct, kw_only=True):
+    """What DIAN receives for an emission (also what preview shows)."""
+
+    operation: Literal["SendBillSync", "SendTestSetAsync"]
+    file_name: str
+    number: str
+    fiscal_id: str  # CUFE or CUDE
+    xml: bytes  # the signed UBL document
+    warnings: list[str]
+
+
+class DianAdapter:
+    name: ClassVar[str] = "dian"
+    countries: ClassVar[frozenset[str]] = frozenset({"CO"})
+    kinds: ClassVar[frozenset[str]] = frozenset({"invoice", "credit_note", "debit_note"})
+    numbering: ClassVar[Literal["ours", "provider"]] = "ours"
+
+    class Credentials(msgspec.Struct, kw_only=True):
+        software_id: str
+        software_pin: str
+        certificate: str  # path to the PKCS#12
+        certificate_password: str
+        test_set_id: str | None = None  # habilitación: documents go to SendTestSetAsync
+        software_provider_nit: str | None = None  # technology provider, when the software is not ours
+        software_provider_dv: str | None = None
+
+    def __init__(self, account: Account) -> None:
+        self.account = account
+        self.credentials = load_credentials(type(self), account)
+        self._service: DianService | None = None
+        self._signed: OrderedDict[str, bytes] = OrderedDict()
+
+    # -- building ----------------------------------------------------------------------------------
+
+    @property
+    def identity(self) -> SigningIdentity:
+        return load_identity(self.credentials.certificate, self.credentials.certificate_password)
+
+    def _software(self, emission: Emission) -> Software:
+        c = self.credentials
+        return Software(
+            software_id=c.software_id,
+            software_pin=c.software_pin,
+            provider_nit=c.software_provider_nit or emission.issuer.id_number or "",
+            provider_dv=c.software_provider_dv or emission.issuer.check_digit or "",
+        )
+
+    def _operation(self) -> Literal["SendBillSync", "SendTestSetAsync"]:
+        testing = self.account.environment == "test" and self.credentials.test_set_id
+        return "SendTestSetAsync" if testing else "SendBillSync"
+
+    def build_payload(self, emission: Emission) -> DianPayload:
+        built = build_document(emission, self._software(emission), self.account.environment)
+        xml = sign(built.root, self.identity, built.issued_at, built.fiscal_id)
+        name = file_name(emission.document.kind, emission.issuer.id_number or "0", built.issued_at.year,
+                         emission.consecutive or 0)
+        return DianPayload(operation=self._operation(), file_name=name, number=built.number,
+                           fiscal_id=built.fiscal_id, xml=xml, warnings=built.warnings)
+
+    def fiscal_id(self, emission: Emission) -> str:
+        """The CUFE/CUDE of an emission, without signing (reconciliation)."""
+        return build_document(emission, self._software(emission), self.account.environment).fiscal_id
+
+    @property
+    def service(self) -> DianService:
+        if self._service is None:
+            self._service = DianService(self.account.base_url, self.identity, timeout_s=self.account.timeout_s)
+        return self._service
+
+    # -- emitting ----------------------------------------------------------------------------------
+
+    async def emit(self, emission: Emission) -> Outcome:
+        payload = self.build_payload(emission)
+        self._remember(payload.fiscal_id, payload.xml)
+        content = package({payload.file_name + ".xml": payload.xml})
+        zip_name = "z" + payload.file_name[2:] + ".zip"  # same name, zip prefix (§5.4)
+        params: dict[str, Any] = {"fileName": zip_name, "contentFile": content}
+        if payload.operation == "SendTestSetAsync":
+            params["testSetId"] = self.credentials.test_set_id
+        try:
+            result, raw = await self.service.call(payload.operation, emits=True, **params)
+        except Ambiguous as exc:
+            exc.raw = {"fiscal_id": payload.fiscal_id, "number": payload.number}  # what to reconcile by
+            raise
+        if payload.operation == "SendTestSetAsync":
+            # Habilitación: the batch is validated later; GetStatusZip(ZipKey) tells (§5.5 workflow).
+            return Outcome(status="pending", provider_reference=responses.zip_key(result), number=payload.number,
+                           fiscal_id=payload.fiscal_id, warnings=payload.warnings, raw=raw, xml=payload.xml)
+        answer = responses.dian_response(result)
+        if responses.is_duplicate(answer):
+            return await self._confirm_duplicate(payload, raw)
+        if answer.status_code == "99":
+            raise responses.rejected(answer, raw=raw)
+        outcome = responses.outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=raw)
+        outcome.warnings[:0] = payload.warnings
+        outcome.xml = payload.xml
+        return outcome
+
+    async def _confirm_duplicate(self, payload: DianPayload, raw: str) -> Outcome:
+        """Rule 90 on a resend: DIAN holds a document with this CUFE; accepted only if GetStatus says so."""
+        result, status_raw = await self.service.call("GetStatus", trackId=payload.fiscal_id)
+        answer = responses.dian_response(result)
+        if answer.status_code != "00":
+            raise Rejected(f"DIAN answered rule 90 (processed before) but GetStatus says {answer.status_code}: "
+                           f"{answer.status_description}", code="90", errors=answer.rejections, raw=raw)
+        outcome = responses.outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=status_raw)
+        outcome.warnings.insert(0, "DIAN already held this document (rule 90 on resend); GetStatus confirmed it")
+        outcome.xml = payload.xml
+        return outcome
+
+    # -- asking --------------------------------------------------------------------------------------
+
+    async def status(self, ref: ProviderRef) -> Outcome:
+        if ref.provider_reference and _GUID.match(ref.provider_reference):
+            result, raw = await self.service.call("GetStatusZip", trackId=ref.provider_reference)
+            answers = responses.dian_responses(result)
+            if not answers:
+                return Outcome(status="pending", provider_reference=ref.provider_reference, number=ref.number,
+                               fiscal_id=ref.fiscal_id, raw=raw)
+            outcome = responses.outcome(answers[0], number=ref.number, fiscal_id=ref.fiscal_id, raw=raw)
+            outcome.provider_reference = ref.provider_reference
+            return outcome
+        if not ref.fiscal_id:
+            raise Misconfigured("DIAN status needs the CUFE/CUDE or the ZipKey", code="reference")
+        result, raw = await self.service.call("GetStatus", trackId=ref.fiscal_id)
+        return responses.outcome(responses.dian_response(result), number=ref.number, fiscal_id=ref.fiscal_id,
+                                 raw=raw)
+
+    async def find(self, emission: Emission) -> ProviderRef | None:
+        """Does DIAN hold this emission's CUFE? 66 (never received) → None."""
+        fiscal_id = self.fiscal_id(emission)
+        outcome = await self.status(ProviderRef(fiscal_id=fiscal_id, number=emission.number))
+        if outcome.status == "not_found":
+            return None
+        return ProviderRef(provider_reference=fiscal_id, fiscal_id=fiscal_id, number=emission.number)
+
+    async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
+        """The signed document: from memory when we signed it recently, else GetXmlByDocumentKey."""
+        if not ref.fiscal_id:
+            return None
+        if ref.fiscal_id in self._signed:
+            return self._signed[ref.fiscal_id]
+        result, _ = await self.service.call("GetXmlByDocumentKey", trackId=ref.fiscal_id)
+        fields = {child.tag.rsplit("}", 1)[-1]: child.text for child in result}
+        if fields.get("Code") != "100" or not fields.get("XmlBytesBase64"):
+            return None
+        return base64.b64decode(fields["XmlBytesBase64"])
+
+    async def fetch_attached(self, ref: ProviderRef) -> bytes | None:
+        """The AttachedDocument (document + DIAN's ApplicationResponse) for an accepted document."""
+        signed = await self.fetch_xml(ref)
+        if signed is None or not ref.fiscal_id:
+            return None
+        result, _ = await self.service.call("GetStatus", trackId=ref.fiscal_id)
+        answer = responses.dian_response(result)
+        if answer.status_code != "00" or not answer.application_response:
+            return None
+        return build_attached(signed, base64.b64decode(answer.application_response), self.identity)
+
+    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
+        return None  # DIAN keeps no PDF: the graphic representation is the issuer's
+
+    def _remember(self, fiscal_id: str, xml: bytes) -> None:
+        self._signed[fiscal_id] = xml
+        self._signed.move_to_end(fiscal_id)
+        while len(self._signed) > _KEEP_SIGNED:
+            self._signed.popitem(last=False)
+
+    async def aclose(self) -> None:
+        if self._service is not None:
+            await self._service.aclose()

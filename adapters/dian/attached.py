@@ -1,0 +1,88 @@
+"""The AttachedDocument: the container Colombian law requires the issuer to send the buyer.
+
+It wraps the signed invoice (or note) and DIAN's ApplicationResponse, both as CDATA, and carries
+the issuer's own signature (research/dian.md §3.7). It is never sent to the web service.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Final
+
+from lxml import etree
+
+from adapters.dian.certificates import SigningIdentity
+from adapters.dian.ubl import BOGOTA, CAC, CBC, EXT, NS
+from adapters.dian.xades import sign
+
+ROOT_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:AttachedDocument-2"
+PROFILES: Final[dict[str, str]] = {
+    "Invoice": "Factura Electrónica de Venta",
+    "CreditNote": "Nota Crédito de Factura Electrónica de Venta",
+    "DebitNote": "Nota Débito de Factura Electrónica de Venta",
+}
+DIAN_VALIDATOR: Final = "Unidad Especial Dirección de Impuestos y Aduanas Nacionales"
+
+
+def _sub(parent, tag: str, text: str | None = None, **attrs: str):
+    el = etree.SubElement(parent, tag, attrs)
+    if text is not None:
+        el.text = text
+    return el
+
+
+def _cdata_attachment(parent, xml: bytes) -> None:
+    ref = _sub(_sub(parent, CAC + "Attachment"), CAC + "ExternalReference")
+    _sub(ref, CBC + "MimeCode", "text/xml")
+    _sub(ref, CBC + "EncodingCode", "UTF-8")
+    _sub(ref, CBC + "Description").text = etree.CDATA(xml.decode("utf-8"))
+
+
+def _tax_scheme(parent, tag: str, party: etree._Element | None) -> None:
+    holder = _sub(parent, tag)
+    scheme = party.find("cac:Party/cac:PartyTaxScheme", NS) if party is not None else None
+    if scheme is not None:
+        holder.append(copy.deepcopy(scheme))
+
+
+def build_attached(signed: bytes, application_response: bytes, identity: SigningIdentity,
+                   now: dt.datetime | None = None) -> bytes:
+    """The signed AttachedDocument for a document DIAN accepted."""
+    doc = etree.fromstring(signed)
+    answer = etree.fromstring(application_response)
+    kind = etree.QName(doc).localname
+    number = doc.findtext("cbc:ID", namespaces=NS)
+    now = now or dt.datetime.now(BOGOTA)
+    root = etree.Element(f"{{{ROOT_NS}}}AttachedDocument", nsmap={None: ROOT_NS, **NS})
+    _sub(_sub(_sub(root, EXT + "UBLExtensions"), EXT + "UBLExtension"), EXT + "ExtensionContent")
+    _sub(root, CBC + "UBLVersionID", "UBL 2.1")
+    _sub(root, CBC + "CustomizationID", "Documentos adjuntos")
+    _sub(root, CBC + "ProfileID", PROFILES.get(kind, "Factura Electrónica de Venta"))
+    _sub(root, CBC + "ProfileExecutionID", doc.findtext("cbc:ProfileExecutionID", namespaces=NS))
+    _sub(root, CBC + "ID", number)
+    _sub(root, CBC + "IssueDate", now.strftime("%Y-%m-%d"))
+    _sub(root, CBC + "IssueTime", now.strftime("%H:%M:%S") + "-05:00")
+    _sub(root, CBC + "DocumentType", "Contenedor de Factura Electrónica")
+    _sub(root, CBC + "ParentDocumentID", number)
+    _tax_scheme(root, CAC + "SenderParty", doc.find("cac:AccountingSupplierParty", NS))
+    _tax_scheme(root, CAC + "ReceiverParty", doc.find("cac:AccountingCustomerParty", NS))
+    _cdata_attachment(root, signed)
+    line = _sub(root, CAC + "ParentDocumentLineReference")
+    _sub(line, CBC + "LineID", "1")
+    reference = _sub(line, CAC + "DocumentReference")
+    _sub(reference, CBC + "ID", number)
+    uuid = doc.find("cbc:UUID", NS)
+    _sub(reference, CBC + "UUID", uuid.text, schemeName=uuid.get("schemeName", "CUFE-SHA384"))
+    _sub(reference, CBC + "IssueDate", doc.findtext("cbc:IssueDate", namespaces=NS))
+    _sub(reference, CBC + "DocumentType", "ApplicationResponse")
+    _cdata_attachment(reference, application_response)
+    verification = _sub(reference, CAC + "ResultOfVerification")
+    _sub(verification, CBC + "ValidatorID", DIAN_VALIDATOR)
+    code = answer.findtext(".//cac:DocumentResponse/cac:Response/cbc:ResponseCode", namespaces=NS) or "02"
+    _sub(verification, CBC + "ValidationResultCode", code)
+    _sub(verification, CBC + "ValidationDate",
+         answer.findtext("cbc:IssueDate", namespaces=NS) or now.strftime("%Y-%m-%d"))
+    _sub(verification, CBC + "ValidationTime",
+         answer.findtext("cbc:IssueTime", namespaces=NS) or now.strftime("%H:%M:%S") + "-05:00")
+    return sign(root, identity, now, f"attached-{uuid.text}")

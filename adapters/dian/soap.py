@@ -1,0 +1,88 @@
+"""How we talk to DIAN: zip the document, build the SOAP 1.2 envelope with zeep from our WSDL
+(WS-Addressing from its `wsaw:Action`s, WS-Security from our plugin), post it over httpx.
+
+No retries and no sleeping anywhere (dispatch owns time). A timeout after an emission left us is
+Ambiguous (adapters/http.py); the caller reconciles with GetStatus by CUFE.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import zipfile
+from importlib.resources import files
+from typing import Final
+
+import zeep
+from lxml import etree
+
+from adapters.base import Ambiguous, ProviderFailure, Unavailable
+from adapters.dian.certificates import SigningIdentity
+from adapters.dian.responses import SoapFault, fault_failure, parse_envelope
+from adapters.dian.wssecurity import WsSecuritySigner
+from adapters.http import ProviderHttp, failure_for_status
+
+WSDL: Final = files("contracts").joinpath("dian", "WcfDianCustomerServices.wsdl")
+BINDING: Final = "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices"
+
+# File-name prefixes of the Anexo's convention (research/dian.md §5.4; DIAN does not check them).
+FILE_PREFIXES: Final[dict[str, str]] = {"invoice": "fv", "credit_note": "nc", "debit_note": "nd", "zip": "z",
+                                        "attached": "ad"}
+OWN_SOFTWARE: Final = "000"  # PPP: the technology-provider code, 000 for own software
+
+
+def file_name(kind: str, nit: str, year: int, consecutive: int) -> str:
+    """`<prefix><NIT, 10 digits><PPP><YY><consecutive, 8 digits>` without extension (APIDIAN's decimal form)."""
+    return f"{FILE_PREFIXES[kind]}{int(nit):010d}{OWN_SOFTWARE}{year % 100:02d}{consecutive % 10**8:08d}"
+
+
+def package(entries: dict[str, bytes]) -> bytes:
+    """The zip DIAN takes: one XML for SendBillSync, at most 50 for the async operations."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@functools.cache
+def _wsdl_path() -> str:
+    return str(WSDL)
+
+
+class DianService:
+    """One account's SOAP client: its endpoint, its certificate, its timeout."""
+
+    def __init__(self, base_url: str, identity: SigningIdentity, *, timeout_s: float, transport=None) -> None:
+        self.url = base_url
+        self.client = zeep.Client(_wsdl_path(), wsse=WsSecuritySigner(identity))
+        self.binding = self.client.wsdl.bindings[BINDING]
+        self.http = ProviderHttp(base_url, timeout_s=timeout_s, transport=transport)
+
+    def envelope(self, operation: str, **params) -> tuple[bytes, dict[str, str]]:
+        """The signed envelope and its HTTP headers; `wsa:To` is the account's endpoint."""
+        envelope, headers = self.binding._create(
+            operation, (), params, client=self.client, options={"address": self.url}
+        )
+        headers = {k: v for k, v in headers.items() if k.lower() != "soapaction"}  # SOAP 1.2: action in Content-Type
+        return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), headers
+
+    async def call(self, operation: str, *, emits: bool = False, **params) -> tuple[etree._Element, str]:
+        """Send one operation; returns its `<Op>Result` element and the reply text (for `raw`)."""
+        body, headers = self.envelope(operation, **params)
+        response = await self.http.send("POST", self.url, content=body, headers=headers, emits=emits)
+        text = response.text
+        try:
+            result = parse_envelope(response.content)
+        except ValueError as exc:
+            if response.status_code != 200:
+                raise failure_for_status(response, f"DIAN answered HTTP {response.status_code}", emits=emits,
+                                         code=str(response.status_code), raw=text[:2000]) from None
+            cls: type[ProviderFailure] = Ambiguous if emits else Unavailable
+            raise cls(f"DIAN answered something that is not SOAP: {exc}", code="not-soap", raw=text[:2000]) from None
+        if isinstance(result, SoapFault):
+            raise fault_failure(result, raw=text)
+        return result, text
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
