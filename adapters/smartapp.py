@@ -197,8 +197,9 @@ class SmartAppAdapter:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """SmartApp documents no list or search endpoint and takes no reference of ours, so an
-        ambiguous emission cannot be found again: it stays unknown for an operator."""
-        raise Ambiguous("SmartApp offers no document search", code="no-search")
+        ambiguous emission cannot be found again: NotImplementedError tells reconciliation that an
+        operator must resolve it (gateway/reconcile.py)."""
+        raise NotImplementedError("SmartApp offers no document search")
 
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
         return await self._fetch_link(ref, "xml")
