@@ -178,9 +178,7 @@ class FaceProAdapter:
             }
             payload["motivo"] = {"codigo": codigo, "descripcion": reason.description or default_text}
         payload["adquiriente"] = _adquiriente(doc.customer)
-        payload["lineas"] = [
-            _linea(i, line, totals.lines[i]) for i, line in enumerate(doc.lines)
-        ]
+        payload["lineas"] = [_linea(i, line, totals.lines[i]) for i, line in enumerate(doc.lines)]
         return payload
 
     def warnings(self, emission: Emission) -> list[str]:
@@ -244,7 +242,12 @@ class FaceProAdapter:
         customer_id = doc.customer.id_number if doc.customer else None
         matches: list[dict[str, Any]] = []
         for page in range(1, SEARCH_PAGES_MAX + 1):
-            params = {"desde": day.isoformat(), "hasta": day.isoformat(), "per_page": str(SEARCH_PAGE), "page": str(page)}
+            params = {
+                "desde": day.isoformat(),
+                "hasta": day.isoformat(),
+                "per_page": str(SEARCH_PAGE),
+                "page": str(page),
+            }
             response = await self.http.send("GET", "/documentos", params=params)
             if response.status_code != 200:
                 raise classify_error(response, emits=False)
@@ -256,7 +259,10 @@ class FaceProAdapter:
             if len(items) < SEARCH_PAGE:
                 break
         else:
-            raise Ambiguous(f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} FacEPro documents on {day}", code="search-too-large")
+            raise Ambiguous(
+                f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} FacEPro documents on {day}",
+                code="search-too-large",
+            )
         if len(matches) > 1:
             refs = ", ".join(str(m.get("tracking_id")) for m in matches)
             raise Ambiguous(f"{len(matches)} FacEPro documents match: {refs}", code="several-matches")
@@ -315,7 +321,9 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
         provider_reference=data.get("tracking_id"),
         number=data.get("numero_completo"),
         fiscal_id=data.get("cufe"),
-        authority=Authority(code=data.get("estado_dian_codigo"), message=data.get("estado_dian_mensaje"), errors=errors),
+        authority=Authority(
+            code=data.get("estado_dian_codigo"), message=data.get("estado_dian_mensaje"), errors=errors
+        ),
         links={k: v for k, v in (data.get("links") or {}).items() if isinstance(v, str)},
         warnings=warnings,
         raw=raw,
@@ -364,7 +372,9 @@ def canonical_path(field: str) -> str | None:
 
 
 def _next_month(now: dt.datetime) -> float:
-    start = (now.replace(day=1) + dt.timedelta(days=32)).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    start = (now.replace(day=1) + dt.timedelta(days=32)).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0
+    )
     return (start - now).total_seconds()
 
 
@@ -373,7 +383,10 @@ def _next_year(now: dt.datetime) -> float:
     return (start - now).total_seconds()
 
 
-QUOTA_PERIODS: Final[dict[str, Callable[[dt.datetime], float]]] = {"mensual": _next_month, "anual": _next_year}
+QUOTA_PERIODS: Final[dict[str, Callable[[dt.datetime], float]]] = {
+    "mensual": _next_month,
+    "anual": _next_year,
+}
 
 
 # -- helpers -----------------------------------------------------------------------------------------
@@ -383,42 +396,97 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     """Fiscal content FacEPro cannot carry: refused, never dropped (ARCHITECTURE.md)."""
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     if doc.kind in REASONS and doc.reason is not None and doc.reason.code not in REASONS[doc.kind]:
-        issues.append(UnsupportedIssue(path="reason.code", rule="facepro-reason", message=f"no FacEPro motivo for {doc.reason.code!r}"))
-    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines)):
+        issues.append(
+            UnsupportedIssue(
+                path="reason.code",
+                rule="facepro-reason",
+                message=f"no FacEPro motivo for {doc.reason.code!r}",
+            )
+        )
+    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
         taxes = {t.tax for t in line.taxes}
         if taxes != {"IVA"} or len(line.taxes) != 1:
-            issues.append(UnsupportedIssue(
-                path=f"lines[{i}].taxes",
-                rule="facepro-line-iva-only",
-                message="FacEPro lines carry exactly one IVA rate (iva_pct) and no other tax; "
-                "an IVA-excluded line cannot be expressed (exempt goods are IVA 0)",
-            ))
+            issues.append(
+                UnsupportedIssue(
+                    path=f"lines[{i}].taxes",
+                    rule="facepro-line-iva-only",
+                    message="FacEPro lines carry exactly one IVA rate (iva_pct) and no other tax; "
+                    "an IVA-excluded line cannot be expressed (exempt goods are IVA 0)",
+                )
+            )
         if round_half_up(line.quantity * figures.unit_price, 2) != figures.gross:
-            issues.append(UnsupportedIssue(
-                path=f"lines[{i}].unit_price",
-                rule="facepro-price-exclusive",
-                message="FacEPro takes tax-exclusive unit prices; this price does not give the same line amount",
-            ))
+            issues.append(
+                UnsupportedIssue(
+                    path=f"lines[{i}].unit_price",
+                    rule="facepro-price-exclusive",
+                    message="FacEPro takes tax-exclusive unit prices; none gives this line's amount",
+                )
+            )
     return issues
 
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "facepro-country", "FacEPro issues Colombian documents only"),
-    (lambda d: d.kind not in ENDPOINTS, "kind", "facepro-kind", "FacEPro emits invoices, credit notes and debit notes"),
-    (lambda d: (d.currency or "COP") != "COP", "currency", "facepro-currency", "FacEPro has no currency field: COP only"),
-    (lambda d: d.customer is None, "customer", "facepro-customer-required", "FacEPro requires the adquiriente"),
     (
-        lambda d: d.customer is not None and (d.customer.id_type not in cat.ID_TYPES["CO"] or not d.customer.id_number),
-        "customer.id_number", "facepro-customer-id", "FacEPro requires the customer's id type and number",
+        lambda d: d.kind not in ENDPOINTS,
+        "kind",
+        "facepro-kind",
+        "FacEPro emits invoices, credit notes and debit notes",
     ),
-    (lambda d: bool(d.discounts), "discounts", "facepro-document-discounts", "FacEPro has no document-level discounts"),
-    (lambda d: bool(d.charges), "charges", "facepro-document-charges", "FacEPro has no document-level charges or tips"),
-    (lambda d: bool(d.withholdings), "withholdings", "facepro-withholdings", "FacEPro has no withholdings field"),
     (
-        lambda d: d.kind in REASONS and (d.reference is None or not d.reference.fiscal_id or d.reference.issue_date is None),
-        "reference", "facepro-reference", "FacEPro notes need the invoice's number, CUFE and issue date",
+        lambda d: (d.currency or "COP") != "COP",
+        "currency",
+        "facepro-currency",
+        "FacEPro has no currency field: COP only",
     ),
-    (lambda d: d.kind in REASONS and d.reason is None, "reason", "facepro-reason", "FacEPro notes need a motivo"),
+    (
+        lambda d: d.customer is None,
+        "customer",
+        "facepro-customer-required",
+        "FacEPro requires the adquiriente",
+    ),
+    (
+        lambda d: (
+            d.customer is not None
+            and (d.customer.id_type not in cat.ID_TYPES["CO"] or not d.customer.id_number)
+        ),
+        "customer.id_number",
+        "facepro-customer-id",
+        "FacEPro requires the customer's id type and number",
+    ),
+    (
+        lambda d: bool(d.discounts),
+        "discounts",
+        "facepro-document-discounts",
+        "FacEPro has no document-level discounts",
+    ),
+    (
+        lambda d: bool(d.charges),
+        "charges",
+        "facepro-document-charges",
+        "FacEPro has no document-level charges or tips",
+    ),
+    (
+        lambda d: bool(d.withholdings),
+        "withholdings",
+        "facepro-withholdings",
+        "FacEPro has no withholdings field",
+    ),
+    (
+        lambda d: (
+            d.kind in REASONS
+            and (d.reference is None or not d.reference.fiscal_id or d.reference.issue_date is None)
+        ),
+        "reference",
+        "facepro-reference",
+        "FacEPro notes need the invoice's number, CUFE and issue date",
+    ),
+    (
+        lambda d: d.kind in REASONS and d.reason is None,
+        "reason",
+        "facepro-reason",
+        "FacEPro notes need a motivo",
+    ),
 ]
 
 _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [

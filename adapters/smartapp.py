@@ -145,16 +145,22 @@ class SmartAppAdapter:
         """Informational content SmartApp has no field for (ARCHITECTURE.md: listed, never silent)."""
         doc = emission.document
         found = [message for applies, message in _DROPS if applies(doc)]
-        for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines)):
+        for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
             if figures.discount:
-                found.append(f"lines[{i}].discount: SmartApp has no line discount; the discounted net unit price is sent")
+                found.append(
+                    f"lines[{i}].discount: SmartApp has no line discount; the net unit price is sent"
+                )
             if line.unit != DEFAULT_UNIT:
                 found.append(f"lines[{i}].unit: SmartApp lines have no unit; {line.unit!r} not sent")
             if not line.code:
-                found.append(f"lines[{i}].code: SmartApp requires an item code; the line position {i + 1} is sent")
+                found.append(
+                    f"lines[{i}].code: SmartApp requires an item code; the line position {i + 1} is sent"
+                )
         today = dt.datetime.now(BOGOTA).date()
         if doc.issue_date is not None and doc.issue_date != today:
-            found.append(f"issue_date: SmartApp stamps the day it receives the invoice ({today}), not {doc.issue_date}")
+            found.append(
+                f"issue_date: SmartApp stamps the day it receives the invoice ({today}), not {doc.issue_date}"
+            )
         return found
 
     # -- calls -------------------------------------------------------------------------------------
@@ -172,7 +178,9 @@ class SmartAppAdapter:
             raise classify_error(response, emits=True)
         body = _body(response)
         if not isinstance(body, dict):
-            raise Ambiguous("SmartApp answered without a JSON body", http_status=response.status_code, raw=body)
+            raise Ambiguous(
+                "SmartApp answered without a JSON body", http_status=response.status_code, raw=body
+            )
         outcome = parse_response(body, emits=True)
         outcome.warnings = self.warnings(emission) + outcome.warnings
         if outcome.number is None and "xml" in outcome.links:
@@ -233,7 +241,9 @@ class SmartAppAdapter:
         try:
             response = await self.links.send("GET", url)
             if response.is_success:
-                root = etree.fromstring(response.content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+                root = etree.fromstring(
+                    response.content, parser=etree.XMLParser(resolve_entities=False, no_network=True)
+                )
                 number = root.findtext(_UBL_ID)
                 outcome.number = number.strip() if number else None
         except (ProviderFailure, etree.XMLSyntaxError, httpx.InvalidURL, ValueError):
@@ -280,7 +290,9 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     assumed (examples/emit.4xx.json), its text kept whatever it is."""
     body = _body(response)
     body = body if isinstance(body, dict) else {}
-    message = str(body.get("message") or body.get("error") or f"SmartApp answered HTTP {response.status_code}")
+    message = str(
+        body.get("message") or body.get("error") or f"SmartApp answered HTTP {response.status_code}"
+    )
     return failure_for_status(
         response,
         message,
@@ -315,18 +327,24 @@ def canonical_path(field: str) -> str | None:
 def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     """Fiscal content SmartApp cannot carry: refused, never dropped (ARCHITECTURE.md)."""
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
-    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines)):
+    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
         unknown = sorted({t.tax for t in line.taxes} - set(TAXES))
         if unknown:
-            issues.append(UnsupportedIssue(
-                path=f"lines[{i}].taxes", rule="smartapp-line-tax", message=f"SmartApp has no tax code for {unknown}"
-            ))
+            issues.append(
+                UnsupportedIssue(
+                    path=f"lines[{i}].taxes",
+                    rule="smartapp-line-tax",
+                    message=f"SmartApp has no tax code for {unknown}",
+                )
+            )
         if net_unit_price(line.quantity, figures) is None:
-            issues.append(UnsupportedIssue(
-                path=f"lines[{i}].unit_price",
-                rule="smartapp-net-unit-price",
-                message="SmartApp has no line discount and no unit price gives exactly this line's net amount",
-            ))
+            issues.append(
+                UnsupportedIssue(
+                    path=f"lines[{i}].unit_price",
+                    rule="smartapp-net-unit-price",
+                    message="SmartApp has no line discount and no unit price gives this line's net exactly",
+                )
+            )
     return issues
 
 
@@ -346,21 +364,57 @@ def net_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | None:
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "smartapp-country", "SmartApp issues Colombian documents only"),
     (lambda d: d.kind not in ENDPOINTS, "kind", "smartapp-kind", "SmartApp documents only invoice emission"),
-    (lambda d: (d.currency or "COP") != "COP", "currency", "smartapp-currency", "SmartApp has no currency field: COP only"),
-    (lambda d: d.customer is None, "customer", "smartapp-customer-required", "SmartApp requires the customer"),
     (
-        lambda d: d.customer is not None and (d.customer.id_type not in cat.ID_TYPES["CO"] or not d.customer.id_number),
-        "customer.id_number", "smartapp-customer-id", "SmartApp requires the customer's id type and number",
+        lambda d: (d.currency or "COP") != "COP",
+        "currency",
+        "smartapp-currency",
+        "SmartApp has no currency field: COP only",
     ),
-    (lambda d: bool(d.discounts), "discounts", "smartapp-document-discounts", "SmartApp has no document-level discounts"),
-    (lambda d: bool(d.charges), "charges", "smartapp-document-charges", "SmartApp has no document-level charges or tips"),
-    (lambda d: bool(d.withholdings), "withholdings", "smartapp-withholdings", "SmartApp has no withholdings field"),
+    (
+        lambda d: d.customer is None,
+        "customer",
+        "smartapp-customer-required",
+        "SmartApp requires the customer",
+    ),
+    (
+        lambda d: (
+            d.customer is not None
+            and (d.customer.id_type not in cat.ID_TYPES["CO"] or not d.customer.id_number)
+        ),
+        "customer.id_number",
+        "smartapp-customer-id",
+        "SmartApp requires the customer's id type and number",
+    ),
+    (
+        lambda d: bool(d.discounts),
+        "discounts",
+        "smartapp-document-discounts",
+        "SmartApp has no document-level discounts",
+    ),
+    (
+        lambda d: bool(d.charges),
+        "charges",
+        "smartapp-document-charges",
+        "SmartApp has no document-level charges or tips",
+    ),
+    (
+        lambda d: bool(d.withholdings),
+        "withholdings",
+        "smartapp-withholdings",
+        "SmartApp has no withholdings field",
+    ),
 ]
 
 _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
     (lambda d: bool(d.notes), "notes: SmartApp has no notes field; not sent"),
-    (lambda d: bool(d.customer and d.customer.phone), "customer.phone: SmartApp has no phone field; not sent"),
-    (lambda d: bool(d.customer and d.customer.address), "customer.address: SmartApp's customer has no address; not sent"),
+    (
+        lambda d: bool(d.customer and d.customer.phone),
+        "customer.phone: SmartApp has no phone field; not sent",
+    ),
+    (
+        lambda d: bool(d.customer and d.customer.address),
+        "customer.address: SmartApp's customer has no address; not sent",
+    ),
     (
         lambda d: bool(d.customer and d.customer.tax_responsibilities),
         "customer.tax_responsibilities: SmartApp's customer has no responsibilities field; not sent",
@@ -403,7 +457,11 @@ def _line(index: int, line: Any, figures: LineTotals) -> dict[str, Any]:
 
 
 def _is_url(value: Any) -> bool:
-    return isinstance(value, str) and urlsplit(value).scheme in ("http", "https") and bool(urlsplit(value).netloc)
+    return (
+        isinstance(value, str)
+        and urlsplit(value).scheme in ("http", "https")
+        and bool(urlsplit(value).netloc)
+    )
 
 
 def _dian_error(text: Any) -> ProviderError:

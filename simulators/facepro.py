@@ -129,7 +129,9 @@ def create_app(state: SimState) -> Litestar:
             "links": {"self": self_url, "consultar": f"{self_url}/consultar", "xml": f"{self_url}/xml"},
         }
         who.documents[tracking_id] = resource
-        state.issue(LedgerEntry(reference=tracking_id, number=numero, fiscal_id=cufe, kind=tipo, payload=body))
+        state.issue(
+            LedgerEntry(reference=tracking_id, number=numero, fiscal_id=cufe, kind=tipo, payload=body)
+        )
         return resource
 
     def emission(endpoint: str):
@@ -148,7 +150,9 @@ def create_app(state: SimState) -> Litestar:
             try:
                 body = json.loads(await request.body(), parse_float=Decimal)
             except ValueError:
-                return _json({"ok": False, "error": "Datos invalidos", "errors": {"": ["JSON inválido."]}}, 422)
+                return _json(
+                    {"ok": False, "error": "Datos invalidos", "errors": {"": ["JSON inválido."]}}, 422
+                )
             errors = request_errors(PROVIDER, endpoint, body) or _date_errors(body)
             if errors:
                 return _json({"ok": False, "error": "Datos invalidos", "errors": errors}, 422)
@@ -175,7 +179,8 @@ def create_app(state: SimState) -> Litestar:
         per_page = min(int(q.get("per_page", 20)), 100)
         page = max(int(q.get("page", 1)), 1)
         found = [
-            d for d in who.documents.values()
+            d
+            for d in who.documents.values()
             if (not q.get("estado") or d["estado"] == q["estado"])
             and (not q.get("desde") or d["fecha_emision"][:10] >= q["desde"])
             and (not q.get("hasta") or d["fecha_emision"][:10] <= q["hasta"])
@@ -204,7 +209,12 @@ def create_app(state: SimState) -> Litestar:
         error, resource = owned(request, tracking_id)
         if error:
             return error
-        dian = {"is_valid": True, "status_code": "00", "status_description": "Procesado correctamente", "errors": []}
+        dian = {
+            "is_valid": True,
+            "status_code": "00",
+            "status_description": "Procesado correctamente",
+            "errors": [],
+        }
         return _json({"ok": True, "documento": resource, "dian": dian})
 
     @get("/documentos/{tracking_id:str}/xml", sync_to_thread=False)
@@ -217,7 +227,12 @@ def create_app(state: SimState) -> Litestar:
     api = Router(
         path="/api/v1",
         route_handlers=[
-            health, me, list_documents, document, consultar, xml,
+            health,
+            me,
+            list_documents,
+            document,
+            consultar,
+            xml,
             *(emission(endpoint) for endpoint in ENDPOINTS),
         ],
     )
@@ -235,7 +250,7 @@ def _ubl(resource: dict[str, Any]) -> bytes:
         f'<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2"'
         f' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
-        f'<cbc:ID>{resource["numero_completo"]}</cbc:ID>'
+        f"<cbc:ID>{resource['numero_completo']}</cbc:ID>"
         f'<cbc:UUID schemeName="CUFE-SHA384">{resource["cufe"]}</cbc:UUID>'
         f"<cbc:IssueDate>{fecha}</cbc:IssueDate><cbc:IssueTime>{hora}</cbc:IssueTime>"
         f"</{root}>"

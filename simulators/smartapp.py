@@ -91,7 +91,9 @@ def create_app(state: SimState) -> Litestar:
         try:
             body = json.loads(await request.body(), parse_float=Decimal)
         except ValueError:
-            return _json({"success": False, "message": "Validation failed", "errors": {"": ["Invalid JSON."]}}, 422)
+            return _json(
+                {"success": False, "message": "Validation failed", "errors": {"": ["Invalid JSON."]}}, 422
+            )
         errors = request_errors(PROVIDER, "invoice", body)
         if errors:
             return _json({"success": False, "message": "Validation failed", "errors": errors}, 422)

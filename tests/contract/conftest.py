@@ -86,7 +86,9 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
             path.write_text(text, encoding="utf-8")
             if not update:
                 pytest.fail(f"golden file {path} was missing and has been written; review it and re-run")
-        assert text == path.read_text(encoding="utf-8"), f"payload differs from {path} (pytest --update-golden)"
+        assert text == path.read_text(encoding="utf-8"), (
+            f"payload differs from {path} (pytest --update-golden)"
+        )
 
     return check
 

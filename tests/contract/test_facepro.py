@@ -48,7 +48,13 @@ KIND_EXAMPLES = {
 
 def facepro(base_url: str = BASE, token: str = TOKEN, timeout_s: float = 5.0) -> FaceProAdapter:
     return FaceProAdapter(
-        Account(name="facepro", provider="facepro", base_url=base_url, credentials={"token": token}, timeout_s=timeout_s)
+        Account(
+            name="facepro",
+            provider="facepro",
+            base_url=base_url,
+            credentials={"token": token},
+            timeout_s=timeout_s,
+        )
     )
 
 
@@ -68,15 +74,30 @@ def api():
 def juan_perez_invoice(raw: dict[str, Any]) -> None:
     """The invoice of FacEPro's documentation (request.documentos.json), expressed canonically."""
     raw["customer"] = {
-        "party_type": "person", "id_type": "CC", "id_number": "71234567", "name": "JUAN PEREZ",
-        "tax_responsibilities": ["R-99-PN"], "email": "juan@correo.com",
+        "party_type": "person",
+        "id_type": "CC",
+        "id_number": "71234567",
+        "name": "JUAN PEREZ",
+        "tax_responsibilities": ["R-99-PN"],
+        "email": "juan@correo.com",
         "address": {"line": "Calle 50 # 30-20", "city_code": "05001", "department_code": "05"},
     }
     raw["lines"] = [
-        {"code": "PROD-001", "description": "Repuesto motocicleta XYZ", "quantity": "2", "unit_price": "50000",
-         "taxes": [{"tax": "IVA", "rate": "19"}]},
-        {"code": "SERV-010", "description": "Mano de obra instalación", "quantity": "1", "unit_price": "25000",
-         "discount": {"percent": "10"}, "taxes": [{"tax": "IVA", "rate": "19"}]},
+        {
+            "code": "PROD-001",
+            "description": "Repuesto motocicleta XYZ",
+            "quantity": "2",
+            "unit_price": "50000",
+            "taxes": [{"tax": "IVA", "rate": "19"}],
+        },
+        {
+            "code": "SERV-010",
+            "description": "Mano de obra instalación",
+            "quantity": "1",
+            "unit_price": "25000",
+            "discount": {"percent": "10"},
+            "taxes": [{"tax": "IVA", "rate": "19"}],
+        },
     ]
     for key in ("payment", "notes", "metadata"):
         raw.pop(key, None)
@@ -138,7 +159,14 @@ def test_payload_amounts_are_exact_json_numbers(adapter, make_emission):
 
 @pytest.mark.parametrize(
     ("reason", "codigo"),
-    [("partial_return", "1"), ("annulment", "2"), ("discount", "3"), ("price_adjustment", "4"), ("other", "5"), ("full_return", "6")],
+    [
+        ("partial_return", "1"),
+        ("annulment", "2"),
+        ("discount", "3"),
+        ("price_adjustment", "4"),
+        ("other", "5"),
+        ("full_return", "6"),
+    ],
 )
 def test_credit_reasons_use_facepro_table(reason, codigo, adapter, make_emission):
     def edit(raw):
@@ -154,8 +182,12 @@ def test_warnings_list_every_informational_drop(adapter, make_emission):
 
 
 UNSUPPORTED = {
-    "facepro-document-discounts": lambda raw: raw.update(discounts=[{"reason": "Pronto pago", "amount": "1000"}]),
-    "facepro-document-charges": lambda raw: raw.update(charges=[{"reason": "Propina", "amount": "1000", "kind": "tip"}]),
+    "facepro-document-discounts": lambda raw: raw.update(
+        discounts=[{"reason": "Pronto pago", "amount": "1000"}]
+    ),
+    "facepro-document-charges": lambda raw: raw.update(
+        charges=[{"reason": "Propina", "amount": "1000", "kind": "tip"}]
+    ),
     "facepro-withholdings": lambda raw: raw.update(withholdings=[{"tax": "ReteFuente", "rate": "2.5"}]),
     "facepro-currency": lambda raw: raw.update(currency="USD"),
     "facepro-line-iva-only": lambda raw: raw["lines"][0].update(taxes=[{"tax": "INC", "rate": "8"}]),
@@ -275,7 +307,9 @@ async def test_quota_is_unavailable_until_the_next_period(adapter, api, make_emi
 
 async def test_quota_honours_retry_after_when_sent(adapter, api, make_emission):
     sample = example("facepro", "emit.429")
-    api.post("/documentos").mock(return_value=httpx.Response(429, headers={"Retry-After": "7"}, json=sample["body"]))
+    api.post("/documentos").mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "7"}, json=sample["body"])
+    )
     with pytest.raises(Unavailable) as caught:
         await adapter.emit(make_emission("co-invoice"))
     assert caught.value.retry_after == 7
@@ -295,9 +329,15 @@ async def test_connection_refused_is_unavailable(adapter, api, make_emission):
 
 async def test_status_reads_consultar(adapter, api, documented):
     data = example("facepro", "consultar.200")["body"]["documento"]
-    api.get(f"/documentos/{data['tracking_id']}/consultar").mock(return_value=documented("facepro", "consultar.200"))
+    api.get(f"/documentos/{data['tracking_id']}/consultar").mock(
+        return_value=documented("facepro", "consultar.200")
+    )
     outcome = await adapter.status(ProviderRef(provider_reference=data["tracking_id"]))
-    assert (outcome.status, outcome.number, outcome.fiscal_id) == ("accepted", data["numero_completo"], data["cufe"])
+    assert (outcome.status, outcome.number, outcome.fiscal_id) == (
+        "accepted",
+        data["numero_completo"],
+        data["cufe"],
+    )
     assert outcome.authority.code == "00" and outcome.authority.message == "Procesado correctamente"
 
 
@@ -329,7 +369,9 @@ async def test_find_matches_customer_and_total(adapter, api, make_emission, docu
     found = await adapter.find(emission)
     data = example("facepro", "list.200")["body"]["data"][0]
     assert found == ProviderRef(
-        provider_reference=data["tracking_id"], fiscal_id=data["cufe"], number=data["numero_completo"],
+        provider_reference=data["tracking_id"],
+        fiscal_id=data["cufe"],
+        number=data["numero_completo"],
         issue_date=emission.document.issue_date,
     )
     params = route.calls.last.request.url.params

@@ -39,7 +39,13 @@ DOCUMENTED_LINK = "https://..."  # emit.200.json's xml_url / pdf_url placeholder
 
 def smartapp(base_url: str = BASE, api_key: str = API_KEY, timeout_s: float = 5.0) -> SmartAppAdapter:
     return SmartAppAdapter(
-        Account(name="smartapp", provider="smartapp", base_url=base_url, credentials={"api_key": api_key}, timeout_s=timeout_s)
+        Account(
+            name="smartapp",
+            provider="smartapp",
+            base_url=base_url,
+            credentials={"api_key": api_key},
+            timeout_s=timeout_s,
+        )
     )
 
 
@@ -59,10 +65,22 @@ def api():
 
 def quickstart_invoice(raw: dict[str, Any]) -> None:
     """The quickstart's invoice (request.invoice.json), expressed canonically."""
-    raw["customer"] = {"id_type": "NIT", "id_number": "900123456", "check_digit": "8",
-                       "name": "Cliente Ejemplo SAS", "email": "cliente@ejemplo.com"}
-    raw["lines"] = [{"code": "P001", "description": "Servicio de consultoría", "quantity": "1",
-                     "unit_price": "150000", "taxes": [{"tax": "IVA", "rate": "19"}]}]
+    raw["customer"] = {
+        "id_type": "NIT",
+        "id_number": "900123456",
+        "check_digit": "8",
+        "name": "Cliente Ejemplo SAS",
+        "email": "cliente@ejemplo.com",
+    }
+    raw["lines"] = [
+        {
+            "code": "P001",
+            "description": "Servicio de consultoría",
+            "quantity": "1",
+            "unit_price": "150000",
+            "taxes": [{"tax": "IVA", "rate": "19"}],
+        }
+    ]
     raw["payment"] = {"form": "credit", "means": "cash", "due_date": "2026-12-10"}
     for key in ("notes", "metadata"):
         raw.pop(key, None)
@@ -104,7 +122,8 @@ def test_quickstart_invoice_gives_the_documented_body(adapter, make_emission, wi
 def test_line_discount_becomes_the_net_unit_price(adapter, make_emission):
     emission = make_emission("co-invoice")
     payload = adapter.build_payload(emission)
-    for line, figures, sent in zip(emission.document.lines, emission.totals.lines, payload["lines"]):
+    sent_lines = payload["lines"]
+    for line, figures, sent in zip(emission.document.lines, emission.totals.lines, sent_lines, strict=True):
         assert round_half_up(line.quantity * sent["unit_price"], 2) == figures.net
         assert [t["rate"] for t in sent["taxes"]] == [t.rate for t in figures.taxes]
     assert payload["lines"][1]["unit_price"] == Decimal("22500.00")  # 2 × 25000 − 10 %
@@ -130,17 +149,30 @@ def test_net_unit_price_is_exact_or_refused(quantity, price, percent):
 
 def test_inexpressible_net_unit_price_is_refused(adapter, make_emission):
     def edit(raw):
-        raw["lines"] = [{"description": "Tornillo", "quantity": "1000000", "unit_price": "0.01",
-                         "discount": {"amount": "9999.99"}, "taxes": [{"tax": "IVA", "rate": "19"}]}]
+        raw["lines"] = [
+            {
+                "description": "Tornillo",
+                "quantity": "1000000",
+                "unit_price": "0.01",
+                "discount": {"amount": "9999.99"},
+                "taxes": [{"tax": "IVA", "rate": "19"}],
+            }
+        ]
 
     with pytest.raises(Unsupported) as caught:
         adapter.build_payload(make_emission("co-invoice", edit=edit))
-    assert [(i.path, i.rule) for i in caught.value.issues] == [("lines[0].unit_price", "smartapp-net-unit-price")]
+    assert [(i.path, i.rule) for i in caught.value.issues] == [
+        ("lines[0].unit_price", "smartapp-net-unit-price")
+    ]
 
 
 UNSUPPORTED = {
-    "smartapp-document-discounts": lambda raw: raw.update(discounts=[{"reason": "Pronto pago", "amount": "1000"}]),
-    "smartapp-document-charges": lambda raw: raw.update(charges=[{"reason": "Propina", "amount": "1000", "kind": "tip"}]),
+    "smartapp-document-discounts": lambda raw: raw.update(
+        discounts=[{"reason": "Pronto pago", "amount": "1000"}]
+    ),
+    "smartapp-document-charges": lambda raw: raw.update(
+        charges=[{"reason": "Propina", "amount": "1000", "kind": "tip"}]
+    ),
     "smartapp-withholdings": lambda raw: raw.update(withholdings=[{"tax": "ReteFuente", "rate": "2.5"}]),
     "smartapp-currency": lambda raw: raw.update(currency="USD"),
 }
@@ -195,17 +227,24 @@ async def test_emit_accepted(adapter, api, make_emission, documented):
 async def test_number_comes_from_the_signed_xml_without_the_api_key(adapter, api, make_emission):
     link = "http://127.0.0.1:9/files/abc.xml"
     api.post("/api/v1/service/invoice").mock(return_value=with_link("emit.200", link))
-    xml = api.get(link).mock(return_value=httpx.Response(200, content=(
-        b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" '
-        b'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
-        b"<cbc:ID>SETP990000042</cbc:ID></Invoice>"
-    )))
+    xml = api.get(link).mock(
+        return_value=httpx.Response(
+            200,
+            content=(
+                b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2" '
+                b'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
+                b"<cbc:ID>SETP990000042</cbc:ID></Invoice>"
+            ),
+        )
+    )
     outcome = await adapter.emit(make_emission("co-invoice"))
     assert outcome.number == "SETP990000042"
     assert "authorization" not in xml.calls.last.request.headers
 
 
-@pytest.mark.parametrize(("name", "status"), [("emit.200.rejected", "rejected"), ("emit.200.pending", "pending")])
+@pytest.mark.parametrize(
+    ("name", "status"), [("emit.200.rejected", "rejected"), ("emit.200.pending", "pending")]
+)
 async def test_emit_dian_states(name, status, adapter, api, make_emission, documented):
     api.post("/api/v1/service/invoice").mock(return_value=documented("smartapp", name))
     outcome = await adapter.emit(make_emission("co-invoice"))
@@ -285,7 +324,9 @@ async def test_find_cannot_search(adapter, make_emission):
 
 
 async def test_fetch_xml_and_pdf_follow_the_status_links(adapter, api):
-    api.get("/v1/billing/status/c1").mock(return_value=with_link("status.200", "http://127.0.0.1:9/files/c1.bin"))
+    api.get("/v1/billing/status/c1").mock(
+        return_value=with_link("status.200", "http://127.0.0.1:9/files/c1.bin")
+    )
     api.get("/files/c1.bin").mock(return_value=httpx.Response(200, content=b"file"))
     assert await adapter.fetch_xml(ProviderRef(provider_reference="c1")) == b"file"
     assert await adapter.fetch_pdf(ProviderRef(provider_reference="c1")) == b"file"
@@ -296,7 +337,9 @@ async def test_fetch_xml_and_pdf_follow_the_status_links(adapter, api):
 
 @pytest.fixture(scope="module")
 def simulator():
-    with SimulatorThread(["smartapp"], settings=SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)) as sims:
+    with SimulatorThread(
+        ["smartapp"], settings=SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)
+    ) as sims:
         yield sims
 
 
