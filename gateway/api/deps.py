@@ -1,0 +1,29 @@
+"""Dependencies shared by the controllers: the runtime, the document service, the tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+
+from gateway.api.problems import Problem
+from gateway.config import Tenant
+from gateway.runtime import Runtime
+from gateway.service import DocumentService
+
+
+def runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return request.app.state.runtime
+
+
+def service(request: Request[Any, Any, Any]) -> DocumentService:
+    return request.app.state.service
+
+
+async def current_tenant(request: Request[Any, Any, Any]) -> Tenant:
+    """The tenant whose API key is in `Authorization: Bearer <key>`, or a 401 problem."""
+    rt = runtime(request)
+    tenant_id = rt.keys.tenant_for(request.headers.get("authorization"))
+    if tenant_id is None:
+        raise Problem(401, "unauthorized", "send `Authorization: Bearer <tenant API key>`")
+    return rt.tenants[tenant_id]

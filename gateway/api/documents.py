@@ -1,0 +1,219 @@
+"""`/v1/documents`: create (sync or async, idempotent), preview, read, list, refresh, resolve, XML/PDF."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from adapters.base import ProviderFailure
+from canonical.errors import InvalidDocument
+from gateway import idempotency
+from gateway.api.deps import current_tenant, runtime, service
+from gateway.api.openapi import DocumentOperation, PreviewOperation
+from gateway.api.problems import PROBLEM_JSON, Problem, problem_for
+from gateway.config import Tenant
+from gateway.dispatch import provider_ref
+from gateway.numbering import NumberingError
+from gateway.resources import DocumentPage, DocumentResource, document_resource
+from gateway.routing import RoutingError
+from gateway.service import Preview, Resolution, UnsupportedDocument
+from gateway.store import documents as docs
+
+_encoder = msgspec.json.Encoder()
+REFUSALS = (InvalidDocument, RoutingError, NumberingError, UnsupportedDocument)  # answered, stored, replayed
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(
+        header="Idempotency-Key", description="Makes the request safe to repeat (IETF draft); kept 24 h"
+    ),
+]
+ProviderParam = Annotated[
+    str | None,
+    Parameter(query="provider", description="Force one provider account (an account name; skips routing)"),
+]
+
+
+def _epoch(value: dt.date | None) -> float | None:
+    if value is None:
+        return None
+    return dt.datetime.combine(value, dt.time(), dt.UTC).timestamp()
+
+
+class DocumentController(Controller):
+    path = "/v1/documents"
+    tags = ["documents"]
+    dependencies = {"tenant": Provide(current_tenant)}
+
+    @post("/", operation_id="createDocument", operation_class=DocumentOperation, status_code=201)
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        provider: ProviderParam = None,
+        mode: Annotated[
+            Literal["sync", "async"], Parameter(description="async: answer 202 at once")
+        ] = "sync",
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[bytes]:
+        """Emit a fiscal document: validate, number, route, dispatch (or queue with `mode=async`).
+
+        201 with the document whatever its status; 422 when the body is invalid (nothing created)."""
+        body = await request.body()
+        rt = runtime(request)
+        key = None
+        if idempotency_key is not None:
+            key = idempotency.parse_key(idempotency_key)
+            replay = await idempotency.begin(
+                rt.engine,
+                tenant.id,
+                key,
+                idempotency.fingerprint("POST", request.url.path, request.url.query or "", body),
+                rt.clock(),
+                stale_after_s=tenant.dispatch.deadline_s + tenant.dispatch.lease_s,
+            )
+            if replay is not None and replay.body is not None:
+                media = PROBLEM_JSON if (replay.status_code or 0) >= 400 else "application/json"
+                return Response(replay.body, status_code=replay.status_code or 200, media_type=media)
+            if replay is not None and replay.document_id is not None:
+                resource = await service(request).resource(tenant, replay.document_id)
+                content = _encoder.encode(resource)
+                await idempotency.finish(rt.engine, tenant.id, key, 201, content)
+                return Response(content, status_code=201, media_type="application/json")
+        try:
+            row = await service(request).create(
+                tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=key
+            )
+        except REFUSALS as exc:
+            refusal = problem_for(exc)
+            if key is not None:
+                await idempotency.finish(rt.engine, tenant.id, key, refusal.status_code, refusal.content)
+            return refusal
+        except BaseException:
+            if key is not None:
+                await idempotency.abandon(rt.engine, tenant.id, key)
+            raise
+        resource = await service(request).resource(tenant, row.id)
+        status = 202 if mode == "async" else 201
+        content = _encoder.encode(resource)
+        if key is not None:
+            await idempotency.finish(rt.engine, tenant.id, key, status, content)
+        return Response(
+            content,
+            status_code=status,
+            media_type="application/json",
+            headers={"Location": f"{self.path}/{row.id}"},
+        )
+
+    @post("/preview", operation_id="previewDocument", operation_class=PreviewOperation, status_code=200)
+    async def preview(
+        self, request: Request[Any, Any, Any], tenant: Tenant, provider: ProviderParam = None
+    ) -> Preview:
+        """Validate, compute totals and show the payload every eligible account (or the one named)
+        would receive, with `unsupported` errors. Nothing is stored or sent."""
+        return await service(request).preview(tenant, await request.body(), provider)
+
+    @get("/", operation_id="listDocuments")
+    async def list_documents(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        status: str | None = None,
+        country: str | None = None,
+        kind: str | None = None,
+        created_from: Annotated[
+            dt.date | None, Parameter(query="from", description="created on or after (UTC)")
+        ] = None,
+        created_to: Annotated[
+            dt.date | None, Parameter(query="to", description="created before (UTC)")
+        ] = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    ) -> DocumentPage:
+        """This tenant's documents, newest first; follow `next_cursor` for the next page."""
+        try:
+            position = docs.decode_cursor(cursor) if cursor else None
+        except ValueError:
+            raise Problem(400, "bad-request", "cursor is not one this API returned") from None
+        async with runtime(request).engine.connect() as conn:
+            rows, next_cursor = await docs.list_page(
+                conn,
+                tenant.id,
+                status=status,
+                country=country,
+                kind=kind,
+                created_from=_epoch(created_from),
+                created_to=_epoch(created_to),
+                cursor=position,
+                limit=limit,
+            )
+        return DocumentPage(items=[document_resource(r, full=False) for r in rows], next_cursor=next_cursor)
+
+    @get("/{doc_id:str}", operation_id="getDocument")
+    async def get_document(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str
+    ) -> DocumentResource:
+        """One document, with its attempts. Another tenant's document id is 404."""
+        return await service(request).resource(tenant, doc_id)
+
+    @post("/{doc_id:str}/refresh", operation_id="refreshDocument", status_code=200)
+    async def refresh(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> DocumentResource:
+        """Ask the provider now: status of a `pending` document, reconciliation of an `unknown` one."""
+        return await service(request).refresh(tenant, doc_id)
+
+    @post("/{doc_id:str}/resolve", operation_id="resolveDocument", status_code=200)
+    async def resolve(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, data: Resolution
+    ) -> DocumentResource:
+        """Settle an `unknown` document: `{"issued": true, "provider_reference": ...}` adopts it;
+        `{"issued": false}` lets dispatch resend or fall back."""
+        return await service(request).resolve(tenant, doc_id, data)
+
+    @get("/{doc_id:str}/xml", operation_id="getDocumentXml", media_type="application/xml")
+    async def xml(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> Response[bytes]:
+        """The signed UBL (CO) or DTE (SV), where the account provides it."""
+        return await self._file(request, tenant, doc_id, "xml")
+
+    @get("/{doc_id:str}/pdf", operation_id="getDocumentPdf", media_type="application/pdf")
+    async def pdf(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> Response[bytes]:
+        """The printable representation, where the account provides it."""
+        return await self._file(request, tenant, doc_id, "pdf")
+
+    async def _file(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, kind: str
+    ) -> Response[bytes]:
+        rt = runtime(request)
+        async with rt.engine.connect() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+        if row is None:
+            raise Problem(404, "not-found", "no such document")
+        media = "application/xml" if kind == "xml" else "application/pdf"
+        if kind == "xml" and row.xml:
+            return Response(row.xml, media_type=media)
+        account = tenant.account(row.account or "")
+        if row.status != "accepted" or account is None:
+            raise Problem(404, "not-found", f"no {kind.upper()} for a document in status {row.status}")
+        adapter = rt.adapter(tenant.id, account)
+        fetch = adapter.fetch_xml if kind == "xml" else adapter.fetch_pdf
+        try:
+            content = await fetch(provider_ref(row))
+        except ProviderFailure as exc:
+            raise Problem(
+                502,
+                "provider",
+                f"{account.name}: {exc.message}",
+                provider_errors=[{"code": exc.code or "", "message": exc.message}],
+            ) from None
+        if content is None:
+            raise Problem(
+                404, "not-found", f"{account.name} ({account.provider}) does not provide the {kind.upper()}"
+            )
+        if kind == "xml":
+            async with rt.engine.begin() as conn:
+                await docs.set_fields(conn, doc_id, xml=content)
+        return Response(content, media_type=media)

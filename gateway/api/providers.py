@@ -1,0 +1,50 @@
+"""`/v1/providers`: the tenant's accounts, their adapters' capabilities and circuit state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.di import Provide
+
+from adapters.base import adapter_class
+from gateway import breaker
+from gateway.api.deps import current_tenant, runtime
+from gateway.config import Tenant
+from gateway.resources import ProviderAccountView
+
+
+class ProvidersController(Controller):
+    path = "/v1/providers"
+    tags = ["providers"]
+    dependencies = {"tenant": Provide(current_tenant)}
+
+    @get("/", operation_id="listProviders")
+    async def list_providers(
+        self, request: Request[Any, Any, Any], tenant: Tenant
+    ) -> list[ProviderAccountView]:
+        """Accounts, adapters, capabilities (countries, kinds, numbering) and circuit state."""
+        rt = runtime(request)
+        now = rt.clock()
+        circuits = {r.account: r for r in await breaker.states(rt.engine) if r.tenant_id == tenant.id}
+        views = []
+        for account in tenant.accounts:
+            view = ProviderAccountView(
+                account=account.name,
+                provider=account.provider,
+                environment=account.environment,
+                enabled=account.enabled,
+                installed=False,
+                circuit=breaker.state_name(circuits.get(account.name), now),
+            )
+            try:
+                adapter = adapter_class(account.provider)
+            except (KeyError, ImportError):
+                views.append(view)
+                continue
+            view.installed = True
+            view.countries = sorted(adapter.countries)
+            view.kinds = sorted(adapter.kinds)
+            view.numbering = adapter.numbering
+            views.append(view)
+        return views

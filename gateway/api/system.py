@@ -1,0 +1,42 @@
+"""`/healthz` and `/metrics` (no API key: meant for the operator's network)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Request, Response, get
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from gateway import breaker
+from gateway.api.deps import runtime
+from gateway.api.problems import problem
+from gateway.store import documents as docs
+
+
+@get("/healthz", operation_id="health", tags=["system"])
+async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
+    """200 when the store answers."""
+    try:
+        async with runtime(request).engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        return problem(503, "internal", f"store unavailable: {type(exc).__name__}")
+    return Response({"status": "ok"})
+
+
+@get("/metrics", operation_id="metrics", tags=["system"], media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text format: documents by status and provider, attempts, latencies, circuits."""
+    rt = runtime(request)
+    async with rt.engine.connect() as conn:
+        counts = await docs.counts_by_status(conn)
+    rt.metrics.documents.clear()
+    for tenant_id, status, provider, count in counts:
+        rt.metrics.documents.labels(tenant_id, status, provider or "").set(count)
+    now = rt.clock()
+    for row in await breaker.states(rt.engine):
+        rt.metrics.breaker.labels(row.tenant_id, row.account).set(
+            {"closed": 0, "half_open": 1, "open": 2}[breaker.state_name(row, now)]
+        )
+    return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)

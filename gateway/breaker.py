@@ -1,0 +1,83 @@
+"""Per-account circuit breaker whose state lives in the store, so every gateway process sharing the
+database sees the same circuit (research/anchors.md (c) 4: per-process breaker state diverges).
+
+`breaker_threshold` consecutive Unavailable answers open the circuit for `breaker_cooldown_s`; while
+open, dispatch skips the account at once (no retries paid during an outage, (c) 3). After the
+cooldown calls go through again (half-open): a success closes it, the first failure re-opens it
+with a fresh cooldown counted from now (never the earlier deadline, (c) 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.store.schema import breakers
+
+
+async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(breakers.c.state, breakers.c.opened_until).where(
+                    breakers.c.tenant_id == tenant_id, breakers.c.account == account
+                )
+            )
+        ).first()
+    return row is None or row.state == "closed" or (row.opened_until or 0) <= now
+
+
+async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            breakers.update()
+            .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
+            .values(state="closed", failures=0, opened_until=None, updated_at=now)
+        )
+
+
+async def record_failure(
+    engine: AsyncEngine, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
+) -> bool:
+    """Count one Unavailable answer; returns True when this failure opened (or re-opened) the circuit."""
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(breakers)
+            .values(tenant_id=tenant_id, account=account, state="closed", failures=0, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "account"])
+        )
+        failures = (
+            await conn.execute(
+                breakers.update()
+                .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
+                .values(failures=breakers.c.failures + 1, updated_at=now)
+                .returning(breakers.c.failures)
+            )
+        ).scalar_one()
+        if failures < threshold:
+            return False
+        await conn.execute(
+            breakers.update()
+            .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
+            .values(state="open", opened_until=now + cooldown_s)
+        )
+        return True
+
+
+async def states(engine: AsyncEngine) -> Sequence[Row[Any]]:
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.select(breakers))).all()
+
+
+def state_name(row: Row[Any] | None, now: float) -> str:
+    """closed | open | half_open, as /v1/providers and /metrics show it."""
+    if row is None or row.state == "closed":
+        return "closed"
+    return "open" if (row.opened_until or 0) > now else "half_open"

@@ -1,0 +1,327 @@
+"""The tenants file (ARCHITECTURE.md, Config and CLI): TOML in, validated msgspec Structs out.
+
+`"${NAME}"` reads the environment at load time, so secrets never sit in the file. Every problem is
+reported with the key it concerns (`tenants[acme-co].routes[1].chain[0]: ...`), all at once, before
+the gateway starts: a typo must not surface as a 500 on the first invoice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+from msgspec import Struct, field
+
+from adapters.base import Account, NumberingRange
+from canonical.document import Issuer
+
+ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+WEBHOOK_EVENTS: Final = frozenset(
+    {
+        "document.accepted",
+        "document.rejected",
+        "document.failed",
+        "document.needs_attention",
+        "account.misconfigured",
+        "numbering.low",
+    }
+)
+
+
+class ConfigError(Exception):
+    """The tenants file is wrong; `problems` names every offending key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid tenants file:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+class Server(Struct, kw_only=True, forbid_unknown_fields=True):
+    database: str = "sqlite:///pasarela.db"
+    secret_key: str | None = None
+
+
+class Dispatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Time settings of dispatch; tests shrink them to milliseconds."""
+
+    deadline_s: float = 60.0  # per document: retries and fallbacks stop here, then `failed`
+    max_attempts: int = 4  # per account, per dispatch round
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 10.0
+    poll_interval_s: float = 5.0  # first status poll of a `pending` document; doubles each time
+    poll_max_s: float = 600.0
+    reconcile_window_s: float = 120.0  # a self-numbering provider may take this long to list a document
+    breaker_threshold: int = 5  # consecutive Unavailable answers that open an account's circuit
+    breaker_cooldown_s: float = 30.0
+    lease_s: float = 30.0  # how long a worker owns a document before another may take it over
+    webhook_timeout_s: float = 15.0
+    webhook_max_attempts: int = 10
+
+
+class Webhook(Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str
+    secret: str
+    events: list[str] = field(default_factory=lambda: sorted(WEBHOOK_EVENTS))
+
+
+class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    country: str | None = None
+    kinds: list[str] | None = None
+    min_amount: Decimal | None = None  # on `payable`
+    max_amount: Decimal | None = None
+    currency: str | None = None
+    customer_id_types: list[str] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class SplitShare(Struct, kw_only=True, forbid_unknown_fields=True):
+    account: str
+    weight: int
+
+
+class Route(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    match: RouteMatch = field(default_factory=RouteMatch)
+    chain: list[str] | None = None
+    split: list[SplitShare] | None = None
+    allow_mixed_numbering: bool = False
+
+
+class Tenant(Struct, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    name: str
+    issuer: Issuer
+    api_keys: list[str] = field(default_factory=list)
+    accounts: list[Account] = field(default_factory=list)
+    numbering: list[NumberingRange] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    webhooks: list[Webhook] = field(default_factory=list)
+    dispatch: Dispatch = field(default_factory=Dispatch)
+
+    def account(self, name: str) -> Account | None:
+        return next((a for a in self.accounts if a.name == name), None)
+
+
+class Config(Struct, kw_only=True, forbid_unknown_fields=True):
+    server: Server = field(default_factory=Server)
+    tenants: list[Tenant] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # filled at load: literal secrets and the like
+
+    def tenant(self, tenant_id: str) -> Tenant | None:
+        return next((t for t in self.tenants if t.id == tenant_id), None)
+
+
+# Keys whose values are secrets: a literal value works (tests, development) but `tenants check` warns.
+_SECRET_PATHS: Final = (
+    re.compile(r"^server\.secret_key$"),
+    re.compile(r"^tenants\[\d+\]\.api_keys\[\d+\]$"),
+    re.compile(r"^tenants\[\d+\]\.accounts\[\d+\]\.credentials\.[^.]+$"),
+    re.compile(r"^tenants\[\d+\]\.webhooks\[\d+\]\.secret$"),
+)
+
+
+def load_config(source: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load a tenants file (a path, or TOML text when `source` is a str containing a newline)."""
+    text = source if isinstance(source, str) and "\n" in source else Path(source).read_text()
+    return parse_config(text, os.environ if env is None else env)
+
+
+def parse_config(text: str, env: Mapping[str, str]) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"TOML syntax: {exc}"]) from None
+    problems: list[str] = []
+    warnings: list[str] = []
+    expanded = _expand(raw, "", env, problems, warnings)
+    if problems:
+        raise ConfigError(problems)
+    if "PASARELA_DATABASE_URL" in env:
+        expanded.setdefault("server", {})["database"] = env["PASARELA_DATABASE_URL"]
+    if "PASARELA_SECRET_KEY" in env:
+        expanded.setdefault("server", {})["secret_key"] = env["PASARELA_SECRET_KEY"]
+    try:
+        config = msgspec.convert(expanded, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError([_msgspec_problem(str(exc), expanded)]) from None
+    problems.extend(validate_config(config))
+    if problems:
+        raise ConfigError(problems)
+    config.warnings = warnings
+    return config
+
+
+def _expand(value: Any, path: str, env: Mapping[str, str], problems: list[str], warnings: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _expand(v, f"{path}.{k}" if path else k, env, problems, warnings) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand(v, f"{path}[{i}]", env, problems, warnings) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    if not ENV_REF.search(value):
+        if value and any(p.match(path) for p in _SECRET_PATHS):
+            warnings.append(f'{path}: literal secret in the file; use "${{NAME}}" (environment)')
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            problems.append(f"{path}: environment variable {name} is not set")
+            return ""
+        return env[name]
+
+    return ENV_REF.sub(substitute, value)
+
+
+def _msgspec_problem(message: str, raw: dict[str, Any]) -> str:
+    """msgspec says `... - at `$.tenants[0].issuer.name``; name the tenant by its id instead."""
+    text, _, where = message.partition(" - at `$.")
+    where = where.rstrip("`")
+    return f"{_readable(where, raw)}: {text}" if where else text
+
+
+def _readable(path: str, raw: dict[str, Any]) -> str:
+    match = re.match(r"tenants\[(\d+)\](.*)", path)
+    if not match:
+        return path
+    tenants = raw.get("tenants") or []
+    index = int(match.group(1))
+    tenant_id = (
+        tenants[index].get("id") if index < len(tenants) and isinstance(tenants[index], dict) else None
+    )
+    return f"tenants[{tenant_id or index}]{match.group(2)}"
+
+
+def validate_config(config: Config) -> list[str]:
+    """Cross-key checks: unique names, installed adapters, routes, numbering, webhooks."""
+    from gateway.routing import validate_routes  # routing validates PUT /v1/routing the same way
+
+    problems: list[str] = []
+    if not config.server.database.startswith(("sqlite", "postgresql")):
+        problems.append("server.database: use sqlite:///FILE or postgresql://USER@HOST/DB")
+    seen_tenants: set[str] = set()
+    seen_keys: set[str] = set()
+    for tenant in config.tenants:
+        at = f"tenants[{tenant.id}]"
+        if tenant.id in seen_tenants:
+            problems.append(f"{at}.id: duplicate tenant id")
+        seen_tenants.add(tenant.id)
+        for i, key in enumerate(tenant.api_keys):
+            if len(key) < 16:
+                problems.append(f"{at}.api_keys[{i}]: an API key needs at least 16 characters")
+            if key in seen_keys:
+                problems.append(f"{at}.api_keys[{i}]: the same API key is used twice")
+            seen_keys.add(key)
+        problems.extend(_check_accounts(tenant, at))
+        problems.extend(_check_numbering(tenant, at))
+        problems.extend(f"{at}.{p}" for p in validate_routes(tenant.routes, tenant.accounts))
+        problems.extend(_check_webhooks(tenant, at))
+        problems.extend(_check_dispatch(tenant.dispatch, f"{at}.dispatch"))
+    return problems
+
+
+def _check_accounts(tenant: Tenant, at: str) -> list[str]:
+    from adapters.base import adapter_class
+
+    problems: list[str] = []
+    names: set[str] = set()
+    for i, account in enumerate(tenant.accounts):
+        where = f"{at}.accounts[{account.name or i}]"
+        if account.name in names:
+            problems.append(f"{where}.name: duplicate account name")
+        names.add(account.name)
+        try:
+            adapter = adapter_class(account.provider)
+        except (KeyError, ImportError) as exc:
+            problems.append(f"{where}.provider: adapter {account.provider!r} is not installed ({exc})")
+            continue
+        if tenant.issuer.country not in adapter.countries:
+            problems.append(
+                f"{where}.provider: {account.provider} serves {sorted(adapter.countries)}, "
+                f"not the issuer's country {tenant.issuer.country}"
+            )
+        if not account.base_url.startswith(("http://", "https://")):
+            problems.append(f"{where}.base_url: must be an http(s) URL")
+    return problems
+
+
+def _check_numbering(tenant: Tenant, at: str) -> list[str]:
+    problems: list[str] = []
+    names: set[str] = set()
+    for r in tenant.numbering:
+        where = f"{at}.numbering[{r.name}]"
+        if r.name in names:
+            problems.append(f"{where}.name: duplicate numbering range name")
+        names.add(r.name)
+        if r.from_ < 0 or r.to < r.from_:
+            problems.append(f"{where}: `from` ({r.from_}) must be >= 0 and <= `to` ({r.to})")
+        if r.valid_from and r.valid_to and r.valid_to < r.valid_from:
+            problems.append(f"{where}.valid_to: before valid_from")
+        if not r.kinds:
+            problems.append(f"{where}.kinds: name at least one kind")
+    return problems
+
+
+def _check_webhooks(tenant: Tenant, at: str) -> list[str]:
+    problems: list[str] = []
+    for i, hook in enumerate(tenant.webhooks):
+        where = f"{at}.webhooks[{i}]"
+        if not hook.url.startswith(("http://", "https://")):
+            problems.append(f"{where}.url: must be an http(s) URL")
+        if not hook.secret:
+            problems.append(f"{where}.secret: required (Standard Webhooks signing key)")
+        for event in hook.events:
+            if event not in WEBHOOK_EVENTS:
+                problems.append(f"{where}.events: unknown event {event!r} (known: {sorted(WEBHOOK_EVENTS)})")
+    return problems
+
+
+_POSITIVE: Final[tuple[str, ...]] = (
+    "deadline_s",
+    "backoff_max_s",
+    "poll_interval_s",
+    "poll_max_s",
+    "breaker_cooldown_s",
+    "lease_s",
+    "webhook_timeout_s",
+)
+
+
+def _check_dispatch(d: Dispatch, at: str) -> list[str]:
+    problems = [f"{at}.{name}: must be > 0" for name in _POSITIVE if getattr(d, name) <= 0]
+    for name in ("max_attempts", "breaker_threshold", "webhook_max_attempts"):
+        if getattr(d, name) < 1:
+            problems.append(f"{at}.{name}: must be >= 1")
+    for name in ("backoff_base_s", "reconcile_window_s"):
+        if getattr(d, name) < 0:
+            problems.append(f"{at}.{name}: must be >= 0")
+    return problems
+
+
+def database_url(url: str) -> str:
+    """The file's short URLs (`sqlite:///x.db`, `postgresql://...`) with their async drivers."""
+    for plain, driver in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://")):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def secrets_of(config: Config) -> list[str]:
+    """Every secret value in the config: the log filter redacts them."""
+    values: list[str] = []
+    if config.server.secret_key:
+        values.append(config.server.secret_key)
+    for tenant in config.tenants:
+        values.extend(tenant.api_keys)
+        values.extend(h.secret for h in tenant.webhooks)
+        for account in tenant.accounts:
+            values.extend(v for v in account.credentials.values() if isinstance(v, str))
+    return [v for v in values if len(v) >= 4]

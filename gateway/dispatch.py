@@ -1,0 +1,489 @@
+"""Dispatch: move one document forward along its chain of accounts (ARCHITECTURE.md, failure table).
+
+The only layer that retries (research/anchors.md (c) 2): tenacity retries `Unavailable` on one
+account with exponential backoff and jitter, honouring Retry-After, bounded by the document's
+deadline and `max_attempts`; then the next account. `Rejected` stops (the data is wrong);
+`Misconfigured` falls back and alerts; `Ambiguous` stops and makes the document `unknown`, which
+is reconciled on the same account (gateway.reconcile) before anything is sent anywhere else.
+
+Every provider call is preceded by a committed `in_flight` attempt row: if the process dies before
+the answer is recorded, the next worker reads that row as "may have been sent" and reconciles.
+The caller holds the document's job lease (gateway.store.jobs); `advance` returns when the job
+should run again, or None when the document needs nothing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from typing import Any, Final
+
+import msgspec
+from sqlalchemy.engine import Row
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from adapters.base import (
+    Account,
+    Adapter,
+    Ambiguous,
+    Authority,
+    Emission,
+    Misconfigured,
+    Outcome,
+    ProviderFailure,
+    ProviderRef,
+    Rejected,
+    Unavailable,
+    Unsupported,
+)
+from canonical.document import Document
+from canonical.totals import Totals
+from gateway import breaker, webhooks
+from gateway.config import Dispatch, Tenant
+from gateway.reconcile import reconcile
+from gateway.resources import document_resource, timestamp
+from gateway.runtime import Runtime
+from gateway.store import documents as docs
+from gateway.store.jobs import Lease
+
+log = logging.getLogger(__name__)
+
+_document_decoder = msgspec.json.Decoder(Document)
+_totals_decoder = msgspec.json.Decoder(Totals)
+_encoder = msgspec.json.Encoder()
+
+STATUS_EVENTS: Final = {
+    "accepted": "document.accepted",
+    "rejected": "document.rejected",
+    "failed": "document.failed",
+}
+OUTCOME_STATUS: Final = {"accepted": "accepted", "pending": "pending", "rejected": "rejected"}
+
+
+class CircuitOpen(Unavailable):
+    """The account's circuit is open: skip it without calling (and without retrying)."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, Unavailable) and not isinstance(exc, CircuitOpen)
+
+
+def emission_for(row: Row[Any], tenant: Tenant, account: Account) -> Emission:
+    numbering = next((r for r in tenant.numbering if r.name == row.numbering_range), None)
+    return Emission(
+        document=_document_decoder.decode(row.document),
+        totals=_totals_decoder.decode(row.totals),
+        issuer=tenant.issuer,
+        reference=row.id,
+        number=row.number if numbering else None,
+        consecutive=row.consecutive if numbering else None,
+        numbering=numbering,
+        environment=account.environment,
+        deadline=timestamp(row.deadline),
+        fiscal_id=row.fiscal_id,
+    )
+
+
+def provider_ref(row: Row[Any]) -> ProviderRef:
+    return ProviderRef(
+        provider_reference=row.provider_reference,
+        fiscal_id=row.fiscal_id,
+        number=row.number,
+        issue_date=dt.date.fromisoformat(row.issue_date) if row.issue_date else None,
+    )
+
+
+class Dispatcher:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def load(self, doc_id: str) -> Row[Any] | None:
+        async with self.rt.engine.connect() as conn:
+            return await docs.get(conn, doc_id)
+
+    async def advance(self, doc_id: str, lease: Lease) -> float | None:
+        row = await self.load(doc_id)
+        if row is None or row.status in docs.TERMINAL:
+            return None
+        tenant = self.rt.tenants.get(row.tenant_id)
+        if tenant is None:
+            log.warning("document %s belongs to tenant %s, no longer configured", doc_id, row.tenant_id)
+            return None
+        row = await self._settle_crashed_attempt(row)
+        if row.status == "unknown":
+            next_run = await self._reconcile(tenant, row, lease)
+            row = await self.load(doc_id)
+            if row is None or row.status != "queued":
+                return next_run
+        if row.status == "pending":
+            return await self._poll(tenant, row, lease)
+        if row.status == "queued":
+            return await self._dispatch(tenant, row, lease)
+        return None
+
+    # -- state changes (each one transaction: document + attempt + outbox events) -----------------
+
+    async def change(
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        status: str,
+        *,
+        attempt: dict[str, Any] | None = None,
+        event: str | None = None,
+        **values: Any,
+    ) -> Row[Any]:
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            await docs.transition(conn, row, status, now, **values)
+            if attempt is not None:
+                await docs.record_attempt(conn, row.id, now=now, **attempt)
+            new = await docs.get(conn, row.id)
+            assert new is not None
+            event = event or (STATUS_EVENTS.get(status) if status != row.status else None)
+            if event:
+                data = document_resource(new, await docs.attempts_of(conn, row.id))
+                await webhooks.publish(conn, tenant, event, f"{row.id}:{event}", data, now)
+        return new
+
+    async def _settle_crashed_attempt(self, row: Row[Any]) -> Row[Any]:
+        """An `in_flight` attempt we do not own any more = a worker died mid-call: ambiguous."""
+        async with self.rt.engine.connect() as conn:
+            crashed = await docs.in_flight_attempts(conn, row.id)
+        if not crashed:
+            return row
+        attempt = crashed[-1]
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            for a in crashed:
+                await docs.record_attempt(
+                    conn,
+                    row.id,
+                    a.account,
+                    a.provider,
+                    "ambiguous",
+                    now,
+                    error="the worker stopped before the provider's answer was recorded",
+                    attempt_id=a.id,
+                )
+            if row.status == "queued":
+                await docs.transition(
+                    conn,
+                    row,
+                    "unknown",
+                    now,
+                    account=attempt.account,
+                    provider=attempt.provider,
+                    unknown_since=attempt.at,
+                )
+            return await docs.get(conn, row.id)  # type: ignore[return-value]
+
+    # -- queued: try the chain ----------------------------------------------------------------------
+
+    async def _dispatch(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+        d = tenant.dispatch
+        chain: list[str] = msgspec.json.decode(row.chain)
+        for index in range(row.chain_index, len(chain)):
+            if self.rt.clock() >= row.deadline:
+                break
+            account = tenant.account(chain[index])
+            if account is None or not account.enabled:
+                continue
+            if index != row.chain_index:
+                row = await self.change(tenant, row, "queued", chain_index=index)
+            result = await self._try_account(tenant, row, account, lease)
+            if isinstance(result, Outcome):
+                return await self._apply(tenant, row, account, result)
+            if isinstance(result, Rejected):
+                await self.change(
+                    tenant,
+                    row,
+                    "rejected",
+                    account=account.name,
+                    provider=account.provider,
+                    authority=_encoder.encode(
+                        Authority(code=result.code, message=result.message, errors=result.errors)
+                    ).decode(),
+                )
+                return None
+            if isinstance(result, Ambiguous):
+                await self.change(
+                    tenant,
+                    row,
+                    "unknown",
+                    account=account.name,
+                    provider=account.provider,
+                    unknown_since=self.rt.clock(),
+                )
+                return self.rt.clock()  # reconcile on the next turn, same account
+            if isinstance(result, Misconfigured):
+                await self._alert_misconfigured(tenant, account, result)
+            # Unavailable (retries spent), Misconfigured, Unsupported: fall back to the next account
+        now = self.rt.clock()
+        if now < row.deadline:
+            # every account unavailable: `queued`, background rounds continue until the deadline
+            await self.change(tenant, row, "queued", chain_index=0)
+            return min(row.deadline, now + d.backoff_max_s)
+        await self.change(tenant, row, "failed")
+        return None
+
+    async def _try_account(
+        self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease
+    ) -> Outcome | ProviderFailure | Unsupported:
+        d = tenant.dispatch
+        try:
+            adapter = self.rt.adapter(tenant.id, account)
+            emission = emission_for(row, tenant, account)
+        except ProviderFailure as exc:
+            await self._record(tenant, row, account, exc.kind, exc.message)
+            return exc
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(d.max_attempts) | (lambda _: self.rt.clock() >= row.deadline),
+            wait=_wait(d, row.deadline, self.rt.clock),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._call(tenant, row, account, adapter, emission, lease)
+        except (ProviderFailure, Unsupported) as exc:
+            return exc
+        raise AssertionError("unreachable: tenacity either returns or re-raises")
+
+    async def _call(
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        account: Account,
+        adapter: Adapter,
+        emission: Emission,
+        lease: Lease,
+    ) -> Outcome:
+        """One provider call, bracketed by its attempt row."""
+        d = tenant.dispatch
+        if not await breaker.allows(self.rt.engine, tenant.id, account.name, self.rt.clock()):
+            await self._record(tenant, row, account, "circuit_open", "circuit open: skipped")
+            raise CircuitOpen(f"circuit open for account {account.name}", code="circuit-open")
+        await lease.renew()
+        async with self.rt.engine.begin() as conn:
+            attempt_id = await docs.begin_attempt(
+                conn, row.id, account.name, account.provider, self.rt.clock()
+            )
+        started = time.perf_counter()
+        try:
+            outcome = await asyncio.wait_for(adapter.emit(emission), timeout=account.timeout_s * 2 + 1)
+            if outcome.status == "not_found":
+                raise Ambiguous("provider answered 'not found' to an emission", code="not-found")
+        except TimeoutError:
+            failure: ProviderFailure = Ambiguous(
+                f"no answer within {account.timeout_s * 2 + 1:.1f}s", code="timeout"
+            )
+        except ProviderFailure as exc:
+            failure = exc
+        except Unsupported as exc:
+            await self._record(
+                tenant, row, account, "unsupported", str(exc), attempt_id=attempt_id, started=started
+            )
+            raise
+        except Exception as exc:  # an adapter bug after the request may have left: never assume "not sent"
+            log.exception("adapter %s raised an unexpected error", account.provider)
+            failure = Ambiguous(f"adapter error: {type(exc).__name__}", code="adapter-error")
+        else:
+            await self._record(
+                tenant, row, account, outcome.status, None, attempt_id=attempt_id, started=started
+            )
+            await breaker.record_success(self.rt.engine, tenant.id, account.name, self.rt.clock())
+            return outcome
+        await self._record(
+            tenant, row, account, failure.kind, _describe(failure), attempt_id=attempt_id, started=started
+        )
+        if isinstance(failure, (Unavailable, Ambiguous)):
+            await breaker.record_failure(
+                self.rt.engine,
+                tenant.id,
+                account.name,
+                self.rt.clock(),
+                threshold=d.breaker_threshold,
+                cooldown_s=d.breaker_cooldown_s,
+            )
+        else:
+            await breaker.record_success(self.rt.engine, tenant.id, account.name, self.rt.clock())
+        raise failure
+
+    async def _record(
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        account: Account,
+        outcome: str,
+        error: str | None,
+        *,
+        attempt_id: int | None = None,
+        started: float | None = None,
+    ) -> None:
+        latency = time.perf_counter() - started if started is not None else None
+        async with self.rt.engine.begin() as conn:
+            await docs.record_attempt(
+                conn,
+                row.id,
+                account.name,
+                account.provider,
+                outcome,
+                self.rt.clock(),
+                error=error,
+                latency_ms=int(latency * 1000) if latency is not None else None,
+                attempt_id=attempt_id,
+            )
+        self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, outcome).inc()
+        if latency is not None:
+            self.rt.metrics.attempt_latency.labels(account.provider).observe(latency)
+
+    async def _apply(self, tenant: Tenant, row: Row[Any], account: Account, outcome: Outcome) -> float | None:
+        status = OUTCOME_STATUS[outcome.status]
+        warnings = [*msgspec.json.decode(row.warnings), *outcome.warnings]
+        await self.change(
+            tenant,
+            row,
+            status,
+            account=account.name,
+            provider=account.provider,
+            provider_reference=outcome.provider_reference or row.provider_reference,
+            fiscal_id=outcome.fiscal_id or row.fiscal_id,
+            number=outcome.number or row.number,
+            authority=_encoder.encode(outcome.authority).decode(),
+            links=_encoder.encode({**msgspec.json.decode(row.links), **outcome.links}).decode(),
+            warnings=_encoder.encode(warnings).decode(),
+            xml=outcome.xml or row.xml,
+            needs_attention=False,
+        )
+        if status == "pending":
+            return self.rt.clock() + tenant.dispatch.poll_interval_s
+        return None
+
+    async def _alert_misconfigured(self, tenant: Tenant, account: Account, failure: Misconfigured) -> None:
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            await webhooks.publish(
+                conn,
+                tenant,
+                "account.misconfigured",
+                f"{account.name}:misconfigured:{int(now // 3600)}",  # at most one alert per account per hour
+                {
+                    "account": account.name,
+                    "provider": account.provider,
+                    "message": failure.message,
+                    "code": failure.code,
+                },
+                now,
+            )
+
+    # -- pending: ask the provider ----------------------------------------------------------------
+
+    async def _poll(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+        d = tenant.dispatch
+        account = tenant.account(row.account or "")
+        later = self.rt.clock() + min(d.poll_max_s, d.poll_interval_s * 2 ** max(0, lease.tries - 1))
+        if account is None:
+            return later
+        try:
+            outcome = await self.rt.adapter(tenant.id, account).status(provider_ref(row))
+        except ProviderFailure as exc:
+            log.info("status of %s at %s failed: %s", row.id, account.name, exc.message)
+            return later
+        if outcome.status == "not_found":
+            return later
+        if outcome.status == "pending":
+            return later
+        await self._apply(tenant, row, account, outcome)
+        return None
+
+    # -- unknown: reconcile on the same account ---------------------------------------------------
+
+    async def _reconcile(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+        d = tenant.dispatch
+        account = tenant.account(row.account or "")
+        if account is None:
+            return await self._needs_attention(
+                tenant, row, f"account {row.account!r} is no longer configured"
+            )
+        try:
+            adapter = self.rt.adapter(tenant.id, account)
+        except ProviderFailure:
+            return self.rt.clock() + d.backoff_max_s
+        await lease.renew()
+        verdict = await reconcile(
+            adapter,
+            emission_for(row, tenant, account),
+            provider_ref(row),
+            unknown_since=row.unknown_since or row.updated_at,
+            window_s=d.reconcile_window_s,
+            retry_s=d.backoff_max_s,
+            now=self.rt.clock(),
+        )
+        self.rt.metrics.attempts.labels(
+            tenant.id, account.name, account.provider, f"reconcile_{verdict.kind}"
+        ).inc()
+        if verdict.kind == "issued":
+            assert verdict.outcome is not None
+            await self._record(tenant, row, account, "reconciled", verdict.reason)
+            return await self._apply(tenant, row, account, verdict.outcome)
+        if verdict.kind == "not_issued":
+            await self.change(
+                tenant,
+                row,
+                "queued",
+                needs_attention=False,
+                attempt={
+                    "account": account.name,
+                    "provider": account.provider,
+                    "outcome": "not_issued",
+                    "error": verdict.reason,
+                },
+            )
+            return self.rt.clock()
+        if verdict.kind == "wait":
+            return verdict.retry_at
+        return await self._needs_attention(tenant, row, verdict.reason)
+
+    async def _needs_attention(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+        """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
+        if not row.needs_attention:
+            await self.change(
+                tenant,
+                row,
+                "unknown",
+                needs_attention=True,
+                event="document.needs_attention",
+                warnings=_encoder.encode([*msgspec.json.decode(row.warnings), reason]).decode(),
+            )
+        return None
+
+
+def _describe(failure: ProviderFailure) -> str:
+    parts = [failure.message]
+    if failure.code:
+        parts.append(f"[{failure.code}]")
+    if failure.http_status:
+        parts.append(f"(HTTP {failure.http_status})")
+    return " ".join(parts)
+
+
+def _wait(d: Dispatch, deadline: float, clock: Any) -> Any:
+    """Exponential backoff with jitter, at least the provider's Retry-After, never past the deadline."""
+    backoff = wait_exponential_jitter(initial=d.backoff_base_s, max=d.backoff_max_s, jitter=d.backoff_base_s)
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None) or 0.0
+        return max(0.0, min(max(backoff(state), retry_after), deadline - clock()))
+
+    return wait

@@ -1,0 +1,108 @@
+"""What the API answers (ARCHITECTURE.md, document resource): store rows → msgspec Structs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import msgspec
+from msgspec import Struct, field
+from sqlalchemy.engine import Row
+
+from adapters.base import Authority
+from canonical.totals import Totals
+
+DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
+
+
+class AttemptView(Struct, kw_only=True, omit_defaults=True):
+    account: str
+    provider: str
+    outcome: str
+    at: dt.datetime
+    error: str | None = None
+    latency_ms: int | None = None
+
+
+class DocumentResource(Struct, kw_only=True):
+    """One fiscal document as the gateway knows it."""
+
+    id: str
+    status: DocumentStatus
+    country: str
+    kind: str
+    number: str | None
+    account: str | None
+    provider: str | None
+    provider_reference: str | None
+    fiscal_id: str | None
+    authority: Authority
+    totals: Totals
+    attempts: list[AttemptView]
+    warnings: list[str]
+    links: dict[str, str]
+    needs_attention: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DocumentPage(Struct, kw_only=True):
+    items: list[DocumentResource]
+    next_cursor: str | None = None
+
+
+def timestamp(seconds: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+_totals_decoder = msgspec.json.Decoder(Totals)
+_authority_decoder = msgspec.json.Decoder(Authority)
+
+
+def document_resource(
+    row: Row[Any], attempts: Sequence[Row[Any]] = (), *, full: bool = True
+) -> DocumentResource:
+    return DocumentResource(
+        id=row.id,
+        status=row.status,
+        country=row.country,
+        kind=row.kind,
+        number=row.number,
+        account=row.account,
+        provider=row.provider,
+        provider_reference=row.provider_reference,
+        fiscal_id=row.fiscal_id,
+        authority=_authority_decoder.decode(row.authority) if row.authority else Authority(),
+        totals=_totals_decoder.decode(row.totals),
+        attempts=[
+            AttemptView(
+                account=a.account,
+                provider=a.provider,
+                outcome=a.outcome,
+                error=a.error,
+                latency_ms=a.latency_ms,
+                at=timestamp(a.at),
+            )
+            for a in attempts
+        ]
+        if full
+        else [],
+        warnings=msgspec.json.decode(row.warnings),
+        links=msgspec.json.decode(row.links),
+        needs_attention=bool(row.needs_attention),
+        created_at=timestamp(row.created_at),
+        updated_at=timestamp(row.updated_at),
+    )
+
+
+class ProviderAccountView(Struct, kw_only=True):
+    account: str
+    provider: str
+    environment: str
+    enabled: bool
+    installed: bool
+    countries: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    numbering: str | None = None
+    circuit: str = "closed"

@@ -1,0 +1,163 @@
+"""Routing (ARCHITECTURE.md, Routing): a tenant's first-match rules → an ordered chain of accounts.
+
+Chains name accounts, never adapters. Saving rules (tenants file or `PUT /v1/routing`) validates
+them with `validate_routes`; at emit time `choose_chain` keeps only accounts that are enabled and
+whose adapter can emit the document's country and kind (research/anchors.md (c) 3: a disabled or
+incapable account is never tried).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from adapters.base import Account, Adapter, adapter_class
+from canonical.document import Document
+from canonical.totals import Totals
+from gateway.config import Route, RouteMatch
+
+_RNG = random.Random()
+
+
+class RoutingError(Exception):
+    """No account can take this document: a 422 problem with a stable rule code."""
+
+    def __init__(self, rule: str, message: str, path: str = "") -> None:
+        super().__init__(message)
+        self.rule, self.message, self.path = rule, message, path
+
+
+def _adapter(account: Account) -> type[Adapter] | None:
+    try:
+        return adapter_class(account.provider)
+    except (KeyError, ImportError):
+        return None
+
+
+def accounts_of(route: Route) -> list[str]:
+    if route.chain is not None:
+        return list(route.chain)
+    return [share.account for share in route.split or []]
+
+
+def validate_routes(routes: Sequence[Route], accounts: Sequence[Account]) -> list[str]:
+    """Every problem of a rule list, each naming its key (`routes[1].chain[0]: ...`)."""
+    by_name = {a.name: a for a in accounts}
+    problems: list[str] = []
+    for i, route in enumerate(routes):
+        at = f"routes[{i}]"
+        if (route.chain is None) == (route.split is None):
+            problems.append(f"{at}: give exactly one of `chain` or `split`")
+            continue
+        names = accounts_of(route)
+        key = "chain" if route.chain is not None else "split"
+        if not names:
+            problems.append(f"{at}.{key}: name at least one account")
+        for share in route.split or []:
+            if share.weight <= 0:
+                problems.append(f"{at}.split[{share.account}].weight: must be > 0")
+        numbering: set[str] = set()
+        for j, name in enumerate(names):
+            account = by_name.get(name)
+            if account is None:
+                problems.append(f"{at}.{key}[{j}]: no account named {name!r} in this tenant")
+                continue
+            adapter = _adapter(account)
+            if adapter is None:
+                continue  # reported once, on the account itself
+            numbering.add(adapter.numbering)
+            if route.match.country and route.match.country not in adapter.countries:
+                problems.append(
+                    f"{at}.{key}[{j}]: {name} ({account.provider}) does not serve {route.match.country}"
+                )
+            missing = sorted(set(route.match.kinds or ()) - adapter.kinds)
+            if missing:
+                problems.append(f"{at}.{key}[{j}]: {name} ({account.provider}) cannot emit {missing}")
+        if len(numbering) > 1 and not route.allow_mixed_numbering:
+            # anchors (c) 14: a document numbered from our range must not fall back to a provider
+            # that numbers itself (or the reverse) unless the tenant says so.
+            problems.append(
+                f"{at}.{key}: mixes providers that take our number with providers that number "
+                "themselves; set allow_mixed_numbering = true to allow it"
+            )
+        if (
+            route.match.min_amount is not None
+            and route.match.max_amount is not None
+            and route.match.max_amount < route.match.min_amount
+        ):
+            problems.append(f"{at}.match.max_amount: below min_amount")
+    return problems
+
+
+def matches(match: RouteMatch, doc: Document, totals: Totals) -> bool:
+    if match.country and doc.country != match.country:
+        return False
+    if match.kinds and doc.kind not in match.kinds:
+        return False
+    if match.currency and doc.currency != match.currency:
+        return False
+    if match.min_amount is not None and totals.payable < match.min_amount:
+        return False
+    if match.max_amount is not None and totals.payable > match.max_amount:
+        return False
+    if match.customer_id_types is not None:
+        if doc.customer is None or doc.customer.id_type not in match.customer_id_types:
+            return False
+    return all(doc.metadata.get(k) == v for k, v in match.metadata.items())
+
+
+def can_emit(account: Account, doc: Document) -> bool:
+    adapter = _adapter(account)
+    return (
+        account.enabled
+        and adapter is not None
+        and doc.country in adapter.countries
+        and doc.kind in adapter.kinds
+    )
+
+
+def choose_chain(
+    routes: Sequence[Route],
+    accounts: Sequence[Account],
+    doc: Document,
+    totals: Totals,
+    *,
+    forced: str | None = None,
+    rng: random.Random | None = None,
+) -> list[Account]:
+    """The ordered accounts to try. `forced` (`?provider=`) skips the rules."""
+    by_name = {a.name: a for a in accounts}
+    if forced is not None:
+        account = by_name.get(forced)
+        if account is None:
+            raise RoutingError("provider-unknown", f"no account named {forced!r} for this tenant", "provider")
+        if not can_emit(account, doc):
+            raise RoutingError(
+                "provider-cannot-emit",
+                f"account {forced!r} ({account.provider}) cannot emit a {doc.country} {doc.kind}"
+                + ("" if account.enabled else " (disabled)"),
+                "provider",
+            )
+        return [account]
+    for route in routes:
+        if not matches(route.match, doc, totals):
+            continue
+        chain = [by_name[n] for n in _ordered(route, rng or _RNG) if n in by_name]
+        chain = [a for a in chain if can_emit(a, doc)]
+        if chain:
+            return chain
+    if not any(can_emit(a, doc) for a in accounts):
+        raise RoutingError(
+            "kind-not-supported", f"no account of this tenant can emit a {doc.country} {doc.kind}", "kind"
+        )
+    raise RoutingError("no-route", f"no routing rule matches this {doc.country} {doc.kind}", "")
+
+
+def _ordered(route: Route, rng: random.Random) -> list[str]:
+    """A chain as written; a split puts one account first by weight, the others after as fallback."""
+    if route.chain is not None:
+        return list(route.chain)
+    shares = list(route.split or [])
+    first = rng.choices(shares, weights=[s.weight for s in shares])[0]
+    rest = sorted((s for s in shares if s is not first), key=lambda s: -s.weight)
+    return [first.account, *(s.account for s in rest)]

@@ -1,0 +1,152 @@
+"""The running gateway's shared parts: config, store engine, adapters per account, keys, metrics.
+
+One `Runtime` per app; controllers, dispatch and the job loop receive it. The tenants file seeds
+the store at start (tenants, key digests, accounts, numbering counters, routing rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.base import Account, Adapter, adapter_class
+from gateway import numbering
+from gateway.auth import ApiKeys, key_hash
+from gateway.config import Config, Route, Tenant
+from gateway.metrics import Metrics
+from gateway.secrets import seal
+from gateway.store.engine import make_engine, migrate
+from gateway.store.schema import accounts, api_keys, routing_rules, tenants
+
+_routes_decoder = msgspec.json.Decoder(list[Route])
+
+
+class Runtime:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        engine: AsyncEngine | None = None,
+        clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine or make_engine(config.server.database)
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
+        self.keys = ApiKeys((t.id, k) for t in config.tenants for k in t.api_keys)
+        self.metrics = Metrics()
+        self._adapters: dict[tuple[str, str], Adapter] = {}
+
+    def adapter(self, tenant_id: str, account: Account) -> Adapter:
+        """The adapter instance of one account (built once). Construction may raise Misconfigured."""
+        key = (tenant_id, account.name)
+        if key not in self._adapters:
+            self._adapters[key] = adapter_class(account.provider)(account)
+        return self._adapters[key]
+
+    async def start(self) -> None:
+        await migrate(self.engine)
+        await self._seed()
+
+    async def close(self) -> None:
+        for adapter in self._adapters.values():
+            closer = getattr(adapter, "aclose", None)
+            if closer is not None:
+                await closer()
+        self._adapters.clear()
+        await self.engine.dispose()
+
+    async def routes(self, tenant_id: str) -> list[Route]:
+        """The live rules (the file's, or the last `PUT /v1/routing`), read from the store so every
+        process sees a change at once."""
+        async with self.engine.connect() as conn:
+            rules = (
+                await conn.execute(
+                    sa.select(routing_rules.c.rules).where(routing_rules.c.tenant_id == tenant_id)
+                )
+            ).scalar()
+        return _routes_decoder.decode(rules) if rules else list(self.tenants[tenant_id].routes)
+
+    async def replace_routes(self, tenant_id: str, routes: list[Route]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                routing_rules.update()
+                .where(routing_rules.c.tenant_id == tenant_id)
+                .values(rules=msgspec.json.encode(routes).decode(), updated_at=self.clock())
+            )
+
+    async def _seed(self) -> None:
+        now = self.clock()
+        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        async with self.engine.begin() as conn:
+            for tenant in self.config.tenants:
+                await conn.execute(
+                    insert(tenants)
+                    .values(id=tenant.id, name=tenant.name, updated_at=now)
+                    .on_conflict_do_update(
+                        index_elements=["id"], set_={"name": tenant.name, "updated_at": now}
+                    )
+                )
+                for key in tenant.api_keys:
+                    await conn.execute(
+                        insert(api_keys)
+                        .values(key_hash=key_hash(key), tenant_id=tenant.id)
+                        .on_conflict_do_nothing()
+                    )
+                for account in tenant.accounts:
+                    values = {
+                        "provider": account.provider,
+                        "base_url": account.base_url,
+                        "environment": account.environment,
+                        "credentials": self._sealed(account),
+                        "enabled": account.enabled,
+                        "updated_at": now,
+                    }
+                    await conn.execute(
+                        insert(accounts)
+                        .values(tenant_id=tenant.id, name=account.name, **values)
+                        .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
+                    )
+                await numbering.seed(conn, tenant.id, tenant.numbering)
+                await self._seed_routes(conn, tenant, now)
+
+    def _sealed(self, account: Account) -> str:
+        """Credentials at rest: sealed with the server secret key; without one, not stored at all
+        (the tenants file, with its ${ENV} references, stays their only source)."""
+        key = self.config.server.secret_key
+        return seal(key, msgspec.json.encode(account.credentials)) if key else ""
+
+    async def _seed_routes(self, conn, tenant: Tenant, now: float) -> None:  # type: ignore[no-untyped-def]
+        """The file's rules win when they changed since the last start; otherwise rules set through
+        `PUT /v1/routing` survive a restart."""
+        rules = msgspec.json.encode(tenant.routes).decode()
+        source_hash = hashlib.sha256(rules.encode()).hexdigest()
+        current = (
+            await conn.execute(
+                sa.select(routing_rules.c.source_hash).where(routing_rules.c.tenant_id == tenant.id)
+            )
+        ).scalar()
+        if current is None:
+            await conn.execute(
+                routing_rules.insert().values(
+                    tenant_id=tenant.id, rules=rules, source_hash=source_hash, updated_at=now
+                )
+            )
+        elif current != source_hash:
+            await conn.execute(
+                routing_rules.update()
+                .where(routing_rules.c.tenant_id == tenant.id)
+                .values(rules=rules, source_hash=source_hash, updated_at=now)
+            )

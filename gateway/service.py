@@ -1,0 +1,269 @@
+"""Document use cases behind the API: create (persist first, then dispatch), preview, refresh, resolve.
+
+Creation is one transaction: number allocation, the document row, its job (outbox) and the link to
+its Idempotency-Key. Only then is anything sent; in sync mode the request itself runs the job it
+holds the lease of, so a crash mid-request leaves a job the loop resumes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import msgspec
+from msgspec import Struct, field
+from sqlalchemy.engine import Row
+
+from adapters.base import Account, UnsupportedIssue, adapter_class
+from canonical.document import Document
+from canonical.totals import Totals
+from canonical.validation import prepare
+from gateway import idempotency, numbering, webhooks
+from gateway.config import Tenant
+from gateway.dispatch import Dispatcher
+from gateway.jobs import run_document
+from gateway.preview import AccountPreview, account_preview, eligible
+from gateway.resources import DocumentResource, document_resource
+from gateway.routing import RoutingError, choose_chain
+from gateway.runtime import Runtime
+from gateway.store import documents as docs
+from gateway.store import jobs
+from gateway.store.jobs import Lease
+
+_encoder = msgspec.json.Encoder()
+
+
+class UnsupportedDocument(Exception):
+    """No account of the chain can express the document faithfully: 422 with every issue."""
+
+    def __init__(self, issues: list[dict[str, str]]) -> None:
+        super().__init__("unsupported by every account of the chain")
+        self.issues = issues
+
+
+class DocumentNotFound(Exception):
+    pass
+
+
+class NotResolvable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"only an `unknown` document can be resolved; this one is {status}")
+
+
+class Resolution(Struct, kw_only=True, forbid_unknown_fields=True):
+    """An operator's answer for an `unknown` document, after checking the provider's portal."""
+
+    issued: bool
+    provider_reference: str | None = None
+    fiscal_id: str | None = None
+    number: str | None = None
+
+
+class Preview(Struct, kw_only=True):
+    document: Document
+    totals: Totals
+    accounts: list[AccountPreview] = field(default_factory=list)
+
+
+def new_document_id() -> str:
+    return "doc_" + secrets.token_hex(12)
+
+
+class DocumentService:
+    def __init__(self, rt: Runtime, dispatcher: Dispatcher) -> None:
+        self.rt = rt
+        self.dispatcher = dispatcher
+
+    def _adapter_for(self, tenant: Tenant) -> Any:
+        return lambda account: self.rt.adapter(tenant.id, account)
+
+    async def create(
+        self,
+        tenant: Tenant,
+        body: bytes,
+        *,
+        provider: str | None = None,
+        asynchronous: bool = False,
+        idempotency_key: str | None = None,
+    ) -> Row[Any]:
+        """Validate, route, persist, dispatch (sync) or queue (async). Raises InvalidDocument,
+        RoutingError, NumberingError, UnsupportedDocument: nothing is created then."""
+        document, totals = prepare(body)
+        chain = choose_chain(
+            await self.rt.routes(tenant.id), tenant.accounts, document, totals, forced=provider
+        )
+        chain, warnings = self._preflight(tenant, chain, document, totals)
+        now = self.rt.clock()
+        doc_id = new_document_id()
+        d = tenant.dispatch
+        async with self.rt.engine.begin() as conn:
+            allocated = None
+            if any(adapter_class(a.provider).numbering == "ours" for a in chain):
+                allocated = await numbering.allocate(
+                    conn,
+                    tenant.id,
+                    tenant.numbering,
+                    document.kind,
+                    document.issue_date,  # type: ignore[arg-type]
+                )
+            await docs.insert(
+                conn,
+                {
+                    "id": doc_id,
+                    "tenant_id": tenant.id,
+                    "status": "queued",
+                    "version": 1,
+                    "country": document.country,
+                    "kind": document.kind,
+                    "issue_date": document.issue_date.isoformat() if document.issue_date else None,
+                    "number": allocated.number if allocated else None,
+                    "consecutive": allocated.consecutive if allocated else None,
+                    "numbering_range": allocated.range.name if allocated else None,
+                    "chain": _encoder.encode([a.name for a in chain]).decode(),
+                    "chain_index": 0,
+                    "document": _encoder.encode(document),
+                    "totals": _encoder.encode(totals),
+                    "warnings": _encoder.encode(warnings).decode(),
+                    "links": "{}",
+                    "needs_attention": False,
+                    "deadline": now + d.deadline_s,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+            owner = None if asynchronous else self.rt.worker_id
+            job_id = await jobs.enqueue(
+                conn,
+                "document",
+                doc_id,
+                tenant.id,
+                now,
+                locked_by=owner,
+                locked_until=None if asynchronous else now + d.lease_s,
+            )
+            if idempotency_key is not None:
+                await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
+            if allocated is not None and allocated.remaining == numbering.low_watermark(allocated.range):
+                await webhooks.publish(
+                    conn,
+                    tenant,
+                    "numbering.low",
+                    f"numbering.low:{tenant.id}:{allocated.range.name}:{allocated.consecutive}",
+                    {
+                        "range": allocated.range.name,
+                        "remaining": allocated.remaining,
+                        "to": allocated.range.to,
+                    },
+                    now,
+                )
+        if not asynchronous:
+            lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
+            await run_document(self.rt, self.dispatcher, doc_id, lease)
+        return await self._row(tenant, doc_id)
+
+    def _preflight(
+        self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals
+    ) -> tuple[list[Account], list[str]]:
+        """Drop accounts that cannot express the document (each drop is a warning); none left → 422."""
+        kept: list[Account] = []
+        warnings: list[str] = []
+        issues: list[dict[str, str]] = []
+        for account in chain:
+            preview = account_preview(self._adapter_for(tenant), tenant, account, document, totals)
+            if preview.unsupported:
+                issues.extend(_issue(account.name, i) for i in preview.unsupported)
+                warnings.append(
+                    f"account {account.name} skipped: cannot express "
+                    + ", ".join(i.path for i in preview.unsupported)
+                )
+            else:
+                kept.append(account)
+        if not kept:
+            raise UnsupportedDocument(issues)
+        return kept, warnings
+
+    async def preview(self, tenant: Tenant, body: bytes, provider: str | None) -> Preview:
+        document, totals = prepare(body)
+        accounts = eligible(tenant, document, provider)
+        if provider is not None and not accounts:
+            raise RoutingError(
+                "provider-unknown", f"no account named {provider!r} for this tenant", "provider"
+            )
+        async with self.rt.engine.connect() as conn:
+            counters = {r.name: await numbering.peek(conn, tenant.id, r) for r in tenant.numbering}
+        previews = [
+            account_preview(
+                self._adapter_for(tenant),
+                tenant,
+                a,
+                document,
+                totals,
+                next_consecutive=lambda r: counters.get(r.name, r.from_),
+            )
+            for a in accounts
+        ]
+        if previews and all(p.unsupported for p in previews):
+            raise UnsupportedDocument([_issue(p.account, i) for p in previews for i in p.unsupported])
+        return Preview(document=document, totals=totals, accounts=previews)
+
+    async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
+        async with self.rt.engine.connect() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+        if row is None:
+            raise DocumentNotFound(doc_id)
+        return row
+
+    async def resource(self, tenant: Tenant, doc_id: str) -> DocumentResource:
+        async with self.rt.engine.connect() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+            if row is None:
+                raise DocumentNotFound(doc_id)
+            return document_resource(row, await docs.attempts_of(conn, doc_id))
+
+    async def refresh(self, tenant: Tenant, doc_id: str) -> DocumentResource:
+        """Ask the provider now (pending: status; unknown: reconcile; queued: dispatch round)."""
+        row = await self._row(tenant, doc_id)
+        job = await jobs.find(self.rt.engine, "document", doc_id)
+        if row.status not in docs.TERMINAL and job is not None:
+            claimed = await jobs.claim(
+                self.rt.engine, job.id, self.rt.worker_id, self.rt.clock(), tenant.dispatch.lease_s
+            )
+            if claimed is not None:  # otherwise a worker is on it right now: answer the current state
+                lease = Lease(
+                    self.rt.engine, job.id, self.rt.worker_id, tenant.dispatch.lease_s, 1, self.rt.clock
+                )
+                await run_document(self.rt, self.dispatcher, doc_id, lease)
+        return await self.resource(tenant, doc_id)
+
+    async def resolve(self, tenant: Tenant, doc_id: str, resolution: Resolution) -> DocumentResource:
+        row = await self._row(tenant, doc_id)
+        if row.status != "unknown":
+            raise NotResolvable(row.status)
+        now = self.rt.clock()
+        attempt = {
+            "account": row.account or "",
+            "provider": row.provider or "",
+            "outcome": "resolved_issued" if resolution.issued else "resolved_not_issued",
+            "error": "settled by an operator",
+        }
+        if resolution.issued:
+            await self.dispatcher.change(
+                tenant,
+                row,
+                "accepted",
+                attempt=attempt,
+                needs_attention=False,
+                provider_reference=resolution.provider_reference or row.provider_reference,
+                fiscal_id=resolution.fiscal_id or row.fiscal_id,
+                number=resolution.number or row.number,
+            )
+        else:
+            # "not issued" is now known: dispatch may resend or fall back (ARCHITECTURE.md)
+            await self.dispatcher.change(tenant, row, "queued", attempt=attempt, needs_attention=False)
+            async with self.rt.engine.begin() as conn:
+                await jobs.enqueue(conn, "document", doc_id, tenant.id, now)
+        return await self.resource(tenant, doc_id)
+
+
+def _issue(account: str, issue: UnsupportedIssue) -> dict[str, str]:
+    return {"account": account, "path": issue.path, "rule": issue.rule, "message": issue.message}

@@ -1,0 +1,163 @@
+"""Documents and their attempts: the repository every other layer goes through.
+
+Status changes are compare-and-set on `version` and must follow `TRANSITIONS`, so a poller, a
+refresh and an operator's resolve racing on one document cannot move it backwards
+(research/anchors.md (c) 6): the loser re-reads and finds the newer state.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.store.schema import attempts, documents
+
+TERMINAL: Final = frozenset({"accepted", "rejected", "failed"})
+TRANSITIONS: Final[dict[str, frozenset[str]]] = {
+    "queued": frozenset({"queued", "pending", "accepted", "rejected", "unknown", "failed"}),
+    # unknown → queued only once reconciliation (or an operator) established "not issued"
+    "unknown": frozenset({"unknown", "queued", "pending", "accepted", "rejected", "failed"}),
+    "pending": frozenset({"pending", "accepted", "rejected"}),
+    "accepted": frozenset(),
+    "rejected": frozenset(),
+    "failed": frozenset(),
+}
+
+
+class StaleDocument(Exception):
+    """Someone else changed the document first (or the transition would go backwards)."""
+
+
+async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
+    await conn.execute(documents.insert().values(**values))
+
+
+async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) -> Row[Any] | None:
+    """A document by id; with `tenant_id`, only that tenant's (another tenant's id is 'not found')."""
+    query = sa.select(documents).where(documents.c.id == doc_id)
+    if tenant_id is not None:
+        query = query.where(documents.c.tenant_id == tenant_id)
+    return (await conn.execute(query)).first()
+
+
+async def transition(conn: AsyncConnection, row: Row[Any], status: str, now: float, **values: Any) -> None:
+    """Move `row` to `status` with `values`, or raise StaleDocument."""
+    if status not in TRANSITIONS[row.status]:
+        raise StaleDocument(f"{row.id}: {row.status} → {status} is not allowed")
+    result = await conn.execute(
+        documents.update()
+        .where(documents.c.id == row.id, documents.c.version == row.version)
+        .values(status=status, version=row.version + 1, updated_at=now, **values)
+    )
+    if result.rowcount != 1:
+        raise StaleDocument(f"{row.id}: changed concurrently")
+
+
+async def set_fields(conn: AsyncConnection, doc_id: str, **values: Any) -> None:
+    """Fields that do not change the status (stored XML)."""
+    await conn.execute(documents.update().where(documents.c.id == doc_id).values(**values))
+
+
+async def begin_attempt(conn: AsyncConnection, doc_id: str, account: str, provider: str, now: float) -> int:
+    """Written (and committed) before sending: a crash leaves `in_flight`, which resume reads as
+    'may have been sent' and reconciles instead of sending blindly again."""
+    result = await conn.execute(
+        attempts.insert().values(
+            document_id=doc_id, account=account, provider=provider, outcome="in_flight", at=now
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+async def record_attempt(
+    conn: AsyncConnection,
+    doc_id: str,
+    account: str,
+    provider: str,
+    outcome: str,
+    now: float,
+    *,
+    error: str | None = None,
+    latency_ms: int | None = None,
+    attempt_id: int | None = None,
+) -> None:
+    values = {"outcome": outcome, "error": error, "latency_ms": latency_ms}
+    if attempt_id is not None:
+        await conn.execute(attempts.update().where(attempts.c.id == attempt_id).values(**values))
+    else:
+        await conn.execute(
+            attempts.insert().values(document_id=doc_id, account=account, provider=provider, at=now, **values)
+        )
+
+
+async def attempts_of(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
+    query = sa.select(attempts).where(attempts.c.document_id == doc_id).order_by(attempts.c.id)
+    return (await conn.execute(query)).all()
+
+
+async def in_flight_attempts(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
+    query = sa.select(attempts).where(attempts.c.document_id == doc_id, attempts.c.outcome == "in_flight")
+    return (await conn.execute(query)).all()
+
+
+def encode_cursor(created_at: float, doc_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at!r}|{doc_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """Raises ValueError on a cursor we did not make."""
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    created_at, _, doc_id = raw.partition("|")
+    if not doc_id:
+        raise ValueError("bad cursor")
+    return float(created_at), doc_id
+
+
+async def list_page(
+    conn: AsyncConnection,
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    country: str | None = None,
+    kind: str | None = None,
+    created_from: float | None = None,
+    created_to: float | None = None,
+    cursor: tuple[float, str] | None = None,
+    limit: int = 50,
+) -> tuple[Sequence[Row[Any]], str | None]:
+    """Newest first; the cursor is the (created_at, id) of the last row served."""
+    query = sa.select(documents).where(documents.c.tenant_id == tenant_id)
+    for column, value in (
+        (documents.c.status, status),
+        (documents.c.country, country),
+        (documents.c.kind, kind),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if created_from is not None:
+        query = query.where(documents.c.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(documents.c.created_at < created_to)
+    if cursor is not None:
+        at, last_id = cursor
+        query = query.where(
+            sa.or_(
+                documents.c.created_at < at, sa.and_(documents.c.created_at == at, documents.c.id < last_id)
+            )
+        )
+    query = query.order_by(documents.c.created_at.desc(), documents.c.id.desc()).limit(limit + 1)
+    rows = (await conn.execute(query)).all()
+    next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
+    query = sa.select(
+        documents.c.tenant_id, documents.c.status, documents.c.provider, sa.func.count()
+    ).group_by(documents.c.tenant_id, documents.c.status, documents.c.provider)
+    return (await conn.execute(query)).all()

@@ -1,0 +1,137 @@
+"""Durable jobs with leases: the only queue the gateway has (no in-memory-only work).
+
+One job per document (kind `document`) carries it from creation to a terminal status: dispatch,
+polling a `pending` one, reconciling an `unknown` one. A worker owns a job while its lease runs
+and renews it before each provider call; a worker killed mid-dispatch simply stops renewing, and
+after `lease_s` another (or the restarted) worker takes the job over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.store.schema import jobs
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (ours expired): stop without writing anything more."""
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    kind: str,
+    subject: str,
+    tenant_id: str,
+    run_at: float,
+    *,
+    locked_by: str | None = None,
+    locked_until: float | None = None,
+) -> int:
+    """Insert the job, or wake the existing one for this subject (a resolved document resumes)."""
+    existing = (
+        await conn.execute(sa.select(jobs.c.id).where(jobs.c.kind == kind, jobs.c.subject == subject))
+    ).scalar()
+    if existing is not None:
+        await conn.execute(
+            jobs.update().where(jobs.c.id == existing).values(done=False, run_at=run_at, tries=0)
+        )
+        return int(existing)
+    result = await conn.execute(
+        jobs.insert().values(
+            kind=kind,
+            subject=subject,
+            tenant_id=tenant_id,
+            run_at=run_at,
+            locked_by=locked_by,
+            locked_until=locked_until,
+            tries=0,
+            done=False,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+async def due(engine: AsyncEngine, now: float, limit: int) -> Sequence[Row[Any]]:
+    async with engine.connect() as conn:
+        query = (
+            sa.select(jobs.c.id, jobs.c.kind, jobs.c.subject, jobs.c.tenant_id)
+            .where(
+                jobs.c.done.is_(False),
+                jobs.c.run_at <= now,
+                sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
+            )
+            .order_by(jobs.c.run_at)
+            .limit(limit)
+        )
+        return (await conn.execute(query)).all()
+
+
+async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float) -> Row[Any] | None:
+    """Take the job if nobody holds a live lease on it (compare-and-set on the lease)."""
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.done.is_(False),
+                sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now, jobs.c.locked_by == worker),
+            )
+            .values(locked_by=worker, locked_until=now + lease_s, tries=jobs.c.tries + 1)
+        )
+        if result.rowcount != 1:
+            return None
+        return (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
+
+
+async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
+    async with engine.connect() as conn:
+        query = sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject == subject)
+        return (await conn.execute(query)).first()
+
+
+async def renew(engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float) -> None:
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            jobs.update()
+            .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
+            .values(locked_until=now + lease_s)
+        )
+    if result.rowcount != 1:
+        raise LeaseLost(f"job {job_id} is no longer ours")
+
+
+async def release(
+    engine: AsyncEngine, job_id: int, worker: str, run_at: float | None, error: str | None = None
+) -> None:
+    """Give the job back: `run_at=None` finishes it; otherwise it wakes at `run_at`."""
+    values: dict[str, Any] = {"locked_by": None, "locked_until": None, "last_error": error}
+    if run_at is None:
+        values["done"] = True
+    else:
+        values["run_at"] = run_at
+    async with engine.begin() as conn:
+        await conn.execute(
+            jobs.update().where(jobs.c.id == job_id, jobs.c.locked_by == worker).values(**values)
+        )
+
+
+class Lease:
+    """A claimed job: renewed before each provider call, so a dead worker's job is taken over."""
+
+    def __init__(
+        self, engine: AsyncEngine, job_id: int, worker: str, lease_s: float, tries: int, clock: Any
+    ) -> None:
+        self.engine, self.job_id, self.worker, self.lease_s = engine, job_id, worker, lease_s
+        self.tries = tries
+        self.clock = clock
+
+    async def renew(self) -> None:
+        await renew(self.engine, self.job_id, self.worker, self.clock(), self.lease_s)
+
+    async def release(self, run_at: float | None, error: str | None = None) -> None:
+        await release(self.engine, self.job_id, self.worker, run_at, error)

@@ -1,0 +1,152 @@
+"""Webhooks to tenants, signed per Standard Webhooks (research/anchors.md §6.4).
+
+An event is written in the same transaction as the status change that causes it (outbox), one
+delivery per subscribed endpoint, deduplicated by (event id, url): the same event is never queued
+twice, and its `webhook-id` stays the same on every retry so receivers can deduplicate too.
+Deliveries are retried with exponential backoff; 410 Gone stops them; redirects count as failures.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import random
+from typing import Any, Final
+
+import httpx
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from gateway.config import Tenant
+from gateway.store import jobs
+from gateway.store.schema import webhook_deliveries
+
+SECRET_PREFIX: Final = "whsec_"
+_encoder = msgspec.json.Encoder()
+
+
+def signing_key(secret: str) -> bytes:
+    """`whsec_<base64>` secrets carry their key bytes; any other string is used as UTF-8 bytes."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX) :])
+    return secret.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value: `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def delivery_id(event_id: str, url: str) -> str:
+    return "msg_" + hashlib.sha256(f"{event_id}|{url}".encode()).hexdigest()[:32]
+
+
+async def publish(
+    conn: AsyncConnection, tenant: Tenant, event_type: str, event_id: str, data: Any, now: float
+) -> int:
+    """Queue `event_type` for every endpoint subscribed to it; returns how many were queued."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    queued = 0
+    for hook in tenant.webhooks:
+        if event_type not in hook.events:
+            continue
+        msg_id = delivery_id(event_id, hook.url)
+        body = _encoder.encode({"type": event_type, "timestamp": _iso(now), "data": data})
+        result = await conn.execute(
+            insert(webhook_deliveries)
+            .values(
+                id=msg_id,
+                tenant_id=tenant.id,
+                event_id=event_id,
+                event_type=event_type,
+                url=hook.url,
+                body=body,
+                state="pending",
+                tries=0,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+        if result.rowcount == 1:
+            await jobs.enqueue(conn, "webhook", msg_id, tenant.id, now)
+            queued += 1
+    return queued
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat()
+
+
+async def deliver(
+    engine: AsyncEngine, tenant: Tenant, msg_id: str, now: float, client: httpx.AsyncClient
+) -> tuple[float | None, str]:
+    """One delivery try. Returns (when to try again or None, result label for metrics)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))
+        ).first()
+    if row is None or row.state != "pending":
+        return None, "gone"
+    hook = next((h for h in tenant.webhooks if h.url == row.url), None)
+    if hook is None:
+        await _finish(engine, msg_id, "failed", None, "endpoint no longer configured", now)
+        return None, "failed"
+    stamp = int(now)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(hook.secret, msg_id, stamp, row.body),
+    }
+    status: int | None = None
+    try:
+        response = await client.post(
+            row.url, content=row.body, headers=headers, timeout=tenant.dispatch.webhook_timeout_s
+        )
+        status = response.status_code
+        error = None if 200 <= status < 300 else f"HTTP {status}"
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    if error is None:
+        await _finish(engine, msg_id, "delivered", status, None, now)
+        return None, "delivered"
+    tries = row.tries + 1
+    if status == 410 or tries >= tenant.dispatch.webhook_max_attempts:
+        await _finish(engine, msg_id, "failed", status, error, now, tries=tries)
+        return None, "failed"
+    async with engine.begin() as conn:
+        await conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.id == msg_id)
+            .values(tries=tries, last_status=status, last_error=error)
+        )
+    d = tenant.dispatch
+    wait = min(d.backoff_max_s * 60, d.backoff_base_s * 2**tries) * random.uniform(0.8, 1.2)
+    return now + wait, "retry"
+
+
+async def _finish(
+    engine: AsyncEngine,
+    msg_id: str,
+    state: str,
+    status: int | None,
+    error: str | None,
+    now: float,
+    tries: int | None = None,
+) -> None:
+    values: dict[str, Any] = {"state": state, "last_status": status, "last_error": error}
+    if state == "delivered":
+        values["delivered_at"] = now
+    if tries is not None:
+        values["tries"] = tries
+    async with engine.begin() as conn:
+        await conn.execute(
+            webhook_deliveries.update().where(webhook_deliveries.c.id == msg_id).values(**values)
+        )
