@@ -26,7 +26,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, post
 
 from canonical import dian
-from contracts import example, request_errors
+from contracts import example, request_validator
 from contracts.apidian import codes_by_id
 from simulators.control import FaultMode, LedgerEntry, SimState, control_handlers
 
@@ -110,6 +110,21 @@ def _token(request: Request) -> str | None:
 
 def _laravel_422(errors: dict[str, list[str]]) -> Response:
     return _json({"message": "The given data was invalid.", "errors": errors}, 422)
+
+
+def _schema_errors(kind: str, body: Any) -> dict[str, list[str]]:
+    """Schema violations keyed the way Laravel names fields: a missing key by its own dotted path."""
+    errors: dict[str, list[str]] = {}
+    for error in request_validator(PROVIDER, kind).iter_errors(body):
+        path = ".".join(str(p) for p in error.absolute_path)
+        if error.validator == "required" and isinstance(error.instance, dict):
+            for name in error.validator_value:
+                if name not in error.instance:
+                    field = f"{path}.{name}" if path else name
+                    errors.setdefault(field, []).append(f"El campo {field} es obligatorio.")
+        else:
+            errors.setdefault(path, []).append(error.message)
+    return errors
 
 
 def _dig(body: dict[str, Any], dotted: str) -> Any:
@@ -261,7 +276,7 @@ def create_app(state: SimState) -> Litestar:
             body = json.loads(await request.body(), parse_float=Decimal)
         except ValueError:
             return _laravel_422({"": ["JSON inválido."]})
-        errors = request_errors(PROVIDER, kind, body)
+        errors = _schema_errors(kind, body)
         if not errors:
             errors = _catalog_errors(body, lines_key) or _resolution_errors(body, kind)
         if errors:
