@@ -98,6 +98,7 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 DEFAULT_RESPONSIBILITY: Final = "R-99-PN"  # DIAN "no aplica - otros", FacEPro's documented default
 BOGOTA: Final = ZoneInfo(cat.TIME_ZONES["CO"])
 UTC_OFFSET: Final = "-05:00"  # Colombia has no daylight saving time
+COLOMBIA: Final = dt.timezone(dt.timedelta(hours=-5))
 SEARCH_PAGE: Final = 100  # per_page maximum (provider-docs, "Listar documentos")
 SEARCH_PAGES_MAX: Final = 50
 
@@ -215,7 +216,8 @@ class FaceProAdapter:
     async def status(self, ref: ProviderRef) -> Outcome:
         """`GET /documentos/{uuid}/consultar` re-asks DIAN (GetStatusZip) without resending."""
         if not ref.provider_reference:
-            raise Ambiguous("FacEPro status needs the tracking_id; search with find()", code="no-reference")
+            # only the tracking_id finds a FacEPro document; reconciliation then asks an operator
+            raise NotImplementedError("FacEPro status needs the tracking_id")
         response = await self.http.send("GET", f"/documentos/{ref.provider_reference}/consultar")
         if response.status_code == 404:
             return Outcome(status="not_found", provider_reference=ref.provider_reference, raw=_body(response))
@@ -236,10 +238,9 @@ class FaceProAdapter:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """After an ambiguous emission: FacEPro takes no reference of ours, so search the day's
-        documents for this kind, customer id and total. Several matches cannot be told apart:
-        Ambiguous (the document stays unknown for an operator)."""
-        doc, day = emission.document, emission.document.issue_date or dt.datetime.now(BOGOTA).date()
-        customer_id = doc.customer.id_number if doc.customer else None
+        documents for this kind, customer id, total and issue time. Several matches cannot be told
+        apart: Ambiguous (the document stays unknown for an operator)."""
+        day = emission.document.issue_date or dt.datetime.now(BOGOTA).date()
         matches: list[dict[str, Any]] = []
         for page in range(1, SEARCH_PAGES_MAX + 1):
             params = {
@@ -255,7 +256,7 @@ class FaceProAdapter:
             items = body.get("data") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise Unavailable("FacEPro list answer without data", raw=body)
-            matches += [d for d in items if _same_document(d, doc.kind, customer_id, emission.totals.payable)]
+            matches += [d for d in items if _same_document(d, emission)]
             if len(items) < SEARCH_PAGE:
                 break
         else:
@@ -549,17 +550,37 @@ def _linea(index: int, line: Any, figures: Any) -> dict[str, Any]:
     return linea
 
 
-def _same_document(data: Any, kind: str, customer_id: str | None, payable: Decimal) -> bool:
+def _same_document(data: Any, emission: Emission) -> bool:
+    """Kind, customer id, total and, where both are known, the issue instant: FacEPro's
+    `fecha_emision` is the factura.fecha / hora we sent, so two identical orders of the same day are
+    told apart and another document of ours is never adopted by mistake."""
     if not isinstance(data, dict):
         return False
+    doc = emission.document
     customer = data.get("adquirente") or {}
     totals = data.get("totales") or {}
-    return (
-        data.get("tipo_documento", DOCUMENT_TYPES[kind]) == DOCUMENT_TYPES[kind]
-        and customer.get("documento") == customer_id
-        and totals.get("total") is not None
-        and Decimal(str(totals["total"])) == payable
-    )
+    if data.get("tipo_documento", DOCUMENT_TYPES[doc.kind]) != DOCUMENT_TYPES[doc.kind]:
+        return False
+    if doc.customer is None or customer.get("documento") != doc.customer.id_number:
+        return False
+    if totals.get("total") is None or Decimal(str(totals["total"])) != emission.totals.payable:
+        return False
+    sent, issued = _issued_at(doc), _instant(data.get("fecha_emision"))
+    return sent is None or issued is None or sent == issued
+
+
+def _issued_at(doc: Document) -> dt.datetime | None:
+    if doc.issue_date is None or doc.issue_time is None:
+        return None
+    return dt.datetime.combine(doc.issue_date, doc.issue_time.replace(tzinfo=None, microsecond=0), COLOMBIA)
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=COLOMBIA)
 
 
 def _dian_error(text: Any) -> ProviderError:

@@ -190,7 +190,7 @@ class SmartAppAdapter:
     async def status(self, ref: ProviderRef) -> Outcome:
         process_id = ref.provider_reference or ref.fiscal_id
         if not process_id:
-            raise Ambiguous("SmartApp status needs the processId (the CUFE)", code="no-reference")
+            raise NotImplementedError("SmartApp status needs the processId (the CUFE)")
         response = await self.http.send("GET", STATUS_PATH.format(process_id=process_id))
         if response.status_code == 404:
             return Outcome(status="not_found", provider_reference=process_id, raw=_body(response))

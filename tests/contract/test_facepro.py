@@ -363,9 +363,15 @@ async def test_status_500_is_unavailable_not_ambiguous(adapter, api, documented)
         await adapter.status(ProviderRef(provider_reference="x"))
 
 
-async def test_find_matches_customer_and_total(adapter, api, make_emission, documented):
+def documented_moment(raw: dict[str, Any]) -> None:
+    """Dated as the documented list item (fecha_emision 2026-05-10T15:30:00-05:00)."""
+    juan_perez_invoice(raw)
+    raw["issue_date"], raw["issue_time"] = "2026-05-10", "15:30:00"
+
+
+async def test_find_matches_customer_total_and_time(adapter, api, make_emission, documented):
     route = api.get("/documentos").mock(return_value=documented("facepro", "list.200"))
-    emission = make_emission("co-invoice", edit=juan_perez_invoice)
+    emission = make_emission("co-invoice", edit=documented_moment)
     found = await adapter.find(emission)
     data = example("facepro", "list.200")["body"]["data"][0]
     assert found == ProviderRef(
@@ -375,21 +381,42 @@ async def test_find_matches_customer_and_total(adapter, api, make_emission, docu
         issue_date=emission.document.issue_date,
     )
     params = route.calls.last.request.url.params
-    assert (params["desde"], params["hasta"]) == ("2026-11-24", "2026-11-24")
+    assert (params["desde"], params["hasta"]) == ("2026-05-10", "2026-05-10")
 
 
 async def test_find_without_match_is_none(adapter, api, make_emission, documented):
     api.get("/documentos").mock(return_value=documented("facepro", "list.200"))
     assert await adapter.find(make_emission("co-invoice")) is None  # other customer and total
+    other_time = make_emission(
+        "co-invoice", edit=lambda raw: (documented_moment(raw), raw.update(issue_time="15:31:00"))
+    )
+    assert await adapter.find(other_time) is None  # same order, issued another minute
+
+
+def listing(*items: dict[str, Any]) -> httpx.Response:
+    body = {"ok": True, "data": list(items)}
+    return httpx.Response(200, content=json.dumps(body, default=str))
+
+
+async def test_find_tells_identical_orders_apart_by_time(adapter, api, make_emission):
+    first = example("facepro", "list.200")["body"]["data"][0]
+    later = {**first, "tracking_id": "later", "fecha_emision": "2026-05-10T16:00:00-05:00"}
+    api.get("/documentos").mock(return_value=listing(first, later))
+    found = await adapter.find(make_emission("co-invoice", edit=documented_moment))
+    assert found.provider_reference == first["tracking_id"]
 
 
 async def test_find_with_several_matches_is_ambiguous(adapter, api, make_emission):
-    body = example("facepro", "list.200")["body"]
-    body["data"] = [body["data"][0], {**body["data"][0], "tracking_id": "another"}]
-    api.get("/documentos").mock(return_value=httpx.Response(200, content=json.dumps(body, default=str)))
+    first = example("facepro", "list.200")["body"]["data"][0]
+    api.get("/documentos").mock(return_value=listing(first, {**first, "tracking_id": "another"}))
     with pytest.raises(Ambiguous) as caught:
-        await adapter.find(make_emission("co-invoice", edit=juan_perez_invoice))
+        await adapter.find(make_emission("co-invoice", edit=documented_moment))
     assert caught.value.code == "several-matches"
+
+
+async def test_status_without_tracking_id_cannot_be_asked(adapter):
+    with pytest.raises(NotImplementedError):
+        await adapter.status(ProviderRef(fiscal_id="a" * 96))
 
 
 async def test_health_reads_me(adapter, api, documented):
