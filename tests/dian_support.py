@@ -44,7 +44,7 @@ def document(name: str, **changes) -> Document:
     """A public example with today's Bogotá date and time (what the gateway fills in), plus changes."""
     doc = document_decoder.decode((EXAMPLES / f"{name}.json").read_bytes())
     now = dt.datetime.now(BOGOTA).replace(microsecond=0)
-    return msgspec.structs.replace(doc, issue_date=now.date(), issue_time=now.time(), **changes)
+    return msgspec.structs.replace(doc, **{"issue_date": now.date(), "issue_time": now.time(), **changes})
 
 
 def debit_note() -> Document:

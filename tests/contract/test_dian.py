@@ -1,0 +1,421 @@
+"""Direct DIAN against its contract (contracts/dian/): the UBL matches the golden files; every
+documented answer (examples/*.xml) maps to the right Outcome or failure class (respx); and the
+adapter works against the DIAN simulator over real loopback HTTP: invoice, credit and debit notes,
+rejections with rule codes, the async test set with GetStatusZip, the ambiguous timeout reconciled
+with GetStatus (66 → resend the same document → rule 90 confirmed), tampered XML and envelope."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import io
+import zipfile
+from pathlib import Path
+
+import httpx
+import msgspec
+import pytest
+import respx
+from lxml import etree
+from signxml import XMLVerifier
+
+import dian_support as ds
+from adapters.base import Account, Ambiguous, Misconfigured, ProviderRef, Rejected, Unavailable, adapter_class
+from adapters.dian import DianAdapter
+from adapters.dian.soap import package
+from adapters.dian.ubl import NS, build_document
+from contracts import read_bytes
+from dian_support import dian_identity, dian_pki  # noqa: F401  (fixtures)
+from simulators.control import SimSettings
+from simulators.dian import xsd_errors
+from simulators.pki import generate
+from simulators.runner import SimulatorThread
+
+URL = "http://127.0.0.1:9/WcfDianCustomerServices.svc"  # respx answers; never reached
+GOLDEN = Path(__file__).resolve().parent / "golden" / "dian"
+HANG_S = 0.6
+
+
+def account(pki, url: str = URL, **changes) -> Account:
+    credentials = {"software_id": ds.SOFTWARE_ID, "software_pin": ds.SOFTWARE_PIN,
+                   "certificate": str(pki.p12), "certificate_password": pki.password}
+    credentials.update(changes.pop("credentials", {}))
+    return Account(name="dian", provider="dian", base_url=url, environment="test", credentials=credentials,
+                   timeout_s=changes.pop("timeout_s", 5.0), **changes)
+
+
+def reply(name: str, status: int = 200) -> httpx.Response:
+    return httpx.Response(status, content=read_bytes("dian", "examples", f"{name}.xml"),
+                          headers={"content-type": "application/soap+xml; charset=utf-8"})
+
+
+def operation_of(request: httpx.Request) -> str:
+    body = etree.fromstring(request.content).find("{http://www.w3.org/2003/05/soap-envelope}Body")
+    return etree.QName(body[0]).localname
+
+
+def fixed(doc):
+    return msgspec.structs.replace(doc, issue_date=dt.date(2026, 11, 24), issue_time=dt.time(10, 30))
+
+
+# -- golden UBL and registry -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["invoice", "credit_note", "debit_note"])
+def test_unsigned_ubl_matches_golden(kind: str, request: pytest.FixtureRequest) -> None:
+    doc = {"invoice": lambda: ds.document("co-invoice"), "credit_note": lambda: ds.document("co-credit-note"),
+           "debit_note": ds.debit_note}[kind]()
+    emission = ds.emission(fixed(doc), consecutive=ds.RANGES[kind].from_)
+    built = build_document(emission, ds.software(), "test")
+    text = etree.tostring(built.root, pretty_print=True, encoding="unicode")
+    path = GOLDEN / f"{kind}.xml"
+    update = request.config.getoption("--update-golden", default=False)
+    if update or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if not update:
+            pytest.fail(f"golden file {path} was missing and has been written; review it and re-run")
+    assert text == path.read_text(encoding="utf-8"), f"UBL differs from {path} (pytest --update-golden)"
+
+
+def test_registered_under_its_entry_point() -> None:
+    assert adapter_class("dian") is DianAdapter
+    assert DianAdapter.numbering == "ours" and DianAdapter.kinds == {"invoice", "credit_note", "debit_note"}
+
+
+def test_missing_credentials_are_misconfigured() -> None:
+    with pytest.raises(Misconfigured):
+        DianAdapter(Account(name="dian", provider="dian", base_url=URL, credentials={"software_id": "x"}))
+
+
+async def test_wrong_certificate_password_is_misconfigured_without_the_password(dian_pki) -> None:
+    adapter = DianAdapter(account(dian_pki, credentials={"certificate_password": "not-the-password"}))
+    with pytest.raises(Misconfigured) as exc:
+        await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert "not-the-password" not in str(exc.value)
+
+
+# -- documented answers (respx) -----------------------------------------------------------------------------
+
+@pytest.fixture
+def dian_api():
+    with respx.mock(assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+async def adapter(dian_pki):
+    instance = DianAdapter(account(dian_pki))
+    yield instance
+    await instance.aclose()
+
+
+async def test_send_bill_sync_request_is_a_signed_envelope_with_one_valid_document(adapter, dian_api,
+                                                                                    dian_identity) -> None:
+    route = dian_api.post(URL).mock(return_value=reply("send-bill-sync.00"))
+    await adapter.emit(ds.emission(ds.document("co-invoice")))
+    request = route.calls.last.request
+    assert 'action="http://wcf.dian.colombia/IWcfDianCustomerServices/SendBillSync"' in request.headers[
+        "content-type"]
+    assert request.headers["content-type"].startswith("application/soap+xml")
+    assert operation_of(request) == "SendBillSync"
+    XMLVerifier().verify(request.content, x509_cert=dian_identity.certificate, validate_schema=False,
+                         expect_references=2)
+    envelope = etree.fromstring(request.content)
+    assert envelope.findtext(".//{http://www.w3.org/2005/08/addressing}To") == URL
+    content = envelope.findtext(".//{http://wcf.dian.colombia}contentFile")
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(content)))
+    (name,) = archive.namelist()
+    assert name.startswith("fv0900373115000") and name.endswith(".xml")
+    assert xsd_errors(etree.fromstring(archive.read(name))) == []
+
+
+async def test_accepted_answer(adapter, dian_api) -> None:
+    dian_api.post(URL).mock(return_value=reply("send-bill-sync.00"))
+    outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert outcome.status == "accepted"
+    assert outcome.authority.code == "00"
+    assert "autorizada" in outcome.authority.message
+    assert outcome.warnings == [
+        "DIAN FAJ43b: Nombre informado No corresponde al registrado en el RUT con respecto al Nit suminstrado."]
+    assert outcome.xml is not None and outcome.xml.startswith(b"<?xml")
+
+
+async def test_rejection_keeps_dians_rule_codes_and_leaves_notifications_out(adapter, dian_api) -> None:
+    dian_api.post(URL).mock(return_value=reply("send-bill-sync.99"))
+    with pytest.raises(Rejected) as exc:
+        await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert [e.code for e in exc.value.errors] == ["FAD06", "FAB27b"]
+    assert exc.value.errors[0].message == "Valor del CUFE no está calculado correctamente."
+
+
+async def test_rule_90_is_accepted_only_when_get_status_confirms(adapter, dian_api) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return reply("send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.00")
+
+    dian_api.post(URL).mock(side_effect=answer)
+    outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert outcome.status == "accepted"
+    assert "rule 90" in outcome.warnings[0]
+
+
+async def test_rule_90_without_confirmation_is_rejected(adapter, dian_api) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return reply("send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.66")
+
+    dian_api.post(URL).mock(side_effect=answer)
+    with pytest.raises(Rejected) as exc:
+        await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert exc.value.code == "90"
+
+
+@pytest.mark.parametrize(
+    ("response", "failure"),
+    [(reply("send-bill-sync.89"), Misconfigured),
+     (reply("fault.invalid-security", 500), Misconfigured),
+     (httpx.Response(503, text="Service Unavailable"), Unavailable),
+     (httpx.Response(429, headers={"Retry-After": "7"}), Unavailable),
+     (httpx.Response(500, text="<html>oops</html>"), Ambiguous)],
+)
+async def test_failure_classes(adapter, dian_api, response, failure) -> None:
+    dian_api.post(URL).mock(return_value=response)
+    with pytest.raises(failure) as exc:
+        await adapter.emit(ds.emission(ds.document("co-invoice")))
+    if response.status_code == 429:
+        assert exc.value.retry_after == 7
+
+
+async def test_timeout_after_sending_is_ambiguous_and_names_the_cufe(adapter, dian_api) -> None:
+    dian_api.post(URL).mock(side_effect=httpx.ReadTimeout("slow"))
+    emission = ds.emission(ds.document("co-invoice"))
+    with pytest.raises(Ambiguous) as exc:
+        await adapter.emit(emission)
+    assert exc.value.raw["fiscal_id"] == adapter.fiscal_id(emission)
+
+
+async def test_connection_refused_is_unavailable(adapter, dian_api) -> None:
+    dian_api.post(URL).mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(Unavailable):
+        await adapter.emit(ds.emission(ds.document("co-invoice")))
+
+
+@pytest.mark.parametrize(("name", "status"), [("get-status.00", "accepted"), ("get-status.66", "not_found"),
+                                              ("get-status.98", "pending"), ("get-status.99", "rejected")])
+async def test_get_status_answers(adapter, dian_api, name, status) -> None:
+    route = dian_api.post(URL).mock(return_value=reply(name))
+    outcome = await adapter.status(ProviderRef(fiscal_id="a" * 96))
+    assert outcome.status == status
+    assert operation_of(route.calls.last.request) == "GetStatus"
+    if status == "rejected":
+        assert outcome.authority.errors[0].code == "FAD06"
+
+
+async def test_test_set_is_async_then_polled_with_get_status_zip(dian_pki, dian_api) -> None:
+    adapter = DianAdapter(account(dian_pki, credentials={"test_set_id": ds.TEST_SET_ID}))
+    route = dian_api.post(URL).mock(return_value=reply("send-test-set-async"))
+    outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert outcome.status == "pending"
+    assert outcome.provider_reference == "0d6c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
+    assert etree.fromstring(route.calls.last.request.content).findtext(
+        ".//{http://wcf.dian.colombia}testSetId") == ds.TEST_SET_ID
+    for name, status in (("get-status-zip.98", "pending"), ("get-status-zip.00", "accepted")):
+        route.mock(return_value=reply(name))
+        polled = await adapter.status(outcome.ref)
+        assert polled.status == status
+        assert operation_of(route.calls.last.request) == "GetStatusZip"
+
+
+async def test_fetch_xml_reads_get_xml_by_document_key(adapter, dian_api) -> None:
+    dian_api.post(URL).mock(return_value=reply("get-xml-by-document-key"))
+    xml = await adapter.fetch_xml(ProviderRef(fiscal_id="b" * 96))
+    assert xml.startswith(b"<?xml") and b"ApplicationResponse" in xml
+    assert await adapter.fetch_pdf(ProviderRef(fiscal_id="b" * 96)) is None
+
+
+# -- against the simulator over loopback --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sim():
+    settings = SimSettings(dian_software=f"{ds.SOFTWARE_ID}:{ds.SOFTWARE_PIN}", slow_s=0.05, hang_s=HANG_S)
+    with SimulatorThread(["dian"], settings=settings) as thread:
+        yield thread
+
+
+@pytest.fixture
+def state(sim):
+    state = sim.states["dian"]
+    state.set_fault("ok")
+    return state
+
+
+@pytest.fixture
+async def live(sim, dian_pki):
+    instance = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc"))
+    yield instance
+    await instance.aclose()
+
+
+@pytest.mark.parametrize("make", [lambda: ds.document("co-invoice"), lambda: ds.document("co-credit-note"),
+                                  ds.debit_note], ids=["invoice", "credit_note", "debit_note"])
+async def test_simulator_accepts_each_kind_and_answers_status(live, state, make) -> None:
+    emission = ds.emission(make())
+    outcome = await live.emit(emission)
+    assert outcome.status == "accepted", outcome.authority
+    assert outcome.fiscal_id == live.fiscal_id(emission)
+    entry = state.issued(outcome.fiscal_id)
+    assert entry is not None and entry.number == emission.number
+    assert (await live.status(outcome.ref)).status == "accepted"
+    assert await live.find(emission) is not None
+    assert await live.fetch_xml(ProviderRef(fiscal_id=outcome.fiscal_id)) == outcome.xml
+
+
+async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki) -> None:
+    outcome = await live.emit(ds.emission(ds.document("co-invoice")))
+    fresh = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc"))
+    assert await fresh.fetch_xml(outcome.ref) == outcome.xml  # GetXmlByDocumentKey, not memory
+    attached = etree.fromstring(await fresh.fetch_attached(outcome.ref))
+    assert xsd_errors(attached) == []
+    assert attached.findtext(".//cac:ResultOfVerification/cbc:ValidationResultCode", namespaces=NS) == "02"
+    await fresh.aclose()
+
+
+async def test_simulator_rejects_a_wrong_pin_with_rule_codes(sim, state, dian_pki) -> None:
+    wrong = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+                                credentials={"software_pin": "99999"}))
+    with pytest.raises(Rejected) as exc:
+        await wrong.emit(ds.emission(ds.document("co-credit-note")))
+    assert {e.code for e in exc.value.errors} == {"CAB27b", "CAD06"}  # security code and CUDE
+    await wrong.aclose()
+
+
+async def test_simulator_rejects_a_wrong_technical_key_and_unknown_software(sim, live, state, dian_pki) -> None:
+    emission = ds.emission(ds.document("co-invoice"))
+    emission = msgspec.structs.replace(emission, numbering=msgspec.structs.replace(
+        emission.numbering, technical_key="0" * 40))
+    with pytest.raises(Rejected) as exc:
+        await live.emit(emission)
+    assert [e.code for e in exc.value.errors] == ["FAD06"]
+    unknown = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+                                  credentials={"software_id": "99999999-0000-0000-0000-000000000000"}))
+    with pytest.raises(Rejected) as exc:
+        await unknown.emit(ds.emission(ds.document("co-invoice")))
+    assert [e.code for e in exc.value.errors] == ["FAB24b"]
+    await unknown.aclose()
+
+
+async def test_simulator_rejects_a_number_outside_the_range_and_an_old_date(live, state) -> None:
+    with pytest.raises(Rejected) as exc:
+        await live.emit(ds.emission(ds.document("co-invoice"), consecutive=996000000))
+    assert "FAB10b" in {e.code for e in exc.value.errors}
+    old = ds.document("co-invoice", issue_date=dt.date.today() - dt.timedelta(days=30))
+    with pytest.raises(Rejected) as exc:
+        await live.emit(ds.emission(old))
+    assert "FAD09e" in {e.code for e in exc.value.errors}
+
+
+async def test_async_test_set_then_get_status_zip(sim, state, dian_pki) -> None:
+    adapter = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+                                  credentials={"test_set_id": ds.TEST_SET_ID}))
+    outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
+    assert outcome.status == "pending"
+    assert (await adapter.status(outcome.ref)).status == "pending"  # 98: batch being validated
+    polled = await adapter.status(outcome.ref)
+    assert polled.status == "accepted" and polled.fiscal_id == outcome.fiscal_id
+    assert state.issued(outcome.fiscal_id) is not None
+    await adapter.aclose()
+
+
+async def test_ambiguous_timeout_then_66_then_resend_answered_by_rule_90(sim, state, dian_pki) -> None:
+    hurried = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2))
+    emission = ds.emission(ds.document("co-invoice"))
+    state.set_fault("hang", 1)
+    with pytest.raises(Ambiguous) as exc:
+        await hurried.emit(emission)
+    fiscal_id = exc.value.raw["fiscal_id"]
+    # GetStatus by CUFE: DIAN has no validation result yet (66), so dispatch resends the same document.
+    assert (await hurried.status(ProviderRef(fiscal_id=fiscal_id))).status == "not_found"
+    assert await hurried.find(emission) is None
+    await asyncio.sleep(HANG_S + 0.2)  # meanwhile DIAN finishes validating the first send
+    outcome = await hurried.emit(emission)
+    assert outcome.status == "accepted" and outcome.fiscal_id == fiscal_id
+    assert "rule 90" in outcome.warnings[0]
+    assert [e.reference for e in state.entries()].count(fiscal_id) == 1
+    await hurried.aclose()
+
+
+async def test_resend_before_dian_finished_is_issued_once(sim, state, dian_pki) -> None:
+    hurried = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2))
+    emission = ds.emission(ds.document("co-credit-note"))
+    state.set_fault("hang", 1)
+    with pytest.raises(Ambiguous):
+        await hurried.emit(emission)
+    outcome = await hurried.emit(emission)  # the same signed bytes, validated at once
+    assert outcome.status == "accepted"
+    await asyncio.sleep(HANG_S + 0.2)  # the first send's late result must not issue it again
+    assert [e.reference for e in state.entries()].count(outcome.fiscal_id) == 1
+    await hurried.aclose()
+
+
+@pytest.mark.parametrize(("mode", "failure"), [("down", Unavailable), ("quota", Unavailable),
+                                               ("reject", Rejected)])
+async def test_simulator_fault_modes(live, state, mode, failure) -> None:
+    before = len(state.entries())
+    state.set_fault(mode, 1)
+    with pytest.raises(failure) as exc:
+        await live.emit(ds.emission(ds.document("co-invoice")))
+    assert len(state.entries()) == before
+    if mode == "quota":
+        assert exc.value.retry_after is not None
+    if mode == "reject":
+        assert exc.value.errors[0].code == "FAD06"
+
+
+async def test_slow_answer_still_accepted(live, state) -> None:
+    state.set_fault("slow", 1)
+    assert (await live.emit(ds.emission(ds.document("co-invoice")))).status == "accepted"
+
+
+async def test_tampered_xml_is_rejected_by_its_signature(live, state) -> None:
+    payload = live.build_payload(ds.emission(ds.document("co-invoice")))
+    tampered = payload.xml.replace(b">358050.00</cbc:PayableAmount>", b">358051.00</cbc:PayableAmount>")
+    assert tampered != payload.xml
+    result, _ = await live.service.call("SendBillSync", emits=True, fileName="z.zip",
+                                        contentFile=package({payload.file_name + ".xml": tampered}))
+    codes = [c.text.split(",")[0] for c in result.iter("{*}string")]
+    assert "Regla: ZE02" in codes
+    assert state.issued(payload.fiscal_id) is None
+
+
+async def test_tampered_envelope_is_refused_with_a_soap_fault(live, state) -> None:
+    body, headers = live.service.envelope("GetStatus", trackId="c" * 96)
+    for tampered in (body.replace(b"<ns0:trackId>", b"<ns0:trackId>x").replace(b"/WcfDianCustomerServices.svc<",
+                                                                               b"/Other.svc<"),
+                     body.replace(b"<wsu:Created>20", b"<wsu:Created>19")):
+        assert tampered != body
+        async with httpx.AsyncClient() as client:
+            response = await client.post(live.service.url, content=tampered, headers=headers)
+        assert response.status_code == 500
+        assert b"InvalidSecurity" in response.content
+
+
+async def test_bad_zip_is_status_89(live, state) -> None:
+    with pytest.raises(Misconfigured) as exc:
+        result, _ = await live.service.call("SendBillSync", emits=True, fileName="z.zip", contentFile=b"not a zip")
+        from adapters.dian import responses
+
+        responses.outcome(responses.dian_response(result), number=None, fiscal_id=None, raw="")
+    assert exc.value.code == "89"
+
+
+async def test_strict_trust_refuses_a_certificate_from_another_ca(dian_pki, tmp_path) -> None:
+    other = generate(tmp_path / "other-ca")
+    settings = SimSettings(dian_software=f"{ds.SOFTWARE_ID}:{ds.SOFTWARE_PIN}", trust=str(other.ca_pem))
+    with SimulatorThread(["dian"], settings=settings) as strict:
+        adapter = DianAdapter(account(dian_pki, url=strict.url("dian") + "/WcfDianCustomerServices.svc"))
+        with pytest.raises(Misconfigured):
+            await adapter.emit(ds.emission(ds.document("co-invoice")))
+        trusted = DianAdapter(account(other, url=strict.url("dian") + "/WcfDianCustomerServices.svc"))
+        outcome = await trusted.emit(ds.emission(ds.document("co-invoice")))
+        assert outcome.status == "accepted"
+        await adapter.aclose()
+        await trusted.aclose()
