@@ -80,6 +80,7 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 # The quickstart line has no unit: SmartApp's default is taken to be DIAN 94 (unit).
 DEFAULT_UNIT: Final = "94"
 PRICE_PLACES: Final = range(2, 7)  # decimals tried for a discounted net unit price
+LINK_TIMEOUT_S: Final = 5.0
 BOGOTA: Final = ZoneInfo(cat.TIME_ZONES["CO"])
 _LINE_PATH: Final = re.compile(r"^lines\.(\d+)\.(\w+)")
 LINE_FIELDS: Final[dict[str, str]] = {
@@ -122,8 +123,9 @@ class SmartAppAdapter:
             timeout_s=account.timeout_s,
             headers={"Authorization": f"Bearer {credentials.api_key}", "Accept": "application/json"},
         )
-        # xml_url / pdf_url may live on another host: fetched without the API key
-        self.links = ProviderHttp("", timeout_s=account.timeout_s)
+        # xml_url / pdf_url may live on another host: fetched without the API key, and briefly, so
+        # that reading the number after an emission stays within dispatch's time for the call
+        self.links = ProviderHttp("", timeout_s=min(account.timeout_s, LINK_TIMEOUT_S))
 
     # -- canonical -> SmartApp ---------------------------------------------------------------------
 
