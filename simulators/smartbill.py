@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import jsonschema
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
 
 import contracts
 from canonical.catalogs import TIME_ZONES, UNITS_MH
@@ -252,7 +253,7 @@ def create_app(state: SimState) -> Litestar:
         return _stored(entry)
 
     @get("/v1/public/dte/{code:str}/json")
-    async def public_json(code: str) -> Response:
+    async def public_json(code: FromPath[str]) -> Response:
         entry = state.issued(code)
         if entry is None or entry.payload.get("dte") is None:
             return _example("get-json.404")
