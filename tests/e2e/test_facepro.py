@@ -1,0 +1,174 @@
+"""The gateway over real HTTP in front of the FacEPro simulator: emission of every kind with the
+number FacEPro assigns, preview, providers, XML, rejection, fallback from FacEPro to SmartApp,
+and reconciliation of a timed-out emission through FacEPro's document list."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+KEY = "e2e-facepro-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TENANTS = """
+[[tenants]]
+id = "facepro-co"
+name = "FacEPro CO"
+api_keys = ["${E2E_FACEPRO_KEY}"]
+issuer = { country = "CO", id_type = "NIT", id_number = "900373115", check_digit = "3", name = "ACME" }
+
+[tenants.dispatch]
+deadline_s = 10
+max_attempts = 2
+backoff_base_s = 0.001
+backoff_max_s = 0.01
+poll_interval_s = 0.02
+reconcile_window_s = 0.1
+breaker_cooldown_s = 0.2
+lease_s = 2
+
+[[tenants.accounts]]
+name = "facepro-main"
+provider = "facepro"
+base_url = "{sims.facepro}/api/v1"
+credentials = { token = "7|e2e-facepro-token" }
+timeout_s = 0.5
+
+[[tenants.accounts]]
+name = "smartapp-backup"
+provider = "smartapp"
+base_url = "{sims.smartapp}"
+credentials = { api_key = "sk_e2e_backup" }
+timeout_s = 0.5
+
+[[tenants.routes]]
+match = { country = "CO", kinds = ["invoice"] }
+chain = ["facepro-main", "smartapp-backup"]
+
+[[tenants.routes]]
+match = { country = "CO" }
+chain = ["facepro-main"]
+"""
+
+
+@pytest.fixture
+def gw(gateway_for, sims):
+    for name in ("facepro", "smartapp"):
+        sims.states[name].set_fault("ok")
+    return gateway_for(TENANTS, env={"E2E_FACEPRO_KEY": KEY})
+
+
+@pytest.fixture
+def fault(sims) -> Iterator[Any]:
+    """Arm a fault on a simulator for one test, always disarmed afterwards."""
+    armed: list[str] = []
+
+    def arm(name: str, mode: str, count: int | None = None) -> None:
+        armed.append(name)
+        sims.states[name].set_fault(mode, count)
+
+    yield arm
+    for name in armed:
+        sims.states[name].set_fault("ok")
+
+
+def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
+    raw = json.loads(example_bytes["co-credit-note"])
+    raw["kind"] = "debit_note"
+    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
+    return json.dumps(raw).encode()
+
+
+def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
+        if doc["status"] in statuses or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.05)
+
+
+def test_every_kind_is_issued_with_facepros_number(gw, sims, example_bytes):
+    bodies = {
+        "invoice": example_bytes["co-invoice"],
+        "credit_note": example_bytes["co-credit-note"],
+        "debit_note": as_debit_note(example_bytes),
+    }
+    for kind, body in bodies.items():
+        r = gw.client.post("/v1/documents", content=body, headers=AUTH)
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert (doc["status"], doc["kind"], doc["account"]) == ("accepted", kind, "facepro-main"), doc
+        issued = sims.states["facepro"].issued(doc["provider_reference"])
+        assert issued is not None
+        assert (doc["number"], doc["fiscal_id"]) == (issued.number, issued.fiscal_id)
+        assert len(doc["fiscal_id"]) == 96
+
+
+def test_invoice_warnings_and_xml(gw, example_bytes):
+    doc = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH).json()
+    assert "notes: FacEPro has no notes field; not sent" in doc["warnings"]
+    xml = gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)
+    assert xml.status_code == 200
+    assert doc["fiscal_id"].encode() in xml.content and doc["number"].encode() in xml.content
+
+
+def test_providers_and_preview_show_facepro(gw, example_bytes):
+    providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
+    facepro = providers["facepro-main"]
+    assert (facepro["provider"], facepro["numbering"], facepro["kinds"]) == (
+        "facepro",
+        "provider",
+        ["credit_note", "debit_note", "invoice"],
+    )
+    r = gw.client.post(
+        "/v1/documents/preview?provider=facepro-main", content=example_bytes["co-invoice"], headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    (account,) = r.json()["accounts"]
+    assert account["account"] == "facepro-main"
+    assert account["payload"]["adquiriente"]["numero_documento"] == "900123456"
+    assert [linea["codigo"] for linea in account["payload"]["lineas"]] == ["P001", "SERV-010", "LIB-7"]
+
+
+def test_rejection_keeps_facepros_field_errors(gw, fault, example_bytes):
+    fault("facepro", "reject", 1)
+    r = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["status"] == "rejected", doc
+    paths = [e.get("path") for e in doc["authority"]["errors"]]
+    assert "customer.id_number" in paths
+
+
+def test_falls_back_from_facepro_to_smartapp(gw, sims, fault, example_bytes):
+    fault("facepro", "down")
+    before = len(sims.states["smartapp"].entries())
+    r = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "smartapp-backup", "smartapp"), doc
+    assert len(sims.states["smartapp"].entries()) == before + 1
+    assert [a["account"] for a in doc["attempts"]][-1] == "smartapp-backup"
+    assert {a["account"] for a in doc["attempts"]} == {"facepro-main", "smartapp-backup"}
+
+
+def test_timeout_is_reconciled_through_the_document_list(gw, sims, fault, example_bytes):
+    """FacEPro issues the invoice but answers after the client gave up: the document is unknown,
+    then found by find() and accepted, with no second issuance anywhere."""
+    raw = json.loads(example_bytes["co-invoice"])
+    raw["lines"][0]["quantity"] = "11"  # a total no other test issues
+    facepro_before = len(sims.states["facepro"].entries())
+    smartapp_before = len(sims.states["smartapp"].entries())
+    fault("facepro", "hang", 1)
+    r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    issued = sims.states["facepro"].entries()[facepro_before:]
+    assert len(issued) == 1
+    assert doc["status"] == "accepted", doc
+    assert (doc["provider_reference"], doc["number"]) == (issued[0].reference, issued[0].number)
+    assert len(sims.states["smartapp"].entries()) == smartapp_before
