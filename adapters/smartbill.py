@@ -198,11 +198,9 @@ class SmartBillAdapter:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """SmartBill has no list or search route and the request carries no reference of ours, so a
-        lost answer cannot be searched: the document stays unknown for an operator (README.md)."""
-        raise Ambiguous(
-            "SmartBill has no search route: settle the document with POST /v1/documents/{id}/resolve",
-            code="no-search",
-        )
+        lost answer cannot be searched (README.md): NotImplementedError is the gateway's "cannot be
+        searched", and an operator settles the document."""
+        raise NotImplementedError("SmartBill has no search route")
 
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
         """El Salvador's fiscal document is JSON: the DTE SmartBill stored (`get-json`)."""
@@ -405,9 +403,8 @@ def _retains_iva(doc: Document) -> bool:
 def _codigo(ref: ProviderRef) -> str:
     code = ref.fiscal_id or ref.provider_reference
     if not code:
-        raise Ambiguous(
-            "SmartBill needs the codigoGeneracion; none is known for this document", code="no-reference"
-        )
+        # Every SmartBill route is keyed by codigoGeneracion: without it nothing can be asked.
+        raise NotImplementedError("SmartBill is queried by codigoGeneracion; none is known for this document")
     return code
 
 

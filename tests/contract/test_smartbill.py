@@ -392,8 +392,8 @@ async def test_status_of_unknown_document_is_not_found(adapter, api, documented)
     assert outcome.status == "not_found"
 
 
-async def test_status_without_codigo_is_ambiguous(adapter):
-    with pytest.raises(Ambiguous):
+async def test_status_without_codigo_cannot_ask(adapter):
+    with pytest.raises(NotImplementedError):
         await adapter.status(ProviderRef(number="DTE-01-M001P001-000000000000001"))
 
 
@@ -404,9 +404,8 @@ async def test_fetch_xml_is_the_stored_dte(adapter, api, documented):
 
 
 async def test_find_cannot_search(adapter, sv_emission):
-    with pytest.raises(Ambiguous) as info:
+    with pytest.raises(NotImplementedError):  # the gateway's "cannot be searched": an operator resolves
         await adapter.find(sv_emission())
-    assert info.value.code == "no-search"
 
 
 @pytest.mark.parametrize(
