@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
+from litestar.params import FromPath
 
 from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
@@ -199,13 +200,13 @@ def create_app(state: SimState) -> Litestar:
         return None, who.documents[tracking_id]
 
     @get("/documentos/{tracking_id:str}", sync_to_thread=False)
-    def document(request: Request, tracking_id: str) -> Response:
+    def document(request: Request, tracking_id: FromPath[str]) -> Response:
         # The detail is the bare resource: the docs' examples read `doc.estado` (documento.200.json).
         error, resource = owned(request, tracking_id)
         return error or _json(resource)
 
     @get("/documentos/{tracking_id:str}/consultar", sync_to_thread=False)
-    def consultar(request: Request, tracking_id: str) -> Response:
+    def consultar(request: Request, tracking_id: FromPath[str]) -> Response:
         error, resource = owned(request, tracking_id)
         if error:
             return error
@@ -218,7 +219,7 @@ def create_app(state: SimState) -> Litestar:
         return _json({"ok": True, "documento": resource, "dian": dian})
 
     @get("/documentos/{tracking_id:str}/xml", sync_to_thread=False)
-    def xml(request: Request, tracking_id: str) -> Response:
+    def xml(request: Request, tracking_id: FromPath[str]) -> Response:
         error, resource = owned(request, tracking_id)
         if error:
             return error

@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import msgspec
 from litestar import Litestar, Request, Response, get, post
+from litestar.params import FromPath
 
 from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
@@ -102,7 +103,7 @@ def create_app(state: SimState) -> Litestar:
         return _json(answer)
 
     @get("/v1/billing/status/{process_id:str}", sync_to_thread=False)
-    def billing_status(request: Request, process_id: str) -> Response:
+    def billing_status(request: Request, process_id: FromPath[str]) -> Response:
         key = _api_key(request)
         if key is None:
             return _documented("emit.401")
@@ -112,7 +113,7 @@ def create_app(state: SimState) -> Litestar:
         return _json(invoice["answer"])
 
     @get("/files/{filename:str}", sync_to_thread=False)
-    def download(filename: str) -> Response:
+    def download(filename: FromPath[str]) -> Response:
         cufe, _, extension = filename.partition(".")
         invoice = invoices.get(cufe)
         if invoice is None or extension not in ("xml", "pdf"):
