@@ -1,0 +1,121 @@
+"""Build a gateway around the fake adapters for a test: tenants TOML from a few arguments, a fresh
+SQLite file, and litestar's AsyncTestClient (the app's lifespan runs: store, job loop)."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from litestar.testing import AsyncTestClient
+
+import gateway_fakes
+from gateway.app import create_app
+from gateway.config import Config, load_config
+from gateway.runtime import Runtime
+
+KEY = "unit-key-0123456789abcdef"
+OTHER_KEY = "other-key-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+OTHER_AUTH = {"Authorization": f"Bearer {OTHER_KEY}"}
+
+FAST = {
+    "deadline_s": 5,
+    "max_attempts": 3,
+    "backoff_base_s": 0.001,
+    "backoff_max_s": 0.01,
+    "poll_interval_s": 0.02,
+    "poll_max_s": 0.05,
+    "reconcile_window_s": 0.2,
+    "breaker_threshold": 5,
+    "breaker_cooldown_s": 0.3,
+    "lease_s": 2,
+}
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    return str(v)
+
+
+def tenants_toml(
+    accounts: list[tuple[str, str]] = (("primary", "fake"), ("backup", "fake")),  # type: ignore[assignment]
+    chain: list[str] | None = None,
+    *,
+    dispatch: dict[str, Any] | None = None,
+    numbering: str | None = None,
+    extra: str = "",
+    second_tenant: bool = True,
+    database: str | None = None,
+) -> str:
+    """One CO tenant (`t1`, key KEY) whose only route is `chain`, and a second tenant (`t2`,
+    OTHER_KEY) with one account of its own."""
+    settings = {**FAST, **(dispatch or {})}
+    lines = []
+    if database:
+        lines += ["[server]", f'database = "{database}"']
+    lines += [
+        "[[tenants]]",
+        'id = "t1"',
+        'name = "Tenant One"',
+        f'api_keys = ["{KEY}"]',
+        'issuer = { country = "CO", id_type = "NIT", id_number = "900373115", check_digit = "3", name = "ACME" }',
+        "[tenants.dispatch]",
+        *(f"{k} = {_value(v)}" for k, v in settings.items()),
+    ]
+    for name, provider in accounts:
+        lines += [
+            "[[tenants.accounts]]",
+            f'name = "{name}"',
+            f'provider = "{provider}"',
+            'base_url = "http://127.0.0.1:9"',
+            'credentials = { token = "t" }',
+        ]
+    lines.append(
+        numbering
+        or '[[tenants.numbering]]\nname = "setp"\nkinds = ["invoice", "credit_note"]\nprefix = "SETP"\nfrom = 990000000\nto = 995000000'
+    )
+    lines += ["[[tenants.routes]]", f"chain = {_value(chain or [a[0] for a in accounts])}"]
+    lines.append(extra)
+    if second_tenant:
+        lines += [
+            "[[tenants]]",
+            'id = "t2"',
+            'name = "Tenant Two"',
+            f'api_keys = ["{OTHER_KEY}"]',
+            'issuer = { country = "CO", id_type = "NIT", id_number = "800197268", check_digit = "4", name = "Other" }',
+            "[tenants.dispatch]",
+            *(f"{k} = {_value(v)}" for k, v in FAST.items()),
+            "[[tenants.accounts]]",
+            'name = "t2-account"',
+            'provider = "fake"',
+            'base_url = "http://127.0.0.1:9"',
+            'credentials = { token = "t" }',
+            "[[tenants.routes]]",
+            'chain = ["t2-account"]',
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.asynccontextmanager
+async def running(
+    toml: str, *, run_jobs: bool = True, env: dict[str, str] | None = None
+) -> AsyncIterator[tuple[AsyncTestClient[Any], Runtime]]:
+    """The app on a fresh SQLite database (unless the TOML names one); fake books reset."""
+    gateway_fakes.reset()
+    with tempfile.TemporaryDirectory(prefix="pasarela-unit-") as tmp:
+        environment = {"PASARELA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'gw.db'}", **(env or {})}
+        if "database =" in toml:
+            environment.pop("PASARELA_DATABASE_URL")
+        config: Config = load_config(toml, env=environment)
+        rt = Runtime(config)
+        app = create_app(config, runtime=rt, run_jobs=run_jobs)
+        async with AsyncTestClient(app, timeout=30) as client:
+            yield client, rt
