@@ -150,7 +150,9 @@ def test_falls_back_from_facepro_to_smartapp(gw, sims, fault, example_bytes):
     r = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
     assert r.status_code == 201, r.text
     doc = r.json()
-    assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "smartapp-backup", "smartapp"), doc
+    assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "smartapp-backup", "smartapp"), (
+        doc
+    )
     assert len(sims.states["smartapp"].entries()) == before + 1
     assert [a["account"] for a in doc["attempts"]][-1] == "smartapp-backup"
     assert {a["account"] for a in doc["attempts"]} == {"facepro-main", "smartapp-backup"}
