@@ -8,10 +8,12 @@ where SmartBill's pages are silent, notably the response shape).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Final, Literal
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -33,7 +35,7 @@ from adapters.base import (
     unsupported_if,
 )
 from adapters.http import ProviderHttp, failure_for_status
-from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, UNITS_MH
+from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
 from canonical.sv_dte import taxed_net
 from canonical.totals import HUNDRED, ZERO, LineTotals, Totals, round_half_up
@@ -104,6 +106,8 @@ OBSERVATION_PATHS: Final[dict[str, str]] = {"receptor": "customer", "cuerpoDocum
 _OBSERVATION: Final = re.compile(r"^\[([A-Za-z0-9_.]+)\]\s*(.*)$")
 ITEM_DECIMALS: Final = 8  # SmartBill passes amounts to the DTE items, which take 8 decimals
 
+EL_SALVADOR: Final = ZoneInfo(TIME_ZONES["SV"])
+
 WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
 _decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
@@ -118,7 +122,7 @@ class SmartBillAdapter:
     def __init__(self, account: Account) -> None:
         self.account = account
         credentials = load_credentials(type(self), account)
-        self._secrets = (credentials.public_key, credentials.private_key)
+        self._secrets = tuple(k for k in (credentials.public_key, credentials.private_key) if k)
         self.http = ProviderHttp(
             account.base_url,
             timeout_s=account.timeout_s,
@@ -163,6 +167,11 @@ class SmartBillAdapter:
                 for i, line in enumerate(doc.lines)
                 if line.code
             ]
+        today = dt.datetime.now(EL_SALVADOR).date()
+        if doc.issue_date is not None and doc.issue_date != today:
+            found.append(
+                f"issue_date: SmartBill dates the DTE when it receives it ({today}), not {doc.issue_date}"
+            )
         return found
 
     # -- requests -----------------------------------------------------------------------------------
@@ -568,5 +577,9 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
     (
         lambda d: d.kind == "credit_note",
         "lines: a SmartBill credit note is one amount with a description; the lines are not sent",
+    ),
+    (
+        lambda d: d.kind == "credit_note" and d.customer is not None,
+        "customer: a SmartBill credit note takes its receptor from the CCF; not sent",
     ),
 ]

@@ -4,12 +4,14 @@ class; and, over loopback HTTP, the simulator issues a DTE whose amounts are our
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tomllib
 import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -203,12 +205,21 @@ def test_warnings_list_every_informational_drop(adapter, sv_emission):
         raw["customer"]["economic_activity"] = "62010"
         raw["lines"][0]["code"] = "CAF-500"
 
-    warnings = adapter.warnings(sv_emission(extras))
+    warnings = adapter.warnings(sv_emission(extras, fixed_date=False))
     assert [w.split(":")[0] for w in warnings] == [
         "notes",
         "payment.means",
         "customer.economic_activity",
         "lines[0].code",
+    ]
+
+
+def test_a_past_issue_date_is_not_sent_and_says_so(adapter, sv_emission):
+    today = dt.datetime.now(ZoneInfo("America/El_Salvador")).date()
+    past = (today - dt.timedelta(days=3)).isoformat()
+    warnings = adapter.warnings(sv_emission(lambda raw: raw.update(issue_date=past), fixed_date=False))
+    assert [w for w in warnings if w.startswith("issue_date:")] == [
+        f"issue_date: SmartBill dates the DTE when it receives it ({today}), not {past}"
     ]
 
 
