@@ -1,5 +1,7 @@
 """Build a gateway around the fake adapters for a test: tenants TOML from a few arguments, a fresh
-SQLite file, and litestar's AsyncTestClient (the app's lifespan runs: store, job loop)."""
+SQLite file, and the app served by uvicorn on loopback in the test's own event loop, with an
+httpx.AsyncClient (litestar's AsyncTestClient runs requests one at a time, which would hide every
+concurrency bug these tests look for)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from litestar.testing import AsyncTestClient
+import asyncio
+
+import httpx
+import uvicorn
 
 import gateway_fakes
 from gateway.app import create_app
 from gateway.config import Config, load_config
 from gateway.runtime import Runtime
+from simulators.runner import free_port
 
 KEY = "unit-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
@@ -107,7 +113,7 @@ def tenants_toml(
 @contextlib.asynccontextmanager
 async def running(
     toml: str, *, run_jobs: bool = True, env: dict[str, str] | None = None
-) -> AsyncIterator[tuple[AsyncTestClient[Any], Runtime]]:
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
     """The app on a fresh SQLite database (unless the TOML names one); fake books reset."""
     gateway_fakes.reset()
     with tempfile.TemporaryDirectory(prefix="pasarela-unit-") as tmp:
@@ -117,5 +123,19 @@ async def running(
         config: Config = load_config(toml, env=environment)
         rt = Runtime(config)
         app = create_app(config, runtime=rt, run_jobs=run_jobs)
-        async with AsyncTestClient(app, timeout=30) as client:
-            yield client, rt
+        port = free_port()
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
+        )
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        serving = asyncio.create_task(server.serve())
+        while not server.started:
+            if serving.done():
+                serving.result()  # startup failed: raise its error
+            await asyncio.sleep(0.005)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+                yield client, rt
+        finally:
+            server.should_exit = True
+            await serving

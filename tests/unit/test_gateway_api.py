@@ -1,0 +1,235 @@
+"""The API's contract: problem details, auth and tenant isolation, idempotency's four cases,
+numbering under concurrency and its errors, listing, preview, routing at run time, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from gateway_fakes import book
+from gateway_harness import AUTH, OTHER_AUTH, running, tenants_toml
+
+PROBLEM = "application/problem+json"
+
+
+async def test_invalid_document_is_a_422_problem_with_paths_and_rules(example_bytes):
+    body = json.loads(example_bytes["co-invoice"])
+    body["lines"][0]["quantity"] = "-1"
+    body["customer"]["check_digit"] = "0"
+    async with running(tenants_toml()) as (client, _):
+        r = await client.post("/v1/documents", content=json.dumps(body), headers=AUTH)
+        assert r.status_code == 422
+        assert r.headers["content-type"].startswith(PROBLEM)
+        problem = r.json()
+        assert problem["status"] == 422 and problem["type"].endswith("invalid-document")
+        paths = {e["path"] for e in problem["errors"]}
+        assert {"lines[0].quantity", "customer.check_digit"} <= paths
+        assert all(e["rule"] for e in problem["errors"])
+        assert (await client.post("/v1/documents", content=b"{not json", headers=AUTH)).status_code == 422
+        assert (await client.get("/v1/documents", headers=AUTH)).json()["items"] == []
+
+
+async def test_missing_or_wrong_key_is_401_and_other_tenants_documents_are_404(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        assert (await client.get("/v1/documents")).status_code == 401
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={"Authorization": "Bearer nope"})
+        assert r.status_code == 401 and r.headers["content-type"].startswith(PROBLEM)
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        for path in ("", "/xml", "/pdf"):
+            assert (await client.get(f"/v1/documents/{doc['id']}{path}", headers=OTHER_AUTH)).status_code == 404
+        assert (await client.post(f"/v1/documents/{doc['id']}/refresh", headers=OTHER_AUTH)).status_code == 404
+        r = await client.post(f"/v1/documents/{doc['id']}/resolve", json={"issued": False}, headers=OTHER_AUTH)
+        assert r.status_code == 404
+        assert (await client.get("/v1/documents", headers=OTHER_AUTH)).json()["items"] == []
+        assert (await client.get(f"/v1/documents/{doc['id']}", headers=AUTH)).status_code == 200
+
+
+async def test_idempotency_replays_same_body_refuses_other_body_and_is_per_tenant(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        headers = {**AUTH, "Idempotency-Key": '"order-1001"'}
+        first = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
+        again = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
+        assert first.status_code == again.status_code == 201
+        assert again.content == first.content  # the stored response, byte for byte
+        assert book("primary").emits == 1
+
+        other_body = example_bytes["co-invoice"].replace(b"A-1001", b"A-1002")
+        r = await client.post("/v1/documents", content=other_body, headers=headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "idempotency-key-reused"
+
+        # the same key from another tenant is another key
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={**OTHER_AUTH, "Idempotency-Key": '"order-1001"'})
+        assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
+
+
+async def test_idempotency_replays_errors_too():
+    async with running(tenants_toml()) as (client, _):
+        headers = {**AUTH, "Idempotency-Key": "bad-doc-1"}
+        first = await client.post("/v1/documents", content=b'{"country": "CO"}', headers=headers)
+        again = await client.post("/v1/documents", content=b'{"country": "CO"}', headers=headers)
+        assert first.status_code == again.status_code == 422
+        assert again.content == first.content
+        assert again.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_idempotency_concurrent_duplicate_is_409(example_bytes):
+    async with running(tenants_toml(dispatch={"breaker_threshold": 100})) as (client, _):
+        book("primary").script = ["hang"]
+        book("primary").hang_s = 0.5
+        headers = {**AUTH, "Idempotency-Key": "slow-1"}
+        first = asyncio.create_task(client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers))
+        await asyncio.sleep(0.15)
+        second = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
+        assert second.status_code == 409
+        assert second.json()["errors"][0]["rule"] == "idempotency-in-flight"
+        assert (await first).status_code == 201
+        assert book("primary").emits == 1
+
+
+async def test_bad_idempotency_key_is_400(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={**AUTH, "Idempotency-Key": "has space"})
+        assert r.status_code == 400
+
+
+async def test_numbering_200_concurrent_documents_get_consecutive_numbers(example_bytes):
+    toml = tenants_toml([("dian-like", "fakeours")])
+    async with running(toml) as (client, _):
+        responses = await asyncio.gather(
+            *(client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH) for _ in range(200))
+        )
+        assert all(r.status_code == 201 for r in responses)
+        numbers = sorted(int(r.json()["number"].removeprefix("SETP")) for r in responses)
+        assert numbers == list(range(990000000, 990000200))  # no gap, no duplicate
+        assert sorted(int(o.number.removeprefix("SETP")) for o in book("dian-like").issued()) == numbers
+
+
+async def test_numbering_exhausted_and_expired_ranges_are_clear_422s(example_bytes):
+    small = '[[tenants.numbering]]\nname = "tiny"\nkinds = ["invoice"]\nprefix = "T"\nfrom = 1\nto = 2'
+    async with running(tenants_toml([("dian-like", "fakeours")], numbering=small)) as (client, _):
+        for expected in ("T1", "T2"):
+            r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+            assert r.json()["number"] == expected
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "numbering-range-exhausted"
+        assert len((await client.get("/v1/documents", headers=AUTH)).json()["items"]) == 2
+
+    expired = (
+        '[[tenants.numbering]]\nname = "old"\nkinds = ["invoice"]\nprefix = "O"\nfrom = 1\nto = 9\n'
+        "valid_from = 2019-01-01\nvalid_to = 2020-01-01"
+    )
+    async with running(tenants_toml([("dian-like", "fakeours")], numbering=expired)) as (client, _):
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "numbering-range-expired"
+
+    notes_only = '[[tenants.numbering]]\nname = "nc"\nkinds = ["credit_note"]\nprefix = "NC"'
+    async with running(tenants_toml([("dian-like", "fakeours")], numbering=notes_only)) as (client, _):
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "numbering-range-missing"
+
+
+async def test_self_numbering_provider_number_is_recorded(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert doc["number"] == "F1"  # the provider's, not ours
+
+
+async def test_list_filters_and_cursor_pagination(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        ids = [
+            (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()["id"]
+            for _ in range(5)
+        ]
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = (await client.get("/v1/documents", params=params, headers=AUTH)).json()
+            seen += [d["id"] for d in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == list(reversed(ids))  # newest first, each once
+        assert (await client.get("/v1/documents", params={"status": "rejected"}, headers=AUTH)).json()["items"] == []
+        assert len((await client.get("/v1/documents", params={"kind": "invoice", "country": "CO"}, headers=AUTH)).json()["items"]) == 5
+        assert (await client.get("/v1/documents", params={"cursor": "garbage"}, headers=AUTH)).status_code == 400
+
+
+async def test_forced_provider_names_an_account(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        doc = (await client.post("/v1/documents?provider=backup", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert doc["account"] == "backup" and book("primary").emits == 0
+        r = await client.post("/v1/documents?provider=fake", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "provider-unknown"  # adapter names don't count
+        r = await client.post("/v1/documents?provider=t2-account", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422  # another tenant's account
+
+
+async def test_preview_shows_each_payload_and_sends_nothing(example_bytes):
+    async with running(tenants_toml([("dian-like", "fakeours"), ("backup", "fake")], chain=["dian-like"])) as (client, _):
+        r = await client.post("/v1/documents/preview", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 200
+        preview = r.json()
+        assert preview["totals"]["payable"] == "358050.00"
+        by_account = {a["account"]: a for a in preview["accounts"]}
+        assert by_account["dian-like"]["number"] == "SETP990000000"
+        assert by_account["dian-like"]["payload"]["payable"] == "358050.00"
+        assert by_account["backup"]["payload"]["number"] is None
+        assert book("dian-like").emits == 0
+        one = (await client.post("/v1/documents/preview?provider=backup", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert [a["account"] for a in one["accounts"]] == ["backup"]
+        # preview never takes a number
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert doc["number"] == "SETP990000000"
+
+
+async def test_routing_can_be_replaced_at_run_time_with_validation(example_bytes):
+    toml = tenants_toml([("primary", "fake"), ("backup", "fake"), ("ours", "fakeours")], chain=["primary"])
+    async with running(toml) as (client, _):
+        r = await client.put("/v1/routing", json={"routes": [{"chain": ["primary", "ours"]}]}, headers=AUTH)
+        assert r.status_code == 422
+        assert "allow_mixed_numbering" in r.json()["errors"][0]["message"]
+        r = await client.put("/v1/routing", json={"routes": [{"chain": ["nope"]}]}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["path"] == "routes[0].chain[0]"
+        rules = {"routes": [{"match": {"metadata": {"order_id": "A-1001"}}, "chain": ["backup"]}, {"chain": ["primary"]}]}
+        assert (await client.put("/v1/routing", json=rules, headers=AUTH)).status_code == 200
+        assert (await client.get("/v1/routing", headers=AUTH)).json()["routes"][0]["chain"] == ["backup"]
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert doc["account"] == "backup"  # matched on the metadata tag
+        # the other tenant's rules are untouched
+        assert (await client.get("/v1/routing", headers=OTHER_AUTH)).json()["routes"][0]["chain"] == ["t2-account"]
+
+
+async def test_xml_is_fetched_from_the_provider_and_pdf_absent_is_404(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        r = await client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)
+        assert r.status_code == 200 and r.content == b"<Invoice><ID>F1</ID></Invoice>"
+        r = await client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)
+        assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_openapi_declares_the_document_body_with_examples_and_health():
+    async with running(tenants_toml()) as (client, _):
+        schema = (await client.get("/schema/openapi.json")).json()
+        assert schema["openapi"].startswith("3.1")
+        body = schema["paths"]["/v1/documents"]["post"]["requestBody"]["content"]["application/json"]
+        assert body["schema"]["$ref"] == "#/components/schemas/Document"
+        assert "Document" in schema["components"]["schemas"]
+        assert {"co-invoice", "sv-invoice"} <= set(body["examples"])
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        r = await client.get("/nowhere")
+        assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+
+
+async def test_request_id_is_echoed_and_generated(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        assert r.headers["x-request-id"] == "abc-123"
+        r = await client.post("/v1/documents", content=b"{}", headers=AUTH)
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+async def test_oversized_body_is_413(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        r = await client.post("/v1/documents", content=b" " * (3 * 1024 * 1024), headers=AUTH)
+        assert r.status_code == 413
