@@ -138,7 +138,7 @@ OTHER_FIELDS: Final[dict[str, str]] = {
 _LINE_PATH: Final = re.compile(r"^lineas\.(\d+)\.(\w+)$")
 _RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")  # "Regla: FAK24, Rechazo: ..." (emit.201.rechazado)
 
-WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
+WIRE: Final = msgspec.json.Encoder()
 _decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -161,7 +161,7 @@ class FaceProAdapter:
     # -- canonical -> FacEPro ----------------------------------------------------------------------
 
     def build_payload(self, emission: Emission) -> dict[str, Any]:
-        """The request body for the kind's endpoint; amounts are exact Decimals from the totals."""
+        """The request body for the kind's endpoint; amounts from the totals, as exact numbers."""
         doc, totals = emission.document, emission.totals
         unsupported_if(_unsupported(doc, emission))
         payload: dict[str, Any] = {}
@@ -539,14 +539,14 @@ def _linea(index: int, line: Any, figures: Any) -> dict[str, Any]:
     linea: dict[str, Any] = {
         "codigo": line.code or str(index + 1),
         "descripcion": line.description,
-        "cantidad": line.quantity,
+        "cantidad": number(line.quantity),
         "unidad": line.unit,
-        "precio": figures.unit_price,
-        "iva_pct": line.taxes[0].rate,
+        "precio": number(figures.unit_price),
+        "iva_pct": number(line.taxes[0].rate),
     }
     if figures.discount:
         # the computed amount, not the percent: FacEPro then derives exactly our line figures
-        linea["descuento_valor"] = figures.discount
+        linea["descuento_valor"] = number(figures.discount)
     return linea
 
 
@@ -587,6 +587,12 @@ def _dian_error(text: Any) -> ProviderError:
     message = str(text)
     rule = _RULE.search(message)
     return ProviderError(code=rule[1] if rule else "dian", message=message)
+
+
+def number(value: Decimal) -> msgspec.Raw:
+    """A Decimal as an exact JSON number (the documentation shows numbers, never strings); Raw, so
+    every msgspec encoder (the wire, the gateway's preview) writes the same digits."""
+    return msgspec.Raw(format(value, "f").encode())
 
 
 def _body(response: httpx.Response) -> Any:

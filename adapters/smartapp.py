@@ -104,7 +104,7 @@ OTHER_FIELDS: Final[dict[str, str]] = {
 _RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")
 _UBL_ID: Final = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}ID"
 
-WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # the quickstart shows JSON numbers
+WIRE: Final = msgspec.json.Encoder()
 _decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
@@ -130,7 +130,7 @@ class SmartAppAdapter:
     # -- canonical -> SmartApp ---------------------------------------------------------------------
 
     def build_payload(self, emission: Emission) -> dict[str, Any]:
-        """The quickstart body; amounts are exact Decimals from the totals."""
+        """The quickstart body; amounts from the totals, as exact numbers."""
         doc, totals = emission.document, emission.totals
         unsupported_if(_unsupported(doc, emission))
         payment = doc.payment
@@ -452,9 +452,11 @@ def _line(index: int, line: Any, figures: LineTotals) -> dict[str, Any]:
     return {
         "code": line.code or str(index + 1),
         "name": line.description,
-        "quantity": line.quantity,
-        "unit_price": net_unit_price(line.quantity, figures),
-        "taxes": [{"code": TAXES[t.tax][0], "name": TAXES[t.tax][1], "rate": t.rate} for t in figures.taxes],
+        "quantity": number(line.quantity),
+        "unit_price": number(net_unit_price(line.quantity, figures)),
+        "taxes": [
+            {"code": TAXES[t.tax][0], "name": TAXES[t.tax][1], "rate": number(t.rate)} for t in figures.taxes
+        ],
     }
 
 
@@ -470,6 +472,12 @@ def _dian_error(text: Any) -> ProviderError:
     message = str(text)
     rule = _RULE.search(message)
     return ProviderError(code=rule[1] if rule else "dian", message=message)
+
+
+def number(value: Decimal) -> msgspec.Raw:
+    """A Decimal as an exact JSON number (the documentation shows numbers, never strings); Raw, so
+    every msgspec encoder (the wire, the gateway's preview) writes the same digits."""
+    return msgspec.Raw(format(value, "f").encode())
 
 
 def _body(response: httpx.Response) -> Any:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 import respx
 
@@ -24,7 +25,7 @@ from adapters.base import (
     Unsupported,
     adapter_class,
 )
-from adapters.facepro import ENDPOINTS, REASONS, FaceProAdapter
+from adapters.facepro import ENDPOINTS, REASONS, WIRE, FaceProAdapter
 from contracts import example, example_names, request_errors
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread
@@ -146,15 +147,19 @@ def test_documented_invoice_gives_documented_totals_and_body(adapter, make_emiss
 
 
 def test_payload_amounts_are_exact_json_numbers(adapter, make_emission):
-    emission = make_emission("co-invoice")
-    text = adapter.build_payload(emission)
-    from adapters.facepro import WIRE
-
-    body = json.loads(WIRE.encode(text), parse_float=Decimal)
-    linea = body["lineas"][1]
-    assert linea["precio"] == Decimal("25000") and linea["descuento_valor"] == Decimal("5000.00")
-    assert not isinstance(linea["precio"], str | float)
-    assert body["factura"] == {"fecha": "2026-11-24", "hora": "10:30:00-05:00"}
+    """The wire and any msgspec encoder (the gateway's preview) write the same exact numbers."""
+    payload = adapter.build_payload(make_emission("co-invoice"))
+    for encoded in (WIRE.encode(payload), msgspec.json.encode(payload)):
+        body = json.loads(encoded, parse_float=Decimal)
+        linea = body["lineas"][1]
+        assert (linea["precio"], linea["descuento_valor"], linea["iva_pct"]) == (
+            25000,
+            Decimal("5000.00"),
+            19,
+        )
+        assert isinstance(linea["precio"], int) and isinstance(linea["descuento_valor"], Decimal)
+    assert b'"precio":150000.00' in WIRE.encode(payload)
+    assert payload["factura"] == {"fecha": "2026-11-24", "hora": "10:30:00-05:00"}
 
 
 @pytest.mark.parametrize(
