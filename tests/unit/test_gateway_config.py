@@ -1,0 +1,104 @@
+"""The tenants file: the public example loads unchanged; every mistake names its key."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import gateway_fakes  # noqa: F401  (registers the fake adapters)
+from adapters.base import Account, NumberingRange
+from canonical.document import Issuer
+from gateway.config import ConfigError, database_url, load_config, secrets_of
+from gateway_harness import tenants_toml
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tenants.toml"
+
+
+def example_env() -> dict[str, str]:
+    names = re.findall(r"\$\{([A-Z0-9_]+)\}", EXAMPLE.read_text())
+    return {name: f"value-of-{name.lower()}-0123456789" for name in names}
+
+
+def test_example_tenants_file_loads_with_only_its_env_vars():
+    env = example_env()
+    config = load_config(EXAMPLE, env=env)
+    acme = config.tenant("acme-co")
+    assert acme is not None
+    assert isinstance(acme.issuer, Issuer) and acme.issuer.id_number == "900373115"
+    assert all(isinstance(a, Account) for a in acme.accounts)
+    assert acme.account("facepro").credentials == {"token": env["ACME_FACEPRO_TOKEN"]}
+    setp = acme.numbering[0]
+    assert isinstance(setp, NumberingRange)
+    assert (setp.prefix, setp.from_, setp.to, str(setp.valid_to)) == ("SETP", 990000000, 995000000, "2030-01-19")
+    assert acme.dispatch.deadline_s == 60 and acme.dispatch.max_attempts == 4
+    assert acme.routes[1].chain == ["dian", "apidian"]
+    assert config.tenant("tienda-sv").account("smartbill").transmitter_code == "001"  # type: ignore[union-attr]
+    assert config.warnings == []  # every secret is an ${ENV} reference
+
+
+def test_missing_environment_variable_names_the_key_and_the_variable():
+    env = example_env()
+    del env["ACME_FACEPRO_TOKEN"]
+    with pytest.raises(ConfigError) as err:
+        load_config(EXAMPLE, env=env)
+    assert "tenants[0].accounts[0].credentials.token: environment variable ACME_FACEPRO_TOKEN is not set" in err.value.problems
+
+
+def test_environment_overrides_database_and_secret_key():
+    env = {**example_env(), "PASARELA_DATABASE_URL": "postgresql://u@127.0.0.1/x"}
+    config = load_config(EXAMPLE, env=env)
+    assert config.server.database == "postgresql://u@127.0.0.1/x"
+    assert database_url(config.server.database) == "postgresql+asyncpg://u@127.0.0.1/x"
+    assert database_url("sqlite:///pasarela.db") == "sqlite+aiosqlite:///pasarela.db"
+
+
+def test_literal_secrets_are_accepted_with_warnings():
+    config = load_config(tenants_toml(), env={})
+    assert any("api_keys[0]: literal secret" in w for w in config.warnings)
+    assert any("credentials.token: literal secret" in w for w in config.warnings)
+    assert "unit-key-0123456789abcdef" in secrets_of(config)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (('provider = "fake"', 'provider = "nosuch"', 1), "accounts[primary].provider: adapter 'nosuch' is not installed"),
+        (('chain = ["primary", "backup"]', 'chain = ["primary", "ghost"]', 1), "routes[0].chain[1]: no account named 'ghost'"),
+        (('name = "Tenant One"', 'name = 5', 1), "tenants[t1].name: Expected `str`, got `int`"),
+        (('deadline_s = 5', 'deadline_s = 0', 1), "tenants[t1].dispatch.deadline_s: must be > 0"),
+        (('from = 990000000', 'from = 999999999', 1), "numbering[setp]: `from` (999999999) must be >= 0 and <= `to`"),
+        (('id = "t2"', 'id = "t1"', 1), "tenants[t1].id: duplicate tenant id"),
+        (('deadline_s = 5', 'deadline_s = 5\ntypo_s = 1', 1), "Object contains unknown field `typo_s`"),
+    ],
+)
+def test_mistakes_name_their_key(edit, expected):
+    old, new, count = edit
+    text = tenants_toml().replace(old, new, count)
+    with pytest.raises(ConfigError) as err:
+        load_config(text, env={})
+    assert any(expected in p for p in err.value.problems), err.value.problems
+
+
+def test_routes_refuse_mixed_numbering_unless_allowed_and_missing_kinds():
+    mixed = tenants_toml([("a", "fake"), ("b", "fakeours")])
+    with pytest.raises(ConfigError, match="allow_mixed_numbering"):
+        load_config(mixed, env={})
+    allowed = mixed.replace('chain = ["a", "b"]', 'chain = ["a", "b"]\nallow_mixed_numbering = true')
+    assert load_config(allowed, env={}).tenants[0].routes[0].allow_mixed_numbering
+    kinds = tenants_toml().replace('chain = ["primary", "backup"]', 'match = { kinds = ["export_invoice"] }\nchain = ["primary"]')
+    with pytest.raises(ConfigError, match=r"cannot emit \['export_invoice'\]"):
+        load_config(kinds, env={})
+
+
+def test_webhook_events_are_checked():
+    text = tenants_toml(extra='[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["document.exploded"]')
+    with pytest.raises(ConfigError, match="unknown event 'document.exploded'"):
+        load_config(text, env={})
+
+
+def test_route_amounts_are_decimals():
+    text = tenants_toml().replace('chain = ["primary", "backup"]', 'match = { min_amount = "100.50" }\nchain = ["primary"]')
+    assert load_config(text, env={}).tenants[0].routes[0].match.min_amount == Decimal("100.50")

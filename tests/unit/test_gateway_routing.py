@@ -1,0 +1,86 @@
+"""Routing rules: first match whose chain can emit the kind; chains and splits name accounts."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+import gateway_fakes  # noqa: F401  (registers the fake adapters)
+from adapters.base import Account
+from canonical.validation import prepare
+from gateway.config import Route, RouteMatch, SplitShare
+from gateway.routing import RoutingError, choose_chain
+
+ACCOUNTS = [
+    Account(name="a", provider="fake", base_url="http://127.0.0.1:9"),
+    Account(name="b", provider="fake", base_url="http://127.0.0.1:9"),
+    Account(name="off", provider="fake", base_url="http://127.0.0.1:9", enabled=False),
+]
+
+
+@pytest.fixture(scope="module")
+def co_invoice(example_bytes):
+    return prepare(example_bytes["co-invoice"])
+
+
+def names(chain: list[Account]) -> list[str]:
+    return [a.name for a in chain]
+
+
+def test_first_matching_rule_wins(co_invoice):
+    doc, totals = co_invoice
+    routes = [
+        Route(match=RouteMatch(country="SV"), chain=["b"]),
+        Route(match=RouteMatch(metadata={"order_id": "A-1001"}), chain=["b", "a"]),
+        Route(chain=["a"]),
+    ]
+    assert names(choose_chain(routes, ACCOUNTS, doc, totals)) == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("match", "hit"),
+    [
+        (RouteMatch(min_amount=Decimal("358050.00")), True),
+        (RouteMatch(min_amount=Decimal("358050.01")), False),
+        (RouteMatch(max_amount=Decimal("358049.99")), False),
+        (RouteMatch(currency="USD"), False),
+        (RouteMatch(customer_id_types=["NIT"]), True),
+        (RouteMatch(customer_id_types=["CC"]), False),
+        (RouteMatch(kinds=["credit_note"]), False),
+        (RouteMatch(metadata={"channel": "web"}), False),
+    ],
+)
+def test_match_fields(co_invoice, match, hit):
+    doc, totals = co_invoice
+    chain = choose_chain([Route(match=match, chain=["a"]), Route(chain=["b"])], ACCOUNTS, doc, totals)
+    assert names(chain) == (["a"] if hit else ["b"])
+
+
+def test_disabled_accounts_are_never_in_a_chain(co_invoice):
+    doc, totals = co_invoice
+    assert names(choose_chain([Route(chain=["off", "b"])], ACCOUNTS, doc, totals)) == ["b"]
+    with pytest.raises(RoutingError) as err:
+        choose_chain([Route(chain=["a"])], ACCOUNTS, doc, totals, forced="off")
+    assert err.value.rule == "provider-cannot-emit"
+
+
+def test_split_puts_one_account_first_by_weight(co_invoice):
+    doc, totals = co_invoice
+    route = Route(split=[SplitShare(account="a", weight=9), SplitShare(account="b", weight=1)])
+    rng = random.Random(7)
+    firsts = Counter(names(choose_chain([route], ACCOUNTS, doc, totals, rng=rng))[0] for _ in range(1000))
+    assert 850 < firsts["a"] < 950
+    assert sorted(names(choose_chain([route], ACCOUNTS, doc, totals, rng=rng))) == ["a", "b"]  # the other is fallback
+
+
+def test_no_route_and_forced_unknown_account(co_invoice):
+    doc, totals = co_invoice
+    with pytest.raises(RoutingError) as err:
+        choose_chain([Route(match=RouteMatch(country="SV"), chain=["a"])], ACCOUNTS, doc, totals)
+    assert err.value.rule == "no-route"
+    with pytest.raises(RoutingError) as err:
+        choose_chain([], ACCOUNTS, doc, totals, forced="fake")
+    assert err.value.rule == "provider-unknown"
