@@ -1,0 +1,120 @@
+"""Webhooks: Standard Webhooks signatures (checked here with hashlib, independently of the
+gateway's code), retries with the same webhook-id, no duplicates, 410 stops, attention events."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from litestar import Litestar, Request, Response, post
+
+from gateway_fakes import book
+from gateway_harness import AUTH, running, tenants_toml
+from simulators.runner import free_port
+
+SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
+SECRET = "whsec_" + base64.b64encode(SECRET_BYTES).decode()
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.answers: list[int] = []  # statuses to answer, in order; then 204
+
+    def app(self) -> Litestar:
+        @post("/hooks", status_code=204)
+        async def hook(request: Request[Any, Any, Any]) -> Response[None]:
+            self.received.append((dict(request.headers), await request.body()))
+            return Response(None, status_code=self.answers.pop(0) if self.answers else 204)
+
+        return Litestar([hook])
+
+
+@asynccontextmanager
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    r = Receiver()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(r.app(), host="127.0.0.1", port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.005)
+    try:
+        yield r, f"http://127.0.0.1:{port}/hooks"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def webhook_toml(url: str, events: str = '["document.accepted", "document.needs_attention"]', **dispatch: Any) -> str:
+    return tenants_toml(
+        dispatch=dispatch,
+        extra=f'[[tenants.webhooks]]\nurl = "{url}"\nsecret = "{SECRET}"\nevents = {events}',
+    )
+
+
+def verify(headers: dict[str, str], body: bytes) -> bool:
+    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    expected = base64.b64encode(hmac.new(SECRET_BYTES, content, hashlib.sha256).digest()).decode()
+    return any(
+        hmac.compare_digest(sig.partition(",")[2], expected) for sig in headers["webhook-signature"].split()
+    )
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_accepted_document_is_announced_signed(example_bytes):
+    async with receiver() as (hooks, url), running(webhook_toml(url)) as (client, _):
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        await wait_for(lambda: hooks.received)
+        headers, body = hooks.received[0]
+        assert verify(headers, body)
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+        event = json.loads(body)
+        assert event["type"] == "document.accepted"
+        assert event["data"]["id"] == doc["id"] and event["data"]["status"] == "accepted"
+        assert not verify({**headers, "webhook-id": "msg_other"}, body)  # the signature covers the id
+
+
+async def test_failed_deliveries_are_retried_with_the_same_id_and_never_duplicated(example_bytes):
+    async with receiver() as (hooks, url), running(webhook_toml(url)) as (client, _):
+        hooks.answers = [500, 503]
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await wait_for(lambda: len(hooks.received) >= 3)
+        await asyncio.sleep(0.2)
+        assert len(hooks.received) == 3  # delivered on the third try, then never again
+        assert len({h["webhook-id"] for h, _ in hooks.received}) == 1
+        assert all(verify(h, b) for h, b in hooks.received)
+
+
+async def test_gone_endpoint_stops_deliveries(example_bytes):
+    async with receiver() as (hooks, url), running(webhook_toml(url)) as (client, _):
+        hooks.answers = [410]
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await wait_for(lambda: hooks.received)
+        await asyncio.sleep(0.2)
+        assert len(hooks.received) == 1
+
+
+async def test_needs_attention_is_sent_once_and_unsubscribed_events_are_not(example_bytes):
+    async with receiver() as (hooks, url), running(webhook_toml(url, events='["document.needs_attention"]')) as (client, _):
+        book("primary").searchable = False
+        book("primary").script = ["lost"]
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        await wait_for(lambda: hooks.received)
+        await asyncio.sleep(0.2)
+        assert [json.loads(b)["type"] for _, b in hooks.received] == ["document.needs_attention"]
+        assert json.loads(hooks.received[0][1])["data"]["id"] == doc["id"]
