@@ -53,7 +53,11 @@ class ApidianCredentials(msgspec.Struct, kw_only=True):
 # -- code tables (canonical -> APIDIAN ids, through APIDIAN's catalogs) ------------------------------
 
 TYPE_DOCUMENTS: Final[dict[str, int]] = {"invoice": 1, "credit_note": 4, "debit_note": 5}
-ENDPOINTS: Final[dict[str, str]] = {"invoice": "/invoice", "credit_note": "/credit-note", "debit_note": "/debit-note"}
+ENDPOINTS: Final[dict[str, str]] = {
+    "invoice": "/invoice",
+    "credit_note": "/credit-note",
+    "debit_note": "/debit-note",
+}
 LINES_KEY: Final[dict[str, str]] = {
     "invoice": "invoice_lines",
     "credit_note": "credit_note_lines",
@@ -176,7 +180,16 @@ _DIAN_RULE: Final = re.compile(r"Regla:\s*(\w+)\s*,\s*(Rechazo|Notificaci[oó]n)
 # Base64 copies of the XML, ZIP and SOAP exchange: kept out of Outcome.raw (the signed XML goes
 # to Outcome.xml instead).
 BLOB_KEYS: Final = frozenset(
-    {"invoicexml", "zipinvoicexml", "unsignedinvoicexml", "reqfe", "rptafe", "attacheddocument", "reqzip", "rptazip"}
+    {
+        "invoicexml",
+        "zipinvoicexml",
+        "unsignedinvoicexml",
+        "reqfe",
+        "rptafe",
+        "attacheddocument",
+        "reqzip",
+        "rptazip",
+    }
 )
 
 
@@ -276,7 +289,9 @@ class ApidianAdapter:
             taxes=taxes,
             payable=totals.payable,
             supplier_id=issuer.id_number or "",
-            customer_id=doc.customer.id_number if doc.customer and doc.customer.id_number else dian.FINAL_CONSUMER_ID,
+            customer_id=doc.customer.id_number
+            if doc.customer and doc.customer.id_number
+            else dian.FINAL_CONSUMER_ID,
             key=key,
             environment=dian.ENVIRONMENTS[emission.environment],
         )
@@ -296,7 +311,9 @@ class ApidianAdapter:
             raise classify_error(response, emits=True)
         body = json_body(response)
         if not isinstance(body, dict):
-            raise Ambiguous("APIDIAN answered 200 without a JSON object", http_status=200, raw=response.text[:2000])
+            raise Ambiguous(
+                "APIDIAN answered 200 without a JSON object", http_status=200, raw=response.text[:2000]
+            )
         outcome = parse_response(body, kind=kind, environment=emission.environment)
         outcome.number = emission.number
         outcome.warnings = self.warnings(emission) + outcome.warnings
@@ -319,7 +336,9 @@ class ApidianAdapter:
             raise Unavailable("APIDIAN status answer is not a JSON object", raw=response.text[:2000])
         result = _dian_result(body, wanted)
         if result is None:
-            raise Unavailable(str(body.get("message") or "APIDIAN status answer without ResponseDian"), raw=_redact(body))
+            raise Unavailable(
+                str(body.get("message") or "APIDIAN status answer without ResponseDian"), raw=_redact(body)
+            )
         outcome = _dian_outcome(result, raw=_redact(body))
         outcome.fiscal_id = outcome.fiscal_id or ref.fiscal_id
         outcome.number = ref.number
@@ -535,7 +554,10 @@ def _as_dict(node: Any) -> dict[str, Any]:
 
 
 def _redact(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (f"<base64, {len(v)} chars>" if k in BLOB_KEYS and isinstance(v, str) else v) for k, v in body.items()}
+    return {
+        k: (f"<base64, {len(v)} chars>" if k in BLOB_KEYS and isinstance(v, str) else v)
+        for k, v in body.items()
+    }
 
 
 def _fold(text: str) -> str:
@@ -566,7 +588,11 @@ def _note_fields(doc: Document) -> dict[str, Any]:
     ref, reason = doc.reference, doc.reason
     return {
         "type_operation_id": NOTE_OPERATIONS[doc.kind],
-        "billing_reference": {"number": ref.number, "uuid": ref.fiscal_id, "issue_date": ref.issue_date.isoformat()},
+        "billing_reference": {
+            "number": ref.number,
+            "uuid": ref.fiscal_id,
+            "issue_date": ref.issue_date.isoformat(),
+        },
         "discrepancyresponsecode": DISCREPANCY_IDS[doc.kind][cat.NOTE_REASONS[doc.kind][reason.code]],
         "discrepancyresponsedescription": reason.description or reason.code,
     }
@@ -615,7 +641,10 @@ def _allowance_charges(doc: Document, totals: Any) -> list[dict[str, Any]]:
     """Document discounts and charges. An amount-based one is sent as given; the one percent-based
     item a side may have gets the rest of the engine's side total, so the items add up exactly."""
     items = []
-    for adjustments, side_total, is_charge in ((doc.discounts, totals.allowances, False), (doc.charges, totals.charges, True)):
+    for adjustments, side_total, is_charge in (
+        (doc.discounts, totals.allowances, False),
+        (doc.charges, totals.charges, True),
+    ):
         given = sum((a.amount for a in adjustments if a.amount is not None), Decimal(0))
         for a in adjustments:
             amount = a.amount if a.amount is not None else side_total - given
@@ -676,50 +705,114 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     for i, line in enumerate(doc.lines):
         if line.unit not in UNIT_IDS:
-            issues.append(_issue(f"lines[{i}].unit", "apidian-unit", f"unit {line.unit!r} is not in APIDIAN's unit_measures"))
+            issues.append(
+                _issue(
+                    f"lines[{i}].unit",
+                    "apidian-unit",
+                    f"unit {line.unit!r} is not in APIDIAN's unit_measures",
+                )
+            )
         for j, tax in enumerate(line.taxes):
             if cat.TAXES["CO"].get(tax.tax) not in TAX_IDS:
-                issues.append(_issue(f"lines[{i}].taxes[{j}].tax", "apidian-tax", f"tax {tax.tax!r} has no APIDIAN tax_id"))
+                issues.append(
+                    _issue(
+                        f"lines[{i}].taxes[{j}].tax", "apidian-tax", f"tax {tax.tax!r} has no APIDIAN tax_id"
+                    )
+                )
     for i, w in enumerate(doc.withholdings):
         if cat.WITHHOLDINGS["CO"].get(w.tax) not in TAX_IDS:
-            issues.append(_issue(f"withholdings[{i}].tax", "apidian-withholding", f"withholding {w.tax!r} has no APIDIAN tax_id"))
+            issues.append(
+                _issue(
+                    f"withholdings[{i}].tax",
+                    "apidian-withholding",
+                    f"withholding {w.tax!r} has no APIDIAN tax_id",
+                )
+            )
     for side in ("discounts", "charges"):
         if sum(1 for a in getattr(doc, side) if a.amount is None) > 1:
-            issues.append(_issue(side, "apidian-percent-adjustments", "APIDIAN takes amounts: at most one percent-based item per side"))
+            issues.append(
+                _issue(
+                    side,
+                    "apidian-percent-adjustments",
+                    "APIDIAN takes amounts: at most one percent-based item per side",
+                )
+            )
     party = doc.customer
     if party is not None:
         issues += _customer_issues(party)
     if doc.kind in NOTE_OPERATIONS:
         ref = doc.reference
         if ref is None or not ref.fiscal_id or ref.issue_date is None:
-            issues.append(_issue("reference", "apidian-note-reference", "APIDIAN notes need the invoice's number, CUFE and issue date"))
+            issues.append(
+                _issue(
+                    "reference",
+                    "apidian-note-reference",
+                    "APIDIAN notes need the invoice's number, CUFE and issue date",
+                )
+            )
         if doc.reason is None or doc.reason.code not in cat.NOTE_REASONS[doc.kind]:
-            issues.append(_issue("reason.code", "apidian-note-reason", "APIDIAN notes need a discrepancy reason"))
+            issues.append(
+                _issue("reason.code", "apidian-note-reason", "APIDIAN notes need a discrepancy reason")
+            )
         elif cat.NOTE_REASONS[doc.kind][doc.reason.code] not in DISCREPANCY_IDS[doc.kind]:
-            issues.append(_issue("reason.code", "apidian-note-reason", f"no APIDIAN discrepancy code for {doc.reason.code!r}"))
+            issues.append(
+                _issue(
+                    "reason.code",
+                    "apidian-note-reason",
+                    f"no APIDIAN discrepancy code for {doc.reason.code!r}",
+                )
+            )
     payment = doc.payment
     if payment is not None and payment.form == "credit":
         days = (payment.due_date - doc.issue_date).days if payment.due_date and doc.issue_date else None
         if days is None or not 0 <= days <= 999:
-            issues.append(_issue("payment.due_date", "apidian-credit-term", "APIDIAN credit needs a due date within 999 days"))
+            issues.append(
+                _issue(
+                    "payment.due_date",
+                    "apidian-credit-term",
+                    "APIDIAN credit needs a due date within 999 days",
+                )
+            )
     return issues
 
 
 def _customer_issues(party: Party) -> list[UnsupportedIssue]:
     issues = []
     if party.id_type not in cat.ID_TYPES["CO"] or not party.id_number:
-        issues.append(_issue("customer.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number"))
+        issues.append(
+            _issue("customer.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number")
+        )
     elif cat.ID_TYPES["CO"][party.id_type] not in ID_TYPE_IDS:
-        issues.append(_issue("customer.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id"))
+        issues.append(
+            _issue("customer.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id")
+        )
     unknown = [r for r in party.tax_responsibilities if r not in LIABILITY_IDS]
     if party.tax_responsibilities and party.tax_responsibilities[0] in unknown:
-        issues.append(_issue("customer.tax_responsibilities", "apidian-liability", f"{unknown[0]!r} is not in APIDIAN's type_liabilities"))
+        issues.append(
+            _issue(
+                "customer.tax_responsibilities",
+                "apidian-liability",
+                f"{unknown[0]!r} is not in APIDIAN's type_liabilities",
+            )
+        )
     address = party.address
     if address is not None:
         if address.city_code and address.city_code not in MUNICIPALITY_IDS:
-            issues.append(_issue("customer.address.city_code", "apidian-municipality", f"DANE {address.city_code!r} is not in APIDIAN's municipalities"))
+            issues.append(
+                _issue(
+                    "customer.address.city_code",
+                    "apidian-municipality",
+                    f"DANE {address.city_code!r} is not in APIDIAN's municipalities",
+                )
+            )
         if address.country not in COUNTRY_IDS:
-            issues.append(_issue("customer.address.country", "apidian-country", f"{address.country!r} is not in APIDIAN's countries"))
+            issues.append(
+                _issue(
+                    "customer.address.country",
+                    "apidian-country",
+                    f"{address.country!r} is not in APIDIAN's countries",
+                )
+            )
     return issues
 
 
@@ -729,9 +822,24 @@ def _issue(path: str, rule: str, message: str) -> UnsupportedIssue:
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "apidian-country", "APIDIAN issues Colombian documents only"),
-    (lambda d: d.kind not in TYPE_DOCUMENTS, "kind", "apidian-kind", "APIDIAN emits invoices, credit notes and debit notes here"),
-    (lambda d: (d.currency or "COP") != "COP", "currency", "apidian-currency", "foreign-currency totals (idcurrency, calculationrate) are not mapped: COP only"),
-    (lambda d: d.kind == "invoice" and d.customer is None, "customer", "apidian-customer-required", "an invoice needs its customer"),
+    (
+        lambda d: d.kind not in TYPE_DOCUMENTS,
+        "kind",
+        "apidian-kind",
+        "APIDIAN emits invoices, credit notes and debit notes here",
+    ),
+    (
+        lambda d: (d.currency or "COP") != "COP",
+        "currency",
+        "apidian-currency",
+        "foreign-currency totals (idcurrency, calculationrate) are not mapped: COP only",
+    ),
+    (
+        lambda d: d.kind == "invoice" and d.customer is None,
+        "customer",
+        "apidian-customer-required",
+        "an invoice needs its customer",
+    ),
 ]
 
 _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [

@@ -118,7 +118,10 @@ _XML: Final = etree.XMLParser(resolve_entities=False, no_network=True)
 
 def _names(table: str, code_column: int, name_column: int) -> dict[str, str]:
     text = read_bytes("koywe", "catalogs", f"{table}.csv").decode("utf-8")
-    return {row[code_column].strip(): row[name_column].strip() for row in csv.reader(io.StringIO(text), delimiter="\t")}
+    return {
+        row[code_column].strip(): row[name_column].strip()
+        for row in csv.reader(io.StringIO(text), delimiter="\t")
+    }
 
 
 # DANE/DIVIPOLA codes -> names: Koywe's Colombian header takes city and district as text.
@@ -235,11 +238,16 @@ class KoyweAdapter:
             items = body.get("documents") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise Unavailable("Koywe list answer without documents", raw=body)
-            matches += [d for d in items if isinstance(d, dict) and _same_total(d, emission.totals.tax_inclusive)]
+            matches += [
+                d for d in items if isinstance(d, dict) and _same_total(d, emission.totals.tax_inclusive)
+            ]
             if page >= int(body.get("page_count") or 0):
                 break
         else:
-            raise Ambiguous(f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} Koywe documents on {day}", code="search-too-large")
+            raise Ambiguous(
+                f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} Koywe documents on {day}",
+                code="search-too-large",
+            )
         if len(matches) > 1:
             ids = ", ".join(str(m.get("document_id")) for m in matches)
             raise Ambiguous(f"{len(matches)} Koywe documents match: {ids}", code="several-matches")
@@ -325,13 +333,19 @@ def parse_response(document: Mapping[str, Any]) -> Outcome:
         warnings.append(f"Koywe taxbureau_validation_status {validation!r} is not documented; kept pending")
     errors = []
     if comments and status == "rejected":
-        errors = [ProviderError(code=str(validation), message=line) for line in comments.splitlines() if line.strip()]
+        errors = [
+            ProviderError(code=str(validation), message=line)
+            for line in comments.splitlines()
+            if line.strip()
+        ]
     elif comments:
         warnings += [line for line in comments.splitlines() if line.strip()]
     result = document.get("result") if isinstance(document.get("result"), dict) else {}
     if result.get("error_message"):
         warnings.append(f"Koywe result: {result['error_message']}")
-    files = document.get("electronic_document") if isinstance(document.get("electronic_document"), dict) else {}
+    files = (
+        document.get("electronic_document") if isinstance(document.get("electronic_document"), dict) else {}
+    )
     xml = _b64(files.get("document_xml"))
     links = document.get("_links") if isinstance(document.get("_links"), dict) else {}
     number = header.get("document_number")
@@ -340,8 +354,12 @@ def parse_response(document: Mapping[str, Any]) -> Outcome:
         provider_reference=str(document["document_id"]),
         number=str(number) if number not in (None, "") else None,
         fiscal_id=_cufe(xml),
-        authority=Authority(code=str(validation) if validation is not None else None, message=comments or None, errors=errors),
-        links={"self": links["self"]["href"]} if isinstance(links.get("self"), dict) and links["self"].get("href") else {},
+        authority=Authority(
+            code=str(validation) if validation is not None else None, message=comments or None, errors=errors
+        ),
+        links={"self": links["self"]["href"]}
+        if isinstance(links.get("self"), dict) and links["self"].get("href")
+        else {},
         warnings=warnings,
         raw=_redact(document),
         xml=xml,
@@ -379,7 +397,9 @@ def _redact(document: Mapping[str, Any]) -> dict[str, Any]:
     raw = dict(document)
     files = raw.get("electronic_document")
     if isinstance(files, dict):
-        raw["electronic_document"] = {k: f"<base64, {len(v)} chars>" if isinstance(v, str) and v else v for k, v in files.items()}
+        raw["electronic_document"] = {
+            k: f"<base64, {len(v)} chars>" if isinstance(v, str) and v else v for k, v in files.items()
+        }
     return raw
 
 
@@ -438,7 +458,9 @@ def _party(role: str, party: Party) -> dict[str, Any]:
         f"{role}_tax_id_type": ID_TYPES[party.id_type],
         f"{role}_legal_name": party.name,
         f"{role}_address": address.line or "",
-        f"{role}_district": DEPARTMENT_NAMES.get(address.department_code or (address.city_code or "")[:2], ""),
+        f"{role}_district": DEPARTMENT_NAMES.get(
+            address.department_code or (address.city_code or "")[:2], ""
+        ),
         f"{role}_city": CITY_NAMES.get(address.city_code or "", ""),
         f"{role}_country_id": COUNTRIES[address.country],
         f"{role}_phone": party.phone or "",
@@ -483,7 +505,8 @@ def _detail(line: Any, figures: Any) -> dict[str, Any]:
     detail["total_taxes"] = sum((t.amount for t in figures.taxes), Decimal(0))
     detail["total_amount_line"] = figures.total
     detail["taxes"] = [
-        {"tax_type_id": TAX_TYPES[t.tax], "tax_percentage": t.rate, "tax_amount": t.amount} for t in figures.taxes
+        {"tax_type_id": TAX_TYPES[t.tax], "tax_percentage": t.rate, "tax_amount": t.amount}
+        for t in figures.taxes
     ]
     return detail
 
@@ -496,31 +519,68 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     issuer = emission.issuer
     if issuer.id_type not in ID_TYPES:
-        issues.append(_issue("issuer.id_type", "koywe-issuer-id", "Koywe's Colombian issuer is a NIT (CO-NIT)"))
+        issues.append(
+            _issue("issuer.id_type", "koywe-issuer-id", "Koywe's Colombian issuer is a NIT (CO-NIT)")
+        )
     party = doc.customer
     if party is not None:
         if party.id_type not in ID_TYPES or not party.id_number:
-            issues.append(_issue("customer.id_type", "koywe-receiver-id", "the Koywe material documents only NIT receivers (CO-NIT)"))
+            issues.append(
+                _issue(
+                    "customer.id_type",
+                    "koywe-receiver-id",
+                    "the Koywe material documents only NIT receivers (CO-NIT)",
+                )
+            )
         if party.address is not None and party.address.country not in COUNTRIES:
-            issues.append(_issue("customer.address.country", "koywe-country", f"no Koywe country id for {party.address.country!r}"))
-    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines)):
+            issues.append(
+                _issue(
+                    "customer.address.country",
+                    "koywe-country",
+                    f"no Koywe country id for {party.address.country!r}",
+                )
+            )
+    for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
         if line.unit not in UNITS:
-            issues.append(_issue(f"lines[{i}].unit", "koywe-unit", "the Koywe material documents only unit 70 (DIAN 94)"))
+            issues.append(
+                _issue(
+                    f"lines[{i}].unit", "koywe-unit", "the Koywe material documents only unit 70 (DIAN 94)"
+                )
+            )
         for j, tax in enumerate(line.taxes):
             if tax.tax not in TAX_TYPES:
-                issues.append(_issue(f"lines[{i}].taxes[{j}].tax", "koywe-tax", f"no Koywe tax_type_id for {tax.tax!r} (only IVA, 388)"))
+                issues.append(
+                    _issue(
+                        f"lines[{i}].taxes[{j}].tax",
+                        "koywe-tax",
+                        f"no Koywe tax_type_id for {tax.tax!r} (only IVA, 388)",
+                    )
+                )
         if round_half_up(line.quantity * figures.unit_price, 2) != figures.gross:
-            issues.append(_issue(
-                f"lines[{i}].unit_price", "koywe-price-exclusive",
-                "Koywe takes unit prices before tax; this price does not give the same line amount",
-            ))
+            issues.append(
+                _issue(
+                    f"lines[{i}].unit_price",
+                    "koywe-price-exclusive",
+                    "Koywe takes unit prices before tax; this price does not give the same line amount",
+                )
+            )
     if doc.kind in REFERENCE_CODES:
         if doc.reference is None or doc.reason is None or doc.reason.code not in REFERENCE_CODES[doc.kind]:
-            issues.append(_issue("reference", "koywe-note-reference", "Koywe notes need the referenced document and a reason"))
+            issues.append(
+                _issue(
+                    "reference",
+                    "koywe-note-reference",
+                    "Koywe notes need the referenced document and a reason",
+                )
+            )
         elif doc.reference.kind == "pos_invoice" and doc.kind not in NOTES_ON_POS:
-            issues.append(_issue("reference.kind", "koywe-pos-debit", "Koywe documents no debit note on a POS document"))
+            issues.append(
+                _issue("reference.kind", "koywe-pos-debit", "Koywe documents no debit note on a POS document")
+            )
     if doc.payment is not None and doc.payment.form == "credit" and doc.payment.due_date is None:
-        issues.append(_issue("payment.due_date", "koywe-credit-term", "Koywe's payment_conditions need the due date"))
+        issues.append(
+            _issue("payment.due_date", "koywe-credit-term", "Koywe's payment_conditions need the due date")
+        )
     return issues
 
 
@@ -530,20 +590,59 @@ def _issue(path: str, rule: str, message: str) -> UnsupportedIssue:
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "koywe-country", "this adapter issues Colombian documents only"),
-    (lambda d: d.kind not in DOCUMENT_TYPES, "kind", "koywe-kind", "Koywe emits invoices, notes and POS documents here"),
-    (lambda d: (d.currency or "COP") not in CURRENCIES, "currency", "koywe-currency", "Koywe's Colombian examples are COP only"),
-    (lambda d: d.customer is None, "customer", "koywe-receiver-required", "Koywe's Colombian documents carry the receiver"),
-    (lambda d: bool(d.discounts), "discounts", "koywe-document-discounts", "Koywe's global discounts change the tax base (Chile's DA/DE); not ours"),
-    (lambda d: bool(d.charges), "charges", "koywe-document-charges", "Koywe has no charge or tip outside the tax base"),
-    (lambda d: bool(d.withholdings), "withholdings", "koywe-withholdings", "no Colombian withholding tax_type_id in the Koywe material"),
+    (
+        lambda d: d.kind not in DOCUMENT_TYPES,
+        "kind",
+        "koywe-kind",
+        "Koywe emits invoices, notes and POS documents here",
+    ),
+    (
+        lambda d: (d.currency or "COP") not in CURRENCIES,
+        "currency",
+        "koywe-currency",
+        "Koywe's Colombian examples are COP only",
+    ),
+    (
+        lambda d: d.customer is None,
+        "customer",
+        "koywe-receiver-required",
+        "Koywe's Colombian documents carry the receiver",
+    ),
+    (
+        lambda d: bool(d.discounts),
+        "discounts",
+        "koywe-document-discounts",
+        "Koywe's global discounts change the tax base (Chile's DA/DE); not ours",
+    ),
+    (
+        lambda d: bool(d.charges),
+        "charges",
+        "koywe-document-charges",
+        "Koywe has no charge or tip outside the tax base",
+    ),
+    (
+        lambda d: bool(d.withholdings),
+        "withholdings",
+        "koywe-withholdings",
+        "no Colombian withholding tax_type_id in the Koywe material",
+    ),
 ]
 
 _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
-    (lambda d: d.payment is not None and d.payment.means != "cash", "payment.means: no Colombian field in the Koywe material; not sent"),
-    (lambda d: bool(d.customer and d.customer.tax_responsibilities), "customer.tax_responsibilities: Koywe takes them from its own customer data; not sent"),
+    (
+        lambda d: d.payment is not None and d.payment.means != "cash",
+        "payment.means: no Colombian field in the Koywe material; not sent",
+    ),
+    (
+        lambda d: bool(d.customer and d.customer.tax_responsibilities),
+        "customer.tax_responsibilities: Koywe takes them from its own customer data; not sent",
+    ),
     (lambda d: bool(d.metadata), "metadata: Koywe has no metadata field; not sent"),
     (
-        lambda d: d.kind != "pos_invoice" and bool(d.customer and d.customer.address and d.customer.address.postal_code),
+        lambda d: (
+            d.kind != "pos_invoice"
+            and bool(d.customer and d.customer.address and d.customer.address.postal_code)
+        ),
         "customer.address.postal_code: not sent (Koywe's receiver_postalcode format is undocumented for Colombia)",
     ),
 ]

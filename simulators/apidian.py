@@ -56,7 +56,10 @@ COMPANY: Final = Company(
     software_pin="75315",
     resolutions={
         "18760000001": Resolution(
-            prefix="SETP", first=990000000, last=995000000, technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+            prefix="SETP",
+            first=990000000,
+            last=995000000,
+            technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
         )
     },
 )
@@ -86,12 +89,15 @@ FOREIGN_KEYS: Final[dict[str, str]] = {
 LINE_FOREIGN_KEYS: Final[dict[str, str]] = {"unit_measure_id": "unit_measures"}
 TAX_CODES: Final = codes_by_id("taxes")  # APIDIAN tax_id -> DIAN code ("01" IVA ...)
 KNOWN_IDS: Final = {
-    table: frozenset(codes_by_id(table)) for table in {*FOREIGN_KEYS.values(), *LINE_FOREIGN_KEYS.values(), "taxes"}
+    table: frozenset(codes_by_id(table))
+    for table in {*FOREIGN_KEYS.values(), *LINE_FOREIGN_KEYS.values(), "taxes"}
 }
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(content=_WIRE.encode(body), status_code=status, media_type="application/json", headers=headers)
+    return Response(
+        content=_WIRE.encode(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _documented(name: str) -> Response:
@@ -140,8 +146,13 @@ def _catalog_errors(body: dict[str, Any], lines_key: str) -> dict[str, list[str]
     checks = [(field, table, _dig(body, field)) for field, table in FOREIGN_KEYS.items()]
     for i, line in enumerate(body[lines_key]):
         checks += [(f"{lines_key}.{i}.{f}", t, line.get(f)) for f, t in LINE_FOREIGN_KEYS.items()]
-        checks += [(f"{lines_key}.{i}.tax_totals.{j}.tax_id", "taxes", t["tax_id"]) for j, t in enumerate(line.get("tax_totals", []))]
-    checks += [(f"tax_totals.{j}.tax_id", "taxes", t["tax_id"]) for j, t in enumerate(body.get("tax_totals", []))]
+        checks += [
+            (f"{lines_key}.{i}.tax_totals.{j}.tax_id", "taxes", t["tax_id"])
+            for j, t in enumerate(line.get("tax_totals", []))
+        ]
+    checks += [
+        (f"tax_totals.{j}.tax_id", "taxes", t["tax_id"]) for j, t in enumerate(body.get("tax_totals", []))
+    ]
     for field, table, value in checks:
         if value is not None and value not in KNOWN_IDS[table]:
             errors[field] = [f"El campo {field} seleccionado es inválido."]
@@ -173,16 +184,29 @@ def dian_rule_errors(body: dict[str, Any], lines_key: str, totals_key: str) -> l
         if line.get("tax_totals"):
             taxed += net
         for t in line.get("tax_totals", []):
-            taxable, amount, rate = Decimal(t["taxable_amount"]), Decimal(t["tax_amount"]), Decimal(t.get("percent", 0))
+            taxable, amount, rate = (
+                Decimal(t["taxable_amount"]),
+                Decimal(t["tax_amount"]),
+                Decimal(t.get("percent", 0)),
+            )
             if taxable != net:
-                rules.append(f"Regla: FAX03, Rechazo: Línea {i + 1}: la base del tributo no es el valor de la línea.")
+                rules.append(
+                    f"Regla: FAX03, Rechazo: Línea {i + 1}: la base del tributo no es el valor de la línea."
+                )
             if amount != _r2(taxable * rate / 100):
-                rules.append(f"Regla: FAX05, Rechazo: Línea {i + 1}: valor del tributo no corresponde a la base por la tarifa.")
+                rules.append(
+                    f"Regla: FAX05, Rechazo: Línea {i + 1}: valor del tributo no corresponde a la base por la tarifa."
+                )
             groups[(t["tax_id"], rate)][0] += taxable
             groups[(t["tax_id"], rate)][1] += amount
-    sent = {(t["tax_id"], Decimal(t.get("percent", 0))): (Decimal(t["taxable_amount"]), Decimal(t["tax_amount"])) for t in body.get("tax_totals", [])}
+    sent = {
+        (t["tax_id"], Decimal(t.get("percent", 0))): (Decimal(t["taxable_amount"]), Decimal(t["tax_amount"]))
+        for t in body.get("tax_totals", [])
+    }
     if sent != {key: (acc[0], acc[1]) for key, acc in groups.items()}:
-        rules.append("Regla: FAS07, Rechazo: Los totales de tributos no corresponden a la suma de las líneas.")
+        rules.append(
+            "Regla: FAS07, Rechazo: Los totales de tributos no corresponden a la suma de las líneas."
+        )
     tax_total = sum((acc[1] for acc in groups.values()), Decimal(0))
     adjustments = body.get("allowance_charges", [])
     allowances = sum((Decimal(a["amount"]) for a in adjustments if not a["charge_indicator"]), Decimal(0))
@@ -215,7 +239,11 @@ def _fiscal_id(body: dict[str, Any], kind: str, totals_key: str) -> str:
     for t in body.get("tax_totals", []):
         taxes[TAX_CODES[t["tax_id"]]] += Decimal(t["tax_amount"])
     totals = body[totals_key]
-    key = COMPANY.resolutions[body["resolution_number"]].technical_key if kind == "invoice" else COMPANY.software_pin
+    key = (
+        COMPANY.resolutions[body["resolution_number"]].technical_key
+        if kind == "invoice"
+        else COMPANY.software_pin
+    )
     return dian.cufe(
         number=f"{body.get('prefix', '')}{body['number']}",
         issue_date=body.get("date") or now.date().isoformat(),
@@ -230,13 +258,18 @@ def _fiscal_id(body: dict[str, Any], kind: str, totals_key: str) -> str:
     )
 
 
-def _sync_answer(name: str, number: str, fiscal_id: str, fiscal_key: str, file_prefix: str, rules: list[str] | None) -> dict[str, Any]:
+def _sync_answer(
+    name: str, number: str, fiscal_id: str, fiscal_key: str, file_prefix: str, rules: list[str] | None
+) -> dict[str, Any]:
     """A documented sync answer with this document's number and CUFE; with `rules`, DIAN's 99."""
     body = example(PROVIDER, name if rules is None else "invoice.200.rejected")["body"]
     body.pop("cufe", None)
     body[fiscal_key] = fiscal_id
     body["message"] = f"AttachedDocument #{number} generada con éxito"
-    body["urlinvoicexml"], body["urlinvoicepdf"] = f"{file_prefix}-{number}.xml", f"{file_prefix}-{number}.pdf"
+    body["urlinvoicexml"], body["urlinvoicepdf"] = (
+        f"{file_prefix}-{number}.xml",
+        f"{file_prefix}-{number}.pdf",
+    )
     body["QRStr"] = f"NumFac: {number}\nCUFE: {fiscal_id}\n{dian.qr_url(fiscal_id, 'test')}"
     body["invoicexml"] = base64.b64encode(_ubl(number, fiscal_id)).decode()
     result = body["ResponseDian"]["Envelope"]["Body"]["SendBillSyncResponse"]["SendBillSyncResult"]
@@ -292,19 +325,25 @@ def create_app(state: SimState) -> Litestar:
             return _json(answer)
         rules = _date_rules(body) + dian_rule_errors(body, lines_key, totals_key)
         if mode == "reject" and not rules:
-            rules = ["Regla: FAD06, Rechazo: Valor del tributo no corresponde al producto de la base por la tarifa."]
+            rules = [
+                "Regla: FAD06, Rechazo: Valor del tributo no corresponde al producto de la base por la tarifa."
+            ]
         if rules:
             # DIAN rejected: APIDIAN still says success: true (examples/invoice.200.rejected)
             return _json(_sync_answer(RESPONSES[kind], number, fiscal_id, fiscal_key, file_prefix, rules))
         numbers[(kind, number)] = fiscal_id
         issued[fiscal_id] = {"number": number, "kind": kind}
-        state.issue(LedgerEntry(reference=fiscal_id, number=number, fiscal_id=fiscal_id, kind=kind, payload=body))
+        state.issue(
+            LedgerEntry(reference=fiscal_id, number=number, fiscal_id=fiscal_id, kind=kind, payload=body)
+        )
         if test_set_id is not None:
             zip_key = str(uuid.uuid4())
             zip_keys[zip_key] = fiscal_id
             answer = example(PROVIDER, "invoice-test-set.200")["body"]
             answer["cufe"] = fiscal_id
-            answer["ResponseDian"]["Envelope"]["Body"]["SendTestSetAsyncResponse"]["SendTestSetAsyncResult"]["ZipKey"] = zip_key
+            answer["ResponseDian"]["Envelope"]["Body"]["SendTestSetAsyncResponse"]["SendTestSetAsyncResult"][
+                "ZipKey"
+            ] = zip_key
         else:
             answer = _sync_answer(RESPONSES[kind], number, fiscal_id, fiscal_key, file_prefix, None)
         await state.after_issue(mode)
@@ -347,7 +386,9 @@ def create_app(state: SimState) -> Litestar:
         if _token(request) is None:
             return _documented("invoice.401")
         path = ("GetStatusZipResponse", "GetStatusZipResult", "DianResponse")
-        return status_answer("status-zip.200.accepted", path, zip_keys.get(zip_key), "status-zip.200.not-found")
+        return status_answer(
+            "status-zip.200.accepted", path, zip_keys.get(zip_key), "status-zip.200.not-found"
+        )
 
     @post("/xml/document/{fiscal_id:str}", status_code=200)
     async def xml_document(request: Request, fiscal_id: str) -> Response:
@@ -356,7 +397,9 @@ def create_app(state: SimState) -> Litestar:
         if fiscal_id not in issued:
             return _documented("xml-document.200.not-found")
         body = example(PROVIDER, "xml-document.200")["body"]
-        result = body["ResponseDian"]["Envelope"]["Body"]["GetXmlByDocumentKeyResponse"]["GetXmlByDocumentKeyResult"]
+        result = body["ResponseDian"]["Envelope"]["Body"]["GetXmlByDocumentKeyResponse"][
+            "GetXmlByDocumentKeyResult"
+        ]
         result["XmlBytesBase64"] = base64.b64encode(_ubl(issued[fiscal_id]["number"], fiscal_id)).decode()
         return _json(body)
 

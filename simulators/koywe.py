@@ -106,7 +106,9 @@ def _date_error(issue_date: str) -> str | None:
 
 def _ubl(document_type: str, number: int, cufe: str, issue_date: str) -> bytes:
     """A stand-in for the signed UBL Koywe returns: root, number, CUFE, date."""
-    root = "CreditNote" if document_type in ("83", "88") else "DebitNote" if document_type == "84" else "Invoice"
+    root = (
+        "CreditNote" if document_type in ("83", "88") else "DebitNote" if document_type == "84" else "Invoice"
+    )
     return (
         f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2"'
         ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
@@ -160,7 +162,12 @@ def create_app(state: SimState) -> Litestar:
         if request_errors(PROVIDER, "auth", body):
             return _documented("auth.401")
         issued_at = int(time.time())
-        claims = {"sub": body["username"], "client_id": body["client_id"], "iat": issued_at, "exp": issued_at + TOKEN_TTL_S}
+        claims = {
+            "sub": body["username"],
+            "client_id": body["client_id"],
+            "iat": issued_at,
+            "exp": issued_at + TOKEN_TTL_S,
+        }
         token = f"{_b64url({'alg': 'HS256', 'typ': 'JWT'})}.{_b64url(claims)}.{secrets.token_urlsafe(24)}"
         tokens[token] = time.monotonic() + TOKEN_TTL_S
         answer = example(PROVIDER, "auth.200")["body"]
@@ -182,7 +189,9 @@ def create_app(state: SimState) -> Litestar:
             body = json.loads(await request.body(), parse_float=Decimal)
         except ValueError:
             return _error("Invalid JSON body")
-        type_id = str((body.get("header") or {}).get("document_type_id", "")) if isinstance(body, dict) else ""
+        type_id = (
+            str((body.get("header") or {}).get("document_type_id", "")) if isinstance(body, dict) else ""
+        )
         if type_id not in DOCUMENT_TYPES:
             return _documented("documents.400")  # "Invalid document type ID"
         definition, taxbureau, _ = DOCUMENT_TYPES[type_id]
@@ -202,7 +211,9 @@ def create_app(state: SimState) -> Litestar:
         next_id[0] += 1
         sequences[type_id] += 1
         header = body["header"]
-        cufe = hashlib.sha384(f"{type_id}{number}{header['issue_date']}{body['totals']['total_amount']}{document_id}".encode()).hexdigest()
+        cufe = hashlib.sha384(
+            f"{type_id}{number}{header['issue_date']}{body['totals']['total_amount']}{document_id}".encode()
+        ).hexdigest()
         xml = base64.b64encode(_ubl(type_id, number, cufe, header["issue_date"])).decode()
         answer = example(PROVIDER, "documents.201")["body"]
         answer["document_id"] = document_id
@@ -219,14 +230,28 @@ def create_app(state: SimState) -> Litestar:
             "document_status": 1,
         }
         # Koywe echoes the details with numbers as strings (examples/documents.201)
-        answer["details"] = [{k: str(v) if isinstance(v, (int, Decimal)) else v for k, v in d.items()} for d in body["details"]]
+        answer["details"] = [
+            {k: str(v) if isinstance(v, (int, Decimal)) else v for k, v in d.items()} for d in body["details"]
+        ]
         answer["references"] = body.get("references", [])
         answer["totals"] = body["totals"]
-        pdf = "" if type_id in ("87", "88") else base64.b64encode(b"%PDF-1.4 simulated\n").decode()  # POS: XML only
+        pdf = (
+            "" if type_id in ("87", "88") else base64.b64encode(b"%PDF-1.4 simulated\n").decode()
+        )  # POS: XML only
         answer["electronic_document"] = {"document_xml": xml, "document_pdf": pdf, "stamp_img": ""}
-        answer["_links"] = {"self": {"href": f"{str(request.base_url).rstrip('/')}/V1/documents/{document_id}"}}
+        answer["_links"] = {
+            "self": {"href": f"{str(request.base_url).rstrip('/')}/V1/documents/{document_id}"}
+        }
         documents[document_id] = answer
-        state.issue(LedgerEntry(reference=str(document_id), number=str(number), fiscal_id=cufe, kind=DOCUMENT_TYPES[type_id][0], payload=body))
+        state.issue(
+            LedgerEntry(
+                reference=str(document_id),
+                number=str(number),
+                fiscal_id=cufe,
+                kind=DOCUMENT_TYPES[type_id][0],
+                payload=body,
+            )
+        )
         return answer
 
     @get("/documents/{document_id:int}", sync_to_thread=False)
@@ -243,24 +268,38 @@ def create_app(state: SimState) -> Litestar:
             return _documented("documents.401")
         q = request.query_params
         found = [
-            _simplified(d) for d in documents.values()
+            _simplified(d)
+            for d in documents.values()
             if (not q.get("issue_date_from") or d["header"]["issue_date"] >= q["issue_date_from"])
             and (not q.get("issue_date_to") or d["header"]["issue_date"] <= q["issue_date_to"])
-            and (not q.get("document_type_id") or str(d["header"]["document_type_id"]) == q["document_type_id"])
-            and (not q.get("receiver_tax_id_code") or d["header"].get("receiver_tax_id_code") == q["receiver_tax_id_code"])
-            and (not q.get("min_total_amount") or Decimal(d["totals"]["total_amount"]) >= Decimal(q["min_total_amount"]))
-            and (not q.get("max_total_amount") or Decimal(d["totals"]["total_amount"]) <= Decimal(q["max_total_amount"]))
+            and (
+                not q.get("document_type_id") or str(d["header"]["document_type_id"]) == q["document_type_id"]
+            )
+            and (
+                not q.get("receiver_tax_id_code")
+                or d["header"].get("receiver_tax_id_code") == q["receiver_tax_id_code"]
+            )
+            and (
+                not q.get("min_total_amount")
+                or Decimal(d["totals"]["total_amount"]) >= Decimal(q["min_total_amount"])
+            )
+            and (
+                not q.get("max_total_amount")
+                or Decimal(d["totals"]["total_amount"]) <= Decimal(q["max_total_amount"])
+            )
         ]
         per_page, page = max(int(q.get("per_page", 10)), 1), max(int(q.get("page", 1)), 1)
         self_url = str(request.url)
-        return _json({
-            "_links": {"self": self_url, "first": self_url, "last": self_url, "next": ""},
-            "documents": found[(page - 1) * per_page : page * per_page],
-            "page_count": -(-len(found) // per_page),
-            "page_size": per_page,
-            "total_items": len(found),
-            "page": page,
-        })
+        return _json(
+            {
+                "_links": {"self": self_url, "first": self_url, "last": self_url, "next": ""},
+                "documents": found[(page - 1) * per_page : page * per_page],
+                "page_count": -(-len(found) // per_page),
+                "page_size": per_page,
+                "total_items": len(found),
+                "page": page,
+            }
+        )
 
     api = Router(path="/V1", route_handlers=[auth, create, read, search])
     return Litestar(route_handlers=[api, *control_handlers(state)])

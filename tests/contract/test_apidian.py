@@ -41,7 +41,12 @@ CUFE = example("apidian", "invoice.200.accepted")["body"]["cufe"]
 
 RANGES = {
     "invoice": NumberingRange(
-        name="setp", kinds=["invoice"], prefix="SETP", resolution="18760000001", from_=990000000, to=995000000,
+        name="setp",
+        kinds=["invoice"],
+        prefix="SETP",
+        resolution="18760000001",
+        from_=990000000,
+        to=995000000,
         technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
     ),
     "credit_note": NumberingRange(name="nc", kinds=["credit_note"], prefix="NC", from_=1, to=99999999),
@@ -74,7 +79,13 @@ def numbered(emission: Emission, consecutive: int | None = None) -> Emission:
 def apidian(base_url: str = BASE, token: str = TOKEN, timeout_s: float = 5.0, **extra: str) -> ApidianAdapter:
     credentials = {"token": token, "software_pin": SOFTWARE_PIN, **extra}
     return ApidianAdapter(
-        Account(name="apidian", provider="apidian", base_url=base_url, credentials=credentials, timeout_s=timeout_s)
+        Account(
+            name="apidian",
+            provider="apidian",
+            base_url=base_url,
+            credentials=credentials,
+            timeout_s=timeout_s,
+        )
     )
 
 
@@ -122,7 +133,11 @@ def test_documented_requests_satisfy_the_schema(name):
 
 def test_takes_our_number_prefix_and_resolution(adapter, invoice):
     payload = adapter.build_payload(invoice)
-    assert (payload["number"], payload["prefix"], payload["resolution_number"]) == (990000001, "SETP", "18760000001")
+    assert (payload["number"], payload["prefix"], payload["resolution_number"]) == (
+        990000001,
+        "SETP",
+        "18760000001",
+    )
     assert (payload["date"], payload["time"]) == ("2026-11-24", "10:30:00")
 
 
@@ -137,13 +152,18 @@ def test_codes_travel_as_apidian_catalog_ids(adapter, invoice):
     assert {line["unit_measure_id"] for line in payload["invoice_lines"]} == {70}
     assert {t["tax_id"] for line in payload["invoice_lines"] for t in line["tax_totals"]} == {1}
     assert payload["payment_form"] == {
-        "payment_form_id": 2, "payment_method_id": 47, "payment_due_date": "2026-12-24", "duration_measure": "30",
+        "payment_form_id": 2,
+        "payment_method_id": 47,
+        "payment_due_date": "2026-12-24",
+        "duration_measure": "30",
     }
 
 
 def test_payment_methods_map_by_dian_code_not_by_id(adapter, make_emission):
     """Quirk: APIDIAN's payment_methods ids stop matching DIAN codes at 54 (ZZZ is id 75)."""
-    emission = numbered(make_emission("co-invoice", edit=lambda raw: raw.update(payment={"means": "electronic_money"})))
+    emission = numbered(
+        make_emission("co-invoice", edit=lambda raw: raw.update(payment={"means": "electronic_money"}))
+    )
     assert adapter.build_payload(emission)["payment_form"] == {"payment_form_id": 1, "payment_method_id": 75}
 
 
@@ -160,21 +180,35 @@ def test_totals_are_ours_to_the_cent(adapter, invoice):
         "payable_amount": Decimal("358050.00"),
     }
     assert [(Decimal(t["percent"]), Decimal(t["tax_amount"])) for t in payload["tax_totals"]] == [
-        (Decimal(19), Decimal("37050.00")), (Decimal(0), Decimal("0.00")),
+        (Decimal(19), Decimal("37050.00")),
+        (Decimal(0), Decimal("0.00")),
     ]
     lines = payload["invoice_lines"]
     assert [Decimal(line["line_extension_amount"]) for line in lines] == [lt.net for lt in totals.lines]
     assert lines[1]["allowance_charges"] == [
-        {"charge_indicator": False, "allowance_charge_reason": "Descuento", "amount": "5000.00", "base_amount": "50000.00"}
+        {
+            "charge_indicator": False,
+            "allowance_charge_reason": "Descuento",
+            "amount": "5000.00",
+            "base_amount": "50000.00",
+        }
     ]
 
 
 def test_documented_tip_invoice_is_reproduced(adapter, make_emission):
     """provider-docs/apidian.txt (request.invoice): one line at 300 000 IVA included, a 7 000 tip."""
+
     def documented(raw: dict[str, Any]) -> None:
         raw["prices_include_tax"] = True
-        raw["lines"] = [{"code": "COMISION", "description": "COMISION POR SERVICIOS", "quantity": "1",
-                         "unit_price": "300000", "taxes": [{"tax": "IVA", "rate": "19"}]}]
+        raw["lines"] = [
+            {
+                "code": "COMISION",
+                "description": "COMISION POR SERVICIOS",
+                "quantity": "1",
+                "unit_price": "300000",
+                "taxes": [{"tax": "IVA", "rate": "19"}],
+            }
+        ]
         raw["charges"] = [{"reason": "propina", "amount": "7000.00", "kind": "tip"}]
         raw["payment"] = {"form": "cash", "means": "cash"}
 
@@ -201,7 +235,11 @@ def test_credit_note_references_the_invoice(adapter, make_emission):
     emission = numbered(make_emission("co-credit-note"))
     payload = adapter.build_payload(emission)
     ref = emission.document.reference
-    assert payload["billing_reference"] == {"number": ref.number, "uuid": ref.fiscal_id, "issue_date": "2026-11-24"}
+    assert payload["billing_reference"] == {
+        "number": ref.number,
+        "uuid": ref.fiscal_id,
+        "issue_date": "2026-11-24",
+    }
     assert payload["discrepancyresponsecode"] == 4  # price_adjustment
     assert payload["prefix"] == "NC" and "resolution_number" not in payload
 
@@ -223,10 +261,17 @@ async def test_emit_without_number_is_misconfigured(adapter, make_emission, api)
     [
         (lambda raw: raw.update(currency="USD"), "currency", "apidian-currency"),
         (lambda raw: raw["lines"][0].update(unit="XYZ"), "lines[0].unit", "apidian-unit"),
-        (lambda raw: raw["customer"]["address"].update(city_code="99999"), "customer.address.city_code", "apidian-municipality"),
         (
-            lambda raw: raw.update(discounts=[{"reason": "a", "percent": "1"}, {"reason": "b", "percent": "2"}]),
-            "discounts", "apidian-percent-adjustments",
+            lambda raw: raw["customer"]["address"].update(city_code="99999"),
+            "customer.address.city_code",
+            "apidian-municipality",
+        ),
+        (
+            lambda raw: raw.update(
+                discounts=[{"reason": "a", "percent": "1"}, {"reason": "b", "percent": "2"}]
+            ),
+            "discounts",
+            "apidian-percent-adjustments",
         ),
     ],
 )
@@ -238,7 +283,10 @@ def test_what_apidian_cannot_express_is_refused(edit, path, rule, adapter, make_
 
 def test_document_adjustments_add_up_to_the_engine_totals(adapter, make_emission):
     def adjusted(raw: dict[str, Any]) -> None:
-        raw["discounts"] = [{"reason": "pronto pago", "amount": "1000"}, {"reason": "volumen", "percent": "1.5"}]
+        raw["discounts"] = [
+            {"reason": "pronto pago", "amount": "1000"},
+            {"reason": "volumen", "percent": "1.5"},
+        ]
         raw["charges"] = [{"reason": "flete", "amount": "2500"}]
 
     emission = numbered(make_emission("co-invoice", edit=adjusted))
@@ -256,10 +304,16 @@ def test_informational_drops_are_listed(adapter, invoice):
 
 def test_fiscal_id_is_dians_cufe(adapter, invoice):
     expected = dian.cufe(
-        number="SETP990000001", issue_date="2026-11-24", issue_time="10:30:00-05:00",
-        line_extension="321000.00", taxes={"01": "37050.00"}, payable="358050.00",
-        supplier_id="900373115", customer_id="900123456",
-        key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c", environment="2",
+        number="SETP990000001",
+        issue_date="2026-11-24",
+        issue_time="10:30:00-05:00",
+        line_extension="321000.00",
+        taxes={"01": "37050.00"},
+        payable="358050.00",
+        supplier_id="900373115",
+        customer_id="900123456",
+        key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
+        environment="2",
     )
     assert adapter.fiscal_id(invoice) == expected
 
@@ -356,7 +410,12 @@ async def test_laravel_422_maps_to_canonical_paths(adapter, invoice, api, docume
 
 @pytest.mark.parametrize(
     ("name", "failure"),
-    [("invoice.401", Misconfigured), ("invoice.500", Ambiguous), ("invoice.503", Unavailable), ("invoice.429", Unavailable)],
+    [
+        ("invoice.401", Misconfigured),
+        ("invoice.500", Ambiguous),
+        ("invoice.503", Unavailable),
+        ("invoice.429", Unavailable),
+    ],
 )
 async def test_http_errors(name, failure, adapter, invoice, api, documented):
     api.post("/invoice").mock(return_value=documented("apidian", name))
@@ -384,7 +443,9 @@ async def test_test_set_is_asynchronous_with_a_zip_key(invoice, api, documented)
     assert outcome.status == "pending"
     assert outcome.provider_reference == "a3ac24f4-6d73-4d3e-9c4c-2d2a1e7f9b1e" and outcome.fiscal_id == CUFE
 
-    api.post(f"/status/zip/{outcome.provider_reference}").mock(return_value=documented("apidian", "status-zip.200.accepted"))
+    api.post(f"/status/zip/{outcome.provider_reference}").mock(
+        return_value=documented("apidian", "status-zip.200.accepted")
+    )
     assert (await instance.status(outcome.ref)).status == "accepted"
 
     api.post("/invoice/f9d3b5c1-0000-4000-8000-000000000001").mock(
@@ -416,7 +477,8 @@ async def test_status_zip_with_several_documents_picks_ours(adapter, api, docume
     """Quirk: DianResponse is a list when the ZIP held several documents, an object otherwise."""
     api.post(f"/status/zip/{ZIP}").mock(return_value=documented("apidian", "status-zip.200.several"))
     other = example("apidian", "status-zip.200.several")["body"]["ResponseDian"]["Envelope"]["Body"][
-        "GetStatusZipResponse"]["GetStatusZipResult"]["DianResponse"][1]["XmlDocumentKey"]
+        "GetStatusZipResponse"
+    ]["GetStatusZipResult"]["DianResponse"][1]["XmlDocumentKey"]
     assert (await adapter.status(ProviderRef(provider_reference=ZIP, fiscal_id=CUFE))).status == "accepted"
     assert (await adapter.status(ProviderRef(provider_reference=ZIP, fiscal_id=other))).status == "rejected"
 
@@ -437,7 +499,9 @@ async def test_status_by_cufe(name, status, adapter, api, documented):
 
 async def test_find_asks_dian_by_the_computed_cufe(adapter, invoice, api, documented):
     cufe = adapter.fiscal_id(invoice)
-    route = api.post(f"/status/document/{cufe}").mock(return_value=documented("apidian", "status-document.200.not-found"))
+    route = api.post(f"/status/document/{cufe}").mock(
+        return_value=documented("apidian", "status-document.200.not-found")
+    )
     assert await adapter.find(invoice) is None
     route.mock(return_value=documented("apidian", "status-document.200.accepted"))
     found = await adapter.find(invoice)
@@ -457,7 +521,9 @@ async def test_fetch_xml_by_cufe(adapter, api, documented):
 
 @pytest.fixture(scope="module")
 def simulator():
-    sims = SimulatorThread(["apidian"], settings=SimSettings(slow_s=0.05, hang_s=0.8, retry_after_s=2)).start()
+    sims = SimulatorThread(
+        ["apidian"], settings=SimSettings(slow_s=0.05, hang_s=0.8, retry_after_s=2)
+    ).start()
     yield sims
     sims.stop()
 

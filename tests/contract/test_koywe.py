@@ -61,8 +61,11 @@ KIND_EXAMPLES = {
 def koywe(base_url: str = BASE, timeout_s: float = 5.0, **credentials: str) -> KoyweAdapter:
     return KoyweAdapter(
         Account(
-            name="koywe", provider="koywe", base_url=base_url,
-            credentials={**CREDENTIALS, **credentials}, timeout_s=timeout_s,
+            name="koywe",
+            provider="koywe",
+            base_url=base_url,
+            credentials={**CREDENTIALS, **credentials},
+            timeout_s=timeout_s,
         )
     )
 
@@ -88,10 +91,22 @@ def invoice(make_emission):
 
 def kemper_invoice(raw: dict[str, Any]) -> None:
     """Koywe's documented invoice (request.invoice), expressed canonically."""
-    raw["customer"] = {"party_type": "company", "id_type": "NIT", "id_number": "860517022", "check_digit": "2",
-                       "name": "ESCUELA KEMPER URGATE"}
-    raw["lines"] = [{"description": "Prueba Koywe", "quantity": "1", "unit_price": "1500",
-                     "discount": {"amount": "100"}, "taxes": [{"tax": "IVA", "rate": "19"}]}]
+    raw["customer"] = {
+        "party_type": "company",
+        "id_type": "NIT",
+        "id_number": "860517022",
+        "check_digit": "2",
+        "name": "ESCUELA KEMPER URGATE",
+    }
+    raw["lines"] = [
+        {
+            "description": "Prueba Koywe",
+            "quantity": "1",
+            "unit_price": "1500",
+            "discount": {"amount": "100"},
+            "taxes": [{"tax": "IVA", "rate": "19"}],
+        }
+    ]
     for key in ("payment", "notes", "metadata"):
         raw.pop(key, None)
 
@@ -126,15 +141,25 @@ def test_documented_invoice_is_reproduced(adapter, make_emission, wire_json):
     payload = wire_json(adapter.build_payload(make_emission("co-invoice", edit=kemper_invoice)))
     documented = example("koywe", "request.invoice")
     line, doc_line = payload["details"][0], documented["details"][0]
-    for field in ("quantity", "line_description", "unit_measure", "unit_price", "modifier_amount",
-                  "total_taxes", "total_amount_line", "taxes"):
+    for field in (
+        "quantity",
+        "line_description",
+        "unit_measure",
+        "unit_price",
+        "modifier_amount",
+        "total_taxes",
+        "total_amount_line",
+        "taxes",
+    ):
         assert line[field] == doc_line[field], field
     assert payload["totals"] == documented["totals"]
     header = payload["header"]
     assert (header["document_type_id"], header["account_id"], header["currency_id"]) == ("82", 39, 28)
     assert (header["receiver_tax_id_code"], header["receiver_tax_id_type"]) == ("860517022-2", "CO-NIT")
     assert (header["issuer_tax_id_code"], header["issuer_country_id"], header["payment_conditions"]) == (
-        "900373115-3", "66", "0",
+        "900373115-3",
+        "66",
+        "0",
     )
 
 
@@ -171,12 +196,32 @@ def test_notes_reference_the_document(kind, edit, type_id, reference_type, code,
 @pytest.mark.parametrize(
     ("edit", "path", "rule"),
     [
-        (lambda raw: raw["lines"][0]["taxes"].__setitem__(0, {"tax": "INC", "rate": "8"}), "lines[0].taxes[0].tax", "koywe-tax"),
+        (
+            lambda raw: raw["lines"][0]["taxes"].__setitem__(0, {"tax": "INC", "rate": "8"}),
+            "lines[0].taxes[0].tax",
+            "koywe-tax",
+        ),
         (lambda raw: raw["lines"][0].update(unit="KGM"), "lines[0].unit", "koywe-unit"),
-        (lambda raw: raw["customer"].update(id_type="CC", check_digit=None), "customer.id_type", "koywe-receiver-id"),
-        (lambda raw: raw.update(discounts=[{"reason": "pronto pago", "amount": "1000"}]), "discounts", "koywe-document-discounts"),
-        (lambda raw: raw.update(charges=[{"reason": "propina", "amount": "1000", "kind": "tip"}]), "charges", "koywe-document-charges"),
-        (lambda raw: raw.update(withholdings=[{"tax": "ReteFuente", "rate": "4"}]), "withholdings", "koywe-withholdings"),
+        (
+            lambda raw: raw["customer"].update(id_type="CC", check_digit=None),
+            "customer.id_type",
+            "koywe-receiver-id",
+        ),
+        (
+            lambda raw: raw.update(discounts=[{"reason": "pronto pago", "amount": "1000"}]),
+            "discounts",
+            "koywe-document-discounts",
+        ),
+        (
+            lambda raw: raw.update(charges=[{"reason": "propina", "amount": "1000", "kind": "tip"}]),
+            "charges",
+            "koywe-document-charges",
+        ),
+        (
+            lambda raw: raw.update(withholdings=[{"tax": "ReteFuente", "rate": "4"}]),
+            "withholdings",
+            "koywe-withholdings",
+        ),
         (lambda raw: raw.update(currency="USD"), "currency", "koywe-currency"),
     ],
 )
@@ -202,8 +247,11 @@ async def test_auth_body_uses_the_documented_names(adapter, invoice, api, docume
     await adapter.emit(invoice)
     sent = json.loads(api["auth"].calls.last.request.content)
     assert sent == {
-        "grant_type": "password", "client_id": "pasarela-client", "client_secret": "s3cr3t-client-secret",
-        "username": "api-user", "password": "api-pass-word",
+        "grant_type": "password",
+        "client_id": "pasarela-client",
+        "client_secret": "s3cr3t-client-secret",
+        "username": "api-user",
+        "password": "api-pass-word",
     }
     token = example("koywe", "auth.200")["body"]["access_token"]
     assert api.calls.last.request.headers["authorization"] == f"Bearer {token}"
@@ -263,7 +311,9 @@ async def test_refused_credentials_are_misconfigured_without_the_secret(adapter,
 
 
 async def test_auth_quota_is_unavailable(adapter, invoice, api):
-    api["auth"].mock(return_value=httpx.Response(429, headers={"Retry-After": "5"}, json={"error": "Too many requests"}))
+    api["auth"].mock(
+        return_value=httpx.Response(429, headers={"Retry-After": "5"}, json={"error": "Too many requests"})
+    )
     with pytest.raises(Unavailable) as caught:
         await adapter.emit(invoice)
     assert caught.value.retry_after == 5
@@ -337,7 +387,11 @@ async def test_timeout_after_sending_is_ambiguous(adapter, invoice, api):
 
 @pytest.mark.parametrize(
     ("name", "found"),
-    [("documents-list.200", "4839211"), ("documents-list.200.empty", None), ("documents-list.200.several", Ambiguous)],
+    [
+        ("documents-list.200", "4839211"),
+        ("documents-list.200.empty", None),
+        ("documents-list.200.several", Ambiguous),
+    ],
 )
 async def test_find_searches_by_receiver_total_and_day(name, found, adapter, make_emission, api, documented):
     emission = make_emission("co-invoice", edit=kemper_invoice)
@@ -404,7 +458,9 @@ async def test_simulator_recomputes_the_amounts(live, make_emission):
     from adapters.koywe import WIRE
 
     answer = await live.http.send(
-        "POST", "/documents", content=WIRE.encode(payload),
+        "POST",
+        "/documents",
+        content=WIRE.encode(payload),
         headers={"Authorization": f"Bearer {await live.token()}", "Content-Type": "application/json"},
     )
     assert answer.status_code == 400 and "total_amount_line" in answer.json()["error"]
@@ -424,7 +480,9 @@ async def test_simulator_refuses_an_unknown_token(live, simulator):
     assert polled.status == "not_found"  # the 401 was answered by a fresh token, then a 404
 
 
-@pytest.mark.parametrize(("mode", "failure"), [("down", Unavailable), ("quota", Unavailable), ("reject", Rejected)])
+@pytest.mark.parametrize(
+    ("mode", "failure"), [("down", Unavailable), ("quota", Unavailable), ("reject", Rejected)]
+)
 async def test_simulator_faults(mode, failure, live, simulator, make_emission):
     simulator.states["koywe"].set_fault(mode, 1)
     emission = make_emission("co-invoice", edit=kemper_invoice, fixed_date=False)
@@ -439,7 +497,9 @@ async def test_simulator_faults(mode, failure, live, simulator, make_emission):
 
 async def test_simulator_hang_is_ambiguous_then_found(live, simulator, make_emission):
     simulator.states["koywe"].set_fault("hang", 1)
-    emission = make_emission("co-invoice", fixed_date=False, edit=lambda raw: raw["lines"][0].update(unit_price="150001"))
+    emission = make_emission(
+        "co-invoice", fixed_date=False, edit=lambda raw: raw["lines"][0].update(unit_price="150001")
+    )
     with pytest.raises(Ambiguous):
         await live.emit(emission)
     found = await live.find(emission)  # issued before the answer hung: the search finds exactly it
