@@ -8,7 +8,9 @@ The second UBLExtension is left empty for the XAdES signature.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -22,6 +24,7 @@ from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cufe, qr_url, softwa
 from canonical.document import Party
 
 BOGOTA: Final = ZoneInfo("America/Bogota")
+_issuer_key = msgspec.json.Encoder().encode
 
 NS: Final[dict[str, str]] = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
@@ -109,15 +112,18 @@ class UblDocument(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
+_SubElement, _Element = etree.SubElement, etree.Element
+
+
 def _sub(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, tag, attrs) if attrs else etree.SubElement(parent, tag)
+    el = _SubElement(parent, tag, attrs)
     if text is not None:
         el.text = text
     return el
 
 
 def _new(tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.Element(tag, attrs) if attrs else etree.Element(tag)
+    el = _Element(tag, attrs)
     if text is not None:
         el.text = text
     return el
@@ -218,8 +224,7 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         if doc.reference.issue_date:
             _sub(ref, CBC + "IssueDate", doc.reference.issue_date.isoformat())
         put("BillingReference", billing)
-    supplier = put("AccountingSupplierParty", _new(CAC + "AccountingSupplierParty"))
-    _party(supplier, issuer, emission, supplier=True)
+    put("AccountingSupplierParty", _supplier(emission))
     customer = put("AccountingCustomerParty", _new(CAC + "AccountingCustomerParty"))
     _party(customer, doc.customer, emission, supplier=False)
     if doc.payment:
@@ -341,12 +346,16 @@ def _party(holder: etree._Element, party: Party | None, emission: Emission, *, s
             ident.set("schemeID", party.check_digit)
     _sub(_sub(p, CAC + "PartyName"), CBC + "Name", party.trade_name or party.name)
     if party.address:
-        _address(_sub(p, CAC + "PhysicalLocation"), CAC + "Address", party)
+        location = _sub(p, CAC + "PhysicalLocation")
+        _address(location, CAC + "Address", party)
     scheme = _sub(p, CAC + "PartyTaxScheme")
     _sub(scheme, CBC + "RegistrationName", party.name)
     _company_id(scheme, CBC + "CompanyID", party)
     _sub(scheme, CBC + "TaxLevelCode", ";".join(party.tax_responsibilities) or "R-99-PN", listName="48")
-    _address(scheme, CAC + "RegistrationAddress", party)
+    if party.address:  # the same address again, under its other name
+        registration = copy.deepcopy(location[0])
+        registration.tag = CAC + "RegistrationAddress"
+        scheme.append(registration)
     ts = _sub(scheme, CAC + "TaxScheme")
     _sub(ts, CBC + "ID", "01")
     _sub(ts, CBC + "Name", "IVA")
@@ -361,6 +370,23 @@ def _party(holder: etree._Element, party: Party | None, emission: Emission, *, s
             _sub(contact, CBC + "Telephone", party.phone)
         if party.email:
             _sub(contact, CBC + "ElectronicMail", party.email)
+
+
+_suppliers: OrderedDict[bytes, etree._Element] = OrderedDict()
+
+
+def _supplier(emission: Emission) -> etree._Element:
+    """The issuer's party block: the same for every document of a tenant's range, so built once."""
+    prefix = emission.numbering.prefix if emission.numbering else ""
+    key = _issuer_key(emission.issuer) + prefix.encode()
+    cached = _suppliers.get(key)
+    if cached is None:
+        cached = _new(CAC + "AccountingSupplierParty")
+        _party(cached, emission.issuer, emission, supplier=True)
+        _suppliers[key] = cached
+        if len(_suppliers) > 256:
+            _suppliers.popitem(last=False)
+    return copy.deepcopy(cached)
 
 
 def _tax_total(tag: str, code: str, amount: Decimal, subtotals, currency: str) -> etree._Element:

@@ -68,13 +68,18 @@ class WsSecuritySigner:
 def sign_envelope(envelope: etree._Element, identity: SigningIdentity, now: dt.datetime | None = None):
     """Add wsse:Security to a SOAP 1.2 envelope that has wsa:To; returns the signed envelope."""
     header = envelope.find(f"{{{SOAP12}}}Header")
-    to = header.find(f"{{{WSA}}}To") if header is not None else None
-    if to is None:
+    old_to = header.find(f"{{{WSA}}}To") if header is not None else None
+    if old_to is None:
         raise ValueError("the envelope has no wsa:To to sign")
     token = uuid.uuid4().hex
-    to.set(_ID, f"id-{token}")
+    # A fresh wsa:To declaring wsu itself: its exclusive C14N is then the same in memory as in the
+    # bytes the receiver parses (zeep's tree may differ from its own serialisation otherwise,
+    # research/stack.md §3), so nothing needs re-parsing before digesting.
+    to = etree.Element(f"{{{WSA}}}To", {_ID: f"id-{token}"}, nsmap={"wsa": WSA, "wsu": WSU})
+    to.text = old_to.text
+    header.replace(old_to, to)
     now = now or dt.datetime.now(dt.UTC)
-    security = etree.Element(_S + "Security", nsmap={"wsse": WSSE, "wsu": WSU})
+    security = etree.Element(_S + "Security", nsmap={"wsse": WSSE, "wsu": WSU, "ds": DS})
     security.set(f"{{{SOAP12}}}mustUnderstand", "true")
     header.insert(0, security)
     timestamp = _el(security, _U + "Timestamp", **{_ID: f"TS-{token}"})
@@ -86,24 +91,13 @@ def sign_envelope(envelope: etree._Element, identity: SigningIdentity, now: dt.d
     signed_info = _el(signature, _D + "SignedInfo")
     _el(signed_info, _D + "CanonicalizationMethod", Algorithm=EXC_C14N)
     _el(signed_info, _D + "SignatureMethod", Algorithm=RSA_SHA256)
-    for node_id in (to.get(_ID), timestamp.get(_ID)):
-        ref = _el(signed_info, _D + "Reference", URI=f"#{node_id}")
+    for node in (to, timestamp):
+        ref = _el(signed_info, _D + "Reference", URI="#" + node.get(_ID))
         _el(_el(ref, _D + "Transforms"), _D + "Transform", Algorithm=EXC_C14N)
         _el(ref, _D + "DigestMethod", Algorithm=SHA256)
-        _el(ref, _D + "DigestValue")
-    _el(signature, _D + "SignatureValue")
+        _el(ref, _D + "DigestValue", base64.b64encode(hashlib.sha256(_c14n(node)).digest()).decode())
+    value = identity.key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
+    _el(signature, _D + "SignatureValue", base64.b64encode(value).decode())
     _el(_el(_el(signature, _D + "KeyInfo"), _S + "SecurityTokenReference"), _S + "Reference",
         URI=f"#X509-{token}", ValueType=X509V3)
-    # Declare wsu/wsse once on the envelope, then canonicalise what the receiver will parse: the
-    # in-memory tree zeep built can differ from its own serialisation (research/stack.md §3, step 1).
-    etree.cleanup_namespaces(envelope, top_nsmap={"wsse": WSSE, "wsu": WSU, "ds": DS})
-    envelope = etree.fromstring(etree.tostring(envelope))
-    signature = envelope.find(f"{{{SOAP12}}}Header/{_S}Security/{_D}Signature")
-    signed_info = signature[0]
-    by_id = {n.get(_ID): n for n in envelope.iterfind(f"{{{SOAP12}}}Header//*[@{_ID}]")}
-    for ref in signed_info.iterfind(_D + "Reference"):
-        node = by_id[ref.get("URI")[1:]]
-        ref[-1].text = base64.b64encode(hashlib.sha256(_c14n(node)).digest()).decode()
-    value = identity.key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
-    signature[1].text = base64.b64encode(value).decode()
     return envelope

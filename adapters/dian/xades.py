@@ -19,6 +19,7 @@ has no randomness): the same emission always yields the same signed bytes, which
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import hashlib
 import uuid
@@ -45,6 +46,10 @@ POLICY_DESCRIPTION: Final = "Política de firma para facturas electrónicas de l
 POLICY_DIGEST: Final = "dMoMvtcG5aIzgYo0tIsSQeVJBDnUnfSOfBpxXrmor0Y="
 
 _D, _X = f"{{{DS}}}", f"{{{XADES}}}"
+_DECLARATION: Final = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+_SLOT_OPEN: Final = b"<ext:ExtensionContent>"
+_SLOT_CLOSE: Final = b"</ext:ExtensionContent>"
+_EMPTY_SLOT: Final = _SLOT_OPEN + _SLOT_CLOSE  # how C14N writes the empty signature slot
 _ID_NAMESPACE: Final = uuid.UUID("5b0f3c1e-6f43-4d0e-9a55-2f4f2a0d9d11")
 
 
@@ -80,29 +85,22 @@ def signature_slot(root: etree._Element) -> etree._Element:
     return slot
 
 
-def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datetime, seed: str) -> bytes:
-    """Sign the UBL document in place and return its serialised bytes (never re-indent them).
-
-    `seed` (the CUFE) makes the element ids stable for the same document.
-    """
-    slot = signature_slot(root)
-    sig_id = f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}"
-    # The document digest: with the slot still empty, the inclusive C14N of the root equals what the
-    # enveloped-signature transform leaves once the signature is in place.
-    document_digest = _digest(etree.tostring(root, method="c14n"))
-
-    # Build the signature detached, declaring the root's namespaces on it: inclusive C14N of a part
-    # renders every namespace in scope, so the parts canonicalise the same here as in the document,
-    # without walking the whole document for each of them.
-    signature = etree.Element(_D + "Signature", {"Id": sig_id}, nsmap=root.nsmap)
+def _skeleton(identity: SigningIdentity, nsmap: dict) -> etree._Element:
+    """Everything of the signature that depends only on the certificate and the root's namespaces."""
+    signature = etree.Element(_D + "Signature", {"Id": ""}, nsmap=nsmap)
     signed_info = _el(signature, _D + "SignedInfo")
-    signature_value = _el(signature, _D + "SignatureValue", Id=f"{sig_id}-sigvalue")
-    key_info = _el(signature, _D + "KeyInfo", Id=f"{sig_id}-keyinfo")
+    _el(signed_info, _D + "CanonicalizationMethod", Algorithm=C14N)
+    _el(signed_info, _D + "SignatureMethod", Algorithm=RSA_SHA256)
+    _reference(signed_info, "", "", ref_id="-ref0", enveloped=True)
+    _reference(signed_info, "#-keyinfo", "")
+    _reference(signed_info, "#-signedprops", "", type_=SIGNED_PROPERTIES)
+    _el(signature, _D + "SignatureValue", Id="-sigvalue")
+    key_info = _el(signature, _D + "KeyInfo", Id="-keyinfo")
     _el(_el(key_info, _D + "X509Data"), _D + "X509Certificate", identity.certificate_b64)
-    qualifying = _el(_el(signature, _D + "Object"), _X + "QualifyingProperties", Target=f"#{sig_id}")
-    signed_props = _el(qualifying, _X + "SignedProperties", Id=f"{sig_id}-signedprops")
+    qualifying = _el(_el(signature, _D + "Object"), _X + "QualifyingProperties", Target="#")
+    signed_props = _el(qualifying, _X + "SignedProperties", Id="-signedprops")
     ssp = _el(signed_props, _X + "SignedSignatureProperties")
-    _el(ssp, _X + "SigningTime", signing_time.isoformat(timespec="milliseconds"))
+    _el(ssp, _X + "SigningTime", "")
     cert = _el(_el(ssp, _X + "SigningCertificate"), _X + "Cert")
     cert_digest = _el(cert, _X + "CertDigest")
     _el(cert_digest, _D + "DigestMethod", Algorithm=SHA256)
@@ -118,15 +116,53 @@ def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datet
     _el(policy_hash, _D + "DigestMethod", Algorithm=SHA256)
     _el(policy_hash, _D + "DigestValue", POLICY_DIGEST)
     _el(_el(_el(ssp, _X + "SignerRole"), _X + "ClaimedRoles"), _X + "ClaimedRole", "supplier")
+    return signature
 
-    _el(signed_info, _D + "CanonicalizationMethod", Algorithm=C14N)
-    _el(signed_info, _D + "SignatureMethod", Algorithm=RSA_SHA256)
-    _reference(signed_info, "", document_digest, ref_id=f"{sig_id}-ref0", enveloped=True)
-    _reference(signed_info, f"#{sig_id}-keyinfo", _digest(etree.tostring(key_info, method="c14n")))
-    _reference(signed_info, f"#{sig_id}-signedprops", _digest(etree.tostring(signed_props, method="c14n")),
-               type_=SIGNED_PROPERTIES)
+
+_skeletons: dict[tuple, etree._Element] = {}
+
+
+def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datetime, seed: str) -> bytes:
+    """Sign the UBL document and return the signed bytes (never re-indent them); `root` is unchanged.
+
+    `seed` (the CUFE) makes the element ids stable for the same document.
+    """
+    signature_slot(root)
+    sig_id = f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}"
+    # The document digest: with the slot still empty, the inclusive C14N of the root equals what the
+    # enveloped-signature transform leaves once the signature is in place. The same bytes, with the
+    # signature spliced into the slot, are the document we send: serialised once, never re-indented.
+    canonical = etree.tostring(root, method="c14n")
+
+    # The signature is built detached (from a per-certificate skeleton), declaring the root's
+    # namespaces: inclusive C14N of a part renders every namespace in scope, so the parts
+    # canonicalise the same here as in the document, without walking the whole document each time.
+    nsmap = root.nsmap
+    key = (identity.certificate_sha256_b64, tuple(sorted((k or "", v) for k, v in nsmap.items())))
+    skeleton = _skeletons.get(key)
+    if skeleton is None:
+        skeleton = _skeletons[key] = _skeleton(identity, nsmap)
+        if len(_skeletons) > 64:
+            _skeletons.pop(next(iter(_skeletons)))
+    signature = copy.deepcopy(skeleton)
+    signed_info, signature_value, key_info, obj = signature
+    qualifying = obj[0]
+    signed_props = qualifying[0]
+    ref_document, ref_key_info, ref_props = signed_info[2], signed_info[3], signed_info[4]
+    signature.set("Id", sig_id)
+    signature_value.set("Id", f"{sig_id}-sigvalue")
+    key_info.set("Id", f"{sig_id}-keyinfo")
+    qualifying.set("Target", f"#{sig_id}")
+    signed_props.set("Id", f"{sig_id}-signedprops")
+    signed_props[0][0].text = signing_time.isoformat(timespec="milliseconds")
+    ref_document.set("Id", f"{sig_id}-ref0")
+    ref_document[-1].text = _digest(canonical)
+    ref_key_info.set("URI", f"#{sig_id}-keyinfo")
+    ref_key_info[-1].text = _digest(etree.tostring(key_info, method="c14n"))
+    ref_props.set("URI", f"#{sig_id}-signedprops")
+    ref_props[-1].text = _digest(etree.tostring(signed_props, method="c14n"))
     value = identity.key.sign(etree.tostring(signed_info, method="c14n"), padding.PKCS1v15(), hashes.SHA256())
     signature_value.text = base64.b64encode(value).decode()
 
-    slot.append(signature)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    head, _, tail = canonical.rpartition(_EMPTY_SLOT)
+    return b"".join((_DECLARATION, head, _SLOT_OPEN, etree.tostring(signature), _SLOT_CLOSE, tail))
