@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
 from gateway.api.system import healthz, metrics
-from gateway.config import Config
+from gateway.config import Config, load_config
 from gateway.dispatch import Dispatcher
 from gateway.jobs import JobLoop
 from gateway.logs import bind_request_id, reset_request_id
@@ -108,9 +109,15 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
+        logging_config=None,  # gateway.logs configures JSON logging (pasarela serve)
         debug=False,
     )
     app.state.runtime = rt
     app.state.service = DocumentService(rt, dispatcher)
     app.state.jobs = loop
     return app
+
+
+def from_environment() -> Litestar:
+    """The app for `pasarela serve --workers N`: each worker process loads $PASARELA_CONFIG."""
+    return create_app(load_config(os.environ["PASARELA_CONFIG"]))

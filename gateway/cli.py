@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,77 @@ def cmd_simulators(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The gateway over HTTP: API, store, background jobs (JSON logs, secrets redacted)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.config import ConfigError, load_config, secrets_of
+    from gateway.logs import configure
+
+    try:
+        config = load_config(args.config)
+    except (ConfigError, OSError) as exc:
+        print(f"pasarela serve: {exc}", file=sys.stderr)
+        return 2
+    configure(secrets_of(config))
+    for warning in config.warnings:
+        logging.getLogger("gateway").warning(warning)
+    if args.workers > 1:  # each worker loads the file itself; they share the store
+        os.environ["PASARELA_CONFIG"] = str(Path(args.config).resolve())
+        uvicorn.run(
+            "gateway.app:from_environment", factory=True, host=args.host, port=args.port,
+            workers=args.workers, log_config=None, access_log=False,
+        )
+    else:
+        uvicorn.run(create_app(config), host=args.host, port=args.port, log_config=None, access_log=False)
+    return 0
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    """POST a document to a running gateway; exit 1 unless it was created and not refused."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {args.api_key}", "Content-Type": "application/json"}
+    if args.idempotency_key:
+        headers["Idempotency-Key"] = args.idempotency_key
+    params = {"provider": args.provider} if args.provider else {}
+    try:
+        response = httpx.post(
+            args.url.rstrip("/") + "/v1/documents", content=Path(args.file).read_bytes(),
+            headers=headers, params=params, timeout=args.timeout,
+        )
+    except (OSError, httpx.HTTPError) as exc:
+        print(f"pasarela emit: {exc}", file=sys.stderr)
+        return 2
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"status_code": response.status_code, "body": response.text}
+    _print_json(body)
+    created = response.status_code in (201, 202)
+    return 0 if created and body.get("status") not in ("rejected", "failed") else 1
+
+
+def cmd_tenants_check(args: argparse.Namespace) -> int:
+    """Validate a tenants file (with this environment); list warnings such as literal secrets."""
+    from gateway.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except (ConfigError, OSError) as exc:
+        print(f"pasarela tenants check: {exc}", file=sys.stderr)
+        return 1
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for tenant in config.tenants:
+        accounts = ", ".join(f"{a.name} ({a.provider})" for a in tenant.accounts)
+        print(f"{tenant.id}: {len(tenant.accounts)} account(s) [{accounts}], {len(tenant.routes)} route(s), "
+              f"{len(tenant.numbering)} numbering range(s), {len(tenant.webhooks)} webhook(s)")
+    print("ok")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The guided tour: simulators + gateway on loopback, a story of seven steps."""
     from gateway.demo import run
@@ -75,6 +147,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-port", type=int, default=8101)
     p.add_argument("--trust", help="CA bundle: the DIAN simulator then accepts only certificates it signed")
     p.set_defaults(func=cmd_simulators)
+
+    p = sub.add_parser("serve", help="run the gateway (API, store, background jobs)")
+    p.add_argument("--config", default=os.environ.get("PASARELA_CONFIG", "tenants.toml"), help="tenants file")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the store (PostgreSQL advised)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("emit", help="send a document to a running gateway")
+    p.add_argument("file")
+    p.add_argument("--url", required=True, help="the gateway's root URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--api-key", required=True)
+    p.add_argument("--provider", help="force one provider account")
+    p.add_argument("--idempotency-key")
+    p.add_argument("--timeout", type=float, default=120.0)
+    p.set_defaults(func=cmd_emit)
+
+    p = sub.add_parser("tenants", help="tenants file tools")
+    tenants = p.add_subparsers(dest="tenants_command", required=True)
+    p = tenants.add_parser("check", help="validate a tenants file and warn about literal secrets")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_tenants_check)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
     p.add_argument("--keep", action="store_true", help="leave the gateway and simulators running")
