@@ -1,0 +1,232 @@
+"""The gateway over real HTTP in front of the APIDIAN simulator: every kind issued under the gateway's
+own number with DIAN's CUFE/CUDE, preview, providers, the signed XML, a DIAN rejection inside an
+HTTP 200, a lost answer reconciled by CUFE without a second issuance, and a fallback from APIDIAN
+to Koywe (mixed numbering allowed by the route)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from canonical import dian
+
+KEY = "e2e-apidian-key-0123456789"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"  # the simulator's (DIAN's public) test range
+
+TENANTS = """
+[[tenants]]
+id = "apidian-co"
+name = "ACME Colombia SAS"
+api_keys = ["${E2E_APIDIAN_KEY}"]
+
+[tenants.issuer]
+country = "CO"
+party_type = "company"
+id_type = "NIT"
+id_number = "900373115"
+check_digit = "3"
+name = "ACME Colombia SAS"
+economic_activity = "6201"
+phone = "6015550100"
+address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
+
+[tenants.dispatch]
+deadline_s = 10
+max_attempts = 2
+backoff_base_s = 0.001
+backoff_max_s = 0.01
+poll_interval_s = 0.02
+reconcile_window_s = 0.1
+breaker_cooldown_s = 0.2
+lease_s = 2
+
+# A slice of DIAN's public test range no other suite uses: the simulator refuses a number twice.
+[[tenants.numbering]]
+name = "setp"
+kinds = ["invoice"]
+prefix = "SETP"
+resolution = "18760000001"
+from = 990600000
+to = 990699999
+valid_from = 2019-01-19
+valid_to = 2030-01-19
+technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+
+[[tenants.numbering]]
+name = "nc"
+kinds = ["credit_note"]
+prefix = "NCA"
+from = 1
+to = 99999999
+
+[[tenants.numbering]]
+name = "nd"
+kinds = ["debit_note"]
+prefix = "NDA"
+from = 1
+to = 99999999
+
+[[tenants.accounts]]
+name = "apidian-main"
+provider = "apidian"
+base_url = "{sims.apidian}/api/ubl2.1"
+credentials = { token = "e2e-apidian-api-token", software_pin = "75315" }
+timeout_s = 0.5
+
+[[tenants.accounts]]
+name = "koywe-backup"
+provider = "koywe"
+base_url = "{sims.koywe}/V1"
+credentials = { client_id = "e2e-client", client_secret = "e2e-secret", username = "e2e-user", password = "e2e-password" }
+timeout_s = 0.5
+
+[[tenants.routes]]
+match = { country = "CO", kinds = ["invoice"] }
+chain = ["apidian-main", "koywe-backup"]
+allow_mixed_numbering = true
+
+[[tenants.routes]]
+match = { country = "CO" }
+chain = ["apidian-main"]
+"""
+
+
+@pytest.fixture
+def gw(gateway_for, sims):
+    for name in ("apidian", "koywe"):
+        sims.states[name].set_fault("ok")
+    return gateway_for(TENANTS, env={"E2E_APIDIAN_KEY": KEY})
+
+
+@pytest.fixture
+def fault(sims) -> Iterator[Any]:
+    armed: list[str] = []
+
+    def arm(name: str, mode: str, count: int | None = None) -> None:
+        armed.append(name)
+        sims.states[name].set_fault(mode, count)
+
+    yield arm
+    for name in armed:
+        sims.states[name].set_fault("ok")
+
+
+def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
+    raw = json.loads(example_bytes["co-credit-note"])
+    raw["kind"] = "debit_note"
+    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
+    return json.dumps(raw).encode()
+
+
+def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
+        if doc["status"] in statuses or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.05)
+
+
+def test_every_kind_is_issued_under_our_number(gw, sims, example_bytes):
+    bodies = {
+        "invoice": (example_bytes["co-invoice"], "SETP"),
+        "credit_note": (example_bytes["co-credit-note"], "NCA"),
+        "debit_note": (as_debit_note(example_bytes), "NDA"),
+    }
+    for kind, (body, prefix) in bodies.items():
+        r = gw.client.post("/v1/documents", content=body, headers=AUTH, params={"provider": "apidian-main"})
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert (doc["status"], doc["kind"], doc["account"]) == ("accepted", kind, "apidian-main"), doc
+        assert doc["number"].startswith(prefix)
+        issued = sims.states["apidian"].issued(doc["fiscal_id"])
+        assert issued is not None and issued.number == doc["number"]
+        sent = issued.payload
+        assert f"{sent['prefix']}{sent['number']}" == doc["number"]  # APIDIAN took the gateway's number
+
+
+def test_invoice_cufe_is_dians_formula_over_our_totals(gw, sims, example_bytes):
+    doc = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH).json()
+    assert doc["status"] == "accepted", doc
+    sent = sims.states["apidian"].issued(doc["fiscal_id"]).payload
+    totals = sent["legal_monetary_totals"]
+    assert (str(totals["line_extension_amount"]), str(totals["payable_amount"])) == (
+        doc["totals"]["line_extension"],
+        doc["totals"]["payable"],
+    )
+    expected = dian.cufe(
+        number=doc["number"],
+        issue_date=sent["date"],
+        issue_time=sent["time"] + "-05:00",
+        line_extension=doc["totals"]["line_extension"],
+        taxes={"01": "37050.00"},
+        payable=doc["totals"]["payable"],
+        supplier_id="900373115",
+        customer_id="900123456",
+        key=TECHNICAL_KEY,
+        environment="2",
+    )
+    assert doc["fiscal_id"] == expected
+    xml = gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)
+    assert xml.status_code == 200 and doc["fiscal_id"].encode() in xml.content
+
+
+def test_providers_and_preview_show_apidian(gw, example_bytes):
+    providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
+    assert (providers["apidian-main"]["provider"], providers["apidian-main"]["numbering"]) == ("apidian", "ours")
+    r = gw.client.post(
+        "/v1/documents/preview?provider=apidian-main", content=example_bytes["co-invoice"], headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    (account,) = r.json()["accounts"]
+    payload = account["payload"]
+    assert (payload["prefix"], payload["resolution_number"]) == ("SETP", "18760000001")
+    assert payload["customer"]["municipality_id"] == 149  # DANE 11001 through APIDIAN's catalog
+    assert [line["unit_measure_id"] for line in payload["invoice_lines"]] == [70, 70, 70]
+
+
+def test_dian_rejection_inside_http_200_is_rejected(gw, fault, example_bytes):
+    fault("apidian", "reject", 1)
+    r = gw.client.post(
+        "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "apidian-main"}
+    )
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["status"] == "rejected", doc
+    assert doc["authority"]["code"] == "99"
+    assert [e["code"] for e in doc["authority"]["errors"]] == ["FAD06"]
+
+
+def test_lost_answer_is_reconciled_by_cufe(gw, sims, fault, example_bytes):
+    """APIDIAN issues the invoice but answers after the client gave up: the gateway asks DIAN,
+    through APIDIAN, by the CUFE it computes, and adopts the document; nothing is issued twice."""
+    raw = json.loads(example_bytes["co-invoice"])
+    raw["lines"][0]["quantity"] = "7"
+    apidian_before = len(sims.states["apidian"].entries())
+    koywe_before = len(sims.states["koywe"].entries())
+    fault("apidian", "hang", 1)
+    r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    issued = sims.states["apidian"].entries()[apidian_before:]
+    assert len(issued) == 1
+    assert doc["status"] == "accepted", doc
+    assert (doc["fiscal_id"], doc["number"]) == (issued[0].fiscal_id, issued[0].number)
+    assert len(sims.states["koywe"].entries()) == koywe_before
+
+
+def test_falls_back_from_apidian_to_koywe(gw, sims, fault, example_bytes):
+    fault("apidian", "down")
+    before = len(sims.states["koywe"].entries())
+    r = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "koywe-backup", "koywe"), doc
+    issued = sims.states["koywe"].entries()[before:]
+    assert len(issued) == 1 and doc["provider_reference"] == issued[0].reference
+    assert {a["account"] for a in doc["attempts"]} == {"apidian-main", "koywe-backup"}
