@@ -37,8 +37,8 @@ from adapters.base import (
 from adapters.http import ProviderHttp, failure_for_status
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
-from canonical.sv_dte import taxed_net
-from canonical.totals import HUNDRED, ZERO, LineTotals, Totals, round_half_up
+from canonical.sv_dte import sales_totals, taxed_net
+from canonical.totals import ZERO, LineTotals, Totals, round_half_up
 
 
 class SmartBillCredentials(msgspec.Struct, kw_only=True):
@@ -104,7 +104,7 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 # First segment of an MH observación path "[receptor.numDocumento] ..." -> canonical path
 OBSERVATION_PATHS: Final[dict[str, str]] = {"receptor": "customer", "cuerpoDocumento": "lines"}
 _OBSERVATION: Final = re.compile(r"^\[([A-Za-z0-9_.]+)\]\s*(.*)$")
-ITEM_DECIMALS: Final = 8  # SmartBill passes amounts to the DTE items, which take 8 decimals
+ITEM_DECIMALS: Final = 8  # the DTE items' decimals (fe-fc-v1 multipleOf 1e-08)
 
 EL_SALVADOR: Final = ZoneInfo(TIME_ZONES["SV"])
 
@@ -144,7 +144,7 @@ class SmartBillAdapter:
         dte: dict[str, Any] = {
             "receptor": _receptor(doc),
             "products": [
-                _product(line, figures, doc.prices_include_tax, renta=_renta(doc))
+                _product(line, figures, renta=_renta(doc))
                 for line, figures in zip(doc.lines, totals.lines, strict=True)
             ],
         }
@@ -363,17 +363,15 @@ def _address(customer: Party) -> dict[str, str] | None:
     return {"departament": a.department_code, "town": a.city_code, "details": a.line}  # sic: "departament"
 
 
-def _product(line: Line, figures: LineTotals, prices_include_tax: bool, *, renta: bool) -> dict[str, Any]:
-    """SmartBill wants IVA-inclusive unit prices. With tax-exclusive canonical prices the inclusive
-    price is exact in Decimal (price × 1.13); the discount is the line's, as priced."""
-    rate = sum((t.rate for t in figures.taxes), ZERO)
-    price = line.unit_price if prices_include_tax else line.unit_price * (HUNDRED + rate) / HUNDRED
-    discount = round_half_up(line.quantity * price, ITEM_DECIMALS) - figures.total
+def _product(line: Line, figures: LineTotals, *, renta: bool) -> dict[str, Any]:
+    """The canonical price as priced (IVA included on taxed lines: _unsupported refuses others); the
+    discount is the line's as priced too, i.e. what the engine's line total leaves out."""
+    discount = round_half_up(line.quantity * line.unit_price, ITEM_DECIMALS) - figures.total
     return {
         "description": line.description,
         "sellType": SELL_TYPES[line.tax_treatment],
         "itemType": ITEM_TYPES[line.item_type],
-        "unitPrice": price,
+        "unitPrice": line.unit_price,
         "quantity": line.quantity,
         "unit": int(UNITS_MH.get(line.unit, MH_OTHER_UNIT)),
         "tributes": None,  # README.md: sellType gravada already means IVA 13 %
@@ -456,23 +454,21 @@ def _unsupported(doc: Document, totals: Totals) -> list[UnsupportedIssue]:
                 "declare withholdings [{tax: IVA, rate: 1}] then, and only then",
             )
         )
-    for i, (line, figures) in enumerate(zip(doc.lines, totals.lines, strict=True)):
-        rate = sum((t.rate for t in figures.taxes), ZERO)
-        price = line.unit_price if doc.prices_include_tax else line.unit_price * (HUNDRED + rate) / HUNDRED
-        if _places(price) > ITEM_DECIMALS or _places(line.quantity) > ITEM_DECIMALS:
+    if doc.kind == "invoice":
+        # Hacienda rounds each sales column (gravada, exenta, no sujeta) by itself; with sub-cent
+        # line amounts in several columns their sum can be a cent off our total. SmartBill would
+        # then issue a different total: refuse, naming both (tests: the property test found 0.31 vs 0.30).
+        columns = sum(sales_totals(doc, totals).values(), ZERO)
+        if columns != totals.tax_inclusive:
             issues.append(
                 UnsupportedIssue(
-                    path=f"lines[{i}].unit_price",
-                    rule="smartbill-precision",
-                    message=f"the IVA-inclusive unit price {price} needs more than {ITEM_DECIMALS} decimals",
+                    path="lines",
+                    rule="smartbill-column-rounding",
+                    message=f"Hacienda's per-column rounding gives {columns}, our total is "
+                    f"{totals.tax_inclusive}: round the line amounts (discounts, quantities) to cents",
                 )
             )
     return issues
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
 
 
 def _bad_receptor_id(doc: Document) -> bool:
@@ -500,6 +496,10 @@ def _credit_note_adjusted(doc: Document) -> bool:
     return doc.kind == "credit_note" and bool(doc.withholdings or doc.charges)
 
 
+def _taxed_lines_priced_without_iva(doc: Document) -> bool:
+    return doc.kind == "invoice" and not doc.prices_include_tax and any(line.taxes for line in doc.lines)
+
+
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (
         lambda d: d.kind not in ENDPOINTS,
@@ -518,6 +518,15 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
         "charges",
         "smartbill-document-charge",
         "SmartBill's only document charge is the propina (kind tip)",
+    ),
+    (
+        # SmartBill takes IVA-inclusive prices and computes IVA as 13/113 of them. From tax-exclusive
+        # prices that path can round a cent away from our totals (found by the property test in
+        # tests/contract/test_smartbill.py: 4 × 0.01 less 1 %), so the factura must be priced as sold.
+        _taxed_lines_priced_without_iva,
+        "prices_include_tax",
+        "smartbill-prices-include-iva",
+        "SmartBill takes IVA-inclusive unit prices: send the factura with prices_include_tax = true",
     ),
     (
         _bad_receptor_id,

@@ -459,11 +459,22 @@ def _item(index: int, line: Line, lt: LineTotals, *, ccf: bool, prices_include_t
     return item
 
 
+def sales_totals(doc: Document, totals: Totals, *, ccf: bool = False) -> dict[str, Decimal]:
+    """resumen totalNoSuj / totalExenta / totalGravada (keyed by their item column): each column
+    rounded by itself, as Hacienda recomputes them from the items. With sub-cent line amounts the
+    sum of rounded columns can differ by a cent from the engine's once-rounded document total."""
+    sums = {name: ZERO for name in SALES_COLUMNS.values()}
+    for line, lt in zip(doc.lines, totals.lines, strict=True):
+        sums[SALES_COLUMNS[line.tax_treatment]] += lt.net if ccf else lt.total
+    return {name: round_half_up(value, 2) for name, value in sums.items()}
+
+
 def _resumen(doc: Document, totals: Totals, items: list[dict[str, Any]], *, ccf: bool) -> dict[str, Any]:
     def column(name: str) -> Decimal:
         return round_half_up(sum((item[name] for item in items), ZERO), 2)
 
-    no_suj, exenta, gravada = column("ventaNoSuj"), column("ventaExenta"), column("ventaGravada")
+    sales = sales_totals(doc, totals, ccf=ccf)
+    no_suj, exenta, gravada = sales["ventaNoSuj"], sales["ventaExenta"], sales["ventaGravada"]
     iva = totals.tax_total
     sub_total = no_suj + exenta + gravada
     # FE: sales are IVA-inclusive already; CCF: IVA is added on top (research/sv.md §3.4)

@@ -4,6 +4,7 @@ class; and, over loopback HTTP, the simulator issues a DTE whose amounts are our
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import tomllib
@@ -17,6 +18,8 @@ import httpx
 import msgspec
 import pytest
 import respx
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from adapters.base import (
     Account,
@@ -31,6 +34,8 @@ from adapters.base import (
     adapter_class,
 )
 from adapters.smartbill import ENDPOINTS, SmartBillAdapter
+from canonical.sv_dte import build_dte
+from canonical.totals import compute_totals
 from contracts import example, example_names, request_errors
 from simulators.control import LedgerEntry, SimSettings
 from simulators.runner import SimulatorThread
@@ -163,14 +168,13 @@ def test_invoice_sends_iva_inclusive_prices_and_the_transmitter(adapter, sv_emis
     assert dte["payment"] == {"type": "contado"}
 
 
-def test_tax_exclusive_prices_become_exact_iva_inclusive_prices(adapter, sv_emission, wire_json):
-    def exclusive(raw):
+def test_exempt_lines_may_be_priced_without_iva(adapter, sv_emission, wire_json):
+    def exempt_only(raw):
         raw["prices_include_tax"] = False
-        raw["lines"][0]["unit_price"] = "5.75"
+        raw["lines"] = raw["lines"][2:]
 
-    dte = wire_json(adapter.build_payload(sv_emission(exclusive)))["dteJson"]
-    assert dte["products"][0]["unitPrice"] == Decimal("6.4975")  # 5.75 × 1.13, exact
-    assert dte["products"][2]["unitPrice"] == Decimal("12.00")  # exenta: no IVA
+    dte = wire_json(adapter.build_payload(sv_emission(exempt_only)))["dteJson"]
+    assert [(p["sellType"], p["unitPrice"]) for p in dte["products"]] == [("exenta", Decimal("12.00"))]
 
 
 def test_tip_retention_and_line_discount(adapter, sv_emission, wire_json):
@@ -249,13 +253,29 @@ def _set(path: str, value: Any):
             lambda raw: (as_credit_note(raw), raw["reference"].update(kind="invoice")),
             "smartbill-credit-note-ccf",
         ),
-        (
-            lambda raw: (
-                raw["lines"][0].update(unit_price="0.1234567"),
-                raw.update(prices_include_tax=False),
+        (_set("prices_include_tax", False), "smartbill-prices-include-iva"),
+        (  # exenta 0.0178 + gravada 0.2871: columns 0.02 + 0.29 = 0.31, our total 0.30
+            _set(
+                "lines",
+                [
+                    {
+                        "description": "a",
+                        "quantity": "1",
+                        "unit_price": "0.02",
+                        "tax_treatment": "exempt",
+                        "discount": {"percent": "11"},
+                    },
+                    {
+                        "description": "b",
+                        "quantity": "1",
+                        "unit_price": "0.29",
+                        "discount": {"percent": "1"},
+                        "taxes": [{"tax": "IVA", "rate": "13"}],
+                    },
+                ],
             ),
-            "smartbill-precision",
-        ),  # × 1.13 needs 9 decimals
+            "smartbill-column-rounding",
+        ),
     ],
 )
 def test_what_smartbill_cannot_express_is_refused(edit, rule, adapter, sv_emission):
@@ -593,3 +613,74 @@ async def test_live_big_anonymous_factura_is_refused_by_hacienda_rules(simulator
     assert response.status_code == 400
     assert response.json()["estado"] == "RECHAZADO"
     assert response.json()["observaciones"][0].startswith("[customer]")
+
+
+# -- SmartBill's arithmetic from our payload equals ours (property) ---------------------------------
+
+_money = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("400"), places=2)
+_line = st.fixed_dictionaries(
+    {
+        "description": st.just("Artículo"),
+        "quantity": st.one_of(
+            st.integers(1, 30).map(str), st.decimals(Decimal("0.5"), Decimal("12"), places=3).map(str)
+        ),
+        "unit_price": _money.map(str),
+        "tax_treatment": st.sampled_from(["taxed", "taxed", "exempt", "not_subject"]),
+        "item_type": st.sampled_from(["good", "service", "both"]),
+        "discount_percent": st.one_of(st.none(), st.integers(1, 30)),
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def payload_adapter():
+    instance = smartbill()
+    yield instance
+    asyncio.run(instance.aclose())  # never used for HTTP: nothing in flight
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    lines=st.lists(_line, min_size=1, max_size=5),
+    prices_include_tax=st.booleans(),
+    tip=st.one_of(st.none(), _money),
+)
+def test_simulated_smartbill_dte_amounts_equal_ours(
+    lines, prices_include_tax, tip, payload_adapter, make_emission, wire_json
+):
+    """The simulator reads our payload the way SmartBill documents it and builds the DTE with
+    canonical.sv_dte: for any factura we can express, Hacienda would see our totals."""
+    from simulators.smartbill import BUSINESS, _document, dte_schema_errors
+
+    def edit(raw):
+        raw["prices_include_tax"] = prices_include_tax
+        raw["lines"] = [
+            {
+                "description": line["description"],
+                "quantity": line["quantity"],
+                "unit_price": line["unit_price"],
+                "tax_treatment": line["tax_treatment"],
+                "item_type": line["item_type"],
+                **({"taxes": [{"tax": "IVA", "rate": "13"}]} if line["tax_treatment"] == "taxed" else {}),
+                **(
+                    {"discount": {"percent": str(line["discount_percent"])}}
+                    if line["discount_percent"]
+                    else {}
+                ),
+            }
+            for line in lines
+        ]
+        if tip is not None:
+            raw["charges"] = [{"reason": "Propina", "amount": str(tip), "kind": "tip"}]
+
+    emission = make_emission("sv-invoice", edit=edit, issuer=SV_ISSUER)
+    try:
+        payload = wire_json(payload_adapter.build_payload(emission))
+    except Unsupported:
+        assume(False)
+    doc = _document(payload["dteJson"])
+    dte = build_dte(doc, compute_totals(doc), BUSINESS, sequence=1)
+    assert dte_schema_errors(dte) == []
+    resumen, totals = dte["resumen"], emission.totals
+    assert (resumen["totalIva"], resumen["totalPagar"]) == (totals.tax_total, totals.payable)
+    assert resumen["totalNoGravado"] == totals.tips
