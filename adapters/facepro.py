@@ -90,6 +90,7 @@ STATUSES: Final[dict[str, Literal["accepted", "rejected", "pending"]]] = {
 STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
     401: Misconfigured,  # token invalid or missing
     403: Misconfigured,  # permiso_no_concedido: this kind is not enabled for the company
+    404: Misconfigured,  # documented for unknown tracking ids (handled apart); on a POST: wrong base_url
     422: Rejected,  # datos inválidos, field errors in `errors`
     429: Unavailable,  # quota_excedida for the period
     500: Ambiguous,  # "El cuerpo trae el detalle": after a POST the document may exist

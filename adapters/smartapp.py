@@ -71,6 +71,7 @@ STATUSES: Final[dict[str, Literal["accepted", "rejected", "pending"]]] = {
 STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
     401: Misconfigured,
     403: Misconfigured,
+    404: Misconfigured,  # unknown processIds are handled apart; on a POST: wrong base_url
     400: Rejected,
     422: Rejected,
     429: Unavailable,

@@ -285,6 +285,13 @@ async def test_emit_errors_are_classified(name, failure, code, adapter, api, mak
     assert TOKEN not in caught.value.message and TOKEN not in json.dumps(caught.value.raw, default=str)
 
 
+async def test_404_on_emission_means_a_wrong_base_url(adapter, api, make_emission):
+    api.post("/documentos").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(Misconfigured) as caught:
+        await adapter.emit(make_emission("co-invoice"))
+    assert caught.value.http_status == 404
+
+
 async def test_403_names_the_missing_permission(adapter, api, make_emission, documented):
     api.post("/notas-credito").mock(return_value=documented("facepro", "emit.403"))
     with pytest.raises(Misconfigured) as caught:

@@ -271,6 +271,13 @@ async def test_emit_errors_are_classified(name, failure, adapter, api, make_emis
     assert API_KEY not in caught.value.message and API_KEY not in json.dumps(caught.value.raw, default=str)
 
 
+async def test_404_on_emission_means_a_wrong_base_url(adapter, api, make_emission):
+    api.post("/api/v1/service/invoice").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(Misconfigured) as caught:
+        await adapter.emit(make_emission("co-invoice"))
+    assert caught.value.http_status == 404
+
+
 async def test_422_field_errors_map_to_canonical_paths(adapter, api, make_emission, documented):
     api.post("/api/v1/service/invoice").mock(return_value=documented("smartapp", "emit.422"))
     with pytest.raises(Rejected) as caught:
