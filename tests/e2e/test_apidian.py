@@ -178,7 +178,10 @@ def test_invoice_cufe_is_dians_formula_over_our_totals(gw, sims, example_bytes):
 
 def test_providers_and_preview_show_apidian(gw, example_bytes):
     providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
-    assert (providers["apidian-main"]["provider"], providers["apidian-main"]["numbering"]) == ("apidian", "ours")
+    assert (providers["apidian-main"]["provider"], providers["apidian-main"]["numbering"]) == (
+        "apidian",
+        "ours",
+    )
     r = gw.client.post(
         "/v1/documents/preview?provider=apidian-main", content=example_bytes["co-invoice"], headers=AUTH
     )
@@ -193,7 +196,10 @@ def test_providers_and_preview_show_apidian(gw, example_bytes):
 def test_dian_rejection_inside_http_200_is_rejected(gw, fault, example_bytes):
     fault("apidian", "reject", 1)
     r = gw.client.post(
-        "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "apidian-main"}
+        "/v1/documents",
+        content=example_bytes["co-invoice"],
+        headers=AUTH,
+        params={"provider": "apidian-main"},
     )
     assert r.status_code == 201, r.text
     doc = r.json()
