@@ -177,8 +177,13 @@ def create_app(state: SimState) -> Litestar:
         if who is None:
             return _documented("emit.401")
         q = request.query_params
-        per_page = min(int(q.get("per_page", 20)), 100)
-        page = max(int(q.get("page", 1)), 1)
+        try:
+            per_page = min(max(int(q.get("per_page", 20)), 1), 100)
+            page = max(int(q.get("page", 1)), 1)
+        except ValueError:
+            return _json(
+                {"ok": False, "error": "Datos invalidos", "errors": {"page": ["Debe ser un entero."]}}, 422
+            )
         found = [
             d
             for d in who.documents.values()
