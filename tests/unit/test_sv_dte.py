@@ -18,7 +18,7 @@ import msgspec
 import pytest
 
 import contracts
-from canonical.document import Adjustment, Document, Issuer
+from canonical.document import Adjustment, Document, Issuer, LineDiscount
 from canonical.errors import InvalidDocument
 from canonical.sv_dte import (
     SCHEMA_FILES,
@@ -26,6 +26,7 @@ from canonical.sv_dte import (
     codigo_generacion,
     dte_json,
     numero_control,
+    sales_totals,
     total_letras,
 )
 from canonical.totals import compute_totals
@@ -346,3 +347,26 @@ def test_credit_term_required_on_ccf_only(factura, issuer):
     dte = build_dte(on_credit, totals, issuer, sequence=1)
     assert dte["resumen"]["condicionOperacion"] == 2
     assert schema_errors(dte) == []
+
+
+def test_sales_columns_are_rounded_one_by_one(factura, issuer):
+    """Hacienda rounds each sales column by itself; with sub-cent line amounts in two columns the
+    sum can differ by a cent from the engine's once-rounded total (adapters must refuse that case)."""
+    doc, _ = factura
+    lines = [
+        msgspec.structs.replace(
+            doc.lines[2], unit_price=Decimal("0.02"), discount=LineDiscount(percent=Decimal("11"))
+        ),
+        msgspec.structs.replace(
+            doc.lines[0],
+            quantity=Decimal(1),
+            unit_price=Decimal("0.29"),
+            discount=LineDiscount(percent=Decimal("1")),
+        ),
+    ]
+    cents = msgspec.structs.replace(doc, lines=lines)
+    totals = compute_totals(cents)
+    columns = sales_totals(cents, totals)
+    assert (columns["ventaExenta"], columns["ventaGravada"]) == (Decimal("0.02"), Decimal("0.29"))
+    assert sum(columns.values()) == Decimal("0.31") and totals.tax_inclusive == Decimal("0.30")
+    assert build_dte(cents, totals, issuer, sequence=1)["resumen"]["subTotalVentas"] == Decimal("0.31")
