@@ -55,7 +55,8 @@ from cryptography.x509.oid import NameOID
 from litestar import Litestar, Request, Response, post
 from lxml import etree
 from signxml import DigestAlgorithm
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, InvalidSignature as XmlInvalid
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput
+from signxml.exceptions import InvalidSignature as XmlInvalid
 from signxml.xades import XAdESSignaturePolicy, XAdESVerifier
 
 from canonical.dian import cufe, software_security_code
@@ -77,7 +78,11 @@ NS: Final = {
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",
     "ext": "urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2",
     "sts": "dian:gov:co:facturaelectronica:Structures-2-1",
-    "s": SOAP, "wsa": WSA, "wsse": WSSE, "wsu": WSU, "ds": DS,
+    "s": SOAP,
+    "wsa": WSA,
+    "wsse": WSSE,
+    "wsu": WSU,
+    "ds": DS,
 }
 _WSU_ID: Final = f"{{{WSU}}}Id"
 
@@ -104,8 +109,11 @@ ROOTS: Final[dict[str, tuple[str, str]]] = {
     "CreditNote": ("UBL-CreditNote-2.1.xsd", "CA"),
     "DebitNote": ("UBL-DebitNote-2.1.xsd", "DA"),
 }
-KIND_NAMES: Final = {"Invoice": "Factura electrónica", "CreditNote": "Nota crédito electrónica",
-                     "DebitNote": "Nota débito electrónica"}
+KIND_NAMES: Final = {
+    "Invoice": "Factura electrónica",
+    "CreditNote": "Nota crédito electrónica",
+    "DebitNote": "Nota débito electrónica",
+}
 KINDS: Final = {"Invoice": "invoice", "CreditNote": "credit_note", "DebitNote": "debit_note"}
 
 OK_DESCRIPTION: Final = "Procesado Correctamente."
@@ -114,6 +122,7 @@ REJECTED_MESSAGE: Final = "Documento con errores en campos mandatorios."
 
 
 # -- the UBL schemas, compiled once per process -----------------------------------------------------
+
 
 @functools.cache
 def _schema(xsd: str) -> etree.XMLSchema:
@@ -135,6 +144,7 @@ def xsd_errors(root: etree._Element) -> list[str]:
 
 # -- registered software -------------------------------------------------------------------------------
 
+
 def registered_software(setting: str | None) -> dict[str, str]:
     """SoftwareID → PIN from "ID:PIN,ID:PIN" (the setting, else PASARELA_SIM_DIAN_SOFTWARE)."""
     value = setting if setting is not None else os.environ.get("PASARELA_SIM_DIAN_SOFTWARE", "")
@@ -146,6 +156,7 @@ def registered_software(setting: str | None) -> dict[str, str]:
 
 
 # -- results -------------------------------------------------------------------------------------------
+
 
 class Result(msgspec.Struct, kw_only=True):
     """One DianResponse, as the simulator will answer it."""
@@ -220,8 +231,9 @@ class DianSimulator:
             node = by_id.get((ref.get("URI") or "")[1:])
             if node is None:
                 raise SecurityError(f"reference {ref.get('URI')} points nowhere")
-            digest = base64.b64encode(hashlib.sha256(etree.tostring(node, method="c14n", exclusive=True))
-                                      .digest()).decode()
+            digest = base64.b64encode(
+                hashlib.sha256(etree.tostring(node, method="c14n", exclusive=True)).digest()
+            ).decode()
             if digest != ref.findtext("ds:DigestValue", namespaces=NS):
                 raise SecurityError(f"digest mismatch for {etree.QName(node).localname}")
             signed.add(node)
@@ -231,7 +243,10 @@ class DianSimulator:
         try:
             cert.public_key().verify(
                 base64.b64decode(signature.findtext("ds:SignatureValue", namespaces=NS) or ""),
-                etree.tostring(signed_info, method="c14n", exclusive=True), padding.PKCS1v15(), hashes.SHA256())
+                etree.tostring(signed_info, method="c14n", exclusive=True),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
         except (InvalidSignature, ValueError):
             raise SecurityError("the message signature does not verify") from None
         return cert
@@ -246,8 +261,12 @@ class DianSimulator:
             if ca.subject != cert.issuer:
                 continue
             try:
-                ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
-                                       cert.signature_hash_algorithm)
+                ca.public_key().verify(
+                    cert.signature,
+                    cert.tbs_certificate_bytes,
+                    padding.PKCS1v15(),
+                    cert.signature_hash_algorithm,
+                )
                 return
             except InvalidSignature:
                 continue
@@ -268,8 +287,10 @@ class DianSimulator:
         if limit == 1 and len(entries) > 1:
             return Result(status_code="89", description="El método síncrono solo puede recibir un documento")
         if len(entries) > limit:
-            return Result(status_code="89",
-                          description=f"Cantidad de documentos dentro del lote ZIP excede máximo permitido: {limit}")
+            return Result(
+                status_code="89",
+                description=f"Cantidad de documentos dentro del lote ZIP excede máximo permitido: {limit}",
+            )
         return entries
 
     def validate(self, name: str, data: bytes, caller: x509.Certificate) -> tuple[Result, Stored | None]:
@@ -278,13 +299,22 @@ class DianSimulator:
         try:
             root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
         except etree.XMLSyntaxError as exc:
-            return Result(status_code="99", description=REJECTED_DESCRIPTION, message=REJECTED_MESSAGE,
-                          errors=[f"Regla: ZB01, Rechazo: XML mal formado: {exc}"], file_name=base), None
+            return Result(
+                status_code="99",
+                description=REJECTED_DESCRIPTION,
+                message=REJECTED_MESSAGE,
+                errors=[f"Regla: ZB01, Rechazo: XML mal formado: {exc}"],
+                file_name=base,
+            ), None
         root_name = etree.QName(root).localname
         if root_name not in ROOTS:
-            return Result(status_code="99", description=REJECTED_DESCRIPTION, message=REJECTED_MESSAGE,
-                          errors=[f"Regla: ZB01, Rechazo: Tipo de documento {root_name} no soportado"],
-                          file_name=base), None
+            return Result(
+                status_code="99",
+                description=REJECTED_DESCRIPTION,
+                message=REJECTED_MESSAGE,
+                errors=[f"Regla: ZB01, Rechazo: Tipo de documento {root_name} no soportado"],
+                file_name=base,
+            ), None
         text = functools.partial(root.findtext, namespaces=NS)
         number = text("cbc:ID") or ""
         key = (text("cbc:UUID") or "").lower()
@@ -292,14 +322,22 @@ class DianSimulator:
         caller_nit = _certificate_nit(caller)
         provider = text(".//sts:SoftwareProvider/sts:ProviderID") or ""
         if caller_nit and caller_nit not in (supplier, provider):
-            return Result(status_code="89", description=f"NIT {caller_nit} no autorizado a enviar documentos "
-                                                        f"para emisor con NIT {supplier}."), None
+            return Result(
+                status_code="89",
+                description=f"NIT {caller_nit} no autorizado a enviar documentos "
+                f"para emisor con NIT {supplier}.",
+            ), None
         with self._lock:
             previous = self.published.get(key)
         if previous is not None and previous.result.status_code == "00":
-            return Result(status_code="99", description=f"Documento con CUFE {key} procesado anteriormente.",
-                          message=REJECTED_MESSAGE, errors=["Regla: 90, Rechazo: Documento procesado anteriormente."],
-                          document_key=key, file_name=base), None
+            return Result(
+                status_code="99",
+                description=f"Documento con CUFE {key} procesado anteriormente.",
+                message=REJECTED_MESSAGE,
+                errors=["Regla: 90, Rechazo: Documento procesado anteriormente."],
+                document_key=key,
+                file_name=base,
+            ), None
 
         errors = [f"Regla: ZB01, Rechazo: {e}" for e in xsd_errors(root)[:5]]
         if not errors:
@@ -308,12 +346,23 @@ class DianSimulator:
         kind_name = KIND_NAMES[root_name]
         shown = _display_number(root, number)
         if any(", Rechazo:" in e for e in errors):
-            result = Result(status_code="99", description=REJECTED_DESCRIPTION, message=REJECTED_MESSAGE,
-                            errors=errors, document_key=key, file_name=base)
+            result = Result(
+                status_code="99",
+                description=REJECTED_DESCRIPTION,
+                message=REJECTED_MESSAGE,
+                errors=errors,
+                document_key=key,
+                file_name=base,
+            )
         else:
-            result = Result(status_code="00", description=OK_DESCRIPTION,
-                            message=f"La {kind_name} {shown}, ha sido autorizada.", errors=errors,
-                            document_key=key, file_name=base)
+            result = Result(
+                status_code="00",
+                description=OK_DESCRIPTION,
+                message=f"La {kind_name} {shown}, ha sido autorizada.",
+                errors=errors,
+                document_key=key,
+                file_name=base,
+            )
         result.application_response = _application_response(root, key, result)
         return result, Stored(xml=data, result=result, number=number, kind=KINDS[root_name])
 
@@ -321,11 +370,15 @@ class DianSimulator:
         verifier = XAdESVerifier()
         try:
             if self.trust:
-                results = verifier.verify(data, ca_pem_file=self.state.settings.trust, expect_signature_policy=POLICY)
+                results = verifier.verify(
+                    data, ca_pem_file=self.state.settings.trust, expect_signature_policy=POLICY
+                )
             else:
-                results = verifier.verify(data, x509_cert=_embedded_certificate(data), expect_signature_policy=POLICY)
+                results = verifier.verify(
+                    data, x509_cert=_embedded_certificate(data), expect_signature_policy=POLICY
+                )
         except InvalidCertificate as exc:
-            return [f"Regla: ZD05, Rechazo: Certificado no emitido por una entidad de certificación autorizada: {exc}"]
+            return [f"Regla: ZD05, Rechazo: Certificado no emitido por una entidad autorizada: {exc}"]
         except (InvalidDigest, XmlInvalid, InvalidInput, ValueError) as exc:
             return [f"Regla: ZE02, Rechazo: Valor de la firma inválido: {exc}"]
         if len(results) != 3:
@@ -339,19 +392,31 @@ class DianSimulator:
         software_id = text(".//sts:SoftwareProvider/sts:SoftwareID") or ""
         pin = self.software.get(software_id)
         if pin is None:
-            return [f"Regla: {prefix}B24b, Rechazo: El software {software_id} no está registrado o habilitado"]
-        if (text(".//sts:SoftwareSecurityCode") or "").lower() != software_security_code(software_id, pin, number):
+            return [
+                f"Regla: {prefix}B24b, Rechazo: El software {software_id} no está registrado o habilitado"
+            ]
+        if (text(".//sts:SoftwareSecurityCode") or "").lower() != software_security_code(
+            software_id, pin, number
+        ):
             errors.append(f"Regla: {prefix}B27b, Rechazo: El código de seguridad del software no corresponde")
         environment = text("cbc:ProfileExecutionID") or ""
         if root_name == "Invoice":
             control = ".//sts:InvoiceControl/"
-            resolution, range_prefix = text(control + "sts:InvoiceAuthorization"), text(
-                control + "sts:AuthorizedInvoices/sts:Prefix") or ""
+            resolution, range_prefix = (
+                text(control + "sts:InvoiceAuthorization"),
+                text(control + "sts:AuthorizedInvoices/sts:Prefix") or "",
+            )
             known = RANGES.get((resolution or "", range_prefix))
             consecutive = number.removeprefix(range_prefix)
-            if (known is None or not number.startswith(range_prefix) or not consecutive.isdigit()
-                    or not known[0] <= int(consecutive) <= known[1]):
-                errors.append("Regla: FAB10b, Rechazo: El número del documento no está en el rango autorizado")
+            if (
+                known is None
+                or not number.startswith(range_prefix)
+                or not consecutive.isdigit()
+                or not known[0] <= int(consecutive) <= known[1]
+            ):
+                errors.append(
+                    "Regla: FAB10b, Rechazo: El número del documento no está en el rango autorizado"
+                )
             technical_key = TEST_TECHNICAL_KEY if environment == "2" else (known[2] if known else "")
         else:
             technical_key = pin
@@ -360,8 +425,10 @@ class DianSimulator:
         except (InvalidOperation, ValueError):
             expected = None
         if expected != key:
-            errors.append(f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
-                          "no está calculado correctamente.")
+            errors.append(
+                f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
+                "no está calculado correctamente."
+            )
         today = dt.datetime.now(BOGOTA).date()
         try:
             issued = dt.date.fromisoformat(text("cbc:IssueDate") or "")
@@ -380,16 +447,24 @@ class DianSimulator:
                 return  # already accepted (a resend won the race): never issued twice
             self.published[key] = stored
         if stored.result.status_code == "00":
-            self.state.issue(LedgerEntry(reference=key, number=stored.number, fiscal_id=key, kind=stored.kind,
-                                         payload=payload))
+            self.state.issue(
+                LedgerEntry(
+                    reference=key, number=stored.number, fiscal_id=key, kind=stored.kind, payload=payload
+                )
+            )
 
 
 # -- helpers ---------------------------------------------------------------------------------------------
 
+
 def _certificate_nit(cert: x509.Certificate) -> str | None:
     """Where DIAN reads the caller's NIT (§5.3): serialNumber first, digits only."""
-    for oid in (x509.ObjectIdentifier("1.3.6.1.4.1.23267.2.3"), NameOID.SERIAL_NUMBER,
-                x509.ObjectIdentifier("1.3.6.1.4.1.31136.1.1.20.2"), x509.ObjectIdentifier("2.5.4.97")):
+    for oid in (
+        x509.ObjectIdentifier("1.3.6.1.4.1.23267.2.3"),
+        NameOID.SERIAL_NUMBER,
+        x509.ObjectIdentifier("1.3.6.1.4.1.31136.1.1.20.2"),
+        x509.ObjectIdentifier("2.5.4.97"),
+    ):
         attrs = cert.subject.get_attributes_for_oid(oid)
         if attrs:
             digits = "".join(ch for ch in str(attrs[0].value) if ch.isdigit())
@@ -414,12 +489,16 @@ def _recompute(root, root_name: str, technical_key: str, environment: str) -> st
         if scheme and scheme not in taxes:
             taxes[scheme] = Decimal(tax_total.findtext("cbc:TaxAmount", namespaces=NS) or "0")
     return cufe(
-        number=text("cbc:ID") or "", issue_date=text("cbc:IssueDate") or "", issue_time=text("cbc:IssueTime") or "",
-        line_extension=Decimal(text(f"{total}/cbc:LineExtensionAmount") or "0"), taxes=taxes,
+        number=text("cbc:ID") or "",
+        issue_date=text("cbc:IssueDate") or "",
+        issue_time=text("cbc:IssueTime") or "",
+        line_extension=Decimal(text(f"{total}/cbc:LineExtensionAmount") or "0"),
+        taxes=taxes,
         payable=Decimal(text(f"{total}/cbc:PayableAmount") or "0"),
         supplier_id=text("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or "",
         customer_id=text("cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or "",
-        key=technical_key, environment=environment,
+        key=technical_key,
+        environment=environment,
     )
 
 
@@ -434,7 +513,9 @@ def _application_response(document, key: str, result: Result) -> bytes:
     ar_ns = "urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2"
     cac, cbc = f"{{{NS['cac']}}}", f"{{{NS['cbc']}}}"
     now = dt.datetime.now(BOGOTA)
-    root = etree.Element(f"{{{ar_ns}}}ApplicationResponse", nsmap={None: ar_ns, "cac": NS["cac"], "cbc": NS["cbc"]})
+    root = etree.Element(
+        f"{{{ar_ns}}}ApplicationResponse", nsmap={None: ar_ns, "cac": NS["cac"], "cbc": NS["cbc"]}
+    )
 
     def sub(parent, tag, value=None, **attrs):
         el = etree.SubElement(parent, tag, attrs)
@@ -447,7 +528,12 @@ def _application_response(document, key: str, result: Result) -> bytes:
     sub(root, cbc + "ProfileID", "DIAN 2.1")
     sub(root, cbc + "ProfileExecutionID", document.findtext("cbc:ProfileExecutionID", namespaces=NS) or "2")
     sub(root, cbc + "ID", str(uuid.uuid4().int % 10**12))
-    sub(root, cbc + "UUID", hashlib.sha384(f"{key}{now.isoformat()}".encode()).hexdigest(), schemeName="CUDE-SHA384")
+    sub(
+        root,
+        cbc + "UUID",
+        hashlib.sha384(f"{key}{now.isoformat()}".encode()).hexdigest(),
+        schemeName="CUDE-SHA384",
+    )
     sub(root, cbc + "IssueDate", now.strftime("%Y-%m-%d"))
     sub(root, cbc + "IssueTime", now.strftime("%H:%M:%S") + "-05:00")
     sender = sub(sub(root, cac + "SenderParty"), cac + "PartyTaxScheme")
@@ -455,20 +541,40 @@ def _application_response(document, key: str, result: Result) -> bytes:
     sub(sender, cbc + "CompanyID", "800197268", schemeID="4", schemeName="31")
     sub(sub(sender, cac + "TaxScheme"), cbc + "ID", "01")
     receiver = sub(sub(root, cac + "ReceiverParty"), cac + "PartyTaxScheme")
-    sub(receiver, cbc + "RegistrationName",
-        document.findtext("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:RegistrationName",
-                          namespaces=NS) or "")
-    sub(receiver, cbc + "CompanyID",
-        document.findtext("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS) or "")
+    sub(
+        receiver,
+        cbc + "RegistrationName",
+        document.findtext(
+            "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:RegistrationName", namespaces=NS
+        )
+        or "",
+    )
+    sub(
+        receiver,
+        cbc + "CompanyID",
+        document.findtext(
+            "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS
+        )
+        or "",
+    )
     sub(sub(receiver, cac + "TaxScheme"), cbc + "ID", "01")
     response = sub(root, cac + "DocumentResponse")
     inner = sub(response, cac + "Response")
     accepted = result.status_code == "00"
     sub(inner, cbc + "ResponseCode", "02" if accepted else "04")
-    sub(inner, cbc + "Description", "Documento validado por la DIAN" if accepted else "Documento rechazado por la DIAN")
+    sub(
+        inner,
+        cbc + "Description",
+        "Documento validado por la DIAN" if accepted else "Documento rechazado por la DIAN",
+    )
     reference = sub(response, cac + "DocumentReference")
     sub(reference, cbc + "ID", document.findtext("cbc:ID", namespaces=NS) or "")
-    sub(reference, cbc + "UUID", key, schemeName=document.find("cbc:UUID", NS).get("schemeName", "CUFE-SHA384"))
+    sub(
+        reference,
+        cbc + "UUID",
+        key,
+        schemeName=document.find("cbc:UUID", NS).get("schemeName", "CUFE-SHA384"),
+    )
     for n, message in enumerate(result.errors, start=1):
         line = sub(response, cac + "LineResponse")
         sub(sub(line, cac + "LineReference"), cbc + "LineID", str(n))
@@ -480,6 +586,7 @@ def _application_response(document, key: str, result: Result) -> bytes:
 
 
 # -- the SOAP side ---------------------------------------------------------------------------------------
+
 
 @functools.cache
 def _template(name: str) -> etree._Element:
@@ -493,7 +600,9 @@ def _envelope(template: str) -> tuple[etree._Element, etree._Element]:
     timestamp = envelope.find("s:Header/wsse:Security/wsu:Timestamp", NS)
     if timestamp is not None:
         timestamp.find("wsu:Created", NS).text = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        timestamp.find("wsu:Expires", NS).text = (now + CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        timestamp.find("wsu:Expires", NS).text = (now + CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.%f")[
+            :-3
+        ] + "Z"
     return envelope, envelope.find("s:Body", NS)[0][0]
 
 
@@ -501,7 +610,9 @@ def _fill(element: etree._Element, result: Result) -> None:
     """Write a Result into a DianResponse element of an example, keeping its shape."""
     fields = {etree.QName(child).localname: child for child in element}
     messages = fields["ErrorMessage"]
-    item_tag = f"{{{messages.nsmap.get('c', 'http://schemas.microsoft.com/2003/10/Serialization/Arrays')}}}string"
+    item_tag = (
+        f"{{{messages.nsmap.get('c', 'http://schemas.microsoft.com/2003/10/Serialization/Arrays')}}}string"
+    )
     for child in list(messages):
         messages.remove(child)
     for text in result.errors:
@@ -513,7 +624,8 @@ def _fill(element: etree._Element, result: Result) -> None:
         "StatusDescription": result.description,
         "StatusMessage": result.message,
         "XmlBase64Bytes": base64.b64encode(result.application_response).decode()
-        if result.application_response else None,
+        if result.application_response
+        else None,
         "XmlBytes": None,
         "XmlDocumentKey": result.document_key,
         "XmlFileName": result.file_name,
@@ -527,14 +639,16 @@ def _fill(element: etree._Element, result: Result) -> None:
 
 
 def _reply(envelope: etree._Element, status: int = 200) -> Response:
-    return Response(etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), status_code=status,
-                    media_type=MEDIA)
+    return Response(
+        etree.tostring(envelope, xml_declaration=True, encoding="utf-8"), status_code=status, media_type=MEDIA
+    )
 
 
 def _fault(reason: str) -> Response:
     envelope = copy.deepcopy(_template("fault.invalid-security"))
-    envelope.find("s:Body/s:Fault/s:Reason/s:Text", NS).text = (
-        f"An error occurred when verifying security for the message. {reason}")
+    envelope.find(
+        "s:Body/s:Fault/s:Reason/s:Text", NS
+    ).text = f"An error occurred when verifying security for the message. {reason}"
     return _reply(envelope, 500)  # SOAP 1.2 over HTTP: faults travel with 500
 
 
@@ -556,7 +670,9 @@ def create_app(state: SimState) -> Litestar:
         except (binascii.Error, ValueError):
             return b""
 
-    async def send(request: Request, operation: str, args: dict[str, str], caller: x509.Certificate) -> Response:
+    async def send(
+        request: Request, operation: str, args: dict[str, str], caller: x509.Certificate
+    ) -> Response:
         mode = state.next_fault(request)
         if mode == "down":
             return state.unavailable()
@@ -573,8 +689,14 @@ def create_app(state: SimState) -> Litestar:
 
         def publish_all() -> None:
             for stored in publish:
-                sim.publish(stored, payload={"operation": operation, "file_name": args.get("fileName"),
-                                             "xml": stored.xml.decode("utf-8", "replace")})
+                sim.publish(
+                    stored,
+                    payload={
+                        "operation": operation,
+                        "file_name": args.get("fileName"),
+                        "xml": stored.xml.decode("utf-8", "replace"),
+                    },
+                )
 
         if mode == "hang":
             # Received; the validation result appears only later, and the answer never in time.
@@ -586,8 +708,9 @@ def create_app(state: SimState) -> Litestar:
                 await state.after_issue("slow")
         if sync:
             result = judged[0][0]
-            template = {"00": "send-bill-sync.00", "89": "send-bill-sync.89"}.get(result.status_code,
-                                                                                  "send-bill-sync.99")
+            template = {"00": "send-bill-sync.00", "89": "send-bill-sync.89"}.get(
+                result.status_code, "send-bill-sync.99"
+            )
             return _dian_reply(template, result)
         zip_key = str(uuid.uuid4())
         with sim._lock:
@@ -600,7 +723,9 @@ def create_app(state: SimState) -> Litestar:
         with sim._lock:
             stored = sim.published.get(track_id.lower())
         if stored is None:
-            return _dian_reply("get-status.66", Result(status_code="66", description="TrackId no encontrado."))
+            return _dian_reply(
+                "get-status.66", Result(status_code="66", description="TrackId no encontrado.")
+            )
         template = {"00": "get-status.00"}.get(stored.result.status_code, "get-status.99")
         return _dian_reply(template, stored.result)
 
@@ -610,7 +735,9 @@ def create_app(state: SimState) -> Litestar:
             first_poll = track_id not in sim.polled
             sim.polled.add(track_id)
             stored = [sim.published.get(k) for k in keys or ()]
-        envelope, element = _envelope("get-status-zip.98" if first_poll or keys is None else "get-status-zip.00")
+        envelope, element = _envelope(
+            "get-status-zip.98" if first_poll or keys is None else "get-status-zip.00"
+        )
         item = element[0]
         if keys is None:
             _fill(item, Result(status_code="66", description="TrackId no encontrado."))
@@ -631,7 +758,11 @@ def create_app(state: SimState) -> Litestar:
         envelope, element = _envelope("get-xml-by-document-key")
         fields = {etree.QName(c).localname: c for c in element}
         if stored is None or stored.result.status_code != "00":
-            fields["Code"].text, fields["Message"].text, fields["XmlBytesBase64"].text = "404", "No encontrado", None
+            fields["Code"].text, fields["Message"].text, fields["XmlBytesBase64"].text = (
+                "404",
+                "No encontrado",
+                None,
+            )
         else:
             fields["XmlBytesBase64"].text = base64.b64encode(stored.xml).decode()
         return _reply(envelope)
@@ -640,9 +771,10 @@ def create_app(state: SimState) -> Litestar:
     async def soap(request: Request) -> Response:
         """One SOAP 1.2 operation of WcfDianCustomerServices."""
         try:
-            envelope = etree.fromstring(await request.body(),
-                                        parser=etree.XMLParser(resolve_entities=False, no_network=True,
-                                                               huge_tree=False))
+            envelope = etree.fromstring(
+                await request.body(),
+                parser=etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False),
+            )
             body = envelope.find("s:Body", NS)
             operation_el = body[0]
         except (etree.XMLSyntaxError, TypeError, IndexError):

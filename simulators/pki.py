@@ -42,10 +42,24 @@ def _certificate(subject, issuer, public_key, signing_key, *, ca: bool, days: in
     """The extensions a strict verifier (cryptography's client policy, used by signxml) requires."""
     now = dt.datetime.now(dt.UTC)
     usage = dict.fromkeys(
-        ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",
-         "key_cert_sign", "crl_sign", "encipher_only", "decipher_only"), False)
-    usage.update({"key_cert_sign": True, "crl_sign": True} if ca else {"digital_signature": True,
-                                                                        "content_commitment": True})
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    usage.update(
+        {"key_cert_sign": True, "crl_sign": True}
+        if ca
+        else {"digital_signature": True, "content_commitment": True}
+    )
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -57,10 +71,14 @@ def _certificate(subject, issuer, public_key, signing_key, *, ca: bool, days: in
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(**usage), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False
+        )
     )
     if not ca:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
     return builder.sign(signing_key, hashes.SHA256())
 
 

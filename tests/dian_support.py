@@ -21,18 +21,40 @@ SOFTWARE_ID = "11111111-2222-3333-4444-555555555555"
 SOFTWARE_PIN = "12345"
 TEST_SET_ID = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
 
-ISSUER = msgspec.convert({
-    "country": "CO", "party_type": "company", "id_type": "NIT", "id_number": "900373115", "check_digit": "3",
-    "name": "ACME Colombia SAS", "tax_responsibilities": ["O-13"], "economic_activity": "6201",
-    "email": "facturacion@acme.example", "phone": "6015550100",
-    "address": {"line": "Carrera 7 # 71-21", "city_code": "11001", "department_code": "11", "country": "CO"},
-}, Issuer)
+ISSUER = msgspec.convert(
+    {
+        "country": "CO",
+        "party_type": "company",
+        "id_type": "NIT",
+        "id_number": "900373115",
+        "check_digit": "3",
+        "name": "ACME Colombia SAS",
+        "tax_responsibilities": ["O-13"],
+        "economic_activity": "6201",
+        "email": "facturacion@acme.example",
+        "phone": "6015550100",
+        "address": {
+            "line": "Carrera 7 # 71-21",
+            "city_code": "11001",
+            "department_code": "11",
+            "country": "CO",
+        },
+    },
+    Issuer,
+)
 
 RANGES = {
-    "invoice": NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=990000000, to=995000000,
-                              resolution="18760000001", valid_from=dt.date(2019, 1, 19),
-                              valid_to=dt.date(2030, 1, 19),
-                              technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"),
+    "invoice": NumberingRange(
+        name="setp",
+        kinds=["invoice"],
+        prefix="SETP",
+        from_=990000000,
+        to=995000000,
+        resolution="18760000001",
+        valid_from=dt.date(2019, 1, 19),
+        valid_to=dt.date(2030, 1, 19),
+        technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
+    ),
     "credit_note": NumberingRange(name="nc", kinds=["credit_note"], prefix="NC", from_=1, to=99999999),
     "debit_note": NumberingRange(name="nd", kinds=["debit_note"], prefix="ND", from_=1, to=99999999),
 }
@@ -50,8 +72,9 @@ def document(name: str, **changes) -> Document:
 def debit_note() -> Document:
     doc = document("co-credit-note")
     return msgspec.structs.replace(
-        doc, kind="debit_note", reason=msgspec.convert({"code": "interest", "description": "Intereses de mora"},
-                                                       type(doc.reason)),
+        doc,
+        kind="debit_note",
+        reason=msgspec.convert({"code": "interest", "description": "Intereses de mora"}, type(doc.reason)),
     )
 
 
@@ -59,25 +82,37 @@ def emission(doc: Document, consecutive: int | None = None, environment: str = "
     rng = RANGES[doc.kind]
     consecutive = consecutive if consecutive is not None else rng.from_ + next(_counter)
     number = f"{rng.prefix}{consecutive}"
-    return Emission(document=doc, totals=compute_totals(doc), issuer=ISSUER, reference=f"ref-{number}",
-                    number=number, consecutive=consecutive, numbering=rng, environment=environment)
+    return Emission(
+        document=doc,
+        totals=compute_totals(doc),
+        issuer=ISSUER,
+        reference=f"ref-{number}",
+        number=number,
+        consecutive=consecutive,
+        numbering=rng,
+        environment=environment,
+    )
 
 
 def software():
     from adapters.dian.ubl import Software
 
-    return Software(software_id=SOFTWARE_ID, software_pin=SOFTWARE_PIN, provider_nit=ISSUER.id_number,
-                    provider_dv=ISSUER.check_digit)
+    return Software(
+        software_id=SOFTWARE_ID,
+        software_pin=SOFTWARE_PIN,
+        provider_nit=ISSUER.id_number,
+        provider_dv=ISSUER.check_digit,
+    )
 
 
-@pytest.fixture(scope="session")
-def dian_pki(tmp_path_factory):
+@pytest.fixture(scope="session", name="dian_pki")
+def dian_pki_fixture(tmp_path_factory):
     """A throwaway CA and signing certificate (PKCS#12) for the whole session."""
     return generate(tmp_path_factory.mktemp("dian-pki"), nit=ISSUER.id_number)
 
 
-@pytest.fixture(scope="session")
-def dian_identity(dian_pki):
+@pytest.fixture(scope="session", name="dian_identity")
+def dian_identity_fixture(dian_pki):
     from adapters.dian.certificates import load_identity
 
     return load_identity(str(dian_pki.p12), dian_pki.password)

@@ -97,10 +97,20 @@ class DianAdapter:
     def build_payload(self, emission: Emission) -> DianPayload:
         built = build_document(emission, self._software(emission), self.account.environment)
         xml = sign(built.root, self.identity, built.issued_at, built.fiscal_id)
-        name = file_name(emission.document.kind, emission.issuer.id_number or "0", built.issued_at.year,
-                         emission.consecutive or 0)
-        return DianPayload(operation=self._operation(), file_name=name, number=built.number,
-                           fiscal_id=built.fiscal_id, xml=xml, warnings=built.warnings)
+        name = file_name(
+            emission.document.kind,
+            emission.issuer.id_number or "0",
+            built.issued_at.year,
+            emission.consecutive or 0,
+        )
+        return DianPayload(
+            operation=self._operation(),
+            file_name=name,
+            number=built.number,
+            fiscal_id=built.fiscal_id,
+            xml=xml,
+            warnings=built.warnings,
+        )
 
     def fiscal_id(self, emission: Emission) -> str:
         """The CUFE/CUDE of an emission, without signing (reconciliation)."""
@@ -109,7 +119,9 @@ class DianAdapter:
     @property
     def service(self) -> DianService:
         if self._service is None:
-            self._service = DianService(self.account.base_url, self.identity, timeout_s=self.account.timeout_s)
+            self._service = DianService(
+                self.account.base_url, self.identity, timeout_s=self.account.timeout_s
+            )
         return self._service
 
     # -- emitting ----------------------------------------------------------------------------------
@@ -129,8 +141,15 @@ class DianAdapter:
             raise
         if payload.operation == "SendTestSetAsync":
             # Habilitación: the batch is validated later; GetStatusZip(ZipKey) tells (§5.5 workflow).
-            return Outcome(status="pending", provider_reference=responses.zip_key(result), number=payload.number,
-                           fiscal_id=payload.fiscal_id, warnings=payload.warnings, raw=raw, xml=payload.xml)
+            return Outcome(
+                status="pending",
+                provider_reference=responses.zip_key(result),
+                number=payload.number,
+                fiscal_id=payload.fiscal_id,
+                warnings=payload.warnings,
+                raw=raw,
+                xml=payload.xml,
+            )
         answer = responses.dian_response(result)
         if responses.is_duplicate(answer):
             return await self._confirm_duplicate(payload, raw)
@@ -146,10 +165,19 @@ class DianAdapter:
         result, status_raw = await self.service.call("GetStatus", trackId=payload.fiscal_id)
         answer = responses.dian_response(result)
         if answer.status_code != "00":
-            raise Rejected(f"DIAN answered rule 90 (processed before) but GetStatus says {answer.status_code}: "
-                           f"{answer.status_description}", code="90", errors=answer.rejections, raw=raw)
-        outcome = responses.outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=status_raw)
-        outcome.warnings.insert(0, "DIAN already held this document (rule 90 on resend); GetStatus confirmed it")
+            raise Rejected(
+                f"DIAN answered rule 90 (processed before) but GetStatus says {answer.status_code}: "
+                f"{answer.status_description}",
+                code="90",
+                errors=answer.rejections,
+                raw=raw,
+            )
+        outcome = responses.outcome(
+            answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=status_raw
+        )
+        outcome.warnings.insert(
+            0, "DIAN already held this document (rule 90 on resend); GetStatus confirmed it"
+        )
         outcome.xml = payload.xml
         return outcome
 
@@ -160,16 +188,22 @@ class DianAdapter:
             result, raw = await self.service.call("GetStatusZip", trackId=ref.provider_reference)
             answers = responses.dian_responses(result)
             if not answers:
-                return Outcome(status="pending", provider_reference=ref.provider_reference, number=ref.number,
-                               fiscal_id=ref.fiscal_id, raw=raw)
+                return Outcome(
+                    status="pending",
+                    provider_reference=ref.provider_reference,
+                    number=ref.number,
+                    fiscal_id=ref.fiscal_id,
+                    raw=raw,
+                )
             outcome = responses.outcome(answers[0], number=ref.number, fiscal_id=ref.fiscal_id, raw=raw)
             outcome.provider_reference = ref.provider_reference
             return outcome
         if not ref.fiscal_id:
             raise Misconfigured("DIAN status needs the CUFE/CUDE or the ZipKey", code="reference")
         result, raw = await self.service.call("GetStatus", trackId=ref.fiscal_id)
-        return responses.outcome(responses.dian_response(result), number=ref.number, fiscal_id=ref.fiscal_id,
-                                 raw=raw)
+        return responses.outcome(
+            responses.dian_response(result), number=ref.number, fiscal_id=ref.fiscal_id, raw=raw
+        )
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """Does DIAN hold this emission's CUFE? 66 (never received) → None."""

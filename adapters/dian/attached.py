@@ -46,8 +46,9 @@ def _tax_scheme(parent, tag: str, party: etree._Element | None) -> None:
         holder.append(copy.deepcopy(scheme))
 
 
-def build_attached(signed: bytes, application_response: bytes, identity: SigningIdentity,
-                   now: dt.datetime | None = None) -> bytes:
+def build_attached(
+    signed: bytes, application_response: bytes, identity: SigningIdentity, now: dt.datetime | None = None
+) -> bytes:
     """The signed AttachedDocument for a document DIAN accepted."""
     doc = etree.fromstring(signed)
     answer = etree.fromstring(application_response)
@@ -81,8 +82,14 @@ def build_attached(signed: bytes, application_response: bytes, identity: Signing
     _sub(verification, CBC + "ValidatorID", DIAN_VALIDATOR)
     code = answer.findtext(".//cac:DocumentResponse/cac:Response/cbc:ResponseCode", namespaces=NS) or "02"
     _sub(verification, CBC + "ValidationResultCode", code)
-    _sub(verification, CBC + "ValidationDate",
-         answer.findtext("cbc:IssueDate", namespaces=NS) or now.strftime("%Y-%m-%d"))
-    _sub(verification, CBC + "ValidationTime",
-         answer.findtext("cbc:IssueTime", namespaces=NS) or now.strftime("%H:%M:%S") + "-05:00")
+    _sub(
+        verification,
+        CBC + "ValidationDate",
+        answer.findtext("cbc:IssueDate", namespaces=NS) or now.strftime("%Y-%m-%d"),
+    )
+    _sub(
+        verification,
+        CBC + "ValidationTime",
+        answer.findtext("cbc:IssueTime", namespaces=NS) or now.strftime("%H:%M:%S") + "-05:00",
+    )
     return sign(root, identity, now, f"attached-{uuid.text}")

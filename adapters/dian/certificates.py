@@ -53,8 +53,10 @@ def _load(path: str, mtime: int, password: str) -> SigningIdentity:
     now = dt.datetime.now(dt.UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         # DIAN rule ZD07: a certificate not yet valid or expired rejects every document.
-        raise Misconfigured(f"certificate expired or not yet valid (until {cert.not_valid_after_utc:%Y-%m-%d})",
-                            code="certificate-expired")
+        raise Misconfigured(
+            f"certificate expired or not yet valid (until {cert.not_valid_after_utc:%Y-%m-%d})",
+            code="certificate-expired",
+        )
     der = cert.public_bytes(Encoding.DER)
     return SigningIdentity(
         key=key,

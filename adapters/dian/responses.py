@@ -45,7 +45,9 @@ FAULTS: Final[dict[str, type[ProviderFailure]]] = {
 DUPLICATE_RULE: Final = "90"  # "Documento procesado anteriormente" (§5.5)
 
 # "Regla: FAD06, Rechazo: Valor del CUFE ..." / "Regla: FAJ43b, Notificación: ..."
-_RULE = re.compile(r"^\s*Regla:\s*(?P<code>[^,]+),\s*(?P<severity>Rechazo|Notificaci[oó]n):\s*(?P<text>.*)$", re.S)
+_RULE = re.compile(
+    r"^\s*Regla:\s*(?P<code>[^,]+),\s*(?P<severity>Rechazo|Notificaci[oó]n):\s*(?P<text>.*)$", re.S
+)
 
 
 class DianResponse(msgspec.Struct, kw_only=True):
@@ -87,8 +89,11 @@ def parse_envelope(data: bytes) -> etree._Element | SoapFault:
     if fault is not None:
         code = fault.findtext(f"{SOAP12}Code/{SOAP12}Value") or ""
         subcode = fault.findtext(f"{SOAP12}Code/{SOAP12}Subcode/{SOAP12}Value")
-        return SoapFault(code=code.split(":")[-1], subcode=subcode.split(":")[-1] if subcode else None,
-                         reason=" ".join(t.strip() for t in fault.itertext() if t.strip() and t not in (code, subcode)))
+        return SoapFault(
+            code=code.split(":")[-1],
+            subcode=subcode.split(":")[-1] if subcode else None,
+            reason=" ".join(t.strip() for t in fault.itertext() if t.strip() and t not in (code, subcode)),
+        )
     response = body[0]
     if not len(response):
         raise ValueError("empty SOAP response")
@@ -131,7 +136,9 @@ def dian_response(el: etree._Element) -> DianResponse:
 
 def dian_responses(el: etree._Element) -> list[DianResponse]:
     """GetStatusZip's list of DianResponse."""
-    return [dian_response(item) for item in el if isinstance(item.tag, str) and _local(item) == "DianResponse"]
+    return [
+        dian_response(item) for item in el if isinstance(item.tag, str) and _local(item) == "DianResponse"
+    ]
 
 
 def zip_key(el: etree._Element) -> str:
@@ -165,8 +172,11 @@ def outcome(response: DianResponse, *, number: str | None, fiscal_id: str | None
     status = STATUSES.get(response.status_code)
     if status is None:
         cls = FAILURES.get(response.status_code, Unavailable)
-        raise cls(response.status_description or f"DIAN StatusCode {response.status_code}",
-                  code=response.status_code, raw=raw)
+        raise cls(
+            response.status_description or f"DIAN StatusCode {response.status_code}",
+            code=response.status_code,
+            raw=raw,
+        )
     return Outcome(
         status=status,  # type: ignore[arg-type]
         provider_reference=response.document_key or fiscal_id,
@@ -181,5 +191,9 @@ def outcome(response: DianResponse, *, number: str | None, fiscal_id: str | None
 def rejected(response: DianResponse, *, raw: str) -> Rejected:
     """Raised by emit for a 99: the document's data is wrong, with DIAN's rule codes."""
     rules = ", ".join(e.code for e in response.rejections) or response.status_code
-    return Rejected(f"DIAN rejected the document ({rules}): {response.status_description or ''}".strip(),
-                    code=response.status_code, errors=response.rejections, raw=raw)
+    return Rejected(
+        f"DIAN rejected the document ({rules}): {response.status_description or ''}".strip(),
+        code=response.status_code,
+        errors=response.rejections,
+        raw=raw,
+    )

@@ -26,13 +26,18 @@ WSDL: Final = files("contracts").joinpath("dian", "WcfDianCustomerServices.wsdl"
 BINDING: Final = "{http://wcf.dian.colombia}WSHttpBinding_IWcfDianCustomerServices"
 
 # File-name prefixes of the Anexo's convention (research/dian.md §5.4; DIAN does not check them).
-FILE_PREFIXES: Final[dict[str, str]] = {"invoice": "fv", "credit_note": "nc", "debit_note": "nd", "zip": "z",
-                                        "attached": "ad"}
+FILE_PREFIXES: Final[dict[str, str]] = {
+    "invoice": "fv",
+    "credit_note": "nc",
+    "debit_note": "nd",
+    "zip": "z",
+    "attached": "ad",
+}
 OWN_SOFTWARE: Final = "000"  # PPP: the technology-provider code, 000 for own software
 
 
 def file_name(kind: str, nit: str, year: int, consecutive: int) -> str:
-    """`<prefix><NIT, 10 digits><PPP><YY><consecutive, 8 digits>` without extension (APIDIAN's decimal form)."""
+    """`<prefix><NIT, 10 digits><PPP><YY><consecutive, 8 digits>`, no extension (APIDIAN's decimal form)."""
     return f"{FILE_PREFIXES[kind]}{int(nit):010d}{OWN_SOFTWARE}{year % 100:02d}{consecutive % 10**8:08d}"
 
 
@@ -66,7 +71,9 @@ class DianService:
         envelope, headers = self.binding._create(
             operation, (), params, client=self.client, options={"address": self.url}
         )
-        headers = {k: v for k, v in headers.items() if k.lower() != "soapaction"}  # SOAP 1.2: action in Content-Type
+        headers = {
+            k: v for k, v in headers.items() if k.lower() != "soapaction"
+        }  # SOAP 1.2: action in Content-Type
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), headers
 
     async def call(self, operation: str, *, emits: bool = False, **params) -> tuple[etree._Element, str]:
@@ -78,10 +85,17 @@ class DianService:
             result = parse_envelope(response.content)
         except ValueError as exc:
             if response.status_code != 200:
-                raise failure_for_status(response, f"DIAN answered HTTP {response.status_code}", emits=emits,
-                                         code=str(response.status_code), raw=text[:2000]) from None
+                raise failure_for_status(
+                    response,
+                    f"DIAN answered HTTP {response.status_code}",
+                    emits=emits,
+                    code=str(response.status_code),
+                    raw=text[:2000],
+                ) from None
             cls: type[ProviderFailure] = Ambiguous if emits else Unavailable
-            raise cls(f"DIAN answered something that is not SOAP: {exc}", code="not-soap", raw=text[:2000]) from None
+            raise cls(
+                f"DIAN answered something that is not SOAP: {exc}", code="not-soap", raw=text[:2000]
+            ) from None
         if isinstance(result, SoapFault):
             raise fault_failure(result, raw=text)
         return result, text

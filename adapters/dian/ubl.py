@@ -40,7 +40,10 @@ CAC, CBC, EXT, STS = (f"{{{NS[p]}}}" for p in ("cac", "cbc", "ext", "sts"))
 
 DIAN_NIT: Final = "800197268"
 DIAN_DV: Final = "4"
-DIAN_AGENCY: Final = {"schemeAgencyID": "195", "schemeAgencyName": "CO, DIAN (Dirección de Impuestos y Aduanas Nacionales)"}
+DIAN_AGENCY: Final = {
+    "schemeAgencyID": "195",
+    "schemeAgencyName": "CO, DIAN (Dirección de Impuestos y Aduanas Nacionales)",
+}
 
 
 class KindProfile(msgspec.Struct, frozen=True):
@@ -54,13 +57,33 @@ class KindProfile(msgspec.Struct, frozen=True):
 
 
 KINDS: Final[dict[str, KindProfile]] = {
-    "invoice": KindProfile("Invoice", "InvoiceTypeCode", "DIAN 2.1: Factura Electrónica de Venta",
-                           "CUFE-SHA384", "InvoiceLine", "InvoicedQuantity", "LegalMonetaryTotal"),
-    "credit_note": KindProfile("CreditNote", "CreditNoteTypeCode",
-                               "DIAN 2.1: Nota Crédito de Factura Electrónica de Venta",
-                               "CUDE-SHA384", "CreditNoteLine", "CreditedQuantity", "LegalMonetaryTotal"),
-    "debit_note": KindProfile("DebitNote", None, "DIAN 2.1: Nota Débito de Factura Electrónica de Venta",
-                              "CUDE-SHA384", "DebitNoteLine", "DebitedQuantity", "RequestedMonetaryTotal"),
+    "invoice": KindProfile(
+        "Invoice",
+        "InvoiceTypeCode",
+        "DIAN 2.1: Factura Electrónica de Venta",
+        "CUFE-SHA384",
+        "InvoiceLine",
+        "InvoicedQuantity",
+        "LegalMonetaryTotal",
+    ),
+    "credit_note": KindProfile(
+        "CreditNote",
+        "CreditNoteTypeCode",
+        "DIAN 2.1: Nota Crédito de Factura Electrónica de Venta",
+        "CUDE-SHA384",
+        "CreditNoteLine",
+        "CreditedQuantity",
+        "LegalMonetaryTotal",
+    ),
+    "debit_note": KindProfile(
+        "DebitNote",
+        None,
+        "DIAN 2.1: Nota Débito de Factura Electrónica de Venta",
+        "CUDE-SHA384",
+        "DebitNoteLine",
+        "DebitedQuantity",
+        "RequestedMonetaryTotal",
+    ),
 }
 
 # CustomizationID (operation type, §3.3): (with a referenced e-invoice, without)
@@ -71,18 +94,66 @@ CUSTOMIZATION: Final[dict[str, tuple[str, str]]] = {
 }
 
 # Body order per root, from UBL-<Root>-2.1.xsd (only the elements we write).
-_HEAD: Final = ["UBLExtensions", "UBLVersionID", "CustomizationID", "ProfileID", "ProfileExecutionID", "ID", "UUID",
-                "IssueDate", "IssueTime"]
+_HEAD: Final = [
+    "UBLExtensions",
+    "UBLVersionID",
+    "CustomizationID",
+    "ProfileID",
+    "ProfileExecutionID",
+    "ID",
+    "UUID",
+    "IssueDate",
+    "IssueTime",
+]
 ORDER: Final[dict[str, list[str]]] = {
-    "Invoice": [*_HEAD, "DueDate", "InvoiceTypeCode", "Note", "DocumentCurrencyCode", "LineCountNumeric",
-                "BillingReference", "AccountingSupplierParty", "AccountingCustomerParty", "PaymentMeans",
-                "AllowanceCharge", "TaxTotal", "WithholdingTaxTotal", "LegalMonetaryTotal", "InvoiceLine"],
-    "CreditNote": [*_HEAD, "CreditNoteTypeCode", "Note", "DocumentCurrencyCode", "LineCountNumeric",
-                   "DiscrepancyResponse", "BillingReference", "AccountingSupplierParty", "AccountingCustomerParty",
-                   "PaymentMeans", "AllowanceCharge", "TaxTotal", "LegalMonetaryTotal", "CreditNoteLine"],
-    "DebitNote": [*_HEAD, "Note", "DocumentCurrencyCode", "LineCountNumeric", "DiscrepancyResponse",
-                  "BillingReference", "AccountingSupplierParty", "AccountingCustomerParty", "AllowanceCharge",
-                  "PaymentMeans", "TaxTotal", "RequestedMonetaryTotal", "DebitNoteLine"],
+    "Invoice": [
+        *_HEAD,
+        "DueDate",
+        "InvoiceTypeCode",
+        "Note",
+        "DocumentCurrencyCode",
+        "LineCountNumeric",
+        "BillingReference",
+        "AccountingSupplierParty",
+        "AccountingCustomerParty",
+        "PaymentMeans",
+        "AllowanceCharge",
+        "TaxTotal",
+        "WithholdingTaxTotal",
+        "LegalMonetaryTotal",
+        "InvoiceLine",
+    ],
+    "CreditNote": [
+        *_HEAD,
+        "CreditNoteTypeCode",
+        "Note",
+        "DocumentCurrencyCode",
+        "LineCountNumeric",
+        "DiscrepancyResponse",
+        "BillingReference",
+        "AccountingSupplierParty",
+        "AccountingCustomerParty",
+        "PaymentMeans",
+        "AllowanceCharge",
+        "TaxTotal",
+        "LegalMonetaryTotal",
+        "CreditNoteLine",
+    ],
+    "DebitNote": [
+        *_HEAD,
+        "Note",
+        "DocumentCurrencyCode",
+        "LineCountNumeric",
+        "DiscrepancyResponse",
+        "BillingReference",
+        "AccountingSupplierParty",
+        "AccountingCustomerParty",
+        "AllowanceCharge",
+        "PaymentMeans",
+        "TaxTotal",
+        "RequestedMonetaryTotal",
+        "DebitNoteLine",
+    ],
 }
 # Inside a line, the Invoice puts AllowanceCharge before TaxTotal; the notes the other way round.
 LINE_ORDER: Final[dict[str, list[str]]] = {
@@ -91,8 +162,14 @@ LINE_ORDER: Final[dict[str, list[str]]] = {
     "DebitNoteLine": ["TaxTotal", "AllowanceCharge"],
 }
 
-TAX_NAMES: Final[dict[str, str]] = {"01": "IVA", "04": "INC", "03": "ICA", "05": "ReteIVA", "06": "ReteRenta",
-                                    "07": "ReteICA"}
+TAX_NAMES: Final[dict[str, str]] = {
+    "01": "IVA",
+    "04": "INC",
+    "03": "ICA",
+    "05": "ReteIVA",
+    "06": "ReteRenta",
+    "07": "ReteICA",
+}
 
 
 class Software(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,14 +225,23 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     kind = KINDS.get(doc.kind)
     issues: list[UnsupportedIssue] = []
     if kind is None or doc.country != "CO":
-        issues.append(UnsupportedIssue(path="kind", rule="dian-kind", message=f"direct DIAN does not emit {doc.kind}"))
+        issues.append(
+            UnsupportedIssue(path="kind", rule="dian-kind", message=f"direct DIAN does not emit {doc.kind}")
+        )
     if not emission.number:
         raise Misconfigured("direct DIAN needs the gateway's number for the document", code="numbering")
     if doc.kind == "invoice" and doc.customer is None:
-        issues.append(UnsupportedIssue(path="customer", rule="co-invoice-customer-required",
-                                       message="a DIAN invoice needs a customer"))
+        issues.append(
+            UnsupportedIssue(
+                path="customer",
+                rule="co-invoice-customer-required",
+                message="a DIAN invoice needs a customer",
+            )
+        )
     if doc.kind in catalogs.NOTE_KINDS and doc.reason is None:
-        issues.append(UnsupportedIssue(path="reason", rule="dian-note-reason", message="a note needs a reason"))
+        issues.append(
+            UnsupportedIssue(path="reason", rule="dian-note-reason", message="a note needs a reason")
+        )
     unsupported_if(issues)
     assert kind is not None
     warnings: list[str] = []
@@ -176,9 +262,16 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     else:
         key = software.software_pin
     fiscal_id = cufe(
-        number=emission.number, issue_date=issue_date, issue_time=issue_time,
-        line_extension=totals.line_extension, taxes=tax_by_scheme, payable=totals.payable,
-        supplier_id=issuer.id_number or "", customer_id=customer_id, key=key, environment=env_code,
+        number=emission.number,
+        issue_date=issue_date,
+        issue_time=issue_time,
+        line_extension=totals.line_extension,
+        taxes=tax_by_scheme,
+        payable=totals.payable,
+        supplier_id=issuer.id_number or "",
+        customer_id=customer_id,
+        key=key,
+        environment=env_code,
     )
 
     parts: dict[str, list[etree._Element]] = {}
@@ -237,31 +330,54 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         (("false", doc.discounts, totals.allowances), ("true", doc.charges, totals.charges)), start=1
     ):
         if items:
-            put("AllowanceCharge", _document_adjustment(n, indicator, items, total, totals.line_extension, currency))
+            put(
+                "AllowanceCharge",
+                _document_adjustment(n, indicator, items, total, totals.line_extension, currency),
+            )
     for code, amount in tax_by_scheme.items():
-        put("TaxTotal", _tax_total(CAC + "TaxTotal", code, amount,
-                                   [t for t in totals.taxes if catalogs.TAXES["CO"][t.tax] == code], currency))
+        put(
+            "TaxTotal",
+            _tax_total(
+                CAC + "TaxTotal",
+                code,
+                amount,
+                [t for t in totals.taxes if catalogs.TAXES["CO"][t.tax] == code],
+                currency,
+            ),
+        )
     if totals.withholdings:
         if doc.kind == "invoice":
             for w in totals.withholdings:
                 code = catalogs.WITHHOLDINGS["CO"][w.tax]
-                put("WithholdingTaxTotal", _tax_total(CAC + "WithholdingTaxTotal", code, w.amount, [w], currency))
+                put(
+                    "WithholdingTaxTotal",
+                    _tax_total(CAC + "WithholdingTaxTotal", code, w.amount, [w], currency),
+                )
         else:  # UBL 2.1 notes have no WithholdingTaxTotal; CO withholdings never change PayableAmount
             warnings.append("withholdings: not expressible in a DIAN note (informational, dropped)")
     mt = put(kind.monetary_total, _new(CAC + kind.monetary_total))
-    for tag, value in (("LineExtensionAmount", totals.line_extension), ("TaxExclusiveAmount", totals.tax_exclusive),
-                       ("TaxInclusiveAmount", totals.tax_inclusive), ("AllowanceTotalAmount", totals.allowances),
-                       ("ChargeTotalAmount", totals.charges), ("PayableAmount", totals.payable)):
+    for tag, value in (
+        ("LineExtensionAmount", totals.line_extension),
+        ("TaxExclusiveAmount", totals.tax_exclusive),
+        ("TaxInclusiveAmount", totals.tax_inclusive),
+        ("AllowanceTotalAmount", totals.allowances),
+        ("ChargeTotalAmount", totals.charges),
+        ("PayableAmount", totals.payable),
+    ):
         _amount(mt, tag, value, currency)
     for i, (line, lt) in enumerate(zip(doc.lines, totals.lines, strict=True), start=1):
         put(kind.line, _line(kind, i, line, lt, currency))
 
-    root = etree.Element(f"{{urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2}}{kind.root}",
-                         nsmap={None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2", **NS})
+    root = etree.Element(
+        f"{{urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2}}{kind.root}",
+        nsmap={None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2", **NS},
+    )
     for name in ORDER[kind.root]:
         for el in parts.get(name, ()):
             root.append(el)
-    return UblDocument(root=root, number=emission.number, fiscal_id=fiscal_id, issued_at=at, warnings=warnings)
+    return UblDocument(
+        root=root, number=emission.number, fiscal_id=fiscal_id, issued_at=at, warnings=warnings
+    )
 
 
 def _extensions(emission: Emission, software: Software, environment: str, fiscal_id: str) -> etree._Element:
@@ -271,7 +387,9 @@ def _extensions(emission: Emission, software: Software, environment: str, fiscal
     rng = emission.numbering
     if emission.document.kind == "invoice":
         if rng is None or not rng.resolution or not rng.valid_from or not rng.valid_to:
-            raise Misconfigured("the invoice numbering range needs a resolution and its dates", code="numbering")
+            raise Misconfigured(
+                "the invoice numbering range needs a resolution and its dates", code="numbering"
+            )
         control = _sub(dian, STS + "InvoiceControl")
         _sub(control, STS + "InvoiceAuthorization", rng.resolution)
         period = _sub(control, STS + "AuthorizationPeriod")
@@ -283,15 +401,30 @@ def _extensions(emission: Emission, software: Software, environment: str, fiscal
         _sub(authorized, STS + "From", str(rng.from_))
         _sub(authorized, STS + "To", str(rng.to))
     source = _sub(dian, STS + "InvoiceSource")
-    _sub(source, CBC + "IdentificationCode", "CO", listAgencyID="6",
-         listAgencyName="United Nations Economic Commission for Europe",
-         listSchemeURI="urn:oasis:names:specification:ubl:codelist:gc:CountryIdentificationCode-2.1")
+    _sub(
+        source,
+        CBC + "IdentificationCode",
+        "CO",
+        listAgencyID="6",
+        listAgencyName="United Nations Economic Commission for Europe",
+        listSchemeURI="urn:oasis:names:specification:ubl:codelist:gc:CountryIdentificationCode-2.1",
+    )
     provider = _sub(dian, STS + "SoftwareProvider")
-    _sub(provider, STS + "ProviderID", software.provider_nit, **DIAN_AGENCY, schemeID=software.provider_dv,
-         schemeName="31")
+    _sub(
+        provider,
+        STS + "ProviderID",
+        software.provider_nit,
+        **DIAN_AGENCY,
+        schemeID=software.provider_dv,
+        schemeName="31",
+    )
     _sub(provider, STS + "SoftwareID", software.software_id, **DIAN_AGENCY)
-    _sub(dian, STS + "SoftwareSecurityCode",
-         software_security_code(software.software_id, software.software_pin, emission.number or ""), **DIAN_AGENCY)
+    _sub(
+        dian,
+        STS + "SoftwareSecurityCode",
+        software_security_code(software.software_id, software.software_pin, emission.number or ""),
+        **DIAN_AGENCY,
+    )
     auth = _sub(dian, STS + "AuthorizationProvider")
     _sub(auth, STS + "AuthorizationProviderID", DIAN_NIT, **DIAN_AGENCY, schemeID=DIAN_DV, schemeName="31")
     _sub(dian, STS + "QRCode", qr_url(fiscal_id, environment))
@@ -340,8 +473,12 @@ def _party(holder: etree._Element, party: Party | None, emission: Emission, *, s
         _sub(ts, CBC + "Name", "No aplica")
         return
     if party.party_type == "person" or not supplier:
-        ident = _sub(_sub(p, CAC + "PartyIdentification"), CBC + "ID", party.id_number or FINAL_CONSUMER_ID,
-                     schemeName=catalogs.ID_TYPES["CO"].get(party.id_type or "NIT", "31"))
+        ident = _sub(
+            _sub(p, CAC + "PartyIdentification"),
+            CBC + "ID",
+            party.id_number or FINAL_CONSUMER_ID,
+            schemeName=catalogs.ID_TYPES["CO"].get(party.id_type or "NIT", "31"),
+        )
         if party.id_type in (None, "NIT") and party.check_digit:
             ident.set("schemeID", party.check_digit)
     _sub(_sub(p, CAC + "PartyName"), CBC + "Name", party.trade_name or party.name)

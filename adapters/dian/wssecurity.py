@@ -32,7 +32,9 @@ EXC_C14N: Final = "http://www.w3.org/2001/10/xml-exc-c14n#"
 RSA_SHA256: Final = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SHA256: Final = "http://www.w3.org/2001/04/xmlenc#sha256"
 X509V3: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
-BASE64: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+BASE64: Final = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+)
 
 TIMESTAMP_LIFETIME: Final = dt.timedelta(minutes=5)  # the Anexo's examples (§5.3)
 
@@ -85,8 +87,14 @@ def sign_envelope(envelope: etree._Element, identity: SigningIdentity, now: dt.d
     timestamp = _el(security, _U + "Timestamp", **{_ID: f"TS-{token}"})
     _el(timestamp, _U + "Created", now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
     _el(timestamp, _U + "Expires", (now + TIMESTAMP_LIFETIME).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
-    _el(security, _S + "BinarySecurityToken", identity.certificate_b64, EncodingType=BASE64, ValueType=X509V3,
-        **{_ID: f"X509-{token}"})
+    _el(
+        security,
+        _S + "BinarySecurityToken",
+        identity.certificate_b64,
+        EncodingType=BASE64,
+        ValueType=X509V3,
+        **{_ID: f"X509-{token}"},
+    )
     signature = _el(security, _D + "Signature", Id=f"SIG-{token}")
     signed_info = _el(signature, _D + "SignedInfo")
     _el(signed_info, _D + "CanonicalizationMethod", Algorithm=EXC_C14N)
@@ -98,6 +106,10 @@ def sign_envelope(envelope: etree._Element, identity: SigningIdentity, now: dt.d
         _el(ref, _D + "DigestValue", base64.b64encode(hashlib.sha256(_c14n(node)).digest()).decode())
     value = identity.key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
     _el(signature, _D + "SignatureValue", base64.b64encode(value).decode())
-    _el(_el(_el(signature, _D + "KeyInfo"), _S + "SecurityTokenReference"), _S + "Reference",
-        URI=f"#X509-{token}", ValueType=X509V3)
+    _el(
+        _el(_el(signature, _D + "KeyInfo"), _S + "SecurityTokenReference"),
+        _S + "Reference",
+        URI=f"#X509-{token}",
+        ValueType=X509V3,
+    )
     return envelope

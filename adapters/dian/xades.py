@@ -64,8 +64,15 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str)
     return el
 
 
-def _reference(signed_info, uri: str, digest: str, *, ref_id: str | None = None, type_: str | None = None,
-               enveloped: bool = False) -> None:
+def _reference(
+    signed_info,
+    uri: str,
+    digest: str,
+    *,
+    ref_id: str | None = None,
+    type_: str | None = None,
+    enveloped: bool = False,
+) -> None:
     attrs = {"Id": ref_id} if ref_id else {}
     if type_:
         attrs["Type"] = type_

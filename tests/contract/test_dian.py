@@ -13,20 +13,20 @@ import io
 import zipfile
 from pathlib import Path
 
+import dian_support as ds
 import httpx
 import msgspec
 import pytest
 import respx
+from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
 from lxml import etree
 from signxml import XMLVerifier
 
-import dian_support as ds
 from adapters.base import Account, Ambiguous, Misconfigured, ProviderRef, Rejected, Unavailable, adapter_class
 from adapters.dian import DianAdapter
 from adapters.dian.soap import package
 from adapters.dian.ubl import NS, build_document
 from contracts import read_bytes
-from dian_support import dian_identity, dian_pki  # noqa: F401  (fixtures)
 from simulators.control import SimSettings
 from simulators.dian import xsd_errors
 from simulators.pki import generate
@@ -38,16 +38,30 @@ HANG_S = 0.6
 
 
 def account(pki, url: str = URL, **changes) -> Account:
-    credentials = {"software_id": ds.SOFTWARE_ID, "software_pin": ds.SOFTWARE_PIN,
-                   "certificate": str(pki.p12), "certificate_password": pki.password}
+    credentials = {
+        "software_id": ds.SOFTWARE_ID,
+        "software_pin": ds.SOFTWARE_PIN,
+        "certificate": str(pki.p12),
+        "certificate_password": pki.password,
+    }
     credentials.update(changes.pop("credentials", {}))
-    return Account(name="dian", provider="dian", base_url=url, environment="test", credentials=credentials,
-                   timeout_s=changes.pop("timeout_s", 5.0), **changes)
+    return Account(
+        name="dian",
+        provider="dian",
+        base_url=url,
+        environment="test",
+        credentials=credentials,
+        timeout_s=changes.pop("timeout_s", 5.0),
+        **changes,
+    )
 
 
 def reply(name: str, status: int = 200) -> httpx.Response:
-    return httpx.Response(status, content=read_bytes("dian", "examples", f"{name}.xml"),
-                          headers={"content-type": "application/soap+xml; charset=utf-8"})
+    return httpx.Response(
+        status,
+        content=read_bytes("dian", "examples", f"{name}.xml"),
+        headers={"content-type": "application/soap+xml; charset=utf-8"},
+    )
 
 
 def operation_of(request: httpx.Request) -> str:
@@ -61,10 +75,14 @@ def fixed(doc):
 
 # -- golden UBL and registry -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["invoice", "credit_note", "debit_note"])
 def test_unsigned_ubl_matches_golden(kind: str, request: pytest.FixtureRequest) -> None:
-    doc = {"invoice": lambda: ds.document("co-invoice"), "credit_note": lambda: ds.document("co-credit-note"),
-           "debit_note": ds.debit_note}[kind]()
+    doc = {
+        "invoice": lambda: ds.document("co-invoice"),
+        "credit_note": lambda: ds.document("co-credit-note"),
+        "debit_note": ds.debit_note,
+    }[kind]()
     emission = ds.emission(fixed(doc), consecutive=ds.RANGES[kind].from_)
     built = build_document(emission, ds.software(), "test")
     text = etree.tostring(built.root, pretty_print=True, encoding="unicode")
@@ -97,6 +115,7 @@ async def test_wrong_certificate_password_is_misconfigured_without_the_password(
 
 # -- documented answers (respx) -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def dian_api():
     with respx.mock(assert_all_called=False) as mock:
@@ -110,17 +129,21 @@ async def adapter(dian_pki):
     await instance.aclose()
 
 
-async def test_send_bill_sync_request_is_a_signed_envelope_with_one_valid_document(adapter, dian_api,
-                                                                                    dian_identity) -> None:
+async def test_send_bill_sync_request_is_a_signed_envelope_with_one_valid_document(
+    adapter, dian_api, dian_identity
+) -> None:
     route = dian_api.post(URL).mock(return_value=reply("send-bill-sync.00"))
     await adapter.emit(ds.emission(ds.document("co-invoice")))
     request = route.calls.last.request
-    assert 'action="http://wcf.dian.colombia/IWcfDianCustomerServices/SendBillSync"' in request.headers[
-        "content-type"]
+    assert (
+        'action="http://wcf.dian.colombia/IWcfDianCustomerServices/SendBillSync"'
+        in request.headers["content-type"]
+    )
     assert request.headers["content-type"].startswith("application/soap+xml")
     assert operation_of(request) == "SendBillSync"
-    XMLVerifier().verify(request.content, x509_cert=dian_identity.certificate, validate_schema=False,
-                         expect_references=2)
+    XMLVerifier().verify(
+        request.content, x509_cert=dian_identity.certificate, validate_schema=False, expect_references=2
+    )
     envelope = etree.fromstring(request.content)
     assert envelope.findtext(".//{http://www.w3.org/2005/08/addressing}To") == URL
     content = envelope.findtext(".//{http://wcf.dian.colombia}contentFile")
@@ -137,7 +160,9 @@ async def test_accepted_answer(adapter, dian_api) -> None:
     assert outcome.authority.code == "00"
     assert "autorizada" in outcome.authority.message
     assert outcome.warnings == [
-        "DIAN FAJ43b: Nombre informado No corresponde al registrado en el RUT con respecto al Nit suminstrado."]
+        "DIAN FAJ43b: Nombre informado No corresponde al registrado en el RUT con respecto al Nit "
+        "suminstrado."
+    ]
     assert outcome.xml is not None and outcome.xml.startswith(b"<?xml")
 
 
@@ -151,7 +176,9 @@ async def test_rejection_keeps_dians_rule_codes_and_leaves_notifications_out(ada
 
 async def test_rule_90_is_accepted_only_when_get_status_confirms(adapter, dian_api) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
-        return reply("send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.00")
+        return reply(
+            "send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.00"
+        )
 
     dian_api.post(URL).mock(side_effect=answer)
     outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
@@ -161,7 +188,9 @@ async def test_rule_90_is_accepted_only_when_get_status_confirms(adapter, dian_a
 
 async def test_rule_90_without_confirmation_is_rejected(adapter, dian_api) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
-        return reply("send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.66")
+        return reply(
+            "send-bill-sync.99.rule-90" if operation_of(request) == "SendBillSync" else "get-status.66"
+        )
 
     dian_api.post(URL).mock(side_effect=answer)
     with pytest.raises(Rejected) as exc:
@@ -171,11 +200,13 @@ async def test_rule_90_without_confirmation_is_rejected(adapter, dian_api) -> No
 
 @pytest.mark.parametrize(
     ("response", "failure"),
-    [(reply("send-bill-sync.89"), Misconfigured),
-     (reply("fault.invalid-security", 500), Misconfigured),
-     (httpx.Response(503, text="Service Unavailable"), Unavailable),
-     (httpx.Response(429, headers={"Retry-After": "7"}), Unavailable),
-     (httpx.Response(500, text="<html>oops</html>"), Ambiguous)],
+    [
+        (reply("send-bill-sync.89"), Misconfigured),
+        (reply("fault.invalid-security", 500), Misconfigured),
+        (httpx.Response(503, text="Service Unavailable"), Unavailable),
+        (httpx.Response(429, headers={"Retry-After": "7"}), Unavailable),
+        (httpx.Response(500, text="<html>oops</html>"), Ambiguous),
+    ],
 )
 async def test_failure_classes(adapter, dian_api, response, failure) -> None:
     dian_api.post(URL).mock(return_value=response)
@@ -199,8 +230,15 @@ async def test_connection_refused_is_unavailable(adapter, dian_api) -> None:
         await adapter.emit(ds.emission(ds.document("co-invoice")))
 
 
-@pytest.mark.parametrize(("name", "status"), [("get-status.00", "accepted"), ("get-status.66", "not_found"),
-                                              ("get-status.98", "pending"), ("get-status.99", "rejected")])
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("get-status.00", "accepted"),
+        ("get-status.66", "not_found"),
+        ("get-status.98", "pending"),
+        ("get-status.99", "rejected"),
+    ],
+)
 async def test_get_status_answers(adapter, dian_api, name, status) -> None:
     route = dian_api.post(URL).mock(return_value=reply(name))
     outcome = await adapter.status(ProviderRef(fiscal_id="a" * 96))
@@ -216,8 +254,10 @@ async def test_test_set_is_async_then_polled_with_get_status_zip(dian_pki, dian_
     outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
     assert outcome.status == "pending"
     assert outcome.provider_reference == "0d6c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"
-    assert etree.fromstring(route.calls.last.request.content).findtext(
-        ".//{http://wcf.dian.colombia}testSetId") == ds.TEST_SET_ID
+    assert (
+        etree.fromstring(route.calls.last.request.content).findtext(".//{http://wcf.dian.colombia}testSetId")
+        == ds.TEST_SET_ID
+    )
     for name, status in (("get-status-zip.98", "pending"), ("get-status-zip.00", "accepted")):
         route.mock(return_value=reply(name))
         polled = await adapter.status(outcome.ref)
@@ -233,6 +273,7 @@ async def test_fetch_xml_reads_get_xml_by_document_key(adapter, dian_api) -> Non
 
 
 # -- against the simulator over loopback --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sim():
@@ -255,8 +296,11 @@ async def live(sim, dian_pki):
     await instance.aclose()
 
 
-@pytest.mark.parametrize("make", [lambda: ds.document("co-invoice"), lambda: ds.document("co-credit-note"),
-                                  ds.debit_note], ids=["invoice", "credit_note", "debit_note"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: ds.document("co-invoice"), lambda: ds.document("co-credit-note"), ds.debit_note],
+    ids=["invoice", "credit_note", "debit_note"],
+)
 async def test_simulator_accepts_each_kind_and_answers_status(live, state, make) -> None:
     emission = ds.emission(make())
     outcome = await live.emit(emission)
@@ -280,23 +324,36 @@ async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dia
 
 
 async def test_simulator_rejects_a_wrong_pin_with_rule_codes(sim, state, dian_pki) -> None:
-    wrong = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
-                                credentials={"software_pin": "99999"}))
+    wrong = DianAdapter(
+        account(
+            dian_pki,
+            url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+            credentials={"software_pin": "99999"},
+        )
+    )
     with pytest.raises(Rejected) as exc:
         await wrong.emit(ds.emission(ds.document("co-credit-note")))
     assert {e.code for e in exc.value.errors} == {"CAB27b", "CAD06"}  # security code and CUDE
     await wrong.aclose()
 
 
-async def test_simulator_rejects_a_wrong_technical_key_and_unknown_software(sim, live, state, dian_pki) -> None:
+async def test_simulator_rejects_a_wrong_technical_key_and_unknown_software(
+    sim, live, state, dian_pki
+) -> None:
     emission = ds.emission(ds.document("co-invoice"))
-    emission = msgspec.structs.replace(emission, numbering=msgspec.structs.replace(
-        emission.numbering, technical_key="0" * 40))
+    emission = msgspec.structs.replace(
+        emission, numbering=msgspec.structs.replace(emission.numbering, technical_key="0" * 40)
+    )
     with pytest.raises(Rejected) as exc:
         await live.emit(emission)
     assert [e.code for e in exc.value.errors] == ["FAD06"]
-    unknown = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
-                                  credentials={"software_id": "99999999-0000-0000-0000-000000000000"}))
+    unknown = DianAdapter(
+        account(
+            dian_pki,
+            url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+            credentials={"software_id": "99999999-0000-0000-0000-000000000000"},
+        )
+    )
     with pytest.raises(Rejected) as exc:
         await unknown.emit(ds.emission(ds.document("co-invoice")))
     assert [e.code for e in exc.value.errors] == ["FAB24b"]
@@ -314,8 +371,13 @@ async def test_simulator_rejects_a_number_outside_the_range_and_an_old_date(live
 
 
 async def test_async_test_set_then_get_status_zip(sim, state, dian_pki) -> None:
-    adapter = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc",
-                                  credentials={"test_set_id": ds.TEST_SET_ID}))
+    adapter = DianAdapter(
+        account(
+            dian_pki,
+            url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+            credentials={"test_set_id": ds.TEST_SET_ID},
+        )
+    )
     outcome = await adapter.emit(ds.emission(ds.document("co-invoice")))
     assert outcome.status == "pending"
     assert (await adapter.status(outcome.ref)).status == "pending"  # 98: batch being validated
@@ -326,7 +388,9 @@ async def test_async_test_set_then_get_status_zip(sim, state, dian_pki) -> None:
 
 
 async def test_ambiguous_timeout_then_66_then_resend_answered_by_rule_90(sim, state, dian_pki) -> None:
-    hurried = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2))
+    hurried = DianAdapter(
+        account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2)
+    )
     emission = ds.emission(ds.document("co-invoice"))
     state.set_fault("hang", 1)
     with pytest.raises(Ambiguous) as exc:
@@ -344,7 +408,9 @@ async def test_ambiguous_timeout_then_66_then_resend_answered_by_rule_90(sim, st
 
 
 async def test_resend_before_dian_finished_is_issued_once(sim, state, dian_pki) -> None:
-    hurried = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2))
+    hurried = DianAdapter(
+        account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc", timeout_s=0.2)
+    )
     emission = ds.emission(ds.document("co-credit-note"))
     state.set_fault("hang", 1)
     with pytest.raises(Ambiguous):
@@ -356,8 +422,9 @@ async def test_resend_before_dian_finished_is_issued_once(sim, state, dian_pki) 
     await hurried.aclose()
 
 
-@pytest.mark.parametrize(("mode", "failure"), [("down", Unavailable), ("quota", Unavailable),
-                                               ("reject", Rejected)])
+@pytest.mark.parametrize(
+    ("mode", "failure"), [("down", Unavailable), ("quota", Unavailable), ("reject", Rejected)]
+)
 async def test_simulator_fault_modes(live, state, mode, failure) -> None:
     before = len(state.entries())
     state.set_fault(mode, 1)
@@ -379,8 +446,12 @@ async def test_tampered_xml_is_rejected_by_its_signature(live, state) -> None:
     payload = live.build_payload(ds.emission(ds.document("co-invoice")))
     tampered = payload.xml.replace(b">358050.00</cbc:PayableAmount>", b">358051.00</cbc:PayableAmount>")
     assert tampered != payload.xml
-    result, _ = await live.service.call("SendBillSync", emits=True, fileName="z.zip",
-                                        contentFile=package({payload.file_name + ".xml": tampered}))
+    result, _ = await live.service.call(
+        "SendBillSync",
+        emits=True,
+        fileName="z.zip",
+        contentFile=package({payload.file_name + ".xml": tampered}),
+    )
     codes = [c.text.split(",")[0] for c in result.iter("{*}string")]
     assert "Regla: ZE02" in codes
     assert state.issued(payload.fiscal_id) is None
@@ -388,9 +459,12 @@ async def test_tampered_xml_is_rejected_by_its_signature(live, state) -> None:
 
 async def test_tampered_envelope_is_refused_with_a_soap_fault(live, state) -> None:
     body, headers = live.service.envelope("GetStatus", trackId="c" * 96)
-    for tampered in (body.replace(b"<ns0:trackId>", b"<ns0:trackId>x").replace(b"/WcfDianCustomerServices.svc<",
-                                                                               b"/Other.svc<"),
-                     body.replace(b"<wsu:Created>20", b"<wsu:Created>19")):
+    for tampered in (
+        body.replace(b"<ns0:trackId>", b"<ns0:trackId>x").replace(
+            b"/WcfDianCustomerServices.svc<", b"/Other.svc<"
+        ),
+        body.replace(b"<wsu:Created>20", b"<wsu:Created>19"),
+    ):
         assert tampered != body
         async with httpx.AsyncClient() as client:
             response = await client.post(live.service.url, content=tampered, headers=headers)
@@ -400,7 +474,9 @@ async def test_tampered_envelope_is_refused_with_a_soap_fault(live, state) -> No
 
 async def test_bad_zip_is_status_89(live, state) -> None:
     with pytest.raises(Misconfigured) as exc:
-        result, _ = await live.service.call("SendBillSync", emits=True, fileName="z.zip", contentFile=b"not a zip")
+        result, _ = await live.service.call(
+            "SendBillSync", emits=True, fileName="z.zip", contentFile=b"not a zip"
+        )
         from adapters.dian import responses
 
         responses.outcome(responses.dian_response(result), number=None, fiscal_id=None, raw="")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import dian_support as ds
 import msgspec
 import pytest
+from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
 from lxml import etree
 
 from adapters.base import Misconfigured, Unsupported
@@ -13,8 +15,6 @@ from adapters.dian.ubl import NS, build_document
 from adapters.dian.xades import sign
 from canonical.dian import cufe, software_security_code
 from simulators.dian import xsd_errors
-import dian_support as ds
-from dian_support import dian_identity, dian_pki  # noqa: F401  (fixtures)
 
 
 def _text(root, path: str) -> str:
@@ -27,7 +27,10 @@ def signed(dian_identity):
     out = {}
     for doc in (ds.document("co-invoice"), ds.document("co-credit-note"), ds.debit_note()):
         built = build_document(ds.emission(doc), ds.software(), "test")
-        out[doc.kind] = (built, etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id)))
+        out[doc.kind] = (
+            built,
+            etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id)),
+        )
     return out
 
 
@@ -55,19 +58,23 @@ def test_invoice_carries_the_totals_and_a_cufe_recomputable_from_its_own_fields(
     assert _text(root, "cbc:CustomizationID") == "10"
     assert _text(root, "cbc:ProfileExecutionID") == "2"
     expected = cufe(
-        number=_text(root, "cbc:ID"), issue_date=_text(root, "cbc:IssueDate"), issue_time=_text(root, "cbc:IssueTime"),
+        number=_text(root, "cbc:ID"),
+        issue_date=_text(root, "cbc:IssueDate"),
+        issue_time=_text(root, "cbc:IssueTime"),
         line_extension=_text(root, "cac:LegalMonetaryTotal/cbc:LineExtensionAmount"),
         taxes={"01": _text(root, "cac:TaxTotal/cbc:TaxAmount")},
         payable=_text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount"),
         supplier_id=_text(root, "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
         customer_id=_text(root, "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"),
-        key=ds.RANGES["invoice"].technical_key, environment="2",
+        key=ds.RANGES["invoice"].technical_key,
+        environment="2",
     )
     assert _text(root, "cbc:UUID") == expected == built.fiscal_id
     dian = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/sts:DianExtensions/"
     assert _text(root, dian + "sts:InvoiceControl/sts:InvoiceAuthorization") == "18760000001"
     assert _text(root, dian + "sts:SoftwareSecurityCode") == software_security_code(
-        ds.SOFTWARE_ID, ds.SOFTWARE_PIN, built.number)
+        ds.SOFTWARE_ID, ds.SOFTWARE_PIN, built.number
+    )
     assert _text(root, dian + "sts:QRCode").endswith(built.fiscal_id)
     assert _text(root, "cbc:IssueTime").endswith("-05:00")
 
@@ -78,14 +85,24 @@ def test_credit_note_references_the_invoice_and_uses_the_pin_for_its_cude(signed
     assert _text(root, "cbc:CreditNoteTypeCode") == "91"
     assert _text(root, "cbc:CustomizationID") == "20"
     assert root.find(".//sts:InvoiceControl", NS) is None  # notes carry no InvoiceControl
-    assert _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:UUID") == doc.reference.fiscal_id
+    assert (
+        _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:UUID") == doc.reference.fiscal_id
+    )
     assert _text(root, "cac:BillingReference/cac:InvoiceDocumentReference/cbc:ID") == doc.reference.number
     assert _text(root, "cac:DiscrepancyResponse/cbc:ResponseCode") == "4"  # price_adjustment
     assert root.find("cbc:UUID", NS).get("schemeName") == "CUDE-SHA384"
-    expected = cufe(number=built.number, issue_date=_text(root, "cbc:IssueDate"),
-                    issue_time=_text(root, "cbc:IssueTime"), line_extension="20000.00", taxes={"01": "3800.00"},
-                    payable="23800.00", supplier_id="900373115", customer_id="900123456", key=ds.SOFTWARE_PIN,
-                    environment="2")
+    expected = cufe(
+        number=built.number,
+        issue_date=_text(root, "cbc:IssueDate"),
+        issue_time=_text(root, "cbc:IssueTime"),
+        line_extension="20000.00",
+        taxes={"01": "3800.00"},
+        payable="23800.00",
+        supplier_id="900373115",
+        customer_id="900123456",
+        key=ds.SOFTWARE_PIN,
+        environment="2",
+    )
     assert built.fiscal_id == expected
 
 
@@ -105,8 +122,9 @@ def test_amounts_never_pass_through_float() -> None:
 
 
 def test_production_environment_changes_profile_execution_and_qr() -> None:
-    built = build_document(ds.emission(ds.document("co-invoice"), environment="production"), ds.software(),
-                           "production")
+    built = build_document(
+        ds.emission(ds.document("co-invoice"), environment="production"), ds.software(), "production"
+    )
     assert _text(built.root, "cbc:ProfileExecutionID") == "1"
     assert "catalogo-vpfe.dian.gov.co" in built.root.findtext(".//sts:QRCode", namespaces=NS)
 
@@ -119,7 +137,8 @@ def test_missing_customer_and_other_kinds_are_refused() -> None:
 
 def test_invoice_range_without_technical_key_is_misconfigured() -> None:
     emission = ds.emission(ds.document("co-invoice"))
-    emission = msgspec.structs.replace(emission, numbering=msgspec.structs.replace(emission.numbering,
-                                                                                   technical_key=None))
+    emission = msgspec.structs.replace(
+        emission, numbering=msgspec.structs.replace(emission.numbering, technical_key=None)
+    )
     with pytest.raises(Misconfigured):
         build_document(emission, ds.software(), "test")
