@@ -418,6 +418,17 @@ async def test_find_tells_identical_orders_apart_by_time(adapter, api, make_emis
     assert found.provider_reference == first["tracking_id"]
 
 
+async def test_find_reads_every_page(adapter, api, make_emission):
+    wanted = example("facepro", "list.200")["body"]["data"][0]
+    others = [{**wanted, "tracking_id": f"other-{i}", "totales": {"total": i}} for i in range(100)]
+    route = api.get("/documentos")
+    route.side_effect = [listing(*others), listing(wanted)]
+    found = await adapter.find(make_emission("co-invoice", edit=documented_moment))
+    assert found.provider_reference == wanted["tracking_id"]
+    assert [c.request.url.params["page"] for c in route.calls] == ["1", "2"]
+    assert route.calls[0].request.url.params["per_page"] == "100"
+
+
 async def test_find_with_several_matches_is_ambiguous(adapter, api, make_emission):
     first = example("facepro", "list.200")["body"]["data"][0]
     api.get("/documentos").mock(return_value=listing(first, {**first, "tracking_id": "another"}))
