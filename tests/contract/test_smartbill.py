@@ -185,6 +185,12 @@ def test_tip_retention_and_line_discount(adapter, sv_emission, wire_json):
     assert dte["products"][0]["descuAmount"] == Decimal("0.35")
 
 
+def test_renta_retention_is_smartbills_fixed_ten_percent(adapter, sv_emission, wire_json):
+    dte = wire_json(adapter.build_payload(sv_emission(renta_retained)))["dteJson"]
+    assert dte["receptor"]["retainsRenta"] is True
+    assert {p["hasRenta"] for p in dte["products"]} == {True}
+
+
 def test_anonymous_consumer_is_others(adapter, sv_emission):
     payload = adapter.build_payload(sv_emission(lambda raw: raw.pop("customer")))
     assert payload["dteJson"]["receptor"] == "Others"
@@ -476,7 +482,13 @@ async def live(simulator):
     await instance.aclose()
 
 
-@pytest.mark.parametrize("edit", [None, large_taxpayer_with_tip], ids=["example", "retention-and-tip"])
+def renta_retained(raw: dict[str, Any]) -> None:
+    raw["withholdings"] = [{"tax": "Renta", "rate": "10"}]
+
+
+@pytest.mark.parametrize(
+    "edit", [None, large_taxpayer_with_tip, renta_retained], ids=["example", "retention-and-tip", "renta"]
+)
 async def test_live_dte_amounts_are_ours(edit, live, simulator, sv_emission):
     """The simulator builds the DTE SmartBill would issue from the payload alone: its amounts must
     be the ones our totals engine computed."""
@@ -490,7 +502,10 @@ async def test_live_dte_amounts_are_ours(edit, live, simulator, sv_emission):
     assert resumen["totalIva"] == totals.tax_total
     assert resumen["montoTotalOperacion"] == totals.tax_inclusive
     assert resumen["totalNoGravado"] == totals.tips
-    assert resumen["ivaRete1"] == sum((w.amount for w in totals.withholdings), Decimal(0))
+    assert resumen["ivaRete1"] == sum((w.amount for w in totals.withholdings if w.tax == "IVA"), Decimal(0))
+    assert resumen["reteRenta"] == sum(
+        (w.amount for w in totals.withholdings if w.tax == "Renta"), Decimal(0)
+    )
 
 
 async def test_live_emit_status_xml_invalidate(live, simulator, sv_emission):
