@@ -15,6 +15,7 @@ import asyncio
 
 import httpx
 import uvicorn
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 import gateway_fakes
 from gateway.app import create_app
@@ -59,15 +60,11 @@ def tenants_toml(
     numbering: str | None = None,
     extra: str = "",
     second_tenant: bool = True,
-    database: str | None = None,
 ) -> str:
     """One CO tenant (`t1`, key KEY) whose only route is `chain`, and a second tenant (`t2`,
     OTHER_KEY) with one account of its own."""
     settings = {**FAST, **(dispatch or {})}
-    lines = []
-    if database:
-        lines += ["[server]", f'database = "{database}"']
-    lines += [
+    lines = [
         "[[tenants]]",
         'id = "t1"',
         'name = "Tenant One"',
@@ -112,16 +109,14 @@ def tenants_toml(
 
 @contextlib.asynccontextmanager
 async def running(
-    toml: str, *, run_jobs: bool = True, env: dict[str, str] | None = None
+    toml: str, *, run_jobs: bool = True, env: dict[str, str] | None = None, engine: AsyncEngine | None = None
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    """The app on a fresh SQLite database (unless the TOML names one); fake books reset."""
+    """The app on a fresh SQLite database (or the given engine); fake books reset."""
     gateway_fakes.reset()
     with tempfile.TemporaryDirectory(prefix="pasarela-unit-") as tmp:
         environment = {"PASARELA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'gw.db'}", **(env or {})}
-        if "database =" in toml:
-            environment.pop("PASARELA_DATABASE_URL")
         config: Config = load_config(toml, env=environment)
-        rt = Runtime(config)
+        rt = Runtime(config, engine=engine)
         app = create_app(config, runtime=rt, run_jobs=run_jobs)
         port = free_port()
         server = uvicorn.Server(

@@ -1,0 +1,149 @@
+"""The store on SQLite and PostgreSQL: migrations, numbering without gaps or duplicates under
+concurrency (with rollbacks), monotonic status changes, shared breaker, exclusive job leases,
+idempotency races, and the whole gateway under 200 concurrent requests."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from gateway_fakes import book  # noqa: E402
+from gateway_harness import AUTH, running, tenants_toml  # noqa: E402
+
+from adapters.base import NumberingRange  # noqa: E402
+from gateway import breaker, idempotency, numbering  # noqa: E402
+from gateway.store import documents as docs  # noqa: E402
+from gateway.store import jobs  # noqa: E402
+from gateway.store.engine import MIGRATIONS, make_engine, migrate  # noqa: E402
+from gateway.store.schema import schema_version  # noqa: E402
+
+RANGE = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=990000000, to=995000000)
+
+
+def document_row(doc_id: str, now: float, **values) -> dict:
+    return {
+        "id": doc_id, "tenant_id": "t1", "status": "queued", "version": 1, "country": "CO", "kind": "invoice",
+        "chain": "[]", "chain_index": 0, "document": b"{}", "totals": b"{}", "warnings": "[]", "links": "{}",
+        "needs_attention": False, "deadline": now + 60, "created_at": now, "updated_at": now, **values,
+    }
+
+
+async def test_migrations_are_versioned_and_idempotent(engine):
+    assert await migrate(engine) == MIGRATIONS[-1][0]
+    async with engine.connect() as conn:
+        versions = (await conn.execute(sa.select(schema_version.c.version))).scalars().all()
+    assert versions == [v for v, _ in MIGRATIONS]
+
+
+class Rollback(Exception):
+    pass
+
+
+async def test_numbering_has_no_gaps_or_duplicates_under_concurrency_and_rollbacks(engine):
+    async with engine.begin() as conn:
+        await numbering.seed(conn, "t1", [RANGE])
+
+    async def create(i: int) -> str | None:
+        try:
+            async with engine.begin() as conn:
+                allocated = await numbering.allocate(conn, "t1", [RANGE], "invoice", dt.date.today())
+                await docs.insert(conn, document_row(f"doc_{i}", time.time(), number=allocated.number))
+                if i % 10 == 0:
+                    raise Rollback  # the document is not created: its number must come back
+            return allocated.number
+        except Rollback:
+            return None
+
+    results = await asyncio.gather(*(create(i) for i in range(200)))
+    committed = sorted(int(n.removeprefix("SETP")) for n in results if n)
+    assert len(committed) == 180
+    assert committed == list(range(990000000, 990000180))
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.text("SELECT number FROM documents"))).scalars().all()
+    assert sorted(int(n.removeprefix("SETP")) for n in stored) == committed
+
+
+async def test_status_changes_are_compare_and_set_and_never_go_back(engine):
+    now = time.time()
+    async with engine.begin() as conn:
+        await docs.insert(conn, document_row("doc_cas", now))
+    async with engine.connect() as conn:
+        row = await docs.get(conn, "doc_cas")
+
+    async def move(status: str) -> str:
+        try:
+            async with engine.begin() as conn:
+                await docs.transition(conn, row, status, time.time())
+            return "ok"
+        except docs.StaleDocument:
+            return "stale"
+
+    results = await asyncio.gather(move("accepted"), move("unknown"), move("pending"))
+    assert sorted(results) == ["ok", "stale", "stale"]  # one writer wins; the others re-read
+    async with engine.connect() as conn:
+        current = await docs.get(conn, "doc_cas")
+    assert current.version == 2
+    if current.status == "accepted":
+        with pytest.raises(docs.StaleDocument):
+            async with engine.begin() as conn:
+                await docs.transition(conn, current, "pending", time.time())
+
+
+async def test_breaker_state_is_shared_by_every_process(store, engine):
+    url, connect_args = store
+    other = make_engine(url, connect_args=connect_args)  # a second gateway process
+    try:
+        now = time.time()
+        for _ in range(2):
+            await breaker.record_failure(engine, "t1", "dian", now, threshold=3, cooldown_s=30)
+        assert await breaker.allows(other, "t1", "dian", now)
+        opened = await breaker.record_failure(other, "t1", "dian", now, threshold=3, cooldown_s=30)
+        assert opened
+        assert not await breaker.allows(engine, "t1", "dian", now + 1)
+        assert await breaker.allows(engine, "t1", "dian", now + 31)  # cooldown over: half-open
+        await breaker.record_success(other, "t1", "dian", now + 31)
+        assert breaker.state_name((await breaker.states(engine))[0], now + 31) == "closed"
+    finally:
+        await other.dispose()
+
+
+async def test_a_job_is_claimed_by_exactly_one_worker(engine):
+    now = time.time()
+    async with engine.begin() as conn:
+        job_id = await jobs.enqueue(conn, "document", "doc_job", "t1", now)
+    claims = await asyncio.gather(*(jobs.claim(engine, job_id, f"worker-{i}", now, 30) for i in range(10)))
+    assert sum(c is not None for c in claims) == 1
+    assert await jobs.claim(engine, job_id, "late", now + 31, 30) is not None  # lease expired: taken over
+
+
+async def test_concurrent_first_requests_with_one_idempotency_key(engine):
+    async def begin() -> str:
+        try:
+            result = await idempotency.begin(engine, "t1", "key-1", "fp", time.time(), stale_after_s=60)
+            return "started" if result is None else "replay"
+        except idempotency.IdempotencyProblem as exc:
+            return str(exc.status)
+
+    results = await asyncio.gather(*(begin() for _ in range(10)))
+    assert sorted(results) == ["409"] * 9 + ["started"]
+
+
+async def test_whole_gateway_numbers_200_concurrent_requests(store, example_bytes):
+    url, connect_args = store
+    engine = make_engine(url, connect_args=connect_args)
+    toml = tenants_toml([("dian-like", "fakeours")])
+    async with running(toml, engine=engine) as (client, _):
+        responses = await asyncio.gather(
+            *(client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH) for _ in range(200))
+        )
+        assert [r.status_code for r in responses] == [201] * 200
+        numbers = sorted(int(r.json()["number"].removeprefix("SETP")) for r in responses)
+        assert numbers == list(range(990000000, 990000200))
+        assert len(book("dian-like").issued()) == 200
