@@ -1,0 +1,40 @@
+"""`pasarela demo` runs the whole story on loopback, exits 0 and leaves no process behind."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from simulators.runner import free_port
+
+
+def test_demo_tells_the_story_and_cleans_up():
+    gateway_port = free_port()
+    base = 18401  # six consecutive simulator ports, away from the defaults and the other suites
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(gateway_port), "--base-port", str(base)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    for step in range(1, 8):
+        assert f"▶ {step}." in out
+    # every CO provider and SmartBill accepted the same canonical invoice
+    for account in ("dian", "apidian", "facepro", "smartapp", "koywe", "smartbill"):
+        assert re.search(rf"\b{account}\s+accepted\b", out), account
+    assert "facepro:unavailable" in out and "smartapp:accepted" in out  # the fallback
+    assert "DIAN's ledger holds 1 document(s)" in out  # reconciled, not sent twice
+    assert re.search(r"invoice\s+dian\s+rejected", out)
+    assert "[co-nit-check-digit]" in out
+    assert "The signed UBL" in out
+    seconds = float(re.search(r"Done in ([0-9.]+) s", out).group(1))
+    assert seconds < 60
+    # nothing is left listening on the demo's ports
+    import socket
+
+    for port in [gateway_port, *range(base, base + 6)]:
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
