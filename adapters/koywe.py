@@ -274,19 +274,22 @@ class KoyweAdapter:
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One call with a valid token. A 401 means Koywe refused the token before doing anything:
         refresh it once and send again; a second 401 is for the caller to classify."""
-        response = await self._send(method, path, await self.token(), **kwargs)
+        token = await self.token()
+        response = await self._send(method, path, token, **kwargs)
         if response.status_code == 401:
-            response = await self._send(method, path, await self.token(refresh=True), **kwargs)
+            response = await self._send(method, path, await self.token(refused=token), **kwargs)
         return response
 
     async def _send(self, method: str, path: str, token: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         return await self.http.send(method, path, headers=headers, **kwargs)
 
-    async def token(self, *, refresh: bool = False) -> str:
-        """The cached JWT (3600 s), fetched again TOKEN_MARGIN_S before it expires or when refused."""
+    async def token(self, *, refused: str | None = None) -> str:
+        """The cached JWT (3600 s), fetched again TOKEN_MARGIN_S before it expires or when Koywe
+        refused it (`refused`; concurrent calls refused the same token share one new login)."""
         async with self._token_lock:
-            if refresh or self._token is None or self.clock() >= self._expires_at - TOKEN_MARGIN_S:
+            stale = self._token is None or self._token == refused
+            if stale or self.clock() >= self._expires_at - TOKEN_MARGIN_S:
                 self._token, self._expires_at = await self._authenticate()
             return self._token
 

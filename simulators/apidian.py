@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Litestar, Request, Response, Router, post
+from litestar.params import FromPath
 
 from canonical import dian
 from contracts import example, request_validator
@@ -358,7 +359,7 @@ def create_app(state: SimState) -> Litestar:
         if endpoint == "invoice":
 
             @post("/invoice/{test_set_id:str}", name="apidian-invoice-test-set", status_code=200)
-            async def test_set(request: Request, test_set_id: str) -> Response:
+            async def test_set(request: Request, test_set_id: FromPath[str]) -> Response:
                 return await emit(request, endpoint, test_set_id)
 
             handlers.append(test_set)
@@ -375,14 +376,14 @@ def create_app(state: SimState) -> Litestar:
         return _json(body)
 
     @post("/status/document/{fiscal_id:str}", status_code=200)
-    async def status_document(request: Request, fiscal_id: str) -> Response:
+    async def status_document(request: Request, fiscal_id: FromPath[str]) -> Response:
         if _token(request) is None:
             return _documented("invoice.401")
         path = ("GetStatusResponse", "GetStatusResult")
         return status_answer("status-document.200.accepted", path, fiscal_id, "status-document.200.not-found")
 
     @post("/status/zip/{zip_key:str}", status_code=200)
-    async def status_zip(request: Request, zip_key: str) -> Response:
+    async def status_zip(request: Request, zip_key: FromPath[str]) -> Response:
         if _token(request) is None:
             return _documented("invoice.401")
         path = ("GetStatusZipResponse", "GetStatusZipResult", "DianResponse")
@@ -391,7 +392,7 @@ def create_app(state: SimState) -> Litestar:
         )
 
     @post("/xml/document/{fiscal_id:str}", status_code=200)
-    async def xml_document(request: Request, fiscal_id: str) -> Response:
+    async def xml_document(request: Request, fiscal_id: FromPath[str]) -> Response:
         if _token(request) is None:
             return _documented("invoice.401")
         if fiscal_id not in issued:

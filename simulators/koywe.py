@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
+from litestar.params import FromPath
 
 from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
@@ -255,7 +256,7 @@ def create_app(state: SimState) -> Litestar:
         return answer
 
     @get("/documents/{document_id:int}", sync_to_thread=False)
-    def read(request: Request, document_id: int) -> Response:
+    def read(request: Request, document_id: FromPath[int]) -> Response:
         if not authorised(request):
             return _documented("documents.401")
         if document_id not in documents:

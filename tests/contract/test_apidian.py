@@ -583,6 +583,17 @@ async def test_simulator_laravel_422(live, make_emission):
     }
 
 
+async def test_simulator_redirects_a_failed_validation_without_accept_json(live, make_emission):
+    """Laravel answers a failed FormRequest with a redirect unless asked for JSON: why the adapter
+    always sends Accept: application/json."""
+    body = json.loads(json.dumps(live.build_payload(numbered(make_emission("co-invoice", fixed_date=False)))))
+    body["customer"].pop("name")
+    async with httpx.AsyncClient(base_url=live.http.client.base_url) as client:
+        answer = await client.post("/invoice", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 302
+    assert (await live.http.send("POST", "/invoice", json=body)).status_code == 422
+
+
 async def test_simulator_number_sent_twice_is_reconciled(live, make_emission):
     emission = numbered(make_emission("co-invoice", fixed_date=False))
     first = await live.emit(emission)

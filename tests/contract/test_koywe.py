@@ -5,6 +5,7 @@ failure class; and the adapter works against the simulator over loopback HTTP.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -291,6 +292,21 @@ async def test_a_401_refreshes_the_token_once_and_resends(adapter, invoice, api,
     outcome = await adapter.emit(invoice)
     assert outcome.status == "accepted"
     assert route.call_count == 2 and api["auth"].call_count == 2
+
+
+async def test_concurrent_401s_share_one_new_token(adapter, invoice, api, documented):
+    first = example("koywe", "auth.200")["body"]["access_token"]
+    renewed = {**example("koywe", "auth.200")["body"], "access_token": "renewed-token"}
+    api["auth"].mock(side_effect=[documented("koywe", "auth.200"), httpx.Response(200, json=renewed)])
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        refused = request.headers["authorization"] == f"Bearer {first}"
+        return documented("koywe", "documents.401" if refused else "documents.201")
+
+    api.post("/documents").mock(side_effect=answer)
+    outcomes = await asyncio.gather(adapter.emit(invoice), adapter.emit(invoice), adapter.emit(invoice))
+    assert [o.status for o in outcomes] == ["accepted"] * 3
+    assert api["auth"].call_count == 2
 
 
 async def test_a_second_401_is_misconfigured(adapter, invoice, api, documented):
