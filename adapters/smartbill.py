@@ -383,8 +383,9 @@ def _product(line: Line, figures: LineTotals, *, renta: bool) -> dict[str, Any]:
 def _payment(doc: Document) -> dict[str, Any]:
     pay = doc.payment
     payment: dict[str, Any] = {"type": PAYMENT_TYPES[pay.form]}  # type: ignore[union-attr]
-    if pay.form == "credit" and pay.due_date and doc.issue_date:  # type: ignore[union-attr]
-        payment |= {"timeFormat": "day", "duration": (pay.due_date - doc.issue_date).days}  # type: ignore[union-attr]
+    days = (pay.due_date - doc.issue_date).days if pay.due_date and doc.issue_date else 0  # type: ignore[union-attr]
+    if pay.form == "credit" and days > 0:  # type: ignore[union-attr]
+        payment |= {"timeFormat": "day", "duration": days}  # the term in whole days
     return payment
 
 

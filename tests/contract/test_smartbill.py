@@ -191,6 +191,14 @@ def test_renta_retention_is_smartbills_fixed_ten_percent(adapter, sv_emission, w
     assert {p["hasRenta"] for p in dte["products"]} == {True}
 
 
+def test_credit_terms_in_days(adapter, sv_emission, wire_json):
+    def on_credit(raw):
+        raw["payment"] = {"form": "credit", "means": "bank_transfer", "due_date": "2026-12-24"}
+
+    dte = wire_json(adapter.build_payload(sv_emission(on_credit)))["dteJson"]
+    assert dte["payment"] == {"type": "credito", "timeFormat": "day", "duration": 30}
+
+
 def test_anonymous_consumer_is_others(adapter, sv_emission):
     payload = adapter.build_payload(sv_emission(lambda raw: raw.pop("customer")))
     assert payload["dteJson"]["receptor"] == "Others"
