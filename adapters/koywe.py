@@ -646,6 +646,7 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
             d.kind != "pos_invoice"
             and bool(d.customer and d.customer.address and d.customer.address.postal_code)
         ),
-        "customer.address.postal_code: not sent (Koywe's receiver_postalcode format is undocumented for Colombia)",
+        "customer.address.postal_code: not sent"
+        " (Koywe's receiver_postalcode format is undocumented for Colombia)",
     ),
 ]

@@ -196,7 +196,8 @@ def dian_rule_errors(body: dict[str, Any], lines_key: str, totals_key: str) -> l
                 )
             if amount != _r2(taxable * rate / 100):
                 rules.append(
-                    f"Regla: FAX05, Rechazo: Línea {i + 1}: valor del tributo no corresponde a la base por la tarifa."
+                    f"Regla: FAX05, Rechazo: Línea {i + 1}: valor del tributo no corresponde"
+                    " a la base por la tarifa."
                 )
             groups[(t["tax_id"], rate)][0] += taxable
             groups[(t["tax_id"], rate)][1] += amount
@@ -327,7 +328,8 @@ def create_app(state: SimState) -> Litestar:
         rules = _date_rules(body) + dian_rule_errors(body, lines_key, totals_key)
         if mode == "reject" and not rules:
             rules = [
-                "Regla: FAD06, Rechazo: Valor del tributo no corresponde al producto de la base por la tarifa."
+                "Regla: FAD06, Rechazo: Valor del tributo no corresponde al producto"
+                " de la base por la tarifa."
             ]
         if rules:
             # DIAN rejected: APIDIAN still says success: true (examples/invoice.200.rejected)

@@ -111,7 +111,8 @@ def _ubl(document_type: str, number: int, cufe: str, issue_date: str) -> bytes:
         "CreditNote" if document_type in ("83", "88") else "DebitNote" if document_type == "84" else "Invoice"
     )
     return (
-        f'<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2"'
+        f'<?xml version="1.0" encoding="UTF-8"?>'
+        f'<{root} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{root}-2"'
         ' xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
         f'<cbc:ID>{number}</cbc:ID><cbc:UUID schemeName="CUFE-SHA384">{cufe}</cbc:UUID>'
         f"<cbc:IssueDate>{issue_date}</cbc:IssueDate></{root}>"
