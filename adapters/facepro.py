@@ -35,7 +35,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp, failure_for_status
 from canonical import catalogs as cat
 from canonical.document import Document, Party
-from canonical.totals import round_half_up
+from canonical.totals import LineTotals, round_half_up
 
 
 class FaceProCredentials(msgspec.Struct, kw_only=True):
@@ -102,6 +102,7 @@ UTC_OFFSET: Final = "-05:00"  # Colombia has no daylight saving time
 COLOMBIA: Final = dt.timezone(dt.timedelta(hours=-5))
 SEARCH_PAGE: Final = 100  # per_page maximum (provider-docs, "Listar documentos")
 SEARCH_PAGES_MAX: Final = 50
+PRICE_PLACES: Final = range(2, 7)  # decimals tried for a tax-exclusive unit price
 
 CUSTOMER_FIELDS: Final[dict[str, str]] = {
     "tipo_persona": "customer.party_type",
@@ -416,7 +417,7 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
                     "an IVA-excluded line cannot be expressed (exempt goods are IVA 0)",
                 )
             )
-        if round_half_up(line.quantity * figures.unit_price, 2) != figures.gross:
+        if exclusive_unit_price(line.quantity, figures) is None:
             issues.append(
                 UnsupportedIssue(
                     path=f"lines[{i}].unit_price",
@@ -425,6 +426,20 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
                 )
             )
     return issues
+
+
+def exclusive_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | None:
+    """The tax-exclusive unit price whose quantity × price is exactly the line's gross amount.
+    Usually the canonical price itself; with prices that include tax, the derived price may need
+    more decimals (3 × 42016.806723 = 126050.42, where 42016.81 would give 126050.43). None when no
+    price of up to 6 decimals does it."""
+    if round_half_up(quantity * figures.unit_price, 2) == figures.gross:
+        return figures.unit_price
+    for places in PRICE_PLACES:
+        price = round_half_up(figures.gross / quantity, places)
+        if round_half_up(quantity * price, 2) == figures.gross:
+            return price
+    return None
 
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
@@ -536,13 +551,13 @@ def _adquiriente(customer: Party) -> dict[str, Any]:
     return adquiriente
 
 
-def _linea(index: int, line: Any, figures: Any) -> dict[str, Any]:
+def _linea(index: int, line: Any, figures: LineTotals) -> dict[str, Any]:
     linea: dict[str, Any] = {
         "codigo": line.code or str(index + 1),
         "descripcion": line.description,
         "cantidad": number(line.quantity),
         "unidad": line.unit,
-        "precio": number(figures.unit_price),
+        "precio": number(exclusive_unit_price(line.quantity, figures)),
         "iva_pct": number(line.taxes[0].rate),
     }
     if figures.discount:

@@ -26,6 +26,7 @@ from adapters.base import (
     adapter_class,
 )
 from adapters.facepro import ENDPOINTS, REASONS, WIRE, FaceProAdapter
+from canonical.totals import round_half_up
 from contracts import example, example_names, request_errors
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread
@@ -204,6 +205,38 @@ def test_what_facepro_cannot_express_is_refused(rule, adapter, make_emission):
     with pytest.raises(Unsupported) as caught:
         adapter.build_payload(make_emission("co-invoice", edit=UNSUPPORTED[rule]))
     assert rule in [issue.rule for issue in caught.value.issues]
+
+
+def tax_included(quantity: str, unit_price: str):
+    def edit(raw: dict[str, Any]) -> None:
+        raw["prices_include_tax"] = True
+        raw["lines"] = [
+            {
+                "code": "X",
+                "description": "Casco",
+                "quantity": quantity,
+                "unit_price": unit_price,
+                "taxes": [{"tax": "IVA", "rate": "19"}],
+            }
+        ]
+
+    return edit
+
+
+def test_tax_included_prices_become_exact_exclusive_prices(adapter, make_emission, wire_json):
+    emission = make_emission("co-invoice", edit=tax_included("3", "50000"))
+    (linea,) = wire_json(adapter.build_payload(emission))["lineas"]
+    figures = emission.totals.lines[0]
+    assert round_half_up(Decimal(3) * linea["precio"], 2) == figures.gross == Decimal("126050.42")
+    assert round_half_up(figures.gross * linea["iva_pct"] / 100, 2) == figures.taxes[0].amount
+
+
+def test_tax_included_price_without_exact_exclusive_price_is_refused(adapter, make_emission):
+    with pytest.raises(Unsupported) as caught:
+        adapter.build_payload(make_emission("co-invoice", edit=tax_included("3000000", "0.01")))
+    assert [(i.path, i.rule) for i in caught.value.issues] == [
+        ("lines[0].unit_price", "facepro-price-exclusive")
+    ]
 
 
 def test_line_without_iva_is_refused(adapter, make_emission):
