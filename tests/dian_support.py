@@ -116,3 +116,30 @@ def dian_identity_fixture(dian_pki):
     from adapters.dian.certificates import load_identity
 
     return load_identity(str(dian_pki.p12), dian_pki.password)
+
+
+def rich_invoice() -> Document:
+    """Every optional block: INC and ICA lines, a line discount, document discount and charge (tip),
+    withholdings."""
+    doc = document("co-invoice")
+    raw = msgspec.to_builtins(doc)
+    raw["lines"].append(
+        {
+            "description": "Comida",
+            "quantity": "2",
+            "unit_price": "10000",
+            "taxes": [{"tax": "INC", "rate": "8"}],
+        }
+    )
+    raw["lines"].append(
+        {
+            "description": "Servicio local",
+            "quantity": "1",
+            "unit_price": "5000",
+            "taxes": [{"tax": "ICA", "rate": "0.966"}],
+        }
+    )
+    raw["discounts"] = [{"reason": "Pronto pago", "amount": "1000"}]
+    raw["charges"] = [{"reason": "Propina", "amount": "2000", "kind": "tip"}]
+    raw["withholdings"] = [{"tax": "ReteFuente", "rate": "2.5"}, {"tax": "ReteIVA", "rate": "15"}]
+    return msgspec.convert(raw, type(doc))

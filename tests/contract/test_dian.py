@@ -313,6 +313,12 @@ async def test_simulator_accepts_each_kind_and_answers_status(live, state, make)
     assert await live.fetch_xml(ProviderRef(fiscal_id=outcome.fiscal_id)) == outcome.xml
 
 
+async def test_simulator_accepts_every_optional_block(live, state) -> None:
+    """INC and ICA in the CUFE, discounts, a tip, withholdings: DIAN's recomputation agrees."""
+    outcome = await live.emit(ds.emission(ds.rich_invoice()))
+    assert outcome.status == "accepted", outcome.authority
+
+
 async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki) -> None:
     outcome = await live.emit(ds.emission(ds.document("co-invoice")))
     fresh = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc"))

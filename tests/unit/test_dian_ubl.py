@@ -142,3 +142,58 @@ def test_invoice_range_without_technical_key_is_misconfigured() -> None:
     )
     with pytest.raises(Misconfigured):
         build_document(emission, ds.software(), "test")
+
+
+def test_rich_invoice_is_valid_and_its_cufe_counts_inc_and_ica(dian_identity) -> None:
+    emission = ds.emission(ds.rich_invoice())
+    built = build_document(emission, ds.software(), "test")
+    root = etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id))
+    assert xsd_errors(root) == []
+    totals = emission.totals
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:PayableAmount") == str(totals.payable)
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:AllowanceTotalAmount") == "1000.00"
+    assert _text(root, "cac:LegalMonetaryTotal/cbc:ChargeTotalAmount") == "2000.00"
+    schemes = {
+        t.findtext("cac:TaxSubtotal/cac:TaxCategory/cac:TaxScheme/cbc:ID", namespaces=NS): t.findtext(
+            "cbc:TaxAmount", namespaces=NS
+        )
+        for t in root.findall("cac:TaxTotal", NS)
+    }
+    assert set(schemes) == {"01", "04", "03"}
+    withheld = [
+        w.findtext(".//cac:TaxScheme/cbc:ID", namespaces=NS)
+        for w in root.findall("cac:WithholdingTaxTotal", NS)
+    ]
+    assert withheld == ["06", "05"]
+    expected = cufe(
+        number=built.number,
+        issue_date=_text(root, "cbc:IssueDate"),
+        issue_time=_text(root, "cbc:IssueTime"),
+        line_extension=str(totals.line_extension),
+        taxes=schemes,
+        payable=str(totals.payable),
+        supplier_id="900373115",
+        customer_id="900123456",
+        key=ds.RANGES["invoice"].technical_key,
+        environment="2",
+    )
+    assert built.fiscal_id == expected
+
+
+def test_notes_drop_withholdings_with_a_warning() -> None:
+    doc = msgspec.structs.replace(ds.document("co-credit-note"), withholdings=ds.rich_invoice().withholdings)
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    assert built.root.find("cac:WithholdingTaxTotal", NS) is None
+    assert built.warnings and "withholdings" in built.warnings[0]
+
+
+def test_text_is_escaped() -> None:
+    doc = ds.document("co-invoice", notes=['Entrega "urgente" <hoy> & mañana'])
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    assert _text(built.root, "cbc:Note") == 'Entrega "urgente" <hoy> & mañana'
+
+
+def test_foreign_currency_is_refused() -> None:
+    with pytest.raises(Unsupported) as exc:
+        build_document(ds.emission(ds.document("co-invoice", currency="USD")), ds.software(), "test")
+    assert exc.value.issues[0].rule == "dian-currency-cop"
