@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
+import importlib.util
 import os
 import platform
 import subprocess
@@ -27,9 +27,16 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import Result, encode_request, run  # noqa: E402
+# bench/canonical.py is named like the package: keep this folder off the import path, load loadgen by file.
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+_spec = importlib.util.spec_from_file_location("loadgen", HERE / "loadgen.py")
+loadgen = importlib.util.module_from_spec(_spec)
+sys.modules["loadgen"] = loadgen
+_spec.loader.exec_module(loadgen)
+Result, encode_request, run = loadgen.Result, loadgen.encode_request, loadgen.run
 
 from adapters.base import Account, Emission  # noqa: E402
 from adapters.facepro import FaceProAdapter  # noqa: E402
@@ -96,7 +103,7 @@ def direct_payload(config_text: str) -> bytes:
     document, totals = prepare((ROOT / "examples" / "co-invoice.json").read_bytes())
     adapter = FaceProAdapter(tenant.accounts[0])
     emission = Emission(document=document, totals=totals, issuer=tenant.issuer, reference="bench")
-    return json.dumps(adapter.build_payload(emission), default=str).encode()
+    return msgspec.json.encode(adapter.build_payload(emission))
 
 
 def line(label: str, r: Result) -> str:
