@@ -124,7 +124,7 @@ def main() -> None:
         service = adapter.service
 
         def pipeline() -> None:
-            payload = adapter.build_payload(emission())  # UBL + CUFE + XAdES-EPES
+            payload = adapter.prepare(emission())  # UBL + CUFE + XAdES-EPES
             content = package({payload.file_name + ".xml": payload.xml})
             service.envelope(
                 "SendBillSync", fileName="z" + payload.file_name[2:] + ".zip", contentFile=content
@@ -136,7 +136,7 @@ def main() -> None:
         def rsa_sign() -> None:
             key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
-        size = len(adapter.build_payload(emission()).xml)
+        size = len(adapter.prepare(emission()).xml)
         print(
             f"one core; signed invoice {size:,} bytes ({len(doc.lines)} lines); {args.runs} runs of "
             f"{args.seconds:g} s"

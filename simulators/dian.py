@@ -186,7 +186,6 @@ class DianSimulator:
 
     def __init__(self, state: SimState) -> None:
         self.state = state
-        self.software = registered_software(state.settings.dian_software)
         self.trust: list[x509.Certificate] = []
         if state.settings.trust:
             with open(state.settings.trust, "rb") as f:
@@ -195,6 +194,11 @@ class DianSimulator:
         self.published: dict[str, Stored] = {}  # CUFE → validated document (accepted or rejected)
         self.batches: dict[str, list[str]] = {}  # ZipKey → CUFEs
         self.polled: set[str] = set()
+
+    @property
+    def software(self) -> dict[str, str]:
+        """Read on each use, so a test or the demo can register software on a running simulator."""
+        return registered_software(self.state.settings.dian_software)
 
     # -- WS-Security ---------------------------------------------------------------------------------
 

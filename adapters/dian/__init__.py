@@ -94,7 +94,12 @@ class DianAdapter:
         testing = self.account.environment == "test" and self.credentials.test_set_id
         return "SendTestSetAsync" if testing else "SendBillSync"
 
-    def build_payload(self, emission: Emission) -> DianPayload:
+    def build_payload(self, emission: Emission) -> bytes:
+        """The signed UBL document DIAN receives (preview shows it as text)."""
+        return self.prepare(emission).xml
+
+    def prepare(self, emission: Emission) -> DianPayload:
+        """The signed document with what the transport needs: operation, file name, CUFE."""
         built = build_document(emission, self._software(emission), self.account.environment)
         xml = sign(built.root, self.identity, built.issued_at, built.fiscal_id)
         name = file_name(
@@ -127,7 +132,7 @@ class DianAdapter:
     # -- emitting ----------------------------------------------------------------------------------
 
     async def emit(self, emission: Emission) -> Outcome:
-        payload = self.build_payload(emission)
+        payload = self.prepare(emission)
         self._remember(payload.fiscal_id, payload.xml)
         content = package({payload.file_name + ".xml": payload.xml})
         zip_name = "z" + payload.file_name[2:] + ".zip"  # same name, zip prefix (§5.4)

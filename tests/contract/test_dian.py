@@ -449,7 +449,7 @@ async def test_slow_answer_still_accepted(live, state) -> None:
 
 
 async def test_tampered_xml_is_rejected_by_its_signature(live, state) -> None:
-    payload = live.build_payload(ds.emission(ds.document("co-invoice")))
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
     tampered = payload.xml.replace(b">358050.00</cbc:PayableAmount>", b">358051.00</cbc:PayableAmount>")
     assert tampered != payload.xml
     result, _ = await live.service.call(

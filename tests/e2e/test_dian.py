@@ -1,0 +1,221 @@
+"""The gateway over real HTTP in front of the DIAN simulator, direct (the tenant's own certificate
+and software): every kind issued under the gateway's number and accepted after DIAN's checks, the
+signed XML served back, preview, a DIAN rejection with rule codes, a lost answer reconciled by CUFE
+without a second issuance, and a fallback from direct DIAN to APIDIAN."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from simulators.dian import xsd_errors
+from simulators.pki import generate
+
+KEY = "e2e-dian-key-0123456789abc"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+SOFTWARE = "e2e00000-1111-2222-3333-444444444444:24680"
+
+TENANTS = """
+[[tenants]]
+id = "dian-co"
+name = "ACME Colombia SAS"
+api_keys = ["${E2E_DIAN_KEY}"]
+
+[tenants.issuer]
+country = "CO"
+party_type = "company"
+id_type = "NIT"
+id_number = "900373115"
+check_digit = "3"
+name = "ACME Colombia SAS"
+tax_responsibilities = ["O-13"]
+phone = "6015550100"
+address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
+
+[tenants.dispatch]
+deadline_s = 10
+max_attempts = 2
+backoff_base_s = 0.001
+backoff_max_s = 0.01
+poll_interval_s = 0.02
+reconcile_window_s = 0.1
+breaker_cooldown_s = 0.2
+lease_s = 2
+
+# A slice of DIAN's public test range that no other suite uses.
+[[tenants.numbering]]
+name = "setp"
+kinds = ["invoice"]
+prefix = "SETP"
+resolution = "18760000001"
+from = 990800000
+to = 990899999
+valid_from = 2019-01-19
+valid_to = 2030-01-19
+technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+
+[[tenants.numbering]]
+name = "nc"
+kinds = ["credit_note"]
+prefix = "NCD"
+from = 1
+to = 99999999
+
+[[tenants.numbering]]
+name = "nd"
+kinds = ["debit_note"]
+prefix = "NDD"
+from = 1
+to = 99999999
+
+[[tenants.accounts]]
+name = "dian-direct"
+provider = "dian"
+environment = "test"
+base_url = "{sims.dian}/WcfDianCustomerServices.svc"
+credentials = { software_id = "${E2E_DIAN_SOFTWARE_ID}", software_pin = "${E2E_DIAN_SOFTWARE_PIN}", certificate = "${E2E_DIAN_P12}", certificate_password = "${E2E_DIAN_P12_PASSWORD}" }
+timeout_s = 0.5
+
+[[tenants.accounts]]
+name = "apidian-backup"
+provider = "apidian"
+base_url = "{sims.apidian}/api/ubl2.1"
+credentials = { token = "e2e-dian-apidian-token", software_pin = "75315" }
+timeout_s = 0.5
+
+[[tenants.routes]]
+match = { country = "CO" }
+chain = ["dian-direct", "apidian-backup"]
+"""
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("e2e-dian-pki"), nit="900373115", password="e2e-p12-secret")
+
+
+@pytest.fixture
+def gw(gateway_for, sims, pki, monkeypatch):
+    # The simulator reads its registered software on each request (PASARELA_SIM_DIAN_SOFTWARE).
+    monkeypatch.setenv("PASARELA_SIM_DIAN_SOFTWARE", SOFTWARE)
+    for name in ("dian", "apidian"):
+        sims.states[name].set_fault("ok")
+    software_id, pin = SOFTWARE.split(":")
+    env = {
+        "E2E_DIAN_KEY": KEY,
+        "E2E_DIAN_SOFTWARE_ID": software_id,
+        "E2E_DIAN_SOFTWARE_PIN": pin,
+        "E2E_DIAN_P12": str(pki.p12),
+        "E2E_DIAN_P12_PASSWORD": pki.password,
+    }
+    return gateway_for(TENANTS, env=env)
+
+
+@pytest.fixture
+def fault(sims) -> Iterator[Any]:
+    armed: list[str] = []
+
+    def arm(name: str, mode: str, count: int | None = None) -> None:
+        armed.append(name)
+        sims.states[name].set_fault(mode, count)
+
+    yield arm
+    for name in armed:
+        sims.states[name].set_fault("ok")
+
+
+def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
+    raw = json.loads(example_bytes["co-credit-note"])
+    raw["kind"] = "debit_note"
+    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
+    return json.dumps(raw).encode()
+
+
+def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
+        if doc["status"] in statuses or time.monotonic() > deadline:
+            return doc
+        time.sleep(0.05)
+
+
+def test_every_kind_is_accepted_under_our_number_and_its_xml_served(gw, sims, example_bytes):
+    bodies = {
+        "invoice": (example_bytes["co-invoice"], "SETP"),
+        "credit_note": (example_bytes["co-credit-note"], "NCD"),
+        "debit_note": (as_debit_note(example_bytes), "NDD"),
+    }
+    for kind, (body, prefix) in bodies.items():
+        r = gw.client.post("/v1/documents", content=body, headers=AUTH, params={"provider": "dian-direct"})
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert (doc["status"], doc["kind"], doc["provider"]) == ("accepted", kind, "dian"), doc
+        assert doc["number"].startswith(prefix) and doc["authority"]["code"] == "00"
+        issued = sims.states["dian"].issued(doc["fiscal_id"])
+        assert issued is not None and issued.number == doc["number"]
+        xml = gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)
+        assert xml.status_code == 200
+        assert xml.content.decode() == issued.payload["xml"]  # the very bytes DIAN validated
+        root = etree.fromstring(xml.content)
+        assert xsd_errors(root) == []
+        assert root.findtext("{*}UUID") == doc["fiscal_id"]
+
+
+def test_preview_shows_the_signed_ubl(gw, example_bytes):
+    providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
+    assert (providers["dian-direct"]["provider"], providers["dian-direct"]["numbering"]) == ("dian", "ours")
+    r = gw.client.post(
+        "/v1/documents/preview?provider=dian-direct", content=example_bytes["co-invoice"], headers=AUTH
+    )
+    assert r.status_code == 200, r.text
+    (account,) = r.json()["accounts"]
+    root = etree.fromstring(account["payload"].encode())
+    assert etree.QName(root).localname == "Invoice"
+    assert root.find(".//{http://www.w3.org/2000/09/xmldsig#}SignatureValue") is not None
+
+
+def test_dian_rejection_keeps_its_rule_codes(gw, fault, example_bytes):
+    fault("dian", "reject", 1)
+    r = gw.client.post(
+        "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "dian-direct"}
+    )
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert doc["status"] == "rejected", doc
+    assert [e["code"] for e in doc["authority"]["errors"]] == ["FAD06", "FAB27b"]
+
+
+def test_lost_answer_is_reconciled_by_cufe_and_issued_once(gw, sims, fault, example_bytes):
+    """DIAN takes the invoice but the answer never comes: GetStatus by the CUFE says 66 (no result
+    yet), the gateway resends the same signed document, DIAN accepts it once."""
+    raw = json.loads(example_bytes["co-invoice"])
+    raw["lines"][0]["quantity"] = "5"
+    before = len(sims.states["dian"].entries())
+    apidian_before = len(sims.states["apidian"].entries())
+    fault("dian", "hang", 1)
+    r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    assert doc["status"] == "accepted", doc
+    assert [a["outcome"] for a in doc["attempts"]] == ["ambiguous", "not_issued", "accepted"]
+    issued = [e for e in sims.states["dian"].entries()[before:] if e.fiscal_id == doc["fiscal_id"]]
+    assert len(issued) == 1 and issued[0].number == doc["number"]
+    assert len(sims.states["apidian"].entries()) == apidian_before  # never sent elsewhere
+
+
+def test_falls_back_from_dian_to_apidian_under_the_same_number(gw, sims, fault, example_bytes):
+    fault("dian", "down")
+    before = len(sims.states["apidian"].entries())
+    r = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "apidian-backup", "apidian"), doc
+    issued = sims.states["apidian"].entries()[before:]
+    assert len(issued) == 1 and issued[0].number == doc["number"]
+    assert {a["account"] for a in doc["attempts"]} == {"dian-direct", "apidian-backup"}
