@@ -105,7 +105,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
         openapi_config=OpenAPIConfig(
             title="Pasarela",
             version="1.0.0",
-            description="Provider-agnostic e-invoicing gateway for Colombia (DIAN) and El Salvador (Hacienda DTE).",
+            description="Provider-agnostic e-invoicing gateway: Colombia (DIAN), El Salvador (Hacienda DTE).",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),

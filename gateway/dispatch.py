@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any, Final
 
 import msgspec
@@ -52,7 +53,7 @@ from gateway.reconcile import reconcile
 from gateway.resources import document_resource, timestamp
 from gateway.runtime import Runtime
 from gateway.store import documents as docs
-from gateway.store.jobs import Lease
+from gateway.store.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,9 @@ class Dispatcher:
             event = event or (STATUS_EVENTS.get(status) if status != row.status else None)
             if event:
                 data = document_resource(new, await docs.attempts_of(conn, row.id))
-                await webhooks.publish(conn, tenant, event, f"{row.id}:{event}", data, now)
+                # terminal events happen once; an attention event once per time it is raised
+                event_id = f"{row.id}:{event}" + (f":{new.version}" if status == "unknown" else "")
+                await webhooks.publish(conn, tenant, event, event_id, data, now)
         return new
 
     async def _settle_crashed_attempt(self, row: Row[Any]) -> Row[Any]:
@@ -273,6 +276,7 @@ class Dispatcher:
         if not await breaker.allows(self.rt.engine, tenant.id, account.name, self.rt.clock()):
             await self._record(tenant, row, account, "circuit_open", "circuit open: skipped")
             raise CircuitOpen(f"circuit open for account {account.name}", code="circuit-open")
+        call_timeout = account.timeout_s * 2 + 1  # the adapter's own timeout is account.timeout_s
         await lease.renew()
         async with self.rt.engine.begin() as conn:
             attempt_id = await docs.begin_attempt(
@@ -280,7 +284,9 @@ class Dispatcher:
             )
         started = time.perf_counter()
         try:
-            outcome = await asyncio.wait_for(adapter.emit(emission), timeout=account.timeout_s * 2 + 1)
+            outcome = await _with_heartbeat(
+                lease, asyncio.wait_for(adapter.emit(emission), timeout=call_timeout)
+            )
             if outcome.status == "not_found":
                 raise Ambiguous("provider answered 'not found' to an emission", code="not-found")
         except TimeoutError:
@@ -293,6 +299,8 @@ class Dispatcher:
             await self._record(
                 tenant, row, account, "unsupported", str(exc), attempt_id=attempt_id, started=started
             )
+            raise
+        except LeaseLost:
             raise
         except Exception as exc:  # an adapter bug after the request may have left: never assume "not sent"
             log.exception("adapter %s raised an unexpected error", account.provider)
@@ -466,6 +474,20 @@ class Dispatcher:
                 warnings=_encoder.encode([*msgspec.json.decode(row.warnings), reason]).decode(),
             )
         return None
+
+
+async def _with_heartbeat(lease: Lease, call: Awaitable[Outcome]) -> Outcome:
+    """Run a provider call while renewing the lease. If the lease was lost meanwhile, another
+    worker owns the document now and this answer is not ours to record (LeaseLost)."""
+    beat = asyncio.create_task(lease.heartbeat())
+    try:
+        outcome = await call
+    finally:
+        beat.cancel()
+        (beat_end,) = await asyncio.gather(beat, return_exceptions=True)
+    if isinstance(beat_end, LeaseLost):
+        raise beat_end
+    return outcome
 
 
 def _describe(failure: ProviderFailure) -> str:

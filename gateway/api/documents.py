@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -47,8 +47,8 @@ def _epoch(value: dt.date | None) -> float | None:
 
 class DocumentController(Controller):
     path = "/v1/documents"
-    tags = ["documents"]
-    dependencies = {"tenant": Provide(current_tenant)}
+    tags: ClassVar[list[str]] = ["documents"]
+    dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
     @post("/", operation_id="createDocument", operation_class=DocumentOperation, status_code=201)
     async def create(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar import Controller, Request, get
 from litestar.di import Provide
@@ -16,8 +16,8 @@ from gateway.resources import ProviderAccountView
 
 class ProvidersController(Controller):
     path = "/v1/providers"
-    tags = ["providers"]
-    dependencies = {"tenant": Provide(current_tenant)}
+    tags: ClassVar[list[str]] = ["providers"]
+    dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
     @get("/", operation_id="listProviders")
     async def list_providers(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from litestar import Controller, Request, get, put
 from litestar.di import Provide
@@ -23,8 +23,8 @@ class RoutingRules(Struct, kw_only=True, forbid_unknown_fields=True):
 
 class RoutingController(Controller):
     path = "/v1/routing"
-    tags = ["routing"]
-    dependencies = {"tenant": Provide(current_tenant)}
+    tags: ClassVar[list[str]] = ["routing"]
+    dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
     @get("/", operation_id="getRouting")
     async def read(self, request: Request[Any, Any, Any], tenant: Tenant) -> RoutingRules:

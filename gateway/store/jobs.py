@@ -8,6 +8,7 @@ after `lease_s` another (or the restarted) worker takes the job over.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -132,6 +133,13 @@ class Lease:
 
     async def renew(self) -> None:
         await renew(self.engine, self.job_id, self.worker, self.clock(), self.lease_s)
+
+    async def heartbeat(self) -> None:
+        """Keep renewing while a provider call runs (cancelled when it ends): a live worker never
+        loses a document mid-call, a dead one loses it `lease_s` after its last beat."""
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            await self.renew()
 
     async def release(self, run_at: float | None, error: str | None = None) -> None:
         await release(self.engine, self.job_id, self.worker, run_at, error)

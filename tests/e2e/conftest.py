@@ -76,7 +76,9 @@ class GatewayHandle:
         self.runtime = Runtime(config)
         app = create_app(config, runtime=self.runtime)
         self._server = uvicorn.Server(
-            uvicorn.Config(app, host=HOST, port=self.port, log_level="warning", lifespan="on", access_log=False)
+            uvicorn.Config(
+                app, host=HOST, port=self.port, log_level="warning", lifespan="on", access_log=False
+            )
         )
         self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve()), daemon=True)
         self.client = httpx.Client(base_url=self.url, timeout=30)

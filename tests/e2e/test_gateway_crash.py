@@ -21,6 +21,7 @@ from simulators.runner import free_port
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the child gateway process imports the adapter the same way
 from fake_http_provider import ProviderState  # noqa: E402
+
 KEY = "crash-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BOOT = (
@@ -34,7 +35,9 @@ def provider():
     state = ProviderState()
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(state.app(), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=0.5)
+        uvicorn.Config(
+            state.app(), host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=0.5
+        )
     )
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
@@ -74,7 +77,16 @@ chain = ["http"]
 
 def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-c", BOOT.format(here=str(HERE)), "serve", "--config", str(config), "--port", str(port)],
+        [
+            sys.executable,
+            "-c",
+            BOOT.format(here=str(HERE)),
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
@@ -90,7 +102,9 @@ def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]
         time.sleep(0.05)
 
 
-def test_kill_mid_dispatch_then_restart_loses_nothing_and_sends_nothing_twice(provider, tmp_path, example_bytes):
+def test_kill_mid_dispatch_then_restart_loses_nothing_and_sends_nothing_twice(
+    provider, tmp_path, example_bytes
+):
     state, provider_url = provider
     config = tmp_path / "tenants.toml"
     config.write_text(tenants(provider_url, tmp_path / "gateway.db"))
@@ -103,7 +117,9 @@ def test_kill_mid_dispatch_then_restart_loses_nothing_and_sends_nothing_twice(pr
     ids = []
     try:
         for _ in range(3):
-            r = httpx.post(f"{url}/v1/documents?mode=async", content=example_bytes["co-invoice"], headers=AUTH)
+            r = httpx.post(
+                f"{url}/v1/documents?mode=async", content=example_bytes["co-invoice"], headers=AUTH
+            )
             assert r.status_code == 202
             ids.append(r.json()["id"])
         deadline = time.monotonic() + 10

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-import gateway_fakes  # noqa: E402  (registers the in-process fake adapters)
+import gateway_fakes
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2e-key-0123456789abcdef"
@@ -55,16 +55,17 @@ def test_fixture_serves_the_gateway_over_loopback(gateway_for, example_bytes):
 
 def test_example_tenants_file_loads_unchanged_and_emits_through_smartbill(gateway_for, sims, example_bytes):
     text = (ROOT / "examples" / "tenants.toml").read_text()
-    ports = {str(8101 + i): name for i, name in enumerate(["facepro", "apidian", "smartapp", "koywe", "smartbill", "dian"])}
-    text = re.sub(r"http://127\.0\.0\.1:(810[1-6])", lambda m: "{sims.%s}" % ports[m.group(1)], text)
-    env = {
-        name: f"{name.lower()}-value-0123456789"
-        for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)
+    ports = {
+        str(8101 + i): name
+        for i, name in enumerate(["facepro", "apidian", "smartapp", "koywe", "smartbill", "dian"])
     }
+    text = re.sub(r"http://127\.0\.0\.1:(810[1-6])", lambda m: f"{{sims.{ports[m.group(1)]}}}", text)
+    env = {name: f"{name.lower()}-value-0123456789" for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)}
     gw = gateway_for(text, env=env)
     before = len(sims.states["smartbill"].entries())
     r = gw.client.post(
-        "/v1/documents", content=example_bytes["sv-invoice"],
+        "/v1/documents",
+        content=example_bytes["sv-invoice"],
         headers={"Authorization": f"Bearer {env['TIENDA_SV_API_KEY']}"},
     )
     assert r.status_code == 201, r.text
@@ -72,5 +73,7 @@ def test_example_tenants_file_loads_unchanged_and_emits_through_smartbill(gatewa
     assert doc["status"] == "accepted", doc
     assert doc["account"] == "smartbill"
     assert len(sims.states["smartbill"].entries()) == before + 1
-    other = gw.client.get(f"/v1/documents/{doc['id']}", headers={"Authorization": f"Bearer {env['ACME_CO_API_KEY']}"})
+    other = gw.client.get(
+        f"/v1/documents/{doc['id']}", headers={"Authorization": f"Bearer {env['ACME_CO_API_KEY']}"}
+    )
     assert other.status_code == 404  # another tenant's document does not exist for this key

@@ -14,24 +14,38 @@ import pytest
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from gateway_fakes import book  # noqa: E402
-from gateway_harness import AUTH, running, tenants_toml  # noqa: E402
+from gateway_fakes import book
+from gateway_harness import AUTH, running, tenants_toml
 
-from adapters.base import NumberingRange  # noqa: E402
-from gateway import breaker, idempotency, numbering  # noqa: E402
-from gateway.store import documents as docs  # noqa: E402
-from gateway.store import jobs  # noqa: E402
-from gateway.store.engine import MIGRATIONS, make_engine, migrate  # noqa: E402
-from gateway.store.schema import schema_version  # noqa: E402
+from adapters.base import NumberingRange
+from gateway import breaker, idempotency, numbering
+from gateway.store import documents as docs
+from gateway.store import jobs
+from gateway.store.engine import MIGRATIONS, make_engine, migrate
+from gateway.store.schema import schema_version
 
 RANGE = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=990000000, to=995000000)
 
 
 def document_row(doc_id: str, now: float, **values) -> dict:
     return {
-        "id": doc_id, "tenant_id": "t1", "status": "queued", "version": 1, "country": "CO", "kind": "invoice",
-        "chain": "[]", "chain_index": 0, "document": b"{}", "totals": b"{}", "warnings": "[]", "links": "{}",
-        "needs_attention": False, "deadline": now + 60, "created_at": now, "updated_at": now, **values,
+        "id": doc_id,
+        "tenant_id": "t1",
+        "status": "queued",
+        "version": 1,
+        "country": "CO",
+        "kind": "invoice",
+        "chain": "[]",
+        "chain_index": 0,
+        "document": b"{}",
+        "totals": b"{}",
+        "warnings": "[]",
+        "links": "{}",
+        "needs_attention": False,
+        "deadline": now + 60,
+        "created_at": now,
+        "updated_at": now,
+        **values,
     }
 
 
@@ -141,7 +155,10 @@ async def test_whole_gateway_numbers_200_concurrent_requests(store, example_byte
     toml = tenants_toml([("dian-like", "fakeours")])
     async with running(toml, engine=engine) as (client, _):
         responses = await asyncio.gather(
-            *(client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH) for _ in range(200))
+            *(
+                client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+                for _ in range(200)
+            )
         )
         assert [r.status_code for r in responses] == [201] * 200
         numbers = sorted(int(r.json()["number"].removeprefix("SETP")) for r in responses)

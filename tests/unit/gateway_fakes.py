@@ -89,7 +89,10 @@ class FakeSelfNumbering:
     def build_payload(self, emission: Emission) -> Any:
         if self.book.unsupported_paths:
             raise Unsupported(
-                [UnsupportedIssue(path=p, rule="fake-unsupported", message="cannot express") for p in self.book.unsupported_paths]
+                [
+                    UnsupportedIssue(path=p, rule="fake-unsupported", message="cannot express")
+                    for p in self.book.unsupported_paths
+                ]
             )
         return {
             "reference": emission.reference,
@@ -124,8 +127,10 @@ class FakeSelfNumbering:
             return self._issue(emission, "pending")
         if behaviour == "reject":
             raise Rejected(
-                "validation failed", code="422",
-                errors=[ProviderError(code="FAD06", message="NIT del adquiriente no válido")], http_status=422,
+                "validation failed",
+                code="422",
+                errors=[ProviderError(code="FAD06", message="NIT del adquiriente no válido")],
+                http_status=422,
             )
         if behaviour == "down":
             raise Unavailable("503 service unavailable", http_status=503)

@@ -5,19 +5,18 @@ concurrency bug these tests look for)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncio
-
+import gateway_fakes
 import httpx
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import gateway_fakes
 from gateway.app import create_app
 from gateway.config import Config, load_config
 from gateway.runtime import Runtime
@@ -69,7 +68,8 @@ def tenants_toml(
         'id = "t1"',
         'name = "Tenant One"',
         f'api_keys = ["{KEY}"]',
-        'issuer = { country = "CO", id_type = "NIT", id_number = "900373115", check_digit = "3", name = "ACME" }',
+        "[tenants.issuer]",
+        'country = "CO"\nid_type = "NIT"\nid_number = "900373115"\ncheck_digit = "3"\nname = "ACME"',
         "[tenants.dispatch]",
         *(f"{k} = {_value(v)}" for k, v in settings.items()),
     ]
@@ -83,7 +83,8 @@ def tenants_toml(
         ]
     lines.append(
         numbering
-        or '[[tenants.numbering]]\nname = "setp"\nkinds = ["invoice", "credit_note"]\nprefix = "SETP"\nfrom = 990000000\nto = 995000000'
+        or '[[tenants.numbering]]\nname = "setp"\nkinds = ["invoice", "credit_note"]\nprefix = "SETP"\n'
+        "from = 990000000\nto = 995000000"
     )
     lines += ["[[tenants.routes]]", f"chain = {_value(chain or [a[0] for a in accounts])}"]
     lines.append(extra)
@@ -93,7 +94,8 @@ def tenants_toml(
             'id = "t2"',
             'name = "Tenant Two"',
             f'api_keys = ["{OTHER_KEY}"]',
-            'issuer = { country = "CO", id_type = "NIT", id_number = "800197268", check_digit = "4", name = "Other" }',
+            "[tenants.issuer]",
+            'country = "CO"\nid_type = "NIT"\nid_number = "800197268"\ncheck_digit = "4"\nname = "Other"',
             "[tenants.dispatch]",
             *(f"{k} = {_value(v)}" for k, v in FAST.items()),
             "[[tenants.accounts]]",
@@ -120,7 +122,9 @@ async def running(
         app = create_app(config, runtime=rt, run_jobs=run_jobs)
         port = free_port()
         server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False)
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False
+            )
         )
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         serving = asyncio.create_task(server.serve())

@@ -33,13 +33,21 @@ async def test_invalid_document_is_a_422_problem_with_paths_and_rules(example_by
 async def test_missing_or_wrong_key_is_401_and_other_tenants_documents_are_404(example_bytes):
     async with running(tenants_toml()) as (client, _):
         assert (await client.get("/v1/documents")).status_code == 401
-        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={"Authorization": "Bearer nope"})
+        r = await client.post(
+            "/v1/documents", content=example_bytes["co-invoice"], headers={"Authorization": "Bearer nope"}
+        )
         assert r.status_code == 401 and r.headers["content-type"].startswith(PROBLEM)
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
         for path in ("", "/xml", "/pdf"):
-            assert (await client.get(f"/v1/documents/{doc['id']}{path}", headers=OTHER_AUTH)).status_code == 404
-        assert (await client.post(f"/v1/documents/{doc['id']}/refresh", headers=OTHER_AUTH)).status_code == 404
-        r = await client.post(f"/v1/documents/{doc['id']}/resolve", json={"issued": False}, headers=OTHER_AUTH)
+            assert (
+                await client.get(f"/v1/documents/{doc['id']}{path}", headers=OTHER_AUTH)
+            ).status_code == 404
+        assert (
+            await client.post(f"/v1/documents/{doc['id']}/refresh", headers=OTHER_AUTH)
+        ).status_code == 404
+        r = await client.post(
+            f"/v1/documents/{doc['id']}/resolve", json={"issued": False}, headers=OTHER_AUTH
+        )
         assert r.status_code == 404
         assert (await client.get("/v1/documents", headers=OTHER_AUTH)).json()["items"] == []
         assert (await client.get(f"/v1/documents/{doc['id']}", headers=AUTH)).status_code == 200
@@ -59,7 +67,11 @@ async def test_idempotency_replays_same_body_refuses_other_body_and_is_per_tenan
         assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "idempotency-key-reused"
 
         # the same key from another tenant is another key
-        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={**OTHER_AUTH, "Idempotency-Key": '"order-1001"'})
+        r = await client.post(
+            "/v1/documents",
+            content=example_bytes["co-invoice"],
+            headers={**OTHER_AUTH, "Idempotency-Key": '"order-1001"'},
+        )
         assert r.status_code == 201 and r.json()["id"] != first.json()["id"]
 
 
@@ -78,7 +90,9 @@ async def test_idempotency_concurrent_duplicate_is_409(example_bytes):
         book("primary").script = ["hang"]
         book("primary").hang_s = 0.5
         headers = {**AUTH, "Idempotency-Key": "slow-1"}
-        first = asyncio.create_task(client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers))
+        first = asyncio.create_task(
+            client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
+        )
         await asyncio.sleep(0.15)
         second = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
         assert second.status_code == 409
@@ -89,7 +103,11 @@ async def test_idempotency_concurrent_duplicate_is_409(example_bytes):
 
 async def test_bad_idempotency_key_is_400(example_bytes):
     async with running(tenants_toml()) as (client, _):
-        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers={**AUTH, "Idempotency-Key": "has space"})
+        r = await client.post(
+            "/v1/documents",
+            content=example_bytes["co-invoice"],
+            headers={**AUTH, "Idempotency-Key": "has space"},
+        )
         assert r.status_code == 400
 
 
@@ -126,7 +144,9 @@ async def test_self_numbering_provider_number_is_recorded(example_bytes):
 async def test_list_filters_and_cursor_pagination(example_bytes):
     async with running(tenants_toml()) as (client, _):
         ids = [
-            (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()["id"]
+            (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()[
+                "id"
+            ]
             for _ in range(5)
         ]
         seen, cursor = [], None
@@ -138,23 +158,48 @@ async def test_list_filters_and_cursor_pagination(example_bytes):
             if cursor is None:
                 break
         assert seen == list(reversed(ids))  # newest first, each once
-        assert (await client.get("/v1/documents", params={"status": "rejected"}, headers=AUTH)).json()["items"] == []
-        assert len((await client.get("/v1/documents", params={"kind": "invoice", "country": "CO"}, headers=AUTH)).json()["items"]) == 5
-        assert (await client.get("/v1/documents", params={"cursor": "garbage"}, headers=AUTH)).status_code == 400
+        assert (await client.get("/v1/documents", params={"status": "rejected"}, headers=AUTH)).json()[
+            "items"
+        ] == []
+        assert (
+            len(
+                (
+                    await client.get(
+                        "/v1/documents", params={"kind": "invoice", "country": "CO"}, headers=AUTH
+                    )
+                ).json()["items"]
+            )
+            == 5
+        )
+        assert (
+            await client.get("/v1/documents", params={"cursor": "garbage"}, headers=AUTH)
+        ).status_code == 400
 
 
 async def test_forced_provider_names_an_account(example_bytes):
     async with running(tenants_toml()) as (client, _):
-        doc = (await client.post("/v1/documents?provider=backup", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        doc = (
+            await client.post(
+                "/v1/documents?provider=backup", content=example_bytes["co-invoice"], headers=AUTH
+            )
+        ).json()
         assert doc["account"] == "backup" and book("primary").emits == 0
-        r = await client.post("/v1/documents?provider=fake", content=example_bytes["co-invoice"], headers=AUTH)
-        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "provider-unknown"  # adapter names don't count
-        r = await client.post("/v1/documents?provider=t2-account", content=example_bytes["co-invoice"], headers=AUTH)
+        r = await client.post(
+            "/v1/documents?provider=fake", content=example_bytes["co-invoice"], headers=AUTH
+        )
+        assert (
+            r.status_code == 422 and r.json()["errors"][0]["rule"] == "provider-unknown"
+        )  # adapter names don't count
+        r = await client.post(
+            "/v1/documents?provider=t2-account", content=example_bytes["co-invoice"], headers=AUTH
+        )
         assert r.status_code == 422  # another tenant's account
 
 
 async def test_preview_shows_each_payload_and_sends_nothing(example_bytes):
-    async with running(tenants_toml([("dian-like", "fakeours"), ("backup", "fake")], chain=["dian-like"])) as (client, _):
+    async with running(
+        tenants_toml([("dian-like", "fakeours"), ("backup", "fake")], chain=["dian-like"])
+    ) as (client, _):
         r = await client.post("/v1/documents/preview", content=example_bytes["co-invoice"], headers=AUTH)
         assert r.status_code == 200
         preview = r.json()
@@ -164,7 +209,11 @@ async def test_preview_shows_each_payload_and_sends_nothing(example_bytes):
         assert by_account["dian-like"]["payload"]["payable"] == "358050.00"
         assert by_account["backup"]["payload"]["number"] is None
         assert book("dian-like").emits == 0
-        one = (await client.post("/v1/documents/preview?provider=backup", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        one = (
+            await client.post(
+                "/v1/documents/preview?provider=backup", content=example_bytes["co-invoice"], headers=AUTH
+            )
+        ).json()
         assert [a["account"] for a in one["accounts"]] == ["backup"]
         # preview never takes a number
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
@@ -179,13 +228,20 @@ async def test_routing_can_be_replaced_at_run_time_with_validation(example_bytes
         assert "allow_mixed_numbering" in r.json()["errors"][0]["message"]
         r = await client.put("/v1/routing", json={"routes": [{"chain": ["nope"]}]}, headers=AUTH)
         assert r.status_code == 422 and r.json()["errors"][0]["path"] == "routes[0].chain[0]"
-        rules = {"routes": [{"match": {"metadata": {"order_id": "A-1001"}}, "chain": ["backup"]}, {"chain": ["primary"]}]}
+        rules = {
+            "routes": [
+                {"match": {"metadata": {"order_id": "A-1001"}}, "chain": ["backup"]},
+                {"chain": ["primary"]},
+            ]
+        }
         assert (await client.put("/v1/routing", json=rules, headers=AUTH)).status_code == 200
         assert (await client.get("/v1/routing", headers=AUTH)).json()["routes"][0]["chain"] == ["backup"]
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
         assert doc["account"] == "backup"  # matched on the metadata tag
         # the other tenant's rules are untouched
-        assert (await client.get("/v1/routing", headers=OTHER_AUTH)).json()["routes"][0]["chain"] == ["t2-account"]
+        assert (await client.get("/v1/routing", headers=OTHER_AUTH)).json()["routes"][0]["chain"] == [
+            "t2-account"
+        ]
 
 
 async def test_xml_is_fetched_from_the_provider_and_pdf_absent_is_404(example_bytes):

@@ -4,12 +4,16 @@ fallback, reconciliation before fallback, operator resolution, the breaker, queu
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import sqlalchemy as sa
 from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
+
+from gateway.store.schema import webhook_deliveries
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
@@ -37,7 +41,10 @@ async def test_unavailable_is_retried_then_falls_back(example_bytes):
         assert doc["status"] == "accepted"
         assert doc["account"] == "backup"
         assert outcomes(doc) == [
-            ("primary", "unavailable"), ("primary", "unavailable"), ("primary", "unavailable"), ("backup", "accepted"),
+            ("primary", "unavailable"),
+            ("primary", "unavailable"),
+            ("primary", "unavailable"),
+            ("backup", "accepted"),
         ]
         assert book("primary").issued() == [] and len(book("backup").issued()) == 1
 
@@ -58,18 +65,28 @@ async def test_rejected_stops_without_fallback(example_bytes):
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
         assert doc["status"] == "rejected"
         error = doc["authority"]["errors"][0]
-        assert (error["code"], error["message"]) == ("FAD06", "NIT del adquiriente no válido")  # provider's text kept
+        assert (error["code"], error["message"]) == (
+            "FAD06",
+            "NIT del adquiriente no válido",
+        )  # provider's text kept
         assert outcomes(doc) == [("primary", "rejected")]
         assert book("backup").emits == 0
 
 
 async def test_misconfigured_falls_back_and_alerts(example_bytes):
-    async with running(tenants_toml()) as (client, rt):
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\n'
+    hook += 'events = ["account.misconfigured"]'
+    async with running(tenants_toml(extra=hook), run_jobs=False) as (client, rt):
         book("primary").script = ["misconfigured"]
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
         assert doc["status"] == "accepted" and doc["account"] == "backup"
         assert outcomes(doc)[0] == ("primary", "misconfigured")
         assert book("primary").emits == 1  # not retried: credentials do not fix themselves
+        async with rt.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(webhook_deliveries))).all()
+        assert [(r.event_type, json.loads(r.body)["data"]["account"]) for r in rows] == [
+            ("account.misconfigured", "primary")
+        ]
 
 
 async def test_ambiguous_is_reconciled_on_the_same_account_before_any_fallback(example_bytes):
@@ -215,7 +232,9 @@ async def test_breaker_opens_skips_the_account_then_closes(example_bytes):
         providers = (await client.get("/v1/providers", headers=AUTH)).json()
         assert {p["account"]: p["circuit"] for p in providers}["primary"] == "open"
 
-        second = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        second = (
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        ).json()
         assert outcomes(second) == [("primary", "circuit_open"), ("backup", "accepted")]
         assert book("primary").emits == 2  # the open circuit cost no call
 
@@ -224,7 +243,9 @@ async def test_breaker_opens_skips_the_account_then_closes(example_bytes):
         assert third["account"] == "primary"  # half-open probe succeeded
         providers = (await client.get("/v1/providers", headers=AUTH)).json()
         assert {p["account"]: p["circuit"] for p in providers}["primary"] == "closed"
-        assert 'pasarela_breaker_state{account="primary",tenant="t1"} 0.0' in (await client.get("/metrics")).text
+        assert (
+            'pasarela_breaker_state{account="primary",tenant="t1"} 0.0' in (await client.get("/metrics")).text
+        )
 
 
 async def test_async_mode_answers_202_and_the_job_loop_dispatches(example_bytes):
@@ -242,7 +263,10 @@ async def test_async_mode_answers_202_and_the_job_loop_dispatches(example_bytes)
 
 
 async def test_refresh_polls_a_pending_document_now(example_bytes):
-    async with running(tenants_toml(dispatch={"poll_interval_s": 60, "poll_max_s": 60}), run_jobs=False) as (client, _):
+    async with running(tenants_toml(dispatch={"poll_interval_s": 60, "poll_max_s": 60}), run_jobs=False) as (
+        client,
+        _,
+    ):
         book("primary").script = ["pending"]
         book("primary").pending_polls = 0
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
@@ -259,7 +283,10 @@ async def test_unsupported_everywhere_is_422_and_nothing_is_created(example_byte
         assert r.status_code == 422
         problem = r.json()
         assert problem["errors"][0] == {
-            "account": "primary", "path": "lines[0].discount", "rule": "fake-unsupported", "message": "cannot express"
+            "account": "primary",
+            "path": "lines[0].discount",
+            "rule": "fake-unsupported",
+            "message": "cannot express",
         }
         assert (await client.get("/v1/documents", headers=AUTH)).json()["items"] == []
 

@@ -6,9 +6,9 @@ import random
 from collections import Counter
 from decimal import Decimal
 
+import gateway_fakes  # noqa: F401  (registers the fake adapters)
 import pytest
 
-import gateway_fakes  # noqa: F401  (registers the fake adapters)
 from adapters.base import Account
 from canonical.validation import prepare
 from gateway.config import Route, RouteMatch, SplitShare
@@ -73,7 +73,10 @@ def test_split_puts_one_account_first_by_weight(co_invoice):
     rng = random.Random(7)
     firsts = Counter(names(choose_chain([route], ACCOUNTS, doc, totals, rng=rng))[0] for _ in range(1000))
     assert 850 < firsts["a"] < 950
-    assert sorted(names(choose_chain([route], ACCOUNTS, doc, totals, rng=rng))) == ["a", "b"]  # the other is fallback
+    assert sorted(names(choose_chain([route], ACCOUNTS, doc, totals, rng=rng))) == [
+        "a",
+        "b",
+    ]  # the other is fallback
 
 
 def test_no_route_and_forced_unknown_account(co_invoice):

@@ -14,10 +14,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
-from litestar import Litestar, Request, Response, post
-
 from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
+from litestar import Litestar, Request, Response, post
+
 from simulators.runner import free_port
 
 SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
@@ -54,7 +54,9 @@ async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
         await task
 
 
-def webhook_toml(url: str, events: str = '["document.accepted", "document.needs_attention"]', **dispatch: Any) -> str:
+def webhook_toml(
+    url: str, events: str = '["document.accepted", "document.needs_attention"]', **dispatch: Any
+) -> str:
     return tenants_toml(
         dispatch=dispatch,
         extra=f'[[tenants.webhooks]]\nurl = "{url}"\nsecret = "{SECRET}"\nevents = {events}',
@@ -110,7 +112,10 @@ async def test_gone_endpoint_stops_deliveries(example_bytes):
 
 
 async def test_needs_attention_is_sent_once_and_unsubscribed_events_are_not(example_bytes):
-    async with receiver() as (hooks, url), running(webhook_toml(url, events='["document.needs_attention"]')) as (client, _):
+    async with (
+        receiver() as (hooks, url),
+        running(webhook_toml(url, events='["document.needs_attention"]')) as (client, _),
+    ):
         book("primary").searchable = False
         book("primary").script = ["lost"]
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
