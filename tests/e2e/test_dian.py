@@ -78,8 +78,13 @@ name = "dian-direct"
 provider = "dian"
 environment = "test"
 base_url = "{sims.dian}/WcfDianCustomerServices.svc"
-credentials = { software_id = "${E2E_DIAN_SOFTWARE_ID}", software_pin = "${E2E_DIAN_SOFTWARE_PIN}", certificate = "${E2E_DIAN_P12}", certificate_password = "${E2E_DIAN_P12_PASSWORD}" }
 timeout_s = 0.5
+
+[tenants.accounts.credentials]
+software_id = "${E2E_DIAN_SOFTWARE_ID}"
+software_pin = "${E2E_DIAN_SOFTWARE_PIN}"
+certificate = "${E2E_DIAN_P12}"
+certificate_password = "${E2E_DIAN_P12_PASSWORD}"
 
 [[tenants.accounts]]
 name = "apidian-backup"
