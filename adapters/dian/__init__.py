@@ -25,6 +25,7 @@ from adapters.base import (
     Ambiguous,
     Emission,
     Misconfigured,
+    NumberingRange,
     Outcome,
     ProviderRef,
     Rejected,
@@ -240,6 +241,16 @@ class DianAdapter:
         if answer.status_code != "00" or not answer.application_response:
             return None
         return build_attached(signed, base64.b64decode(answer.application_response), self.identity)
+
+    async def numbering_ranges(self, issuer_nit: str) -> list[NumberingRange]:
+        """The invoice ranges DIAN authorised for the issuer and this software, with technical keys."""
+        result, _ = await self.service.call(
+            "GetNumberingRange",
+            accountCode=issuer_nit,
+            accountCodeT=self.credentials.software_provider_nit or issuer_nit,
+            softwareCode=self.credentials.software_id,
+        )
+        return responses.numbering_ranges(result)
 
     async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
         return None  # DIAN keeps no PDF: the graphic representation is the issuer's

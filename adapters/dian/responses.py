@@ -8,6 +8,7 @@ WS-Security, untrusted certificate) is a SOAP 1.2 Fault, not a DianResponse.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Final
 
@@ -18,6 +19,7 @@ from adapters.base import (
     Ambiguous,
     Authority,
     Misconfigured,
+    NumberingRange,
     Outcome,
     ProviderError,
     ProviderFailure,
@@ -146,6 +148,32 @@ def zip_key(el: etree._Element) -> str:
     if key is None or not key.text:
         raise Rejected("DIAN answered the batch without a ZipKey", code="no-zip-key")
     return key.text
+
+
+def numbering_ranges(el: etree._Element) -> list[NumberingRange]:
+    """GetNumberingRange's ResponseList (OperationCode 100); 301–303 and 401 are the account's setup."""
+    f = _fields(el)
+    code = f["OperationCode"].text if "OperationCode" in f else ""
+    if code != "100":
+        description = f["OperationDescription"].text if "OperationDescription" in f else ""
+        raise Misconfigured(f"DIAN GetNumberingRange {code}: {description}", code=code)
+    ranges = []
+    for item in f.get("ResponseList", ()):
+        r = {_local(child): child.text or "" for child in item}
+        ranges.append(
+            NumberingRange(
+                name=r.get("Prefix") or r.get("ResolutionNumber", ""),
+                kinds=["invoice"],
+                prefix=r.get("Prefix", ""),
+                from_=int(r.get("FromNumber") or 0),
+                to=int(r.get("ToNumber") or 0),
+                resolution=r.get("ResolutionNumber"),
+                valid_from=dt.date.fromisoformat(r["ValidDateFrom"][:10]) if r.get("ValidDateFrom") else None,
+                valid_to=dt.date.fromisoformat(r["ValidDateTo"][:10]) if r.get("ValidDateTo") else None,
+                technical_key=r.get("TechnicalKey"),
+            )
+        )
+    return ranges
 
 
 def fault_failure(fault: SoapFault, *, raw: str) -> ProviderFailure:

@@ -272,6 +272,16 @@ async def test_fetch_xml_reads_get_xml_by_document_key(adapter, dian_api) -> Non
     assert await adapter.fetch_pdf(ProviderRef(fiscal_id="b" * 96)) is None
 
 
+async def test_get_numbering_range_gives_the_technical_key(adapter, dian_api) -> None:
+    route = dian_api.post(URL).mock(return_value=reply("get-numbering-range"))
+    (rng,) = await adapter.numbering_ranges("900373115")
+    assert (rng.prefix, rng.from_, rng.to, rng.resolution) == ("SETP", 990000000, 995000000, "18760000001")
+    assert rng.technical_key == "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+    assert rng.valid_to == dt.date(2030, 1, 19)
+    sent = etree.fromstring(route.calls.last.request.content)
+    assert sent.findtext(".//{http://wcf.dian.colombia}softwareCode") == ds.SOFTWARE_ID
+
+
 # -- against the simulator over loopback --------------------------------------------------------------------
 
 
