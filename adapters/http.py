@@ -76,7 +76,9 @@ class ProviderHttp:
             failure = Ambiguous if emits else Unavailable
             raise failure(f"no answer after sending: {exc!r}", code="timeout") from None
         except httpx.HTTPError as exc:
-            raise (Ambiguous if emits else Unavailable)(f"transport error: {exc!r}", code="transport") from None
+            raise (Ambiguous if emits else Unavailable)(
+                f"transport error: {exc!r}", code="transport"
+            ) from None
         if len(response.content) > MAX_BODY:
             raise (Ambiguous if emits else Unavailable)("provider answer too large", code="too-large")
         return response

@@ -37,8 +37,8 @@ from adapters.base import (
 from adapters.http import ProviderHttp, failure_for_status
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
-from canonical.sv_dte import sales_totals, taxed_net
-from canonical.totals import ZERO, LineTotals, Totals, round_half_up
+from canonical.sv_dte import taxed_net
+from canonical.totals import LineTotals, Totals, round_half_up
 
 
 class SmartBillCredentials(msgspec.Struct, kw_only=True):
@@ -455,20 +455,6 @@ def _unsupported(doc: Document, totals: Totals) -> list[UnsupportedIssue]:
                 "declare withholdings [{tax: IVA, rate: 1}] then, and only then",
             )
         )
-    if doc.kind == "invoice":
-        # Hacienda rounds each sales column (gravada, exenta, no sujeta) by itself; with sub-cent
-        # line amounts in several columns their sum can be a cent off our total. SmartBill would
-        # then issue a different total: refuse, naming both (tests: the property test found 0.31 vs 0.30).
-        columns = sum(sales_totals(doc, totals).values(), ZERO)
-        if columns != totals.tax_inclusive:
-            issues.append(
-                UnsupportedIssue(
-                    path="lines",
-                    rule="smartbill-column-rounding",
-                    message=f"Hacienda's per-column rounding gives {columns}, our total is "
-                    f"{totals.tax_inclusive}: round the line amounts (discounts, quantities) to cents",
-                )
-            )
     return issues
 
 

@@ -31,7 +31,9 @@ def main() -> None:
             prepare(body)
         count += 1000
     rate = count / elapsed
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"decode + validate + totals (co-invoice.json, 3 lines): {rate:,.0f} documents/s on one core")
     print(f"per document: {1e6 / rate:.1f} µs; target 20,000/s: {'met' if rate >= 20_000 else 'NOT met'}")
 

@@ -38,7 +38,7 @@ sys.modules["loadgen"] = loadgen
 _spec.loader.exec_module(loadgen)
 Result, encode_request, run = loadgen.Result, loadgen.encode_request, loadgen.run
 
-from adapters.base import Account, Emission  # noqa: E402
+from adapters.base import Emission  # noqa: E402
 from adapters.facepro import FaceProAdapter  # noqa: E402
 from canonical.validation import prepare  # noqa: E402
 from gateway.config import load_config  # noqa: E402
@@ -114,7 +114,9 @@ def line(label: str, r: Result) -> str:
     )
 
 
-async def measure(args: argparse.Namespace, sim_port: int, gw_port: int, direct_body: bytes) -> dict[str, Result]:
+async def measure(
+    args: argparse.Namespace, sim_port: int, gw_port: int, direct_body: bytes
+) -> dict[str, Result]:
     invoice = (ROOT / "examples" / "co-invoice.json").read_bytes()
     direct = [
         encode_request(
@@ -161,8 +163,18 @@ def main() -> None:
             [sys.executable, "-c", SIM_MAIN, str(sim_port)], cwd=folder, env=env, stdout=subprocess.DEVNULL
         )
         gw = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", "tenants.toml", "--port", str(gw_port),
-             "--workers", str(args.workers)],
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--config",
+                "tenants.toml",
+                "--port",
+                str(gw_port),
+                "--workers",
+                str(args.workers),
+            ],
             cwd=folder,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -179,17 +191,23 @@ def main() -> None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     p.wait(timeout=10)
 
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"gateway workers: {args.workers}, store: SQLite (WAL)")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"gateway workers: {args.workers}, store: SQLite (WAL)"
+    )
     for label, r in results.items():
         print(line(label, r))
     d1, g1 = results["direct c=1"], results["gateway c=1"]
     d50, g50 = results["direct c=50"], results["gateway c=50"]
     added = g1.p50 - d1.p50
-    print(f"added latency at c=1: p50 {added:+.2f} ms (target ≤ 2 ms), p99 {g1.percentile(99) - d1.percentile(99):+.2f} ms")
+    print(
+        f"added latency at c=1: p50 {added:+.2f} ms (target ≤ 2 ms), p99 {g1.percentile(99) - d1.percentile(99):+.2f} ms"
+    )
     print(f"latency ratio gateway/direct at c=1: p50 {g1.p50 / d1.p50:.2f}×")
-    print(f"throughput at c=50: gateway {g50.throughput:.0f} documents/s (target ≥ 500), "
-          f"{g50.throughput / d50.throughput:.2f}× the direct call")
+    print(
+        f"throughput at c=50: gateway {g50.throughput:.0f} documents/s (target ≥ 500), "
+        f"{g50.throughput / d50.throughput:.2f}× the direct call"
+    )
     print(f"gateway peak RSS: {rss:.0f} MB (target ≤ 200 MB)")
 
 

@@ -80,6 +80,7 @@ _WITHHOLDING_BASE: Final[dict[tuple[str, str], str]] = {
 }
 # Withholdings that reduce what the buyer pays (SV retentions); CO ones are informational.
 _REDUCES_PAYABLE: Final = frozenset({"SV"})
+_COLUMN_ROUNDING: Final = frozenset({"SV"})
 
 
 def compute_totals(doc: Document) -> Totals:
@@ -97,11 +98,12 @@ def compute_totals(doc: Document) -> Totals:
         for (tax, rate), acc in grouped.items()
     ]
     tax_total = sum((t.amount for t in taxes), ZERO)
+    columns = _columns(doc)
     if doc.prices_include_tax:
-        tax_inclusive = _r2(sum((lt.total for lt in lines), ZERO))
+        tax_inclusive = sum((_r2(sum((lines[i].total for i in col), ZERO)) for col in columns), ZERO)
         line_extension = tax_inclusive - tax_total
     else:
-        line_extension = _r2(sum((lt.net for lt in lines), ZERO))
+        line_extension = sum((_r2(sum((lines[i].net for i in col), ZERO)) for col in columns), ZERO)
         tax_inclusive = line_extension + tax_total
     tax_exclusive = _r2(sum((lt.net for lt in lines if lt.taxes), ZERO))
     if doc.prices_include_tax and lines and all(lt.taxes for lt in lines):
@@ -142,6 +144,17 @@ def compute_totals(doc: Document) -> Totals:
     )
 
 
+def _columns(doc: Document) -> list[list[int]]:
+    """Line indexes summed and rounded together. MH rounds each sales column (gravada, exenta,
+    no sujeta) on its own and adds the rounded columns; DIAN sums all lines at once."""
+    if doc.country not in _COLUMN_ROUNDING:
+        return [list(range(len(doc.lines)))]
+    groups: dict[str, list[int]] = {}
+    for i, line in enumerate(doc.lines):
+        groups.setdefault(line.tax_treatment, []).append(i)
+    return list(groups.values())
+
+
 def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
     gross_as_priced = round_half_up(line.quantity * line.unit_price, places)
     discount_as_priced = _QUANTUM[places] * 0
@@ -166,7 +179,10 @@ def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
         amounts = [round_half_up(net * r / HUNDRED, places) for _, r in rates]
         gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
 
-    taxes = [TaxAmount(tax=tax, rate=rate, taxable=net, amount=a) for (tax, rate), a in zip(rates, amounts)]
+    taxes = [
+        TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
+        for (tax, rate), a in zip(rates, amounts, strict=True)
+    ]
     return LineTotals(
         unit_price=unit_price,
         gross=gross,

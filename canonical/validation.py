@@ -249,7 +249,9 @@ def _check_header(doc: Document) -> Iterator[FieldError]:
     if doc.issue_date is not None:
         today = dt.datetime.now(ZoneInfo(cat.TIME_ZONES[doc.country])).date()
         if doc.issue_date > today:
-            yield err("issue_date", "issue-date-future", f"issue date {doc.issue_date} is after today ({today})")
+            yield err(
+                "issue_date", "issue-date-future", f"issue date {doc.issue_date} is after today ({today})"
+            )
 
 
 def _check_lines(doc: Document) -> Iterator[FieldError]:
@@ -270,10 +272,16 @@ def _check_lines(doc: Document) -> Iterator[FieldError]:
             tp = f"{p}.taxes[{j}]"
             yield from _finite(tp, rate=t.rate)
             if t.tax not in allowed_taxes:
-                yield err(f"{tp}.tax", "tax-unknown", f"{t.tax!r} is not a {doc.country} tax ({', '.join(allowed_taxes)})")
+                yield err(
+                    f"{tp}.tax",
+                    "tax-unknown",
+                    f"{t.tax!r} is not a {doc.country} tax ({', '.join(allowed_taxes)})",
+                )
             elif (rates := allowed_taxes[t.tax]) is not None and t.rate.is_finite() and t.rate not in rates:
                 allowed = ", ".join(sorted(format(r, "f") for r in rates))
-                yield err(f"{tp}.rate", "tax-rate-not-allowed", f"{t.tax} {t.rate} % is not allowed ({allowed})")
+                yield err(
+                    f"{tp}.rate", "tax-rate-not-allowed", f"{t.tax} {t.rate} % is not allowed ({allowed})"
+                )
             if t.tax in seen:
                 yield err(f"{tp}.tax", "tax-duplicate")
             seen.add(t.tax)
@@ -329,7 +337,9 @@ def check_party(party: Party, country: str, path: str) -> Iterator[FieldError]:
         return
     if party.id_type not in cat.ID_TYPES[country]:
         allowed = ", ".join(cat.ID_TYPES[country])
-        yield err(f"{path}.id_type", "id-type-unknown", f"{party.id_type!r} is not a {country} id type ({allowed})")
+        yield err(
+            f"{path}.id_type", "id-type-unknown", f"{party.id_type!r} is not a {country} id type ({allowed})"
+        )
         return
     number = party.id_number
     if not number:
@@ -383,7 +393,7 @@ def dui_is_valid(number: str) -> bool:
     digits = number.replace("-", "")
     if not re.fullmatch(r"[0-9]{9}", digits):
         return False
-    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1)))
+    total = sum(int(d) * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True))
     return (10 - total % 10) % 10 == int(digits[8])
 
 
@@ -411,7 +421,11 @@ def _check_note(doc: Document) -> Iterator[FieldError]:
         yield err("reason", "note-reason-required")
     elif doc.reason.code not in cat.NOTE_REASONS[doc.kind]:
         allowed = ", ".join(cat.NOTE_REASONS[doc.kind])
-        yield err("reason.code", "note-reason-unknown", f"{doc.reason.code!r} is not a {doc.kind} reason ({allowed})")
+        yield err(
+            "reason.code",
+            "note-reason-unknown",
+            f"{doc.reason.code!r} is not a {doc.kind} reason ({allowed})",
+        )
     ref = doc.reference
     if ref is None:
         yield err("reference", "note-reference-required")
@@ -452,7 +466,9 @@ def _check_adjustments(doc: Document) -> Iterator[FieldError]:
         p = f"withholdings[{i}]"
         if w.tax not in cat.WITHHOLDINGS[doc.country]:
             allowed = ", ".join(cat.WITHHOLDINGS[doc.country])
-            yield err(f"{p}.tax", "withholding-unknown", f"{w.tax!r} is not a {doc.country} withholding ({allowed})")
+            yield err(
+                f"{p}.tax", "withholding-unknown", f"{w.tax!r} is not a {doc.country} withholding ({allowed})"
+            )
         yield from _finite(p, rate=w.rate)
         if w.rate.is_finite() and not (0 <= w.rate <= 100):
             yield err(f"{p}.rate", "withholding-rate-range")
@@ -478,7 +494,11 @@ def _amount_rules(doc: Document, totals: Totals) -> list[FieldError]:
         c = doc.customer
         if c is None or not (c.id_type and c.id_number and c.name):
             errors.append(
-                err("customer", "sv-factura-receptor-required", f"total {totals.payable}: {RULES['sv-factura-receptor-required']}")
+                err(
+                    "customer",
+                    "sv-factura-receptor-required",
+                    f"total {totals.payable}: {RULES['sv-factura-receptor-required']}",
+                )
             )
     return errors
 

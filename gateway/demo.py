@@ -180,13 +180,19 @@ class Demo:
     def start(self) -> None:
         certs = pki.generate(self.workdir / "certs", nit="900373115")
         settings = SimSettings(
-            slow_s=1.0, hang_s=4.0, retry_after_s=1, trust=str(certs.ca_pem), dian_software=f"{SOFTWARE_ID}:{SOFTWARE_PIN}"
+            slow_s=1.0,
+            hang_s=4.0,
+            retry_after_s=1,
+            trust=str(certs.ca_pem),
+            dian_software=f"{SOFTWARE_ID}:{SOFTWARE_PIN}",
         )
         self.sims = SimulatorThread(base_port=self.base_port, settings=settings).start()
         logging.getLogger("httpx").setLevel(logging.WARNING)  # the story prints its own tables
         missing = sorted(set(OFFSETS) - set(self.sims.names))
         if missing:
-            raise SystemExit(f"pasarela demo: simulators missing from this installation: {', '.join(missing)}")
+            raise SystemExit(
+                f"pasarela demo: simulators missing from this installation: {', '.join(missing)}"
+            )
         config = TENANTS.format(
             co_key=API_KEYS["demo-co"],
             sv_key=API_KEYS["demo-sv"],
@@ -199,7 +205,16 @@ class Demo:
         (self.workdir / "tenants.toml").write_text(config)
         log = (self.workdir / "gateway.log").open("wb")
         self.gateway = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", "tenants.toml", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "gateway.cli",
+                "serve",
+                "--config",
+                "tenants.toml",
+                "--port",
+                str(self.port),
+            ],
             cwd=self.workdir,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -211,7 +226,9 @@ class Demo:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     break
             if self.gateway.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"pasarela demo: the gateway did not start; see {self.workdir / 'gateway.log'}")
+                raise SystemExit(
+                    f"pasarela demo: the gateway did not start; see {self.workdir / 'gateway.log'}"
+                )
             time.sleep(0.1)
         for tenant, key in API_KEYS.items():
             self.clients[tenant] = httpx.Client(
@@ -293,10 +310,10 @@ def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
     line = "  ".join("─" * w for w in widths)
     print(f"\n▶ {title}")
-    print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
+    print("  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True)))
     print(line)
     for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
     if note:
         print(f"  {note}")
 
@@ -310,7 +327,10 @@ def story(demo: Demo) -> Iterator[None]:
 
     demo.route("demo-co", ["dian"])
     first, ms = demo.emit("demo-co", co_invoice, "invoice")
-    table("1. The CO example invoice, direct to DIAN (UBL 2.1, XAdES-EPES, SOAP + WS-Security)", [row(first, ms)])
+    table(
+        "1. The CO example invoice, direct to DIAN (UBL 2.1, XAdES-EPES, SOAP + WS-Security)",
+        [row(first, ms)],
+    )
     yield
 
     rows = []
@@ -321,7 +341,7 @@ def story(demo: Demo) -> Iterator[None]:
     table(
         "2. The same canonical invoice through every other CO provider: only the routing rule changes",
         rows,
-        "PUT /v1/routing {\"routes\": [{\"match\": {\"country\": \"CO\"}, \"chain\": [ACCOUNT]}]}",
+        'PUT /v1/routing {"routes": [{"match": {"country": "CO"}, "chain": [ACCOUNT]}]}',
     )
     yield
 
@@ -372,7 +392,9 @@ def story(demo: Demo) -> Iterator[None]:
     bad = dict(co_invoice, customer={**co_invoice["customer"], "check_digit": "7"})
     response = demo.clients["demo-co"].post("/v1/documents", json=bad)
     problem = response.json()
-    print(f"\n  And bad input never reaches a provider: HTTP {response.status_code} {problem.get('title', '')}")
+    print(
+        f"\n  And bad input never reaches a provider: HTTP {response.status_code} {problem.get('title', '')}"
+    )
     for e in problem.get("errors", []):
         print(f"  {e['path']}: {e['message']} [{e['rule']}]")
     yield
@@ -386,12 +408,18 @@ def story(demo: Demo) -> Iterator[None]:
 def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: str | None = None) -> int:
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        folder = Path(workdir) if workdir else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pasarela-demo-")))
+        folder = (
+            Path(workdir)
+            if workdir
+            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pasarela-demo-")))
+        )
         if keep and not workdir:
             folder = Path(tempfile.mkdtemp(prefix="pasarela-demo-"))
         demo = Demo(folder, port, base_port)
         stack.callback(demo.stop)
-        print(f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + 5}, data in {folder}")
+        print(
+            f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + 5}, data in {folder}"
+        )
         demo.start()
         for _ in story(demo):
             pass
@@ -418,5 +446,3 @@ def _print_try(demo: Demo) -> None:
         f"  curl -s {demo.url}/metrics\n"
         f"  open {demo.url}/schema/swagger"
     )
-
-

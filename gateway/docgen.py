@@ -61,7 +61,9 @@ def model_reference() -> str:
     out = []
     for struct in MODEL_STRUCTS:
         doc = (struct.__doc__ or "").strip().splitlines()[0] if struct.__doc__ else ""
-        out.append(f"**{struct.__name__}**{': ' + doc if doc else ''}\n\n| field | type | default | meaning |\n|---|---|---|---|")
+        out.append(
+            f"**{struct.__name__}**{': ' + doc if doc else ''}\n\n| field | type | default | meaning |\n|---|---|---|---|"
+        )
         for f in msgspec.structs.fields(struct):
             if f.required:
                 default = "required"

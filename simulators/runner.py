@@ -80,9 +80,7 @@ class SimulatorThread:
         self.names = names or available()
         self.settings = settings or SimSettings()
         self.states = {name: SimState(self.settings) for name in self.names}
-        self.ports = {
-            name: (base_port + OFFSETS[name]) if base_port else free_port() for name in self.names
-        }
+        self.ports = {name: (base_port + OFFSETS[name]) if base_port else free_port() for name in self.names}
         self._servers = [_server(build_app(n, self.states[n]), self.ports[n]) for n in self.names]
         self._thread = threading.Thread(target=self._run, name="simulators", daemon=True)
 

@@ -18,11 +18,18 @@ numeric_strings = st.from_regex(r"\A-?[0-9]{1,3}(\.[0-9]{1,12})?([eE][+-]?[0-9]{
     ["NaN", "-Infinity", "1e400", "1e-400", "0", "-0.00", "99999999999999999999"]
 )
 scalars = (
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20) | numeric_strings
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text(max_size=20)
+    | numeric_strings
 )
 json_values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -18,7 +18,15 @@ def test_preview_prints_totals(capsys, examples_dir):
 
 def test_preview_bad_document_prints_errors_and_exits_1(tmp_path, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"country": "CO", "kind": "invoice", "lines": [{"description": "x", "quantity": "0", "unit_price": "1"}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "country": "CO",
+                "kind": "invoice",
+                "lines": [{"description": "x", "quantity": "0", "unit_price": "1"}],
+            }
+        )
+    )
     assert main(["preview", str(bad)]) == 1
     out = json.loads(capsys.readouterr().out)
     assert {(e["path"], e["rule"]) for e in out["errors"]} == {

@@ -35,13 +35,17 @@ def co_lines(draw) -> list[Line]:
 @settings(max_examples=150, deadline=None)
 @given(lines=co_lines(), allowance=st.decimals(min_value=D("0"), max_value=D("10"), places=2))
 def test_totals_equal_the_sum_of_lines(lines, allowance):
-    doc = Document(country="CO", kind="invoice", lines=lines, discounts=[Adjustment(reason="x", amount=allowance)])
+    doc = Document(
+        country="CO", kind="invoice", lines=lines, discounts=[Adjustment(reason="x", amount=allowance)]
+    )
     t = compute_totals(doc)
     assert t.line_extension == sum(lt.net for lt in t.lines)
     assert t.tax_total == sum(a.amount for lt in t.lines for a in lt.taxes)
     assert t.tax_total == sum(x.amount for x in t.taxes)
     for x in t.taxes:  # grouped subtotals equal the lines they group
-        assert x.taxable == sum(a.taxable for lt in t.lines for a in lt.taxes if (a.tax, a.rate) == (x.tax, x.rate))
+        assert x.taxable == sum(
+            a.taxable for lt in t.lines for a in lt.taxes if (a.tax, a.rate) == (x.tax, x.rate)
+        )
     assert t.tax_inclusive == t.line_extension + t.tax_total
     assert t.payable == t.tax_inclusive - t.allowances + t.charges
     for lt in t.lines:  # every figure carries the country's 2 decimals
@@ -63,13 +67,21 @@ def test_tax_inclusive_and_exclusive_prices_describe_the_same_sale(items):
         country="SV",
         kind="invoice",
         prices_include_tax=True,
-        lines=[Line(description="x", quantity=D(q), unit_price=p, taxes=[TaxRate(tax="IVA", rate=D(13))]) for q, p in items],
+        lines=[
+            Line(description="x", quantity=D(q), unit_price=p, taxes=[TaxRate(tax="IVA", rate=D(13))])
+            for q, p in items
+        ],
     )
     exclusive = Document(
         country="SV",
         kind="invoice",
         lines=[
-            Line(description="x", quantity=D(q), unit_price=round_half_up(p * 100 / D(113), 8), taxes=[TaxRate(tax="IVA", rate=D(13))])
+            Line(
+                description="x",
+                quantity=D(q),
+                unit_price=round_half_up(p * 100 / D(113), 8),
+                taxes=[TaxRate(tax="IVA", rate=D(13))],
+            )
             for q, p in items
         ],
     )
@@ -99,10 +111,57 @@ def test_tip_is_a_charge_outside_the_tax_base(price, tip):
 def test_sv_retention_reduces_payable_co_withholding_does_not():
     from canonical.document import Withholding
 
-    line = Line(description="x", quantity=D(1), unit_price=D("200.00"), taxes=[TaxRate(tax="IVA", rate=D(13))])
-    sv = compute_totals(Document(country="SV", kind="tax_credit_invoice", lines=[line], withholdings=[Withholding(tax="IVA", rate=D(1))]))
+    line = Line(
+        description="x", quantity=D(1), unit_price=D("200.00"), taxes=[TaxRate(tax="IVA", rate=D(13))]
+    )
+    sv = compute_totals(
+        Document(
+            country="SV",
+            kind="tax_credit_invoice",
+            lines=[line],
+            withholdings=[Withholding(tax="IVA", rate=D(1))],
+        )
+    )
     assert sv.withholdings[0].amount == D("2.00")  # 1 % of the net taxed amount
     assert sv.payable == D("226.00") - D("2.00")
-    co = compute_totals(Document(country="CO", kind="invoice", lines=[line.__copy__()], withholdings=[Withholding(tax="ReteFuente", rate=D("2.5"))]))
+    co = compute_totals(
+        Document(
+            country="CO",
+            kind="invoice",
+            lines=[line.__copy__()],
+            withholdings=[Withholding(tax="ReteFuente", rate=D("2.5"))],
+        )
+    )
     assert co.withholdings[0].amount == D("5.00")
     assert co.payable == co.tax_inclusive  # informational in Colombia
+
+
+def test_sv_rounds_each_sales_column_on_its_own():
+    """MH: totalGravada, totalExenta, totalNoSuj are each rounded, then added (found by a property
+    test against the Hacienda arithmetic: 0.02 exenta −11 % and 0.29 gravada −1 %)."""
+    doc = Document(
+        country="SV",
+        kind="invoice",
+        prices_include_tax=True,
+        lines=[
+            Line(
+                description="a",
+                quantity=D(1),
+                unit_price=D("0.02"),
+                discount=LineDiscount(percent=D(11)),
+                tax_treatment="exempt",
+            ),
+            Line(
+                description="b",
+                quantity=D(1),
+                unit_price=D("0.29"),
+                discount=LineDiscount(percent=D(1)),
+                taxes=[TaxRate(tax="IVA", rate=D(13))],
+            ),
+        ],
+    )
+    t = compute_totals(doc)
+    exenta = round_half_up(D("0.02") - D("0.0022"), 2)  # 0.0178 → 0.02
+    gravada = round_half_up(D("0.29") - D("0.0029"), 2)  # 0.2871 → 0.29
+    assert t.tax_inclusive == exenta + gravada == D("0.31")
+    assert t.payable == D("0.31")
