@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import sys
 import time
 from pathlib import Path
@@ -164,3 +165,27 @@ async def test_whole_gateway_numbers_200_concurrent_requests(store, example_byte
         numbers = sorted(int(r.json()["number"].removeprefix("SETP")) for r in responses)
         assert numbers == list(range(990000000, 990000200))
         assert len(book("dian-like").issued()) == 200
+
+
+async def test_provider_secrets_are_sealed_at_rest(store, tmp_path):
+    from gateway.config import load_config
+    from gateway.runtime import Runtime
+    from gateway.secrets import unseal
+    from gateway.store.schema import accounts
+
+    url, connect_args = store
+    config = load_config(tenants_toml(), env={"PASARELA_SECRET_KEY": "server-secret-key-0123456789"})
+    config.tenants[0].accounts[0].credentials["token"] = "plain-provider-token-42"
+    rt = Runtime(config, engine=make_engine(url, connect_args=connect_args))
+    await rt.start()
+    try:
+        async with rt.engine.connect() as conn:
+            sealed = (
+                await conn.execute(sa.select(accounts.c.credentials).where(accounts.c.name == "primary"))
+            ).scalar_one()
+    finally:
+        await rt.close()
+    assert "plain-provider-token-42" not in sealed
+    assert json.loads(unseal("server-secret-key-0123456789", sealed)) == {"token": "plain-provider-token-42"}
+    with pytest.raises(ValueError):
+        unseal("another-key", sealed)

@@ -13,11 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import sqlalchemy as sa
 import uvicorn
 from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
 from litestar import Litestar, Request, Response, post
 
+from gateway.store.schema import webhook_deliveries
 from simulators.runner import free_port
 
 SECRET_BYTES = b"0123456789abcdef0123456789abcdef"
@@ -123,3 +125,17 @@ async def test_needs_attention_is_sent_once_and_unsubscribed_events_are_not(exam
         await asyncio.sleep(0.2)
         assert [json.loads(b)["type"] for _, b in hooks.received] == ["document.needs_attention"]
         assert json.loads(hooks.received[0][1])["data"]["id"] == doc["id"]
+
+
+async def test_numbering_low_is_announced_once_when_the_range_runs_low(example_bytes):
+    tiny = '[[tenants.numbering]]\nname = "tiny"\nkinds = ["invoice"]\nprefix = "T"\nfrom = 1\nto = 10'
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["numbering.low"]'
+    async with running(tenants_toml([("ours", "fakeours")], numbering=tiny, extra=hook), run_jobs=False) as (
+        client,
+        rt,
+    ):
+        for _ in range(10):
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        async with rt.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(webhook_deliveries))).all()
+    assert [json.loads(r.body)["data"] for r in rows] == [{"range": "tiny", "remaining": 1, "to": 10}]
