@@ -34,9 +34,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 2
     result: dict[str, Any] = {"valid": True, "document": document, "totals": totals}
     if args.config:
+        from gateway.config import ConfigError
         from gateway.preview import payloads_for  # needs the tenants file and the adapters
 
-        result["payloads"] = payloads_for(args.config, args.tenant, document, totals, args.provider)
+        try:
+            result["payloads"] = payloads_for(args.config, args.tenant, document, totals, args.provider)
+        except ConfigError as exc:
+            print(f"pasarela preview: {exc}", file=sys.stderr)
+            return 2
     _print_json(result)
     return 0
 

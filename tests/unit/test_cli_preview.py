@@ -44,3 +44,35 @@ def test_console_script_runs_as_a_process(examples_dir):
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["totals"]["payable"] == "27.00"
+
+
+def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir, monkeypatch):
+    for name in (
+        "ACME_CO_API_KEY",
+        "ACME_FACEPRO_TOKEN",
+        "ACME_APIDIAN_TOKEN",
+        "TIENDA_SV_API_KEY",
+        "TIENDA_SMARTBILL_PUBLIC_KEY",
+        "TIENDA_SMARTBILL_PRIVATE_KEY",
+        "PASARELA_SECRET_KEY",
+        "ACME_WEBHOOK_SECRET",
+        "ACME_DIAN_SOFTWARE_ID",
+        "ACME_DIAN_SOFTWARE_PIN",
+        "ACME_DIAN_P12_PATH",
+        "ACME_DIAN_P12_PASSWORD",
+        "ACME_DIAN_TEST_SET_ID",
+    ):
+        monkeypatch.setenv(name, "preview-" + name.lower())
+    args = ["preview", str(examples_dir / "sv-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
+    assert main([*args, "--tenant", "tienda-sv"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (smartbill,) = out["payloads"]
+    assert smartbill["account"] == "smartbill"
+    assert "dteJson" in smartbill["payload"]
+
+
+def test_preview_with_a_broken_tenants_file_says_which_key(capsys, tmp_path, examples_dir, monkeypatch):
+    monkeypatch.delenv("ACME_FACEPRO_TOKEN", raising=False)
+    args = ["preview", str(examples_dir / "co-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
+    assert main(args) == 2
+    assert "ACME_FACEPRO_TOKEN is not set" in capsys.readouterr().err
