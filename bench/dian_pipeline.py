@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import os
 import statistics
 import sys
@@ -143,13 +142,6 @@ def main() -> None:
         )
         documents = [rate(pipeline, args.seconds) for _ in range(args.runs)]
         report("documents: build + CUFE + sign + zip + WS-Security envelope", documents)
-        # A long-running server freezes what it loaded at start (zeep's WSDL, code tables) out of the
-        # cyclic GC's full collections; the same pipeline with that done:
-        gc.freeze()
-        report(
-            "documents, after gc.freeze() of the loaded state",
-            [rate(pipeline, args.seconds) for _ in range(args.runs)],
-        )
         signatures = [rate(rsa_sign, args.seconds) for _ in range(args.runs)]
         report("RSA-2048 PKCS#1 v1.5 SHA-256 signatures", signatures)
         print(
