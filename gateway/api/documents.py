@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -26,6 +26,13 @@ from gateway.store import documents as docs
 
 _encoder = msgspec.json.Encoder()
 REFUSALS = (InvalidDocument, RoutingError, NumberingError, UnsupportedDocument)  # answered, stored, replayed
+
+# file kind → adapter method, media type, name in messages. `fetch_attached` is DIAN's extra.
+FILES: Final = {
+    "xml": ("fetch_xml", "application/xml", "XML"),
+    "attached": ("fetch_attached", "application/xml", "AttachedDocument"),
+    "pdf": ("fetch_pdf", "application/pdf", "PDF"),
+}
 
 IdempotencyKey = Annotated[
     str | None,
@@ -175,9 +182,18 @@ class DocumentController(Controller):
         return await service(request).resolve(tenant, doc_id, data)
 
     @get("/{doc_id:str}/xml", operation_id="getDocumentXml", media_type="application/xml")
-    async def xml(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> Response[bytes]:
+    async def xml(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        doc_id: str,
+        container: Annotated[
+            Literal["attached"] | None,
+            Parameter(description="attached: DIAN's AttachedDocument (document + ApplicationResponse)"),
+        ] = None,
+    ) -> Response[bytes]:
         """The signed UBL (CO) or DTE (SV), where the account provides it."""
-        return await self._file(request, tenant, doc_id, "xml")
+        return await self._file(request, tenant, doc_id, container or "xml")
 
     @get("/{doc_id:str}/pdf", operation_id="getDocumentPdf", media_type="application/pdf")
     async def pdf(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> Response[bytes]:
@@ -192,26 +208,27 @@ class DocumentController(Controller):
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
             raise Problem(404, "not-found", "no such document")
-        media = "application/xml" if kind == "xml" else "application/pdf"
+        method, media, label = FILES[kind]
         if kind == "xml" and row.xml:
             return Response(row.xml, media_type=media)
         account = tenant.account(row.account or "")
         if row.status != "accepted" or account is None:
-            raise Problem(404, "not-found", f"no {kind.upper()} for a document in status {row.status}")
-        adapter = rt.adapter(tenant.id, account)
-        fetch = adapter.fetch_xml if kind == "xml" else adapter.fetch_pdf
-        try:
-            content = await fetch(provider_ref(row))
-        except ProviderFailure as exc:
-            raise Problem(
-                502,
-                "provider",
-                f"{account.name}: {exc.message}",
-                provider_errors=[{"code": exc.code or "", "message": exc.message}],
-            ) from None
+            raise Problem(404, "not-found", f"no {label} for a document in status {row.status}")
+        fetch = getattr(rt.adapter(tenant.id, account), method, None)
+        content = None
+        if fetch is not None:
+            try:
+                content = await fetch(provider_ref(row))
+            except ProviderFailure as exc:
+                raise Problem(
+                    502,
+                    "provider",
+                    f"{account.name}: {exc.message}",
+                    provider_errors=[{"code": exc.code or "", "message": exc.message}],
+                ) from None
         if content is None:
             raise Problem(
-                404, "not-found", f"{account.name} ({account.provider}) does not provide the {kind.upper()}"
+                404, "not-found", f"{account.name} ({account.provider}) does not provide the {label}"
             )
         if kind == "xml":
             async with rt.engine.begin() as conn:

@@ -186,6 +186,9 @@ class FakeOurNumbering(FakeSelfNumbering):
     async def find(self, emission: Emission) -> ProviderRef | None:
         raise NotImplementedError  # like DIAN: asked by number/CUFE, never searched
 
+    async def fetch_attached(self, ref: ProviderRef) -> bytes | None:
+        return f"<AttachedDocument><ID>{ref.number}</ID></AttachedDocument>".encode()
+
 
 def install() -> None:
     register(FakeSelfNumbering)  # type: ignore[arg-type]

@@ -251,6 +251,17 @@ async def test_xml_is_fetched_from_the_provider_and_pdf_absent_is_404(example_by
         assert r.status_code == 200 and r.content == b"<Invoice><ID>F1</ID></Invoice>"
         r = await client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)
         assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+        r = await client.get(f"/v1/documents/{doc['id']}/xml?container=attached", headers=AUTH)
+        assert r.status_code == 404 and "does not provide the AttachedDocument" in r.json()["detail"]
+
+
+async def test_attached_document_where_the_adapter_builds_one(example_bytes):
+    async with running(tenants_toml([("dian-like", "fakeours")])) as (client, _):
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        r = await client.get(f"/v1/documents/{doc['id']}/xml?container=attached", headers=AUTH)
+        assert r.status_code == 200
+        assert r.content == b"<AttachedDocument><ID>SETP990000000</ID></AttachedDocument>"
+        assert r.headers["content-type"].startswith("application/xml")
 
 
 async def test_openapi_declares_the_document_body_with_examples_and_health():
