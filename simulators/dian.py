@@ -6,7 +6,8 @@ async operations); per document: UBL 2.1 XSD validity, the XAdES-EPES signature 
 an implementation independent of our signer), DIAN's policy digest, the CUFE/CUDE recomputed with
 the habilitación technical key or the software PIN, the SoftwareSecurityCode, the number inside
 its authorised range, the issue date window, duplicates (rule 90). Answers are DIAN-shaped, built
-from the envelopes in contracts/dian/examples/.
+from the envelopes in contracts/dian/examples/, and carry an ApplicationResponse signed (XAdES, with
+signxml) by a throwaway key the simulator makes at start, as DIAN signs its own.
 
 Trust: in the default test mode the signing certificate is taken as the one embedded in the
 signature (self-signed and unknown-CA certificates pass; the signature itself is always verified).
@@ -57,11 +58,12 @@ from lxml import etree
 from signxml import DigestAlgorithm
 from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput
 from signxml.exceptions import InvalidSignature as XmlInvalid
-from signxml.xades import XAdESSignaturePolicy, XAdESVerifier
+from signxml.xades import XAdESDataObjectFormat, XAdESSignaturePolicy, XAdESSigner, XAdESVerifier
 
 from canonical.dian import cufe, software_security_code
 from contracts import read_bytes
 from simulators.control import LedgerEntry, SimState, control_handlers
+from simulators.pki import self_signed
 
 BOGOTA: Final = ZoneInfo("America/Bogota")
 PATH: Final = "/WcfDianCustomerServices.svc"
@@ -92,6 +94,29 @@ POLICY: Final = XAdESSignaturePolicy(
     DigestMethod=DigestAlgorithm.SHA256,
     DigestValue="dMoMvtcG5aIzgYo0tIsSQeVJBDnUnfSOfBpxXrmor0Y=",
 )
+XADES: Final = "http://uri.etsi.org/01903/v1.3.2#"
+
+
+class DianAnswerSigner(XAdESSigner):
+    """signxml's XAdES signer with the v1 SigningCertificate (IssuerSerial) that DIAN's own
+    ApplicationResponse carries; signxml's default SigningCertificateV2 fails the UBL XAdES 1.3.2 XSD."""
+
+    def add_signing_certificate(self, signed_signature_properties, sig_root, signing_settings):
+        cert_node = etree.SubElement(
+            etree.SubElement(signed_signature_properties, f"{{{XADES}}}SigningCertificate"),
+            f"{{{XADES}}}Cert",
+        )
+        digest = etree.SubElement(cert_node, f"{{{XADES}}}CertDigest")
+        etree.SubElement(digest, f"{{{DS}}}DigestMethod", Algorithm=DigestAlgorithm.SHA256.value)
+        cert = signing_settings.cert_chain[0]
+        etree.SubElement(digest, f"{{{DS}}}DigestValue").text = base64.b64encode(
+            cert.fingerprint(hashes.SHA256())
+        ).decode()
+        serial = etree.SubElement(cert_node, f"{{{XADES}}}IssuerSerial")
+        etree.SubElement(serial, f"{{{DS}}}X509IssuerName").text = cert.issuer.rfc4514_string()
+        etree.SubElement(serial, f"{{{DS}}}X509SerialNumber").text = str(cert.serial_number)
+
+
 CLOCK_SKEW: Final = dt.timedelta(minutes=5)
 ISSUE_WINDOW_DAYS: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
 MAX_BATCH: Final = 50
@@ -191,6 +216,14 @@ class DianSimulator:
             with open(state.settings.trust, "rb") as f:
                 self.trust = x509.load_pem_x509_certificates(f.read())
         self._lock = threading.Lock()
+        # DIAN signs its ApplicationResponse; the simulator with a throwaway key of its own.
+        self.answer_key, self.answer_cert = self_signed("DIAN simulador", "800197268")
+        self.answer_signer = DianAnswerSigner(
+            signature_policy=POLICY,
+            claimed_roles=["third party"],
+            data_object_format=XAdESDataObjectFormat(Description="Respuesta DIAN", MimeType="text/xml"),
+            c14n_algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+        )
         self.published: dict[str, Stored] = {}  # CUFE → validated document (accepted or rejected)
         self.batches: dict[str, list[str]] = {}  # ZipKey → CUFEs
         self.polled: set[str] = set()
@@ -367,7 +400,7 @@ class DianSimulator:
                 document_key=key,
                 file_name=base,
             )
-        result.application_response = _application_response(root, key, result)
+        result.application_response = self.sign_answer(_application_response(root, key, result))
         return result, Stored(xml=data, result=result, number=number, kind=KINDS[root_name])
 
     def _signature_errors(self, data: bytes) -> list[str]:
@@ -441,6 +474,21 @@ class DianSimulator:
         if issued is None or not today - dt.timedelta(days=ISSUE_WINDOW_DAYS) <= issued <= today:
             errors.append(f"Regla: {prefix}D09e, Rechazo: La fecha de emisión debe ser la fecha de envío")
         return errors
+
+    def sign_answer(self, answer: bytes) -> bytes:
+        """Sign an ApplicationResponse in its first UBLExtension (signxml, placeholder placement)."""
+        root = etree.fromstring(answer)
+        ext = NS["ext"]
+        extensions = etree.Element(f"{{{ext}}}UBLExtensions")
+        slot = etree.SubElement(
+            etree.SubElement(extensions, f"{{{ext}}}UBLExtension"), f"{{{ext}}}ExtensionContent"
+        )
+        etree.SubElement(slot, f"{{{DS}}}Signature", Id="placeholder")
+        root.insert(0, extensions)
+        signed = self.answer_signer.sign(
+            root, key=self.answer_key, cert=[self.answer_cert], always_add_key_value=False
+        )
+        return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
     def publish(self, stored: Stored, *, payload: dict) -> None:
         """Make a judged document visible to GetStatus; accepted ones enter the ledger."""
@@ -517,9 +565,8 @@ def _application_response(document, key: str, result: Result) -> bytes:
     ar_ns = "urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2"
     cac, cbc = f"{{{NS['cac']}}}", f"{{{NS['cbc']}}}"
     now = dt.datetime.now(BOGOTA)
-    root = etree.Element(
-        f"{{{ar_ns}}}ApplicationResponse", nsmap={None: ar_ns, "cac": NS["cac"], "cbc": NS["cbc"]}
-    )
+    namespaces = {None: ar_ns, "cac": NS["cac"], "cbc": NS["cbc"], "ext": NS["ext"], "ds": DS, "xades": XADES}
+    root = etree.Element(f"{{{ar_ns}}}ApplicationResponse", nsmap=namespaces)
 
     def sub(parent, tag, value=None, **attrs):
         el = etree.SubElement(parent, tag, attrs)

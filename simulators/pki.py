@@ -82,6 +82,13 @@ def _certificate(subject, issuer, public_key, signing_key, *, ca: bool, days: in
     return builder.sign(signing_key, hashes.SHA256())
 
 
+def self_signed(name: str, nit: str, days: int = 365) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """An in-memory key and self-signed certificate (the DIAN simulator signs its answers with one)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = _name(name, nit)
+    return key, _certificate(subject, subject, key.public_key(), key, ca=False, days=days)
+
+
 def generate(
     folder: Path | str,
     *,
