@@ -709,6 +709,20 @@ def _dian_reply(template: str, result: Result) -> Response:
     return _reply(envelope)
 
 
+UPLOAD: Final = "{http://schemas.datacontract.org/2004/07/UploadDocumentResponse}"
+TRACK: Final = "{http://schemas.datacontract.org/2004/07/XmlParamsResponseTrackId}"
+
+
+def _upload_refused(result: Result) -> Response:
+    """An async batch DIAN would not take: no ZipKey, the reason in ErrorMessageList (§5.5)."""
+    envelope, element = _envelope("send-test-set-async")
+    element.find(UPLOAD + "ZipKey").text = None
+    item = etree.SubElement(element.find(UPLOAD + "ErrorMessageList"), TRACK + "XmlParamsResponseTrackId")
+    etree.SubElement(item, TRACK + "Success").text = "false"
+    etree.SubElement(item, TRACK + "ProcessedMessage").text = f"{result.status_code}: {result.description}"
+    return _reply(envelope)
+
+
 def create_app(state: SimState) -> Litestar:
     sim = DianSimulator(state)
 
@@ -734,7 +748,7 @@ def create_app(state: SimState) -> Litestar:
             return _reply(_envelope("send-bill-sync.99")[0])
         unpacked = sim.unzip(decode_content(args.get("contentFile", "")), limit=1 if sync else MAX_BATCH)
         if isinstance(unpacked, Result):
-            return _dian_reply("send-bill-sync.89" if sync else "get-status.66", unpacked)
+            return _dian_reply("send-bill-sync.89", unpacked) if sync else _upload_refused(unpacked)
         judged = [sim.validate(name, data, caller) for name, data in unpacked]
         publish = [s for _, s in judged if s is not None]
 
@@ -767,7 +781,7 @@ def create_app(state: SimState) -> Litestar:
         with sim._lock:
             sim.batches[zip_key] = [r.document_key or "" for r, _ in judged]
         envelope, element = _envelope("send-test-set-async")
-        element.find("{http://schemas.datacontract.org/2004/07/UploadDocumentResponse}ZipKey").text = zip_key
+        element.find(UPLOAD + "ZipKey").text = zip_key
         return _reply(envelope)
 
     def get_status(track_id: str) -> Response:

@@ -144,9 +144,13 @@ def dian_responses(el: etree._Element) -> list[DianResponse]:
 
 
 def zip_key(el: etree._Element) -> str:
-    key = _fields(el).get("ZipKey")
+    """The batch's trackId; without one DIAN refused the package (its reasons in ErrorMessageList)."""
+    fields = _fields(el)
+    key = fields.get("ZipKey")
     if key is None or not key.text:
-        raise Rejected("DIAN answered the batch without a ZipKey", code="no-zip-key")
+        reasons = fields.get("ErrorMessageList")
+        text = "; ".join(t.strip() for t in reasons.itertext() if t.strip()) if reasons is not None else ""
+        raise Misconfigured(f"DIAN did not take the batch: {text or 'no ZipKey'}", code="no-zip-key")
     return key.text
 
 

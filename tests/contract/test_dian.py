@@ -23,7 +23,7 @@ from lxml import etree
 from signxml import XMLVerifier
 
 from adapters.base import Account, Ambiguous, Misconfigured, ProviderRef, Rejected, Unavailable, adapter_class
-from adapters.dian import DianAdapter
+from adapters.dian import DianAdapter, responses
 from adapters.dian.soap import package
 from adapters.dian.ubl import NS, build_document
 from contracts import read_bytes
@@ -488,14 +488,31 @@ async def test_tampered_envelope_is_refused_with_a_soap_fault(live, state) -> No
         assert b"InvalidSecurity" in response.content
 
 
-async def test_bad_zip_is_status_89(live, state) -> None:
-    with pytest.raises(Misconfigured) as exc:
-        result, _ = await live.service.call(
-            "SendBillSync", emits=True, fileName="z.zip", contentFile=b"not a zip"
+async def test_async_batch_that_is_not_a_zip_has_no_zip_key(sim, state, dian_pki) -> None:
+    adapter = DianAdapter(
+        account(
+            dian_pki,
+            url=sim.url("dian") + "/WcfDianCustomerServices.svc",
+            credentials={"test_set_id": ds.TEST_SET_ID},
         )
-        from adapters.dian import responses
+    )
+    result, _ = await adapter.service.call(
+        "SendTestSetAsync", emits=True, fileName="z.zip", contentFile=b"not a zip", testSetId=ds.TEST_SET_ID
+    )
+    with pytest.raises(Misconfigured) as exc:
+        responses.zip_key(result)
+    assert "MIMEType" in exc.value.message
+    await adapter.aclose()
 
-        responses.outcome(responses.dian_response(result), number=None, fiscal_id=None, raw="")
+
+async def test_bad_zip_is_status_89(live, state) -> None:
+    result, _ = await live.service.call(
+        "SendBillSync", emits=True, fileName="z.zip", contentFile=b"not a zip"
+    )
+    answer = responses.dian_response(result)
+    assert answer.status_code == "89" and "MIMEType" in (answer.status_description or "")
+    with pytest.raises(Misconfigured) as exc:
+        responses.outcome(answer, number=None, fiscal_id=None, raw="")
     assert exc.value.code == "89"
 
 
