@@ -126,7 +126,7 @@ class DianAdapter:
     def service(self) -> DianService:
         if self._service is None:
             self._service = DianService(
-                self.account.base_url, self.identity, timeout_s=self.account.timeout_s
+                self.account.base_url, lambda: self.identity, timeout_s=self.account.timeout_s
             )
         return self._service
 

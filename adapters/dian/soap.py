@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import io
 import zipfile
+from collections.abc import Callable
 from importlib.resources import files
 from typing import Final
 
@@ -60,7 +61,9 @@ def _wsdl_path() -> str:
 class DianService:
     """One account's SOAP client: its endpoint, its certificate, its timeout."""
 
-    def __init__(self, base_url: str, identity: SigningIdentity, *, timeout_s: float, transport=None) -> None:
+    def __init__(
+        self, base_url: str, identity: Callable[[], SigningIdentity], *, timeout_s: float, transport=None
+    ) -> None:
         self.url = base_url
         self.client = zeep.Client(_wsdl_path(), wsse=WsSecuritySigner(identity))
         self.binding = self.client.wsdl.bindings[BINDING]

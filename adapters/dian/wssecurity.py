@@ -15,6 +15,7 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Final
 
 from cryptography.hazmat.primitives import hashes
@@ -54,13 +55,15 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str)
 
 
 class WsSecuritySigner:
-    """Signs every outgoing envelope with the account's certificate (zeep calls `apply`)."""
+    """Signs every outgoing envelope with the account's certificate (zeep calls `apply`).
 
-    def __init__(self, identity: SigningIdentity) -> None:
+    `identity` is asked on each message: a renewed certificate file is used from its next message."""
+
+    def __init__(self, identity: Callable[[], SigningIdentity]) -> None:
         self.identity = identity
 
     def apply(self, envelope: etree._Element, headers: dict) -> tuple[etree._Element, dict]:
-        return sign_envelope(envelope, self.identity), headers
+        return sign_envelope(envelope, self.identity()), headers
 
     def verify(self, envelope: etree._Element) -> etree._Element:
         """DIAN's replies carry only a Timestamp: nothing to verify (zeep would use our own cert)."""

@@ -91,7 +91,7 @@ def test_any_change_after_signing_breaks_the_signature(signed_invoice, dian_iden
 
 
 def test_ws_security_envelope_verifies_and_breaks_when_wsa_to_changes(dian_identity) -> None:
-    client = zeep.Client(str(WSDL), wsse=WsSecuritySigner(dian_identity))
+    client = zeep.Client(str(WSDL), wsse=WsSecuritySigner(lambda: dian_identity))
     binding = next(iter(client.wsdl.bindings.values()))
     envelope, headers = binding._create(
         "GetStatus",
