@@ -1,7 +1,10 @@
 """The pinned simulator control API, shared by every simulator: fault injection and the ledger.
 
 `POST /_sim/faults {"mode", "count"}` sets what the next N emissions do (N omitted: until changed);
-a request may also carry `X-Sim-Fault: <mode>` to fault just itself. `GET /_sim/ledger` lists every
+a request may also carry `X-Sim-Fault: <mode>` to fault just itself. `"mix": {"down": 0.1, ...}`
+(with an optional `"seed"`) draws each emission's fault at random with those probabilities instead,
+`mode` taking the rest: the soak test's steady fault rate. Beyond the pinned modes, `reset` issues
+the document and then resets the connection instead of answering (a lost answer, sooner than hang). `GET /_sim/ledger` lists every
 document the simulator issued (the soak test's ground truth); `DELETE /_sim/ledger` clears it.
 """
 
@@ -9,20 +12,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import random
+import socket
+import struct
 import threading
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota"]
+FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota", "reset"]
 FAULT_HEADER = "x-sim-fault"
+
+# The connection of the request being handled (set by `resettable`), so `after_issue("reset")` can
+# drop it: ASGI has no message for "reset the connection".
+_connection: ContextVar[asyncio.Transport | None] = ContextVar("sim_connection", default=None)
 
 
 class FaultRequest(msgspec.Struct):
     mode: FaultMode
     count: int | None = None
+    mix: dict[FaultMode, float] | None = None
+    seed: int | None = None
 
 
 class SimSettings(msgspec.Struct, kw_only=True):
@@ -52,11 +66,28 @@ class SimState:
         self._lock = threading.Lock()
         self._mode: FaultMode = "ok"
         self._remaining: int | None = None
+        self._mix: list[tuple[float, FaultMode]] = []
+        self._random = random.Random()
         self.ledger: list[LedgerEntry] = []
 
-    def set_fault(self, mode: FaultMode, count: int | None = None) -> None:
+    def set_fault(
+        self,
+        mode: FaultMode,
+        count: int | None = None,
+        *,
+        mix: dict[FaultMode, float] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """`mix` maps modes to probabilities (summing to at most 1); `mode` takes the rest."""
+        thresholds, total = [], 0.0
+        for fault, share in (mix or {}).items():
+            total += share
+            thresholds.append((total, fault))
+        if total > 1:
+            raise ValueError("fault mix probabilities add up to more than 1")
         with self._lock:
-            self._mode, self._remaining = mode, count
+            self._mode, self._remaining, self._mix = mode, count, thresholds
+            self._random = random.Random(seed)
 
     def next_fault(self, request: Request | None = None) -> FaultMode:
         """The fault for this emission: the request's header wins, then the armed mode."""
@@ -66,6 +97,9 @@ class SimState:
                 return header  # type: ignore[return-value]
         with self._lock:
             mode = self._mode
+            if self._mix:
+                draw = self._random.random()
+                mode = next((fault for limit, fault in self._mix if draw < limit), mode)
             if self._remaining is not None:
                 self._remaining -= 1
                 if self._remaining <= 0:
@@ -103,11 +137,36 @@ class SimState:
         )
 
     async def after_issue(self, mode: FaultMode) -> None:
-        """slow / hang: the document is already issued; delay the answer."""
+        """slow / hang: the document is already issued; delay the answer. reset: drop the
+        connection (TCP RST) so the client gets no answer at all."""
         if mode == "slow":
             await asyncio.sleep(self.settings.slow_s)
         elif mode == "hang":
             await asyncio.sleep(self.settings.hang_s)
+        elif mode == "reset":
+            transport = _connection.get()
+            if transport is None:
+                raise RuntimeError("reset needs the app wrapped in simulators.control.resettable")
+            sock = transport.get_extra_info("socket")
+            if sock is not None:  # linger 0: close() sends RST instead of FIN
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+            await asyncio.sleep(0)  # let the server see the connection lost: the answer goes nowhere
+
+
+def resettable(app: ASGIApp) -> ASGIApp:
+    """Wrap a simulator app so the `reset` fault can reach the connection. uvicorn's `send` is a
+    bound method of the request cycle, which holds the transport."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        token = _connection.set(transport)
+        try:
+            await app(scope, receive, send)
+        finally:
+            _connection.reset(token)
+
+    return wrapped
 
 
 def control_handlers(state: SimState) -> list[HTTPRouteHandler]:
@@ -115,8 +174,8 @@ def control_handlers(state: SimState) -> list[HTTPRouteHandler]:
 
     @post("/_sim/faults", status_code=200, sync_to_thread=False)
     def set_faults(data: FaultRequest) -> dict[str, Any]:
-        state.set_fault(data.mode, data.count)
-        return {"mode": data.mode, "count": data.count}
+        state.set_fault(data.mode, data.count, mix=data.mix, seed=data.seed)
+        return {"mode": data.mode, "count": data.count, **({"mix": data.mix} if data.mix else {})}
 
     @get("/_sim/ledger", sync_to_thread=False)
     def read_ledger() -> list[LedgerEntry]:

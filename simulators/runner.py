@@ -17,7 +17,7 @@ from typing import Final
 import uvicorn
 from litestar import Litestar
 
-from simulators.control import SimSettings, SimState
+from simulators.control import SimSettings, SimState, resettable
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def available() -> list[str]:
 
 
 def _server(app: Litestar, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(resettable(app), host=HOST, port=port, log_level="warning", lifespan="on", access_log=False)
     return uvicorn.Server(config)
 
 
