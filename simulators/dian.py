@@ -404,6 +404,13 @@ class DianSimulator:
         return result, Stored(xml=data, result=result, number=number, kind=KINDS[root_name])
 
     def _signature_errors(self, data: bytes) -> list[str]:
+        try:
+            embedded = _embedded_certificate(data)
+        except ValueError:
+            return ["Regla: ZD06, Rechazo: No se encontró el certificado de la firma"]
+        now = dt.datetime.now(dt.UTC)
+        if not embedded.not_valid_before_utc <= now <= embedded.not_valid_after_utc:
+            return ["Regla: ZD07, Rechazo: El certificado de la firma está vencido o aún no es válido"]
         verifier = XAdESVerifier()
         try:
             if self.trust:
@@ -411,9 +418,7 @@ class DianSimulator:
                     data, ca_pem_file=self.state.settings.trust, expect_signature_policy=POLICY
                 )
             else:
-                results = verifier.verify(
-                    data, x509_cert=_embedded_certificate(data), expect_signature_policy=POLICY
-                )
+                results = verifier.verify(data, x509_cert=embedded, expect_signature_policy=POLICY)
         except InvalidCertificate as exc:
             return [f"Regla: ZD05, Rechazo: Certificado no emitido por una entidad autorizada: {exc}"]
         except (InvalidDigest, XmlInvalid, InvalidInput, ValueError) as exc:
@@ -529,7 +534,10 @@ def _embedded_certificate(data: bytes) -> x509.Certificate:
     found = root.findtext(".//ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=NS)
     if not found:
         raise ValueError("no X509Certificate in the signature")
-    return x509.load_der_x509_certificate(base64.b64decode(found))
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(found))
+    except (binascii.Error, TypeError) as exc:
+        raise ValueError(f"unreadable X509Certificate: {exc}") from None
 
 
 def _recompute(root, root_name: str, technical_key: str, environment: str) -> str:

@@ -473,6 +473,35 @@ async def test_tampered_xml_is_rejected_by_its_signature(live, state) -> None:
     assert state.issued(payload.fiscal_id) is None
 
 
+async def test_expired_signing_certificate_is_rule_zd07(live, state, tmp_path) -> None:
+    import base64 as b64
+    import hashlib
+
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+
+    from adapters.dian.certificates import SigningIdentity
+    from adapters.dian.xades import sign
+
+    expired = generate(tmp_path / "expired", days=0)
+    key, cert, _ = pkcs12.load_key_and_certificates(expired.p12.read_bytes(), expired.password.encode())
+    der = cert.public_bytes(Encoding.DER)
+    identity = SigningIdentity(  # built by hand: load_identity refuses an expired certificate
+        key=key,
+        certificate=cert,
+        certificate_b64=b64.b64encode(der).decode(),
+        certificate_sha256_b64=b64.b64encode(hashlib.sha256(der).digest()).decode(),
+        issuer_name=cert.issuer.rfc4514_string(),
+        serial_number=str(cert.serial_number),
+        not_after=cert.not_valid_after_utc,
+    )
+    built = build_document(ds.emission(ds.document("co-invoice")), ds.software(), "test")
+    xml = sign(built.root, identity, built.issued_at, built.fiscal_id)
+    result, _ = await live.service.call(
+        "SendBillSync", emits=True, fileName="z.zip", contentFile=package({"fv.xml": xml})
+    )
+    assert [e.code for e in responses.dian_response(result).rejections] == ["ZD07"]
+
+
 async def test_tampered_envelope_is_refused_with_a_soap_fault(live, state) -> None:
     body, headers = live.service.envelope("GetStatus", trackId="c" * 96)
     for tampered in (
