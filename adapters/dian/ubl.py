@@ -569,13 +569,18 @@ def _tax_total(tag: str, code: str, amount: Decimal, subtotals, currency: str) -
                 _amount("TaxAmount", sub.amount, currency),
                 _w(
                     "cac:TaxCategory",
-                    _e("cbc:Percent", money(sub.rate.quantize(_CENT))),
+                    _e("cbc:Percent", _percent(sub.rate)),
                     _w("cac:TaxScheme", _e("cbc:ID", code), _e("cbc:Name", TAX_NAMES[code])),
                 ),
             )
             for sub in subtotals
         ),
     )
+
+
+def _percent(rate: Decimal) -> str:
+    """At least 2 decimals ("19.00"), never fewer than the rate has: ICA rates are per mil (0.966)."""
+    return money(rate.quantize(_CENT) if rate.as_tuple().exponent >= -2 else rate)
 
 
 def _document_adjustment(n: int, indicator: str, items, total: Decimal, base: Decimal, currency: str) -> str:

@@ -160,6 +160,8 @@ def test_rich_invoice_is_valid_and_its_cufe_counts_inc_and_ica(dian_identity) ->
         for t in root.findall("cac:TaxTotal", NS)
     }
     assert set(schemes) == {"01", "04", "03"}
+    percents = {p.text for p in root.iterfind("cac:TaxTotal/cac:TaxSubtotal/cac:TaxCategory/cbc:Percent", NS)}
+    assert percents == {"19.00", "0.00", "8.00", "0.966"}  # ICA per mil kept exact
     withheld = [
         w.findtext(".//cac:TaxScheme/cbc:ID", namespaces=NS)
         for w in root.findall("cac:WithholdingTaxTotal", NS)
