@@ -87,6 +87,20 @@ certificate = "${E2E_DIAN_P12}"
 certificate_password = "${E2E_DIAN_P12_PASSWORD}"
 
 [[tenants.accounts]]
+name = "dian-habilitacion"
+provider = "dian"
+environment = "test"
+base_url = "{sims.dian}/WcfDianCustomerServices.svc"
+timeout_s = 0.5
+
+[tenants.accounts.credentials]
+software_id = "${E2E_DIAN_SOFTWARE_ID}"
+software_pin = "${E2E_DIAN_SOFTWARE_PIN}"
+certificate = "${E2E_DIAN_P12}"
+certificate_password = "${E2E_DIAN_P12_PASSWORD}"
+test_set_id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+
+[[tenants.accounts]]
 name = "apidian-backup"
 provider = "apidian"
 base_url = "{sims.apidian}/api/ubl2.1"
@@ -170,6 +184,25 @@ def test_every_kind_is_accepted_under_our_number_and_its_xml_served(gw, sims, ex
         root = etree.fromstring(xml.content)
         assert xsd_errors(root) == []
         assert root.findtext("{*}UUID") == doc["fiscal_id"]
+
+
+def test_habilitacion_test_set_is_pending_then_accepted_by_polling(gw, sims, example_bytes):
+    """SendTestSetAsync answers a ZipKey; the gateway polls GetStatusZip (98 first) until DIAN's verdict."""
+    raw = json.loads(example_bytes["co-invoice"])
+    raw["lines"][0]["quantity"] = "3"
+    r = gw.client.post(
+        "/v1/documents",
+        content=json.dumps(raw).encode(),
+        headers=AUTH,
+        params={"provider": "dian-habilitacion"},
+    )
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["status"] == "pending", first
+    doc = wait_for(gw, first["id"], {"accepted", "rejected", "failed"})
+    assert doc["status"] == "accepted", doc
+    issued = sims.states["dian"].issued(doc["fiscal_id"])
+    assert issued is not None and issued.payload["operation"] == "SendTestSetAsync"
 
 
 def test_preview_shows_the_signed_ubl(gw, example_bytes):
