@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.api.documents import DocumentController
+from gateway.api.lifecycle import LifecycleController
 from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
@@ -97,7 +97,13 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
             await rt.close()
 
     app = Litestar(
-        route_handlers=[DocumentController, RoutingController, ProvidersController, healthz, metrics],
+        route_handlers=[
+            LifecycleController,  # DocumentController and the lifecycle operations
+            RoutingController,
+            ProvidersController,
+            healthz,
+            metrics,
+        ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[request_context],
         lifespan=[lifespan],

@@ -45,6 +45,8 @@ class DocumentResource(Struct, kw_only=True):
     needs_attention: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+    voided_by: str | None = None  # CO: the annulling credit note's id; SV: "invalidation"
+    voids: str | None = None  # on an annulling credit note: the document it voids
 
 
 class DocumentPage(Struct, kw_only=True):
@@ -93,6 +95,8 @@ def document_resource(
         needs_attention=bool(row.needs_attention),
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
+        voided_by=getattr(row, "voided_by", None),
+        voids=getattr(row, "voids", None),
     )
 
 

@@ -22,8 +22,9 @@ def service(request: Request[Any, Any, Any]) -> DocumentService:
 
 async def current_tenant(request: Request[Any, Any, Any]) -> Tenant:
     """The tenant whose API key is in `Authorization: Bearer <key>`, or a 401 problem."""
-    rt = runtime(request)
-    tenant_id = rt.keys.tenant_for(request.headers.get("authorization"))
-    if tenant_id is None:
+    from gateway.tenancy import authenticate  # keys live in the store: revocation is immediate
+
+    tenant = await authenticate(runtime(request), request.headers.get("authorization"))
+    if tenant is None:
         raise Problem(401, "unauthorized", "send `Authorization: Bearer <tenant API key>`")
-    return rt.tenants[tenant_id]
+    return tenant

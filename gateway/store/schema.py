@@ -22,6 +22,12 @@ tenants = sa.Table(
     sa.Column("id", NAME, primary_key=True),
     sa.Column("name", sa.String(300), nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # issue 8 (migration 2): tenants created through the admin API, and a revision every admin
+    # change bumps so each process reloads the tenant it caches
+    sa.Column("issuer", sa.Text, nullable=True),  # JSON Issuer, for tenants not in the file
+    sa.Column("dispatch", sa.Text, nullable=True),  # JSON Dispatch settings, idem
+    sa.Column("source", sa.String(8), nullable=False, server_default="file"),  # file | api
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
 )
 
 api_keys = sa.Table(
@@ -29,6 +35,13 @@ api_keys = sa.Table(
     metadata,
     sa.Column("key_hash", sa.String(64), primary_key=True),  # SHA-256 hex: the key itself is never stored
     sa.Column("tenant_id", NAME, nullable=False),
+    # issue 8 (migration 2): keys managed through the API; file keys get an id derived from the hash
+    sa.Column("key_id", sa.String(40), nullable=True),
+    sa.Column("label", sa.String(200), nullable=True),
+    sa.Column("prefix", sa.String(16), nullable=True),  # first characters, to tell keys apart in lists
+    sa.Column("created_at", Time, nullable=True),
+    sa.Column("expires_at", Time, nullable=True),  # set by a rotation: the old key's overlap ends here
+    sa.Column("revoked_at", Time, nullable=True),
 )
 
 # Accounts added through the API (issue 8) keep credentials encrypted with the server secret key;
@@ -44,6 +57,11 @@ accounts = sa.Table(
     sa.Column("credentials", sa.Text, nullable=False),  # encrypted JSON, or JSON of ${ENV} references
     sa.Column("enabled", sa.Boolean, nullable=False, default=True),
     sa.Column("updated_at", Time, nullable=False),
+    # issue 8 (migration 2): `api` rows were created or changed through the admin API and win over
+    # the file at start; their credentials are always sealed
+    sa.Column("source", sa.String(8), nullable=False, server_default="file"),
+    sa.Column("timeout_s", sa.Double, nullable=True),
+    sa.Column("transmitter_code", sa.String(16), nullable=True),
 )
 
 numbering_counters = sa.Table(
@@ -93,6 +111,10 @@ documents = sa.Table(
     sa.Column("deadline", Time, nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # issue 8 (migration 2): void links, both ways
+    sa.Column("voided_by", ID, nullable=True),  # CO: the annulling credit note; SV: "invalidation"
+    sa.Column("voids", ID, nullable=True),  # on the annulling credit note: the document it voids
+    sa.Column("voided_at", Time, nullable=True),
     sa.Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
     sa.Index("ix_documents_tenant_status", "tenant_id", "status"),
 )
@@ -169,5 +191,50 @@ breakers = sa.Table(
     sa.Column("state", sa.String(10), nullable=False),  # closed | open
     sa.Column("failures", sa.Integer, nullable=False, default=0),
     sa.Column("opened_until", Time, nullable=True),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+
+# -- issue 8 (migration 2): administration through the API, alerts ----------------------------------
+
+admin_keys = sa.Table(
+    "admin_keys",
+    metadata,
+    sa.Column("key_hash", sa.String(64), primary_key=True),  # SHA-256 of PASARELA_ADMIN_KEY
+    sa.Column("created_at", Time, nullable=False),
+)
+
+numbering_ranges = sa.Table(
+    "numbering_ranges",
+    metadata,
+    sa.Column("tenant_id", NAME, primary_key=True),
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),  # JSON NumberingRange
+    sa.Column("retired", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("tenant_id", NAME, nullable=False, index=True),
+    sa.Column("url", sa.String(1000), nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),  # sealed with the server secret key
+    sa.Column("events", sa.Text, nullable=False),  # JSON list
+    sa.Column("enabled", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("tenant_id", NAME, primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),  # numbering.low | account.misconfigured
+    sa.Column("subject", NAME, primary_key=True),  # range or account name
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("raised", sa.Integer, nullable=False, default=0),  # how many times it fired
+    sa.Column("detail", sa.Text, nullable=True),
     sa.Column("updated_at", Time, nullable=False),
 )

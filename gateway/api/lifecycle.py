@@ -1,0 +1,90 @@
+"""`/v1/documents/{id}`: void, correct and resend (`PUT`), credit and debit notes from a stored document."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, post, put
+from litestar.params import Parameter
+
+from gateway.api.deps import service
+from gateway.api.documents import DocumentController
+from gateway.api.problems import Problem
+from gateway.config import Tenant
+from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
+from gateway.resources import DocumentResource
+
+_encoder = msgspec.json.Encoder()
+ProviderQuery = Annotated[
+    str | None,
+    Parameter(query="provider", description="Force one provider account (an account name; skips routing)"),
+]
+_SLUGS = {409: "conflict", 422: "unsupported", 502: "provider"}
+
+
+def _lifecycle(request: Request[Any, Any, Any]) -> LifecycleService:
+    return LifecycleService(service(request))
+
+
+def _problem(exc: LifecycleRefusal) -> Problem:
+    extensions: dict[str, Any] = {"errors": [{"path": "", "rule": exc.rule, "message": exc.message}]}
+    if exc.provider_errors:
+        extensions["provider_errors"] = exc.provider_errors
+    return Problem(exc.status, _SLUGS.get(exc.status, "conflict"), exc.message, **extensions)
+
+
+class LifecycleController(DocumentController):
+    """The documents controller with the lifecycle operations: `PUT /v1/documents/{id}` shares its
+    path with `GET`, and litestar wants one controller per path (one OPTIONS handler each), so the
+    app registers this class in place of DocumentController."""
+
+    @post("/{doc_id:str}/void", operation_id="voidDocument", status_code=200)
+    async def void(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, data: VoidRequest
+    ) -> DocumentResource:
+        """Void an accepted document: in CO the annulling credit note (full amount, same account),
+        linked both ways (`voided_by` / `voids`); in SV the provider's invalidation."""
+        try:
+            return await _lifecycle(request).void(tenant, doc_id, data.reason)
+        except LifecycleRefusal as exc:
+            raise _problem(exc) from None
+
+    @put("/{doc_id:str}", operation_id="correctDocument", status_code=200)
+    async def correct(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> DocumentResource:
+        """Replace a `rejected` or `failed` document with a corrected canonical body and send it
+        again under the same number; earlier attempts stay in its history."""
+        try:
+            return await _lifecycle(request).correct(tenant, doc_id, await request.body())
+        except LifecycleRefusal as exc:
+            raise _problem(exc) from None
+
+    @post("/{doc_id:str}/credit-note", operation_id="createCreditNote", status_code=201)
+    async def credit_note(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, provider: ProviderQuery = None
+    ) -> Response[bytes]:
+        """A credit note referencing this document (number, fiscal id, date filled in); the body
+        holds `reason` and, optionally, `lines` (default: the document's lines)."""
+        return await self._note(request, tenant, doc_id, "credit_note", provider)
+
+    @post("/{doc_id:str}/debit-note", operation_id="createDebitNote", status_code=201)
+    async def debit_note(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, provider: ProviderQuery = None
+    ) -> Response[bytes]:
+        """A debit note referencing this document; the body holds `reason` and `lines`."""
+        return await self._note(request, tenant, doc_id, "debit_note", provider)
+
+    async def _note(
+        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, kind: str, provider: str | None
+    ) -> Response[bytes]:
+        try:
+            note_id = await _lifecycle(request).note(tenant, doc_id, kind, await request.body(), provider)
+        except LifecycleRefusal as exc:
+            raise _problem(exc) from None
+        resource = await service(request).resource(tenant, note_id)
+        return Response(
+            _encoder.encode(resource),
+            status_code=201,
+            media_type="application/json",
+            headers={"Location": f"{self.path}/{note_id}"},
+        )

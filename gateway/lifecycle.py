@@ -1,0 +1,297 @@
+"""After the first emission: void, correct and resend, notes built from a stored document.
+
+- **Void** (CO): DIAN has no cancellation; an invoice is annulled by a credit note with reason
+  `annulment` for its full amount, referencing its number and CUFE, issued through the same account.
+  The two documents are linked both ways (`voided_by` / `voids`). (SV): Hacienda's invalidation
+  event, through the provider's own route (SmartBill `/dte/invalidate`); an account whose adapter
+  has no such route is a clear `unsupported`, never a silent no-op.
+- **Correct and resend**: only a `rejected` or `failed` document may be replaced by a corrected
+  body. A number the authority rejected was never valid, so it is kept; the attempts stay in the
+  history, and the document is dispatched again like a new one.
+- **Notes**: the reference (number, fiscal id, issue date, kind) comes from the stored document, so
+  integrators never copy a CUFE by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+import msgspec
+from msgspec.structs import replace
+from sqlalchemy.engine import Row
+
+from adapters.base import ProviderFailure
+from canonical.document import Document, Reason, Reference
+from canonical.errors import FieldError, InvalidDocument
+from canonical.validation import prepare
+from gateway.config import Tenant
+from gateway.dispatch import provider_ref
+from gateway.jobs import run_document
+from gateway.resources import DocumentResource
+from gateway.service import DocumentNotFound, DocumentService
+from gateway.store import documents as docs
+from gateway.store import jobs
+from gateway.store.jobs import Lease
+from gateway.store.schema import documents
+
+_document_decoder = msgspec.json.Decoder(Document)
+_encoder = msgspec.json.Encoder()
+
+CORRECTABLE: Final = frozenset({"rejected", "failed"})
+VOID_CLAIM: Final = "pending"  # `voided_by` while the annulment is being issued: a second void waits
+# What a note copies from the document it references when the request leaves it out.
+NOTE_DEFAULTS: Final = ("customer", "currency", "lines", "payment", "prices_include_tax")
+NOTE_KINDS: Final = frozenset({"credit_note", "debit_note"})
+
+
+class LifecycleRefusal(Exception):
+    """The document is not in a state (or at an account) that allows this; `status` is the HTTP
+    answer (409 state, 422 unsupported, 502 provider), `rule` a stable code."""
+
+    def __init__(
+        self, status: int, rule: str, message: str, provider_errors: list[dict[str, str]] | None = None
+    ):
+        super().__init__(message)
+        self.status, self.rule, self.message = status, rule, message
+        self.provider_errors = provider_errors or []
+
+
+class VoidRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Why the document is voided (sent as the credit note's reason description in CO)."""
+
+    reason: str
+
+
+class LifecycleService:
+    def __init__(self, documents_service: DocumentService) -> None:
+        self.documents = documents_service
+        self.rt = documents_service.rt
+
+    async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
+        async with self.rt.engine.connect() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+        if row is None:
+            raise DocumentNotFound(doc_id)
+        return row
+
+    # -- void ---------------------------------------------------------------------------------------
+
+    async def void(self, tenant: Tenant, doc_id: str, reason: str) -> DocumentResource:
+        row = await self._row(tenant, doc_id)
+        if row.status != "accepted":
+            raise LifecycleRefusal(
+                409, "void-not-accepted", f"only an accepted document can be voided; this one is {row.status}"
+            )
+        if row.voids is not None or (row.kind in NOTE_KINDS and row.country == "CO"):
+            raise LifecycleRefusal(
+                409, "void-kind", f"a CO {row.kind} is not voided; issue a note against its invoice"
+            )
+        await self._claim_void(row)
+        try:
+            if row.country == "CO":
+                await self._annul_with_credit_note(tenant, row, reason)
+            else:
+                await self._invalidate(tenant, row, reason)
+        except BaseException:
+            await self._set(row.id, voided_by=None, only_if_claimed=True)
+            raise
+        return await self.documents.resource(tenant, doc_id)
+
+    async def _claim_void(self, row: Row[Any]) -> None:
+        async with self.rt.engine.begin() as conn:
+            result = await conn.execute(
+                documents.update()
+                .where(documents.c.id == row.id, documents.c.voided_by.is_(None))
+                .values(voided_by=VOID_CLAIM)
+            )
+        if result.rowcount != 1:
+            raise LifecycleRefusal(409, "void-already", "this document is already voided (or being voided)")
+
+    async def _annul_with_credit_note(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+        """The annulling credit note: the invoice's own lines, parties and adjustments, so its totals
+        are the invoice's full amount, through the account that issued the invoice."""
+        original = _document_decoder.decode(row.document)
+        note = replace(
+            original,
+            kind="credit_note",
+            number=None,
+            issue_date=None,
+            issue_time=None,
+            reference=_reference_to(row),
+            reason=Reason(code="annulment", description=reason),
+        )
+        created = await self._row(
+            tenant, await self.documents.create(tenant, _encoder.encode(note), provider=row.account)
+        )
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            await conn.execute(documents.update().where(documents.c.id == created.id).values(voids=row.id))
+            annulled = created.status not in ("rejected", "failed")
+            await conn.execute(
+                documents.update()
+                .where(documents.c.id == row.id)
+                .values(voided_by=created.id if annulled else None, voided_at=now if annulled else None)
+            )
+        if not annulled:
+            raise LifecycleRefusal(
+                409,
+                "void-note-refused",
+                f"the annulling credit note {created.id} was {created.status}; the document is not voided",
+            )
+
+    async def _invalidate(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+        account = tenant.account(row.account or "")
+        if account is None:
+            raise LifecycleRefusal(
+                409, "void-account-gone", f"account {row.account!r} is no longer configured"
+            )
+        adapter = self.rt.adapter(tenant.id, account)
+        invalidate = getattr(adapter, "invalidate", None)
+        if invalidate is None:
+            raise LifecycleRefusal(
+                422,
+                "void-unsupported",
+                f"{account.provider} (account {account.name}) offers no invalidation route",
+            )
+        now = self.rt.clock()
+        try:
+            outcome = await invalidate(provider_ref(row), reason)
+        except ProviderFailure as exc:
+            await self._attempt(row, account.name, account.provider, "invalidation_refused", exc.message, now)
+            raise LifecycleRefusal(
+                502 if exc.kind in ("unavailable", "ambiguous") else 409,
+                f"void-{exc.kind}",
+                f"{account.name}: {exc.message}",
+                [{"code": e.code, "message": e.message} for e in exc.errors]
+                or [{"code": exc.code or "", "message": exc.message}],
+            ) from None
+        await self._attempt(row, account.name, account.provider, "invalidated", f"reason: {reason}", now)
+        links = {**msgspec.json.decode(row.links), **outcome.links}
+        if outcome.authority.seal:
+            links["invalidation_seal"] = outcome.authority.seal
+        await self._set(
+            row.id, voided_by="invalidation", voided_at=now, links=_encoder.encode(links).decode()
+        )
+
+    async def _attempt(
+        self, row: Row[Any], account: str, provider: str, outcome: str, error: str, now: float
+    ) -> None:
+        async with self.rt.engine.begin() as conn:
+            await docs.record_attempt(conn, row.id, account, provider, outcome, now, error=error)
+
+    async def _set(self, doc_id: str, *, only_if_claimed: bool = False, **values: Any) -> None:
+        query = documents.update().where(documents.c.id == doc_id)
+        if only_if_claimed:
+            query = query.where(documents.c.voided_by == VOID_CLAIM)
+        async with self.rt.engine.begin() as conn:
+            await conn.execute(query.values(**values))
+
+    # -- correct and resend -------------------------------------------------------------------------
+
+    async def correct(self, tenant: Tenant, doc_id: str, body: bytes) -> DocumentResource:
+        row = await self._row(tenant, doc_id)
+        if row.status not in CORRECTABLE:
+            raise LifecycleRefusal(
+                409,
+                "correction-not-allowed",
+                f"only a rejected or failed document can be corrected; this one is {row.status}",
+            )
+        document, totals = prepare(body)
+        changed = [f for f in ("country", "kind") if getattr(document, f) != getattr(row, f)]
+        if changed:
+            raise InvalidDocument(
+                [
+                    FieldError(
+                        path=f,
+                        rule="correction-same-document",
+                        message=f"a correction keeps the {f} ({getattr(row, f)})",
+                    )
+                    for f in changed
+                ]
+            )
+        names: list[str] = msgspec.json.decode(row.chain)
+        chain = [a for a in tenant.accounts if a.name in names]
+        chain.sort(key=lambda a: names.index(a.name))
+        chain, warnings = self.documents._preflight(tenant, chain, document, totals)  # same checks as create
+        now = self.rt.clock()
+        d = tenant.dispatch
+        async with self.rt.engine.begin() as conn:
+            result = await conn.execute(
+                documents.update()
+                .where(documents.c.id == row.id, documents.c.version == row.version)
+                .values(
+                    status="queued",
+                    version=row.version + 1,
+                    document=_encoder.encode(document),
+                    totals=_encoder.encode(totals),
+                    issue_date=document.issue_date.isoformat() if document.issue_date else None,
+                    chain=_encoder.encode([a.name for a in chain]).decode(),
+                    chain_index=0,
+                    # the number stays; what the authority computed from the old content does not
+                    fiscal_id=None,
+                    provider_reference=None,
+                    authority=None,
+                    xml=None,
+                    warnings=_encoder.encode(warnings).decode(),
+                    needs_attention=False,
+                    unknown_since=None,
+                    deadline=now + d.deadline_s,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                raise LifecycleRefusal(
+                    409, "correction-conflict", "the document changed meanwhile; read it and retry"
+                )
+            await docs.record_attempt(
+                conn,
+                row.id,
+                row.account or "",
+                row.provider or "",
+                "corrected",
+                now,
+                error=f"corrected after {row.status}; resent under {row.number or 'a new number'}",
+            )
+            # due only after a lease: this request claims it first and dispatches in sync, as create
+            # does; should it die, the job loop takes the document over then
+            job_id = await jobs.enqueue(conn, "document", row.id, tenant.id, now + d.lease_s)
+        claimed = await jobs.claim(self.rt.engine, job_id, self.rt.worker_id, self.rt.clock(), d.lease_s)
+        if claimed is not None:
+            lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
+            await run_document(self.rt, self.documents.dispatcher, row.id, lease)
+        return await self.documents.resource(tenant, doc_id)
+
+    # -- notes from a stored document ---------------------------------------------------------------
+
+    async def note(self, tenant: Tenant, doc_id: str, kind: str, body: bytes, provider: str | None) -> str:
+        """Create a credit or debit note whose reference is the stored document; its id."""
+        row = await self._row(tenant, doc_id)
+        if row.status != "accepted":
+            raise LifecycleRefusal(
+                409,
+                "note-reference-not-accepted",
+                f"notes reference accepted documents; this one is {row.status}",
+            )
+        try:
+            given = msgspec.json.decode(body or b"{}")
+        except msgspec.DecodeError as exc:
+            raise InvalidDocument([FieldError(path="", rule="json", message=str(exc))]) from None
+        if not isinstance(given, dict):
+            raise InvalidDocument(
+                [FieldError(path="", rule="type", message="the note must be a JSON object")]
+            )
+        original = msgspec.json.decode(row.document)
+        note = {k: original[k] for k in NOTE_DEFAULTS if k in original}
+        note.update(given)
+        note.update(country=row.country, kind=kind, reference=msgspec.to_builtins(_reference_to(row)))
+        return await self.documents.create(tenant, _encoder.encode(note), provider=provider)
+
+
+def _reference_to(row: Row[Any]) -> Reference:
+    return Reference(
+        number=row.number or "",
+        fiscal_id=row.fiscal_id,
+        issue_date=dt.date.fromisoformat(row.issue_date) if row.issue_date else None,
+        kind=row.kind,
+    )

@@ -1,0 +1,188 @@
+"""The live tenant: the tenants file overlaid with what the administration API stored.
+
+The file stays the bootstrap; API changes are rows in the store that win over the file for what
+they touch (an account, a numbering range, a webhook endpoint, a key's revocation). Every admin
+change bumps the tenant's `revision`; a process notices a newer revision on the next request
+authenticated for that tenant and rebuilds its copy, so several gateway processes agree without
+restarting. API keys are checked against the store on every request: a revoked key stops working
+at once, in every process.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from msgspec.structs import replace
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.base import Account, NumberingRange
+from canonical.document import Issuer
+from gateway.auth import key_hash
+from gateway.config import Dispatch, Tenant, Webhook
+from gateway.runtime import Runtime
+from gateway.secrets import unseal
+from gateway.store.schema import accounts, api_keys, numbering_ranges, tenants, webhook_endpoints
+
+_revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
+_range_decoder = msgspec.json.Decoder(NumberingRange)
+
+
+class SecretKeyMissing(Exception):
+    """Secrets can only be stored sealed: the server needs `PASARELA_SECRET_KEY`."""
+
+
+def _cached(rt: Runtime) -> dict[str, int]:
+    return _revisions.setdefault(rt, {})
+
+
+async def authenticate(rt: Runtime, authorization: str | None) -> Tenant | None:
+    """The live tenant of a `Bearer` key that is known, not revoked and not past its overlap."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    digest = key_hash(authorization[7:].strip())
+    query = (
+        sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
+        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+        .where(api_keys.c.key_hash == digest)
+    )
+    async with rt.reader.connect() as conn:
+        row = (await conn.execute(query)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= rt.clock():
+        return None
+    return await live(rt, row.tenant_id, row.revision)
+
+
+async def live(rt: Runtime, tenant_id: str, revision: int | None = None) -> Tenant:
+    """The tenant as this process should see it; reloaded when the store's revision moved on."""
+    if revision is None:
+        async with rt.reader.connect() as conn:
+            revision = (
+                await conn.execute(sa.select(tenants.c.revision).where(tenants.c.id == tenant_id))
+            ).scalar() or 0
+    if _cached(rt).get(tenant_id) != revision or tenant_id not in rt.tenants:
+        await reload(rt, tenant_id)
+    return rt.tenants[tenant_id]
+
+
+async def reload(rt: Runtime, tenant_id: str) -> Tenant:
+    async with rt.reader.connect() as conn:
+        tenant, revision = await _compose(rt, conn, tenant_id)
+    previous = rt.tenants.get(tenant_id)
+    if previous is not None:
+        await _forget_changed_adapters(rt, previous, tenant)
+    rt.tenants[tenant_id] = tenant
+    _cached(rt)[tenant_id] = revision
+    return tenant
+
+
+async def load_all(rt: Runtime) -> None:
+    """At start: every tenant in the store (file and API ones) as the store says."""
+    async with rt.reader.connect() as conn:
+        ids = (await conn.execute(sa.select(tenants.c.id))).scalars().all()
+    for tenant_id in ids:
+        await reload(rt, tenant_id)
+
+
+async def bump(conn: AsyncConnection, tenant_id: str, now: float) -> None:
+    """Part of every admin change's transaction: other processes reload on their next request."""
+    await conn.execute(
+        tenants.update()
+        .where(tenants.c.id == tenant_id)
+        .values(revision=tenants.c.revision + 1, updated_at=now)
+    )
+
+
+async def _compose(rt: Runtime, conn: AsyncConnection, tenant_id: str) -> tuple[Tenant, int]:
+    row = (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+    if row is None:
+        raise KeyError(tenant_id)
+    base = rt.config.tenant(tenant_id)
+    if base is None:  # created through the API
+        base = Tenant(
+            id=row.id,
+            name=row.name,
+            issuer=msgspec.json.decode(row.issuer or "{}", type=Issuer),
+            dispatch=msgspec.json.decode(row.dispatch, type=Dispatch) if row.dispatch else Dispatch(),
+        )
+    account_rows = (await conn.execute(sa.select(accounts).where(accounts.c.tenant_id == tenant_id))).all()
+    range_rows = (
+        await conn.execute(sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant_id))
+    ).all()
+    hook_rows = (
+        await conn.execute(
+            sa.select(webhook_endpoints)
+            .where(webhook_endpoints.c.tenant_id == tenant_id)
+            .order_by(webhook_endpoints.c.created_at)
+        )
+    ).all()
+    secret_key = rt.config.server.secret_key
+    tenant = replace(
+        base,
+        accounts=_accounts(base, account_rows, secret_key),
+        numbering=_ranges(base, range_rows),
+        webhooks=_webhooks(base, hook_rows, secret_key),
+    )
+    return tenant, int(row.revision or 0)
+
+
+def _accounts(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Account]:
+    merged = {a.name: a for a in base.accounts}
+    for row in rows:
+        if row.source != "api":
+            continue
+        file_account = merged.get(row.name)
+        if row.credentials and secret_key:
+            credentials = msgspec.json.decode(unseal(secret_key, row.credentials))
+        else:  # disabled or enabled through the API without a secret key: the file keeps the secrets
+            credentials = file_account.credentials if file_account else {}
+        merged[row.name] = Account(
+            name=row.name,
+            provider=row.provider,
+            base_url=row.base_url,
+            environment=row.environment,
+            credentials=credentials,
+            timeout_s=row.timeout_s or (file_account.timeout_s if file_account else 10.0),
+            transmitter_code=row.transmitter_code
+            or (file_account.transmitter_code if file_account else None),
+            enabled=bool(row.enabled),
+        )
+    return list(merged.values())
+
+
+def _ranges(base: Tenant, rows: list[Any]) -> list[NumberingRange]:
+    merged = {r.name: r for r in base.numbering}
+    for row in rows:
+        r = _range_decoder.decode(row.definition)
+        # A retired range allocates nothing more, but still describes the numbers it gave: a resend
+        # or correction of those documents needs its resolution and technical key.
+        merged[row.name] = replace(r, kinds=[]) if row.retired else r
+    return list(merged.values())
+
+
+def _webhooks(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Webhook]:
+    merged = {h.url: h for h in base.webhooks}
+    for row in rows:
+        merged.pop(row.url, None)
+        if row.enabled and secret_key:
+            merged[row.url] = Webhook(
+                url=row.url,
+                secret=unseal(secret_key, row.secret).decode(),
+                events=msgspec.json.decode(row.events),
+            )
+    return list(merged.values())
+
+
+async def _forget_changed_adapters(rt: Runtime, old: Tenant, new: Tenant) -> None:
+    """An account whose settings changed gets a new adapter instance (new credentials, URL)."""
+    current = {a.name: a for a in new.accounts}
+    for account in old.accounts:
+        if current.get(account.name) != account:
+            adapter = rt._adapters.pop((old.id, account.name), None)
+            closer = getattr(adapter, "aclose", None)
+            if closer is not None:
+                await closer()
