@@ -8,6 +8,8 @@ import dian_support as ds
 import msgspec
 import pytest
 from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from adapters.base import Misconfigured, Unsupported
@@ -199,3 +201,45 @@ def test_foreign_currency_is_refused() -> None:
     with pytest.raises(Unsupported) as exc:
         build_document(ds.emission(ds.document("co-invoice", currency="USD")), ds.software(), "test")
     assert exc.value.issues[0].rule == "dian-currency-cop"
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999"), places=2),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999999"), places=3),
+            st.sampled_from(
+                [("IVA", "19"), ("IVA", "5"), ("IVA", "0"), ("INC", "8"), ("ICA", "0.966"), None]
+            ),
+            st.one_of(st.none(), st.decimals(min_value=Decimal("0"), max_value=Decimal("50"), places=1)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    kind=st.sampled_from(["invoice", "credit_note"]),
+)
+@settings(max_examples=40, deadline=None)
+def test_dian_recomputes_the_same_cufe_from_any_document_we_write(lines, kind) -> None:
+    """Whatever the amounts, the CUFE/CUDE DIAN recomputes from the written XML (the simulator's
+    reading of §1.1, truncation included) is the one we wrote, and the document is valid UBL."""
+    from simulators.dian import _recompute
+
+    base = ds.document("co-invoice" if kind == "invoice" else "co-credit-note")
+    raw = msgspec.to_builtins(base)
+    raw["lines"] = [
+        {
+            "description": f"Item {i}",
+            "quantity": str(quantity),
+            "unit_price": str(price),
+            "taxes": [{"tax": tax[0], "rate": tax[1]}] if tax else [],
+            **({"discount": {"percent": str(discount)}} if discount is not None else {}),
+        }
+        for i, (quantity, price, tax, discount) in enumerate(lines)
+    ]
+    doc = msgspec.convert(raw, type(base))
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    root_name = etree.QName(built.root).localname
+    key = ds.RANGES["invoice"].technical_key if kind == "invoice" else ds.SOFTWARE_PIN
+    assert _recompute(built.root, root_name, key, "2") == built.fiscal_id
+    errors = xsd_errors(built.root)
+    assert all("ExtensionContent" in e for e in errors), errors  # only the empty signature slot
