@@ -16,63 +16,85 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.engine import reader
 from gateway.store.schema import breakers
 
 
 async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
-    async with engine.connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(breakers.c.state, breakers.c.opened_until).where(
-                    breakers.c.tenant_id == tenant_id, breakers.c.account == account
-                )
+    async with reader(engine).connect() as conn:
+        return await allows_in(conn, tenant_id, account, now)
+
+
+async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> bool:
+    row = (
+        await conn.execute(
+            sa.select(breakers.c.state, breakers.c.opened_until).where(
+                breakers.c.tenant_id == tenant_id, breakers.c.account == account
             )
-        ).first()
+        )
+    ).first()
     return row is None or row.state == "closed" or (row.opened_until or 0) <= now
 
 
 async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> None:
     async with engine.begin() as conn:
-        await conn.execute(
-            breakers.update()
-            .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-            .values(state="closed", failures=0, opened_until=None, updated_at=now)
+        await record_success_in(conn, tenant_id, account, now)
+
+
+async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
+    """Close the circuit; touches the row only when there is something to reset."""
+    await conn.execute(
+        breakers.update()
+        .where(
+            breakers.c.tenant_id == tenant_id,
+            breakers.c.account == account,
+            sa.or_(breakers.c.failures > 0, breakers.c.state != "closed"),
         )
+        .values(state="closed", failures=0, opened_until=None, updated_at=now)
+    )
 
 
 async def record_failure(
     engine: AsyncEngine, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
 ) -> bool:
-    """Count one Unavailable answer; returns True when this failure opened (or re-opened) the circuit."""
-    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     async with engine.begin() as conn:
-        await conn.execute(
-            insert(breakers)
-            .values(tenant_id=tenant_id, account=account, state="closed", failures=0, updated_at=now)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "account"])
+        return await record_failure_in(
+            conn, tenant_id, account, now, threshold=threshold, cooldown_s=cooldown_s
         )
-        failures = (
-            await conn.execute(
-                breakers.update()
-                .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-                .values(failures=breakers.c.failures + 1, updated_at=now)
-                .returning(breakers.c.failures)
-            )
-        ).scalar_one()
-        if failures < threshold:
-            return False
+
+
+async def record_failure_in(
+    conn: AsyncConnection, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
+) -> bool:
+    """Count one Unavailable answer; returns True when this failure opened (or re-opened) the circuit."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    await conn.execute(
+        insert(breakers)
+        .values(tenant_id=tenant_id, account=account, state="closed", failures=0, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "account"])
+    )
+    failures = (
         await conn.execute(
             breakers.update()
             .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-            .values(state="open", opened_until=now + cooldown_s)
+            .values(failures=breakers.c.failures + 1, updated_at=now)
+            .returning(breakers.c.failures)
         )
-        return True
+    ).scalar_one()
+    if failures < threshold:
+        return False
+    await conn.execute(
+        breakers.update()
+        .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
+        .values(state="open", opened_until=now + cooldown_s)
+    )
+    return True
 
 
 async def states(engine: AsyncEngine) -> Sequence[Row[Any]]:
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         return (await conn.execute(sa.select(breakers))).all()
 
 

@@ -18,11 +18,13 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 import msgspec
+from msgspec import Struct
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -69,6 +71,14 @@ STATUS_EVENTS: Final = {
 OUTCOME_STATUS: Final = {"accepted": "accepted", "pending": "pending", "rejected": "rejected"}
 
 
+class Answer(Struct, kw_only=True):
+    """A provider's answer to an emission, not yet recorded."""
+
+    outcome: Outcome
+    attempt_id: int
+    latency_s: float
+
+
 class CircuitOpen(Unavailable):
     """The account's circuit is open: skip it without calling (and without retrying)."""
 
@@ -107,18 +117,21 @@ class Dispatcher:
         self.rt = rt
 
     async def load(self, doc_id: str) -> Row[Any] | None:
-        async with self.rt.engine.connect() as conn:
+        async with self.rt.reader.connect() as conn:
             return await docs.get(conn, doc_id)
 
     async def advance(self, doc_id: str, lease: Lease) -> float | None:
-        row = await self.load(doc_id)
+        async with self.rt.reader.connect() as conn:
+            row = await docs.get(conn, doc_id)
+            crashed = await docs.in_flight_attempts(conn, doc_id) if row is not None else []
         if row is None or row.status in docs.TERMINAL:
             return None
         tenant = self.rt.tenants.get(row.tenant_id)
         if tenant is None:
             log.warning("document %s belongs to tenant %s, no longer configured", doc_id, row.tenant_id)
             return None
-        row = await self._settle_crashed_attempt(row)
+        if crashed:
+            row = await self._settle_crashed_attempts(row, crashed)
         if row.status == "unknown":
             next_run = await self._reconcile(tenant, row, lease)
             row = await self.load(doc_id)
@@ -140,29 +153,35 @@ class Dispatcher:
         *,
         attempt: dict[str, Any] | None = None,
         event: str | None = None,
+        also: Sequence[Callable[[AsyncConnection], Awaitable[Any]]] = (),
+        release: tuple[Lease, float | None] | None = None,
         **values: Any,
     ) -> Row[Any]:
+        """One transaction: the status change, its attempt row, `also` (attempt result, breaker),
+        the outbox events, and (`release`) giving the job back with its next run time."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             await docs.transition(conn, row, status, now, **values)
             if attempt is not None:
                 await docs.record_attempt(conn, row.id, now=now, **attempt)
+            for statement in also:
+                await statement(conn)
             new = await docs.get(conn, row.id)
             assert new is not None
             event = event or (STATUS_EVENTS.get(status) if status != row.status else None)
-            if event:
+            if event and webhooks.subscribed(tenant, event):
                 data = document_resource(new, await docs.attempts_of(conn, row.id))
                 # terminal events happen once; an attention event once per time it is raised
                 event_id = f"{row.id}:{event}" + (f":{new.version}" if status == "unknown" else "")
                 await webhooks.publish(conn, tenant, event, event_id, data, now)
+            if release is not None:
+                await release[0].release_in(conn, release[1])
+        if release is not None:
+            release[0].released = True
         return new
 
-    async def _settle_crashed_attempt(self, row: Row[Any]) -> Row[Any]:
-        """An `in_flight` attempt we do not own any more = a worker died mid-call: ambiguous."""
-        async with self.rt.engine.connect() as conn:
-            crashed = await docs.in_flight_attempts(conn, row.id)
-        if not crashed:
-            return row
+    async def _settle_crashed_attempts(self, row: Row[Any], crashed: Sequence[Row[Any]]) -> Row[Any]:
+        """An `in_flight` attempt while we hold the job = a worker died mid-call: ambiguous."""
         attempt = crashed[-1]
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -203,8 +222,8 @@ class Dispatcher:
             if index != row.chain_index:
                 row = await self.change(tenant, row, "queued", chain_index=index)
             result = await self._try_account(tenant, row, account, lease)
-            if isinstance(result, Outcome):
-                return await self._apply(tenant, row, account, result)
+            if isinstance(result, Answer):
+                return await self._apply(tenant, row, account, result.outcome, answer=result, lease=lease)
             if isinstance(result, Rejected):
                 await self.change(
                     tenant,
@@ -240,7 +259,7 @@ class Dispatcher:
 
     async def _try_account(
         self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease
-    ) -> Outcome | ProviderFailure | Unsupported:
+    ) -> Answer | ProviderFailure | Unsupported:
         d = tenant.dispatch
         try:
             adapter = self.rt.adapter(tenant.id, account)
@@ -270,18 +289,30 @@ class Dispatcher:
         adapter: Adapter,
         emission: Emission,
         lease: Lease,
-    ) -> Outcome:
-        """One provider call, bracketed by its attempt row."""
+    ) -> Answer:
+        """One provider call, its attempt row written (committed) before it. A success is recorded
+        by the status change that follows (one transaction); a failure is recorded here."""
         d = tenant.dispatch
-        if not await breaker.allows(self.rt.engine, tenant.id, account.name, self.rt.clock()):
-            await self._record(tenant, row, account, "circuit_open", "circuit open: skipped")
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            circuit_open = not await breaker.allows_in(conn, tenant.id, account.name, now)
+            if circuit_open:
+                await docs.record_attempt(
+                    conn,
+                    row.id,
+                    account.name,
+                    account.provider,
+                    "circuit_open",
+                    now,
+                    error="circuit open: skipped",
+                )
+            else:
+                await lease.renew_in(conn)
+                attempt_id = await docs.begin_attempt(conn, row.id, account.name, account.provider, now)
+        if circuit_open:
+            self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, "circuit_open").inc()
             raise CircuitOpen(f"circuit open for account {account.name}", code="circuit-open")
         call_timeout = account.timeout_s * 2 + 1  # the adapter's own timeout is account.timeout_s
-        await lease.renew()
-        async with self.rt.engine.begin() as conn:
-            attempt_id = await docs.begin_attempt(
-                conn, row.id, account.name, account.provider, self.rt.clock()
-            )
         started = time.perf_counter()
         try:
             outcome = await _with_heartbeat(
@@ -290,9 +321,7 @@ class Dispatcher:
             if outcome.status == "not_found":
                 raise Ambiguous("provider answered 'not found' to an emission", code="not-found")
         except TimeoutError:
-            failure: ProviderFailure = Ambiguous(
-                f"no answer within {account.timeout_s * 2 + 1:.1f}s", code="timeout"
-            )
+            failure: ProviderFailure = Ambiguous(f"no answer within {call_timeout:.1f}s", code="timeout")
         except ProviderFailure as exc:
             failure = exc
         except Unsupported as exc:
@@ -306,25 +335,32 @@ class Dispatcher:
             log.exception("adapter %s raised an unexpected error", account.provider)
             failure = Ambiguous(f"adapter error: {type(exc).__name__}", code="adapter-error")
         else:
-            await self._record(
-                tenant, row, account, outcome.status, None, attempt_id=attempt_id, started=started
-            )
-            await breaker.record_success(self.rt.engine, tenant.id, account.name, self.rt.clock())
-            return outcome
+            return Answer(outcome=outcome, attempt_id=attempt_id, latency_s=time.perf_counter() - started)
+        counts_against = isinstance(failure, (Unavailable, Ambiguous))
+
+        async def circuit(conn: AsyncConnection) -> None:
+            if counts_against:
+                await breaker.record_failure_in(
+                    conn,
+                    tenant.id,
+                    account.name,
+                    self.rt.clock(),
+                    threshold=d.breaker_threshold,
+                    cooldown_s=d.breaker_cooldown_s,
+                )
+            else:  # the provider answered: it is up
+                await breaker.record_success_in(conn, tenant.id, account.name, self.rt.clock())
+
         await self._record(
-            tenant, row, account, failure.kind, _describe(failure), attempt_id=attempt_id, started=started
+            tenant,
+            row,
+            account,
+            failure.kind,
+            _describe(failure),
+            attempt_id=attempt_id,
+            started=started,
+            also=circuit,
         )
-        if isinstance(failure, (Unavailable, Ambiguous)):
-            await breaker.record_failure(
-                self.rt.engine,
-                tenant.id,
-                account.name,
-                self.rt.clock(),
-                threshold=d.breaker_threshold,
-                cooldown_s=d.breaker_cooldown_s,
-            )
-        else:
-            await breaker.record_success(self.rt.engine, tenant.id, account.name, self.rt.clock())
         raise failure
 
     async def _record(
@@ -337,9 +373,12 @@ class Dispatcher:
         *,
         attempt_id: int | None = None,
         started: float | None = None,
+        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
     ) -> None:
         latency = time.perf_counter() - started if started is not None else None
         async with self.rt.engine.begin() as conn:
+            if also is not None:
+                await also(conn)
             await docs.record_attempt(
                 conn,
                 row.id,
@@ -355,13 +394,43 @@ class Dispatcher:
         if latency is not None:
             self.rt.metrics.attempt_latency.labels(account.provider).observe(latency)
 
-    async def _apply(self, tenant: Tenant, row: Row[Any], account: Account, outcome: Outcome) -> float | None:
+    async def _apply(
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        account: Account,
+        outcome: Outcome,
+        *,
+        answer: Answer | None = None,
+        lease: Lease | None = None,
+    ) -> float | None:
+        """Record what the provider said; with `answer` (a fresh emission) its attempt row and the
+        breaker reset go in the same transaction, and with `lease` the job is given back there too."""
         status = OUTCOME_STATUS[outcome.status]
+        next_run = self.rt.clock() + tenant.dispatch.poll_interval_s if status == "pending" else None
         warnings = [*msgspec.json.decode(row.warnings), *outcome.warnings]
+        also: list[Callable[[AsyncConnection], Awaitable[Any]]] = []
+        if answer is not None:
+            now = self.rt.clock()
+            also.append(
+                lambda conn: docs.record_attempt(
+                    conn,
+                    row.id,
+                    account.name,
+                    account.provider,
+                    outcome.status,
+                    now,
+                    latency_ms=int(answer.latency_s * 1000),
+                    attempt_id=answer.attempt_id,
+                )
+            )
+            also.append(lambda conn: breaker.record_success_in(conn, tenant.id, account.name, now))
         await self.change(
             tenant,
             row,
             status,
+            also=also,
+            release=(lease, next_run) if lease is not None else None,
             account=account.name,
             provider=account.provider,
             provider_reference=outcome.provider_reference or row.provider_reference,
@@ -373,9 +442,10 @@ class Dispatcher:
             xml=outcome.xml or row.xml,
             needs_attention=False,
         )
-        if status == "pending":
-            return self.rt.clock() + tenant.dispatch.poll_interval_s
-        return None
+        if answer is not None:
+            self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, outcome.status).inc()
+            self.rt.metrics.attempt_latency.labels(account.provider).observe(answer.latency_s)
+        return next_run
 
     async def _alert_misconfigured(self, tenant: Tenant, account: Account, failure: Misconfigured) -> None:
         now = self.rt.clock()

@@ -12,12 +12,13 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from typing import Final
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.base import Account, Adapter, adapter_class
 from gateway import numbering
@@ -25,10 +26,11 @@ from gateway.auth import ApiKeys, key_hash
 from gateway.config import Config, Route, Tenant
 from gateway.metrics import Metrics
 from gateway.secrets import seal
-from gateway.store.engine import make_engine, migrate
+from gateway.store.engine import make_engine, migrate, reader
 from gateway.store.schema import accounts, api_keys, routing_rules, tenants
 
 _routes_decoder = msgspec.json.Decoder(list[Route])
+ROUTES_TTL_S: Final = 1.0
 
 
 class Runtime:
@@ -42,12 +44,14 @@ class Runtime:
     ) -> None:
         self.config = config
         self.engine = engine or make_engine(config.server.database)
+        self.reader = reader(self.engine)
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
         self.keys = ApiKeys((t.id, k) for t in config.tenants for k in t.api_keys)
         self.metrics = Metrics()
         self._adapters: dict[tuple[str, str], Adapter] = {}
+        self._routes: dict[str, tuple[float, list[Route]]] = {}  # tenant → (valid until, rules)
 
     def adapter(self, tenant_id: str, account: Account) -> Adapter:
         """The adapter instance of one account (built once). Construction may raise Misconfigured."""
@@ -59,9 +63,6 @@ class Runtime:
     async def start(self) -> None:
         await migrate(self.engine)
         await self._seed()
-        from gateway.tenancy import load_all  # the file overlaid with the admin API's changes
-
-        await load_all(self)
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
@@ -72,15 +73,20 @@ class Runtime:
         await self.engine.dispose()
 
     async def routes(self, tenant_id: str) -> list[Route]:
-        """The live rules (the file's, or the last `PUT /v1/routing`), read from the store so every
-        process sees a change at once."""
-        async with self.engine.connect() as conn:
+        """The live rules (the file's, or the last `PUT /v1/routing`), read from the store and kept
+        for ROUTES_TTL_S: another process's change is seen within that time, this process's at once."""
+        cached = self._routes.get(tenant_id)
+        if cached is not None and cached[0] > self.clock():
+            return cached[1]
+        async with self.reader.connect() as conn:
             rules = (
                 await conn.execute(
                     sa.select(routing_rules.c.rules).where(routing_rules.c.tenant_id == tenant_id)
                 )
             ).scalar()
-        return _routes_decoder.decode(rules) if rules else list(self.tenants[tenant_id].routes)
+        routes = _routes_decoder.decode(rules) if rules else list(self.tenants[tenant_id].routes)
+        self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
+        return routes
 
     async def replace_routes(self, tenant_id: str, routes: list[Route]) -> None:
         async with self.engine.begin() as conn:
@@ -89,6 +95,7 @@ class Runtime:
                 .where(routing_rules.c.tenant_id == tenant_id)
                 .values(rules=msgspec.json.encode(routes).decode(), updated_at=self.clock())
             )
+        self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
 
     async def _seed(self) -> None:
         now = self.clock()
@@ -120,11 +127,7 @@ class Runtime:
                     await conn.execute(
                         insert(accounts)
                         .values(tenant_id=tenant.id, name=account.name, **values)
-                        .on_conflict_do_update(
-                            index_elements=["tenant_id", "name"],
-                            set_=values,
-                            where=accounts.c.source != "api",  # changed through the API: the store wins
-                        )
+                        .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
                     )
                 await numbering.seed(conn, tenant.id, tenant.numbering)
                 await self._seed_routes(conn, tenant, now)
@@ -135,7 +138,7 @@ class Runtime:
         key = self.config.server.secret_key
         return seal(key, msgspec.json.encode(account.credentials)) if key else ""
 
-    async def _seed_routes(self, conn, tenant: Tenant, now: float) -> None:  # type: ignore[no-untyped-def]
+    async def _seed_routes(self, conn: AsyncConnection, tenant: Tenant, now: float) -> None:
         """The file's rules win when they changed since the last start; otherwise rules set through
         `PUT /v1/routing` survive a restart."""
         rules = msgspec.json.encode(tenant.routes).decode()

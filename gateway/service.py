@@ -85,8 +85,9 @@ class DocumentService:
         provider: str | None = None,
         asynchronous: bool = False,
         idempotency_key: str | None = None,
-    ) -> Row[Any]:
-        """Validate, route, persist, dispatch (sync) or queue (async). Raises InvalidDocument,
+    ) -> str:
+        """Validate, route, persist, dispatch (sync) or queue (async); returns the document id.
+        Raises InvalidDocument,
         RoutingError, NumberingError, UnsupportedDocument: nothing is created then."""
         document, totals = prepare(body)
         chain = choose_chain(
@@ -131,14 +132,13 @@ class DocumentService:
                     "updated_at": now,
                 },
             )
-            owner = None if asynchronous else self.rt.worker_id
-            job_id = await jobs.enqueue(
+            job_id = await jobs.insert(
                 conn,
                 "document",
                 doc_id,
                 tenant.id,
                 now,
-                locked_by=owner,
+                locked_by=None if asynchronous else self.rt.worker_id,
                 locked_until=None if asynchronous else now + d.lease_s,
             )
             if idempotency_key is not None:
@@ -159,7 +159,7 @@ class DocumentService:
         if not asynchronous:
             lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
             await run_document(self.rt, self.dispatcher, doc_id, lease)
-        return await self._row(tenant, doc_id)
+        return doc_id
 
     def _preflight(
         self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals
@@ -189,7 +189,7 @@ class DocumentService:
             raise RoutingError(
                 "provider-unknown", f"no account named {provider!r} for this tenant", "provider"
             )
-        async with self.rt.engine.connect() as conn:
+        async with self.rt.reader.connect() as conn:
             counters = {r.name: await numbering.peek(conn, tenant.id, r) for r in tenant.numbering}
         previews = [
             account_preview(
@@ -207,14 +207,14 @@ class DocumentService:
         return Preview(document=document, totals=totals, accounts=previews)
 
     async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
-        async with self.rt.engine.connect() as conn:
+        async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
             raise DocumentNotFound(doc_id)
         return row
 
     async def resource(self, tenant: Tenant, doc_id: str) -> DocumentResource:
-        async with self.rt.engine.connect() as conn:
+        async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
             if row is None:
                 raise DocumentNotFound(doc_id)

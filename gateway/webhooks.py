@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.config import Tenant
 from gateway.store import jobs
+from gateway.store.engine import reader
 from gateway.store.schema import webhook_deliveries
 
 SECRET_PREFIX: Final = "whsec_"
@@ -46,6 +47,10 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def delivery_id(event_id: str, url: str) -> str:
     return "msg_" + hashlib.sha256(f"{event_id}|{url}".encode()).hexdigest()[:32]
+
+
+def subscribed(tenant: Tenant, event_type: str) -> bool:
+    return any(event_type in hook.events for hook in tenant.webhooks)
 
 
 async def publish(
@@ -75,7 +80,7 @@ async def publish(
             .on_conflict_do_nothing()
         )
         if result.rowcount == 1:
-            await jobs.enqueue(conn, "webhook", msg_id, tenant.id, now)
+            await jobs.insert(conn, "webhook", msg_id, tenant.id, now)
             queued += 1
     return queued
 
@@ -88,7 +93,7 @@ async def deliver(
     engine: AsyncEngine, tenant: Tenant, msg_id: str, now: float, client: httpx.AsyncClient
 ) -> tuple[float | None, str]:
     """One delivery try. Returns (when to try again or None, result label for metrics)."""
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         row = (
             await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))
         ).first()

@@ -93,7 +93,7 @@ class DocumentController(Controller):
                 await idempotency.finish(rt.engine, tenant.id, key, 201, content)
                 return Response(content, status_code=201, media_type="application/json")
         try:
-            row = await service(request).create(
+            doc_id = await service(request).create(
                 tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=key
             )
         except REFUSALS as exc:
@@ -105,7 +105,7 @@ class DocumentController(Controller):
             if key is not None:
                 await idempotency.abandon(rt.engine, tenant.id, key)
             raise
-        resource = await service(request).resource(tenant, row.id)
+        resource = await service(request).resource(tenant, doc_id)
         status = 202 if mode == "async" else 201
         content = _encoder.encode(resource)
         if key is not None:
@@ -114,7 +114,7 @@ class DocumentController(Controller):
             content,
             status_code=status,
             media_type="application/json",
-            headers={"Location": f"{self.path}/{row.id}"},
+            headers={"Location": f"{self.path}/{doc_id}"},
         )
 
     @post("/preview", operation_id="previewDocument", operation_class=PreviewOperation, status_code=200)
@@ -147,7 +147,7 @@ class DocumentController(Controller):
             position = docs.decode_cursor(cursor) if cursor else None
         except ValueError:
             raise Problem(400, "bad-request", "cursor is not one this API returned") from None
-        async with runtime(request).engine.connect() as conn:
+        async with runtime(request).reader.connect() as conn:
             rows, next_cursor = await docs.list_page(
                 conn,
                 tenant.id,
@@ -204,7 +204,7 @@ class DocumentController(Controller):
         self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, kind: str
     ) -> Response[bytes]:
         rt = runtime(request)
-        async with rt.engine.connect() as conn:
+        async with rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
             raise Problem(404, "not-found", "no such document")

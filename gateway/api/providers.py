@@ -26,7 +26,7 @@ class ProvidersController(Controller):
         """Accounts, adapters, capabilities (countries, kinds, numbering) and circuit state."""
         rt = runtime(request)
         now = rt.clock()
-        circuits = {r.account: r for r in await breaker.states(rt.engine) if r.tenant_id == tenant.id}
+        circuits = {r.account: r for r in await breaker.states(rt.reader) if r.tenant_id == tenant.id}
         views = []
         for account in tenant.accounts:
             view = ProviderAccountView(

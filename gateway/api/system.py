@@ -18,7 +18,7 @@ from gateway.store import documents as docs
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the store answers."""
     try:
-        async with runtime(request).engine.connect() as conn:
+        async with runtime(request).reader.connect() as conn:
             await conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
         return problem(503, "internal", f"store unavailable: {type(exc).__name__}")
@@ -29,13 +29,13 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text format: documents by status and provider, attempts, latencies, circuits."""
     rt = runtime(request)
-    async with rt.engine.connect() as conn:
+    async with rt.reader.connect() as conn:
         counts = await docs.counts_by_status(conn)
     rt.metrics.documents.clear()
     for tenant_id, status, provider, count in counts:
         rt.metrics.documents.labels(tenant_id, status, provider or "").set(count)
     now = rt.clock()
-    for row in await breaker.states(rt.engine):
+    for row in await breaker.states(rt.reader):
         rt.metrics.breaker.labels(row.tenant_id, row.account).set(
             {"closed": 0, "half_open": 1, "open": 2}[breaker.state_name(row, now)]
         )

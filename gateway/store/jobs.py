@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store.engine import reader
 from gateway.store.schema import jobs
 
 
@@ -23,7 +24,18 @@ class LeaseLost(Exception):
     """Another worker took the job over (ours expired): stop without writing anything more."""
 
 
-async def enqueue(
+async def enqueue(conn: AsyncConnection, kind: str, subject: str, tenant_id: str, run_at: float) -> int:
+    """Insert the job, or wake the existing one for this subject (a resolved document resumes)."""
+    existing = (
+        await conn.execute(sa.select(jobs.c.id).where(jobs.c.kind == kind, jobs.c.subject == subject))
+    ).scalar()
+    if existing is None:
+        return await insert(conn, kind, subject, tenant_id, run_at)
+    await conn.execute(jobs.update().where(jobs.c.id == existing).values(done=False, run_at=run_at, tries=0))
+    return int(existing)
+
+
+async def insert(
     conn: AsyncConnection,
     kind: str,
     subject: str,
@@ -33,15 +45,7 @@ async def enqueue(
     locked_by: str | None = None,
     locked_until: float | None = None,
 ) -> int:
-    """Insert the job, or wake the existing one for this subject (a resolved document resumes)."""
-    existing = (
-        await conn.execute(sa.select(jobs.c.id).where(jobs.c.kind == kind, jobs.c.subject == subject))
-    ).scalar()
-    if existing is not None:
-        await conn.execute(
-            jobs.update().where(jobs.c.id == existing).values(done=False, run_at=run_at, tries=0)
-        )
-        return int(existing)
+    """A new job; `locked_by` creates it already claimed (a sync request runs it itself)."""
     result = await conn.execute(
         jobs.insert().values(
             kind=kind,
@@ -58,7 +62,7 @@ async def enqueue(
 
 
 async def due(engine: AsyncEngine, now: float, limit: int) -> Sequence[Row[Any]]:
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         query = (
             sa.select(jobs.c.id, jobs.c.kind, jobs.c.subject, jobs.c.tenant_id)
             .where(
@@ -90,24 +94,23 @@ async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease
 
 
 async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
-    async with engine.connect() as conn:
+    async with reader(engine).connect() as conn:
         query = sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject == subject)
         return (await conn.execute(query)).first()
 
 
-async def renew(engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float) -> None:
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            jobs.update()
-            .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
-            .values(locked_until=now + lease_s)
-        )
+async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:
+    result = await conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
+        .values(locked_until=now + lease_s)
+    )
     if result.rowcount != 1:
         raise LeaseLost(f"job {job_id} is no longer ours")
 
 
-async def release(
-    engine: AsyncEngine, job_id: int, worker: str, run_at: float | None, error: str | None = None
+async def release_in(
+    conn: AsyncConnection, job_id: int, worker: str, run_at: float | None, error: str | None = None
 ) -> None:
     """Give the job back: `run_at=None` finishes it; otherwise it wakes at `run_at`."""
     values: dict[str, Any] = {"locked_by": None, "locked_until": None, "last_error": error}
@@ -115,14 +118,12 @@ async def release(
         values["done"] = True
     else:
         values["run_at"] = run_at
-    async with engine.begin() as conn:
-        await conn.execute(
-            jobs.update().where(jobs.c.id == job_id, jobs.c.locked_by == worker).values(**values)
-        )
+    await conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.locked_by == worker).values(**values))
 
 
 class Lease:
-    """A claimed job: renewed before each provider call, so a dead worker's job is taken over."""
+    """A claimed job: renewed before each provider call, so a dead worker's job is taken over.
+    `release_in` lets the final status change give the job back in the same transaction."""
 
     def __init__(
         self, engine: AsyncEngine, job_id: int, worker: str, lease_s: float, tries: int, clock: Any
@@ -130,9 +131,14 @@ class Lease:
         self.engine, self.job_id, self.worker, self.lease_s = engine, job_id, worker, lease_s
         self.tries = tries
         self.clock = clock
+        self.released = False
 
     async def renew(self) -> None:
-        await renew(self.engine, self.job_id, self.worker, self.clock(), self.lease_s)
+        async with self.engine.begin() as conn:
+            await self.renew_in(conn)
+
+    async def renew_in(self, conn: AsyncConnection) -> None:
+        await renew_in(conn, self.job_id, self.worker, self.clock(), self.lease_s)
 
     async def heartbeat(self) -> None:
         """Keep renewing while a provider call runs (cancelled when it ends): a live worker never
@@ -142,4 +148,12 @@ class Lease:
             await self.renew()
 
     async def release(self, run_at: float | None, error: str | None = None) -> None:
-        await release(self.engine, self.job_id, self.worker, run_at, error)
+        """Give the job back (unless a status change already did, in its own transaction)."""
+        if not self.released:
+            async with self.engine.begin() as conn:
+                await release_in(conn, self.job_id, self.worker, run_at, error)
+            self.released = True
+
+    async def release_in(self, conn: AsyncConnection, run_at: float | None) -> None:
+        """Within the caller's transaction; the caller sets `released` once it committed."""
+        await release_in(conn, self.job_id, self.worker, run_at)
