@@ -63,6 +63,9 @@ class Runtime:
     async def start(self) -> None:
         await migrate(self.engine)
         await self._seed()
+        from gateway.tenancy import load_all  # the file overlaid with the admin API's changes
+
+        await load_all(self)
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
@@ -127,7 +130,11 @@ class Runtime:
                     await conn.execute(
                         insert(accounts)
                         .values(tenant_id=tenant.id, name=account.name, **values)
-                        .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
+                        .on_conflict_do_update(
+                            index_elements=["tenant_id", "name"],
+                            set_=values,
+                            where=accounts.c.source != "api",  # changed through the API: the store wins
+                        )
                     )
                 await numbering.seed(conn, tenant.id, tenant.numbering)
                 await self._seed_routes(conn, tenant, now)

@@ -60,8 +60,35 @@ async def _v1(conn: AsyncConnection) -> None:
     await conn.run_sync(metadata.create_all)
 
 
+# Issue 8: administration and lifecycle columns on existing tables (new tables come from create_all).
+_V2_COLUMNS: Final = {
+    "tenants": ("issuer", "dispatch", "source", "revision"),
+    "api_keys": ("key_id", "label", "prefix", "created_at", "expires_at", "revoked_at"),
+    "accounts": ("source", "timeout_s", "transmitter_code"),
+    "documents": ("voided_by", "voids", "voided_at"),
+}
+
+
+async def _v2(conn: AsyncConnection) -> None:
+    """New tables, and the new columns where a version-1 database lacks them (a database created
+    after this step's columns were declared already has them from `_v1`)."""
+
+    def step(sync: Any) -> None:
+        metadata.create_all(sync, checkfirst=True)
+        inspector = sa.inspect(sync)
+        for table_name, names in _V2_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table_name)}
+            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
+                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
+                if column.server_default is not None:
+                    ddl += f" NOT NULL DEFAULT '{column.server_default.arg}'"
+                sync.exec_driver_sql(ddl)
+
+    await conn.run_sync(step)
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
-MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [(1, _v1)]
+MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [(1, _v1), (2, _v2)]
 
 
 async def migrate(engine: AsyncEngine) -> int:
