@@ -124,17 +124,17 @@ def test_zip_holds_one_named_xml() -> None:
 
 
 def test_attached_document_is_valid_ubl_and_carries_both_documents(signed_invoice, dian_identity) -> None:
-    from simulators.control import SimState
-    from simulators.dian import DianSimulator, Result, _application_response
+    from simulators.dian.answers import AnswerSigning, application_response
+    from simulators.dian.documents import Result
 
     invoice = etree.fromstring(signed_invoice)
     key = invoice.findtext("cbc:UUID", namespaces=NS)
-    simulator = DianSimulator(SimState())
-    answer = simulator.sign_answer(
-        _application_response(invoice, key, Result(status_code="00", description="ok", document_key=key))
+    signing = AnswerSigning()
+    answer = signing.sign(
+        application_response(invoice, key, Result(status_code="00", description="ok", document_key=key))
     )
     # DIAN's answer is signed too (by the simulator's own throwaway key)
-    assert XAdESVerifier().verify(answer, x509_cert=simulator.answer_cert, expect_signature_policy=POLICY)
+    assert XAdESVerifier().verify(answer, x509_cert=signing.certificate, expect_signature_policy=POLICY)
     attached = build_attached(
         signed_invoice,
         answer,

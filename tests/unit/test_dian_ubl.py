@@ -222,7 +222,7 @@ def test_foreign_currency_is_refused() -> None:
 def test_dian_recomputes_the_same_cufe_from_any_document_we_write(lines, kind) -> None:
     """Whatever the amounts, the CUFE/CUDE DIAN recomputes from the written XML (the simulator's
     reading of §1.1, truncation included) is the one we wrote, and the document is valid UBL."""
-    from simulators.dian import _recompute
+    from simulators.dian.documents import recompute_cufe
 
     base = ds.document("co-invoice" if kind == "invoice" else "co-credit-note")
     raw = msgspec.to_builtins(base)
@@ -240,6 +240,6 @@ def test_dian_recomputes_the_same_cufe_from_any_document_we_write(lines, kind) -
     built = build_document(ds.emission(doc), ds.software(), "test")
     root_name = etree.QName(built.root).localname
     key = ds.RANGES["invoice"].technical_key if kind == "invoice" else ds.SOFTWARE_PIN
-    assert _recompute(built.root, root_name, key, "2") == built.fiscal_id
+    assert recompute_cufe(built.root, root_name, key, "2") == built.fiscal_id
     errors = xsd_errors(built.root)
     assert all("ExtensionContent" in e for e in errors), errors  # only the empty signature slot

@@ -1,0 +1,262 @@
+"""What DIAN checks in a package and in each document (research/dian.md §1–§5): zip structure, UBL
+2.1 XSD, the XAdES-EPES signature, software and SoftwareSecurityCode, the numbering range, the
+CUFE/CUDE recomputed from the XML, the issue date window."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import functools
+import io
+import os
+import zipfile
+from decimal import Decimal, InvalidOperation
+from importlib.resources import files
+from typing import Final
+
+import msgspec
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput
+from signxml.exceptions import InvalidSignature as XmlInvalid
+from signxml.xades import XAdESVerifier
+
+from canonical.dian import cufe, software_security_code
+from simulators.dian.names import BOGOTA, NS, POLICY
+
+ISSUE_WINDOW_DAYS: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
+MAX_BATCH: Final = 50
+
+# DIAN's public habilitación range; outside production DIAN checks every CUFE with one test key.
+TEST_TECHNICAL_KEY: Final = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+RANGES: Final[dict[tuple[str, str], tuple[int, int, str]]] = {
+    # (resolution, prefix) -> (from, to, technical key)
+    ("18760000001", "SETP"): (990000000, 995000000, TEST_TECHNICAL_KEY),
+}
+
+ROOTS: Final[dict[str, tuple[str, str]]] = {
+    # root element -> (XSD, rule prefix for the CUFE/CUDE and date rules)
+    "Invoice": ("UBL-Invoice-2.1.xsd", "FA"),
+    "CreditNote": ("UBL-CreditNote-2.1.xsd", "CA"),
+    "DebitNote": ("UBL-DebitNote-2.1.xsd", "DA"),
+}
+KIND_NAMES: Final = {
+    "Invoice": "Factura electrónica",
+    "CreditNote": "Nota crédito electrónica",
+    "DebitNote": "Nota débito electrónica",
+}
+KINDS: Final = {"Invoice": "invoice", "CreditNote": "credit_note", "DebitNote": "debit_note"}
+
+OK_DESCRIPTION: Final = "Procesado Correctamente."
+REJECTED_DESCRIPTION: Final = "Validación contiene errores en campos mandatorios."
+REJECTED_MESSAGE: Final = "Documento con errores en campos mandatorios."
+
+
+# -- the UBL schemas, compiled once per process -----------------------------------------------------
+
+
+@functools.cache
+def _schema(xsd: str) -> etree.XMLSchema:
+    path = files("contracts").joinpath("dian", "xsd", "maindoc", xsd)
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def xsd_errors(root: etree._Element) -> list[str]:
+    """UBL 2.1 schema errors of a document ([] when valid; unknown roots are an error)."""
+    name = etree.QName(root).localname
+    if name not in ROOTS and name not in ("ApplicationResponse", "AttachedDocument"):
+        return [f"unknown root element {name}"]
+    xsd = ROOTS[name][0] if name in ROOTS else f"UBL-{name}-2.1.xsd"
+    schema = _schema(xsd)
+    if schema.validate(root):
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.error_log]
+
+
+# -- registered software -------------------------------------------------------------------------------
+
+
+def registered_software(setting: str | None) -> dict[str, str]:
+    """SoftwareID → PIN from "ID:PIN,ID:PIN" (the setting, else PASARELA_SIM_DIAN_SOFTWARE)."""
+    value = setting if setting is not None else os.environ.get("PASARELA_SIM_DIAN_SOFTWARE", "")
+    software = {}
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        software_id, _, pin = item.partition(":")
+        software[software_id.strip()] = pin.strip()
+    return software
+
+
+# -- results -------------------------------------------------------------------------------------------
+
+
+class Result(msgspec.Struct, kw_only=True):
+    """One DianResponse, as the simulator will answer it."""
+
+    status_code: str
+    description: str
+    message: str | None = None
+    errors: list[str] = msgspec.field(default_factory=list)  # "Regla: X, Rechazo: ..." strings
+    document_key: str | None = None
+    file_name: str | None = None
+    application_response: bytes | None = None
+
+
+class Stored(msgspec.Struct, kw_only=True):
+    xml: bytes
+    result: Result
+    number: str
+    kind: str
+
+
+# -- checks ---------------------------------------------------------------------------------------------
+
+
+def unzip(content: bytes, *, limit: int) -> list[tuple[str, bytes]] | Result:
+    """The XML entries of a zip, or the 89 DIAN answers for a bad package (§5.4)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(content))
+        names = [n for n in archive.namelist() if not n.startswith("__MACOSX")]
+        entries = [(n, archive.read(n)) for n in names if n.lower().endswith(".xml")]
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return Result(status_code="89", description="MIMEType del archivo inválido")
+    if not entries or len(entries) != len(names):
+        return Result(status_code="89", description="El archivo debe contener solo documentos XML")
+    if limit == 1 and len(entries) > 1:
+        return Result(status_code="89", description="El método síncrono solo puede recibir un documento")
+    if len(entries) > limit:
+        return Result(
+            status_code="89",
+            description=f"Cantidad de documentos dentro del lote ZIP excede máximo permitido: {limit}",
+        )
+    return entries
+
+
+def signature_errors(data: bytes, trust_path: str | None) -> list[str]:
+    """The XAdES-EPES checks (rule ZE02 and the certificate rules ZD05–ZD07), with signxml."""
+    try:
+        embedded = embedded_certificate(data)
+    except ValueError:
+        return ["Regla: ZD06, Rechazo: No se encontró el certificado de la firma"]
+    now = dt.datetime.now(dt.UTC)
+    if not embedded.not_valid_before_utc <= now <= embedded.not_valid_after_utc:
+        return ["Regla: ZD07, Rechazo: El certificado de la firma está vencido o aún no es válido"]
+    verifier = XAdESVerifier()
+    try:
+        if trust_path:
+            results = verifier.verify(data, ca_pem_file=trust_path, expect_signature_policy=POLICY)
+        else:
+            results = verifier.verify(data, x509_cert=embedded, expect_signature_policy=POLICY)
+    except InvalidCertificate as exc:
+        return [f"Regla: ZD05, Rechazo: Certificado no emitido por una entidad autorizada: {exc}"]
+    except (InvalidDigest, XmlInvalid, InvalidInput, ValueError) as exc:
+        return [f"Regla: ZE02, Rechazo: Valor de la firma inválido: {exc}"]
+    if len(results) != 3:
+        return ["Regla: ZE02, Rechazo: La firma debe tener tres referencias"]
+    return []
+
+
+def content_errors(root, root_name: str, number: str, key: str, software: dict[str, str]) -> list[str]:
+    """Software, SoftwareSecurityCode, range, CUFE/CUDE and issue date."""
+    text = functools.partial(root.findtext, namespaces=NS)
+    prefix = ROOTS[root_name][1]
+    errors = []
+    software_id = text(".//sts:SoftwareProvider/sts:SoftwareID") or ""
+    pin = software.get(software_id)
+    if pin is None:
+        return [f"Regla: {prefix}B24b, Rechazo: El software {software_id} no está registrado o habilitado"]
+    if (text(".//sts:SoftwareSecurityCode") or "").lower() != software_security_code(
+        software_id, pin, number
+    ):
+        errors.append(f"Regla: {prefix}B27b, Rechazo: El código de seguridad del software no corresponde")
+    environment = text("cbc:ProfileExecutionID") or ""
+    if root_name == "Invoice":
+        control = ".//sts:InvoiceControl/"
+        resolution, range_prefix = (
+            text(control + "sts:InvoiceAuthorization"),
+            text(control + "sts:AuthorizedInvoices/sts:Prefix") or "",
+        )
+        known = RANGES.get((resolution or "", range_prefix))
+        consecutive = number.removeprefix(range_prefix)
+        if (
+            known is None
+            or not number.startswith(range_prefix)
+            or not consecutive.isdigit()
+            or not known[0] <= int(consecutive) <= known[1]
+        ):
+            errors.append("Regla: FAB10b, Rechazo: El número del documento no está en el rango autorizado")
+        technical_key = TEST_TECHNICAL_KEY if environment == "2" else (known[2] if known else "")
+    else:
+        technical_key = pin
+    try:
+        expected = recompute_cufe(root, root_name, technical_key, environment)
+    except (InvalidOperation, ValueError):
+        expected = None
+    if expected != key:
+        errors.append(
+            f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
+            "no está calculado correctamente."
+        )
+    today = dt.datetime.now(BOGOTA).date()
+    try:
+        issued = dt.date.fromisoformat(text("cbc:IssueDate") or "")
+    except ValueError:
+        issued = None
+    if issued is None or not today - dt.timedelta(days=ISSUE_WINDOW_DAYS) <= issued <= today:
+        errors.append(f"Regla: {prefix}D09e, Rechazo: La fecha de emisión debe ser la fecha de envío")
+    return errors
+
+
+def certificate_nit(cert: x509.Certificate) -> str | None:
+    """Where DIAN reads the caller's NIT (§5.3): serialNumber first, digits only."""
+    for oid in (
+        x509.ObjectIdentifier("1.3.6.1.4.1.23267.2.3"),
+        NameOID.SERIAL_NUMBER,
+        x509.ObjectIdentifier("1.3.6.1.4.1.31136.1.1.20.2"),
+        x509.ObjectIdentifier("2.5.4.97"),
+    ):
+        attrs = cert.subject.get_attributes_for_oid(oid)
+        if attrs:
+            digits = "".join(ch for ch in str(attrs[0].value) if ch.isdigit())
+            return digits or None
+    return None
+
+
+def embedded_certificate(data: bytes) -> x509.Certificate:
+    root = etree.fromstring(data, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    found = root.findtext(".//ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate", namespaces=NS)
+    if not found:
+        raise ValueError("no X509Certificate in the signature")
+    try:
+        return x509.load_der_x509_certificate(base64.b64decode(found))
+    except (binascii.Error, TypeError) as exc:
+        raise ValueError(f"unreadable X509Certificate: {exc}") from None
+
+
+def recompute_cufe(root, root_name: str, technical_key: str, environment: str) -> str:
+    text = functools.partial(root.findtext, namespaces=NS)
+    total = "cac:RequestedMonetaryTotal" if root_name == "DebitNote" else "cac:LegalMonetaryTotal"
+    taxes: dict[str, Decimal] = {}
+    for tax_total in root.iterfind("cac:TaxTotal", NS):
+        scheme = tax_total.findtext("cac:TaxSubtotal/cac:TaxCategory/cac:TaxScheme/cbc:ID", namespaces=NS)
+        if scheme and scheme not in taxes:
+            taxes[scheme] = Decimal(tax_total.findtext("cbc:TaxAmount", namespaces=NS) or "0")
+    return cufe(
+        number=text("cbc:ID") or "",
+        issue_date=text("cbc:IssueDate") or "",
+        issue_time=text("cbc:IssueTime") or "",
+        line_extension=Decimal(text(f"{total}/cbc:LineExtensionAmount") or "0"),
+        taxes=taxes,
+        payable=Decimal(text(f"{total}/cbc:PayableAmount") or "0"),
+        supplier_id=text("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or "",
+        customer_id=text("cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or "",
+        key=technical_key,
+        environment=environment,
+    )
+
+
+def display_number(root, number: str) -> str:
+    """DIAN writes "SETP-990000001" in its messages."""
+    prefix = root.findtext(".//sts:InvoiceControl/sts:AuthorizedInvoices/sts:Prefix", namespaces=NS) or ""
+    return f"{prefix}-{number.removeprefix(prefix)}" if prefix and number.startswith(prefix) else number
