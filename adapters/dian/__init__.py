@@ -37,6 +37,7 @@ from adapters.dian.certificates import SigningIdentity, load_identity
 from adapters.dian.soap import DianService, file_name, package
 from adapters.dian.ubl import Software, build_document
 from adapters.dian.xades import sign
+from canonical.dian import qr_url
 
 __all__ = ["DianAdapter"]
 
@@ -161,7 +162,7 @@ class DianAdapter:
             return await self._confirm_duplicate(payload, raw)
         if answer.status_code == "99":
             raise responses.rejected(answer, raw=raw)
-        outcome = responses.outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=raw)
+        outcome = self._outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=raw)
         outcome.warnings[:0] = payload.warnings
         outcome.xml = payload.xml
         return outcome
@@ -178,13 +179,18 @@ class DianAdapter:
                 errors=answer.rejections,
                 raw=raw,
             )
-        outcome = responses.outcome(
-            answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=status_raw
-        )
+        outcome = self._outcome(answer, number=payload.number, fiscal_id=payload.fiscal_id, raw=status_raw)
         outcome.warnings.insert(
             0, "DIAN already held this document (rule 90 on resend); GetStatus confirmed it"
         )
         outcome.xml = payload.xml
+        return outcome
+
+    def _outcome(self, answer: responses.DianResponse, **fields: Any) -> Outcome:
+        """The Outcome of a DianResponse, with DIAN's public catalogue page once it is accepted."""
+        outcome = responses.outcome(answer, **fields)
+        if outcome.status == "accepted" and outcome.fiscal_id:
+            outcome.links["dian_catalogue"] = qr_url(outcome.fiscal_id, self.account.environment)
         return outcome
 
     # -- asking --------------------------------------------------------------------------------------
@@ -201,13 +207,13 @@ class DianAdapter:
                     fiscal_id=ref.fiscal_id,
                     raw=raw,
                 )
-            outcome = responses.outcome(answers[0], number=ref.number, fiscal_id=ref.fiscal_id, raw=raw)
+            outcome = self._outcome(answers[0], number=ref.number, fiscal_id=ref.fiscal_id, raw=raw)
             outcome.provider_reference = ref.provider_reference
             return outcome
         if not ref.fiscal_id:
             raise Misconfigured("DIAN status needs the CUFE/CUDE or the ZipKey", code="reference")
         result, raw = await self.service.call("GetStatus", trackId=ref.fiscal_id)
-        return responses.outcome(
+        return self._outcome(
             responses.dian_response(result), number=ref.number, fiscal_id=ref.fiscal_id, raw=raw
         )
 

@@ -164,6 +164,9 @@ async def test_accepted_answer(adapter, dian_api) -> None:
         "suminstrado."
     ]
     assert outcome.xml is not None and outcome.xml.startswith(b"<?xml")
+    assert outcome.links["dian_catalogue"] == (
+        "https://catalogo-vpfe-hab.dian.gov.co/document/searchqr?documentkey=" + outcome.fiscal_id
+    )
 
 
 async def test_rejection_keeps_dians_rule_codes_and_leaves_notifications_out(adapter, dian_api) -> None:
