@@ -36,7 +36,7 @@ NS: Final[dict[str, str]] = {
     "sts": "dian:gov:co:facturaelectronica:Structures-2-1",  # §3.1: DIAN's own ApplicationResponse uses it
     "xsi": "http://www.w3.org/2001/XMLSchema-instance",
 }
-CAC, CBC, EXT, STS = (f"{{{NS[p]}}}" for p in ("cac", "cbc", "ext", "sts"))
+CAC, CBC, EXT = (f"{{{NS[p]}}}" for p in ("cac", "cbc", "ext"))  # Clark names, for lxml readers
 
 DIAN_NIT: Final = "800197268"
 DIAN_DV: Final = "4"
