@@ -15,6 +15,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.admin import AdminService
+from gateway.alerts import Watch
+from gateway.api.admin import AdminController, TenantsController
 from gateway.api.lifecycle import LifecycleController
 from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
@@ -83,16 +86,20 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
     rt = runtime or Runtime(config)
     dispatcher = Dispatcher(rt)
     loop = JobLoop(rt, dispatcher)
+    watch = Watch(rt)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await rt.start()
+        await AdminService(rt).seed_admin_key()
         if run_jobs:
             loop.start()
+            watch.start()
         try:
             yield
         finally:
             if run_jobs:
+                await watch.stop()
                 await loop.stop()
             await rt.close()
 
@@ -101,6 +108,8 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
             LifecycleController,  # DocumentController and the lifecycle operations
             RoutingController,
             ProvidersController,
+            AdminController,
+            TenantsController,
             healthz,
             metrics,
         ],

@@ -46,6 +46,7 @@ class ConfigError(Exception):
 class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     database: str = "sqlite:///pasarela.db"
     secret_key: str | None = None
+    admin_key: str | None = None  # creates tenants through the API; only its SHA-256 is stored
 
 
 class Dispatch(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -120,6 +121,7 @@ class Config(Struct, kw_only=True, forbid_unknown_fields=True):
 # Keys whose values are secrets: a literal value works (tests, development) but `tenants check` warns.
 _SECRET_PATHS: Final = (
     re.compile(r"^server\.secret_key$"),
+    re.compile(r"^server\.admin_key$"),
     re.compile(r"^tenants\[\d+\]\.api_keys\[\d+\]$"),
     re.compile(r"^tenants\[\d+\]\.accounts\[\d+\]\.credentials\.[^.]+$"),
     re.compile(r"^tenants\[\d+\]\.webhooks\[\d+\]\.secret$"),
@@ -146,6 +148,8 @@ def parse_config(text: str, env: Mapping[str, str]) -> Config:
         expanded.setdefault("server", {})["database"] = env["PASARELA_DATABASE_URL"]
     if "PASARELA_SECRET_KEY" in env:
         expanded.setdefault("server", {})["secret_key"] = env["PASARELA_SECRET_KEY"]
+    if "PASARELA_ADMIN_KEY" in env:
+        expanded.setdefault("server", {})["admin_key"] = env["PASARELA_ADMIN_KEY"]
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
@@ -319,6 +323,8 @@ def secrets_of(config: Config) -> list[str]:
     values: list[str] = []
     if config.server.secret_key:
         values.append(config.server.secret_key)
+    if config.server.admin_key:
+        values.append(config.server.admin_key)
     for tenant in config.tenants:
         values.extend(tenant.api_keys)
         values.extend(h.secret for h in tenant.webhooks)

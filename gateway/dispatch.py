@@ -49,7 +49,7 @@ from adapters.base import (
 )
 from canonical.document import Document
 from canonical.totals import Totals
-from gateway import breaker, webhooks
+from gateway import alerts, breaker, webhooks
 from gateway.config import Dispatch, Tenant
 from gateway.reconcile import reconcile
 from gateway.resources import document_resource, timestamp
@@ -448,19 +448,16 @@ class Dispatcher:
         return next_run
 
     async def _alert_misconfigured(self, tenant: Tenant, account: Account, failure: Misconfigured) -> None:
+        """Once per condition (gateway.alerts): the tenant hears of a bad account once, not per
+        document, until the account is changed or passes its test."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            await webhooks.publish(
+            await alerts.raise_alert(
                 conn,
                 tenant,
                 "account.misconfigured",
-                f"{account.name}:misconfigured:{int(now // 3600)}",  # at most one alert per account per hour
-                {
-                    "account": account.name,
-                    "provider": account.provider,
-                    "message": failure.message,
-                    "code": failure.code,
-                },
+                account.name,
+                alerts.misconfigured_data(account, failure.message, failure.code),
                 now,
             )
 

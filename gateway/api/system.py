@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway import breaker
+from gateway import alerts, breaker
 from gateway.api.deps import runtime
 from gateway.api.problems import problem
 from gateway.store import documents as docs
@@ -39,4 +39,5 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         rt.metrics.breaker.labels(row.tenant_id, row.account).set(
             {"closed": 0, "half_open": 1, "open": 2}[breaker.state_name(row, now)]
         )
+    await alerts.sweep(rt)  # pasarela_alerts, and time-based alert conditions checked
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
