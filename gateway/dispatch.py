@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 from msgspec import Struct
@@ -58,6 +58,7 @@ from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _document_decoder = msgspec.json.Decoder(Document)
 _totals_decoder = msgspec.json.Decoder(Totals)
@@ -236,15 +237,7 @@ class Dispatcher:
                     ).decode(),
                 )
                 return None
-            if isinstance(result, Ambiguous):
-                await self.change(
-                    tenant,
-                    row,
-                    "unknown",
-                    account=account.name,
-                    provider=account.provider,
-                    unknown_since=self.rt.clock(),
-                )
+            if isinstance(result, Ambiguous):  # already `unknown` (recorded with its attempt)
                 return self.rt.clock()  # reconcile on the next turn, same account
             if isinstance(result, Misconfigured):
                 await self._alert_misconfigured(tenant, account, result)
@@ -270,6 +263,9 @@ class Dispatcher:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(d.max_attempts) | (lambda _: self.rt.clock() >= row.deadline),
             wait=_wait(d, row.deadline, self.rt.clock),
+            # a Retry-After may outlast the lease: keep it while waiting, or another runner in this
+            # process (same worker id) takes the document over and both send it
+            sleep=lambda seconds: _with_heartbeat(lease, asyncio.sleep(seconds)),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
@@ -339,6 +335,19 @@ class Dispatcher:
         counts_against = isinstance(failure, (Unavailable, Ambiguous))
 
         async def circuit(conn: AsyncConnection) -> None:
+            if isinstance(failure, Ambiguous):
+                # `unknown` in the attempt's own transaction: a crash between the two would leave a
+                # `queued` document that may have been issued, and it would be sent again
+                now = self.rt.clock()
+                await docs.transition(
+                    conn,
+                    row,
+                    "unknown",
+                    now,
+                    account=account.name,
+                    provider=account.provider,
+                    unknown_since=now,
+                )
             if counts_against:
                 await breaker.record_failure_in(
                     conn,
@@ -495,14 +504,17 @@ class Dispatcher:
         except ProviderFailure:
             return self.rt.clock() + d.backoff_max_s
         await lease.renew()
-        verdict = await reconcile(
-            adapter,
-            emission_for(row, tenant, account),
-            provider_ref(row),
-            unknown_since=row.unknown_since or row.updated_at,
-            window_s=d.reconcile_window_s,
-            retry_s=d.backoff_max_s,
-            now=self.rt.clock(),
+        verdict = await _with_heartbeat(  # a search may take several provider calls
+            lease,
+            reconcile(
+                adapter,
+                emission_for(row, tenant, account),
+                provider_ref(row),
+                unknown_since=row.unknown_since or row.updated_at,
+                window_s=d.reconcile_window_s,
+                retry_s=d.backoff_max_s,
+                now=self.rt.clock(),
+            ),
         )
         self.rt.metrics.attempts.labels(
             tenant.id, account.name, account.provider, f"reconcile_{verdict.kind}"
@@ -543,9 +555,10 @@ class Dispatcher:
         return None
 
 
-async def _with_heartbeat(lease: Lease, call: Awaitable[Outcome]) -> Outcome:
-    """Run a provider call while renewing the lease. If the lease was lost meanwhile, another
-    worker owns the document now and this answer is not ours to record (LeaseLost)."""
+async def _with_heartbeat(lease: Lease, call: Awaitable[T]) -> T:
+    """Run a provider call (or a wait between calls) while renewing the lease. If the lease was
+    lost meanwhile, another worker owns the document now and this answer is not ours to record
+    (LeaseLost)."""
     beat = asyncio.create_task(lease.heartbeat())
     try:
         outcome = await call
