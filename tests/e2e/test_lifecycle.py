@@ -155,7 +155,9 @@ def emit(gw, body: bytes, auth=AUTH) -> dict:
 def test_co_void_issues_the_annulling_credit_note_through_the_same_account(gw, sims, example_bytes):
     invoice = emit(gw, example_bytes["co-invoice"])
     assert invoice["status"] == "accepted", invoice
-    r = gw.client.post(f"/v1/documents/{invoice['id']}/void", json={"reason": "Factura duplicada"}, headers=AUTH)
+    r = gw.client.post(
+        f"/v1/documents/{invoice['id']}/void", json={"reason": "Factura duplicada"}, headers=AUTH
+    )
     assert r.status_code == 200, r.text
     voided = r.json()
     assert voided["status"] == "accepted" and voided["voided_by"]
@@ -193,7 +195,12 @@ def test_correct_and_resend_after_a_dian_rejection_keeps_the_number(gw, sims, ex
 def test_notes_built_from_a_stored_invoice(gw, example_bytes):
     invoice = emit(gw, example_bytes["co-invoice"])
     credit_lines = [
-        {"description": "Ajuste de precio", "quantity": "1", "unit_price": "20000", "taxes": [{"tax": "IVA", "rate": "19"}]}
+        {
+            "description": "Ajuste de precio",
+            "quantity": "1",
+            "unit_price": "20000",
+            "taxes": [{"tax": "IVA", "rate": "19"}],
+        }
     ]
     r = gw.client.post(
         f"/v1/documents/{invoice['id']}/credit-note",
@@ -213,14 +220,18 @@ def test_notes_built_from_a_stored_invoice(gw, example_bytes):
     )
     assert r.status_code == 201, r.text
     assert (r.json()["kind"], r.json()["status"]) == ("debit_note", "accepted")
-    bad = gw.client.post(f"/v1/documents/{invoice['id']}/credit-note", json={"lines": credit_lines}, headers=AUTH)
+    bad = gw.client.post(
+        f"/v1/documents/{invoice['id']}/credit-note", json={"lines": credit_lines}, headers=AUTH
+    )
     assert bad.status_code == 422 and any(e["path"].startswith("reason") for e in bad.json()["errors"])
 
 
 def test_sv_void_invalidates_the_dte_at_smartbill(gw, sims, example_bytes):
     dte = emit(gw, example_bytes["sv-invoice"], SV_AUTH)
     assert dte["status"] == "accepted", dte
-    r = gw.client.post(f"/v1/documents/{dte['id']}/void", json={"reason": "Error en el receptor"}, headers=SV_AUTH)
+    r = gw.client.post(
+        f"/v1/documents/{dte['id']}/void", json={"reason": "Error en el receptor"}, headers=SV_AUTH
+    )
     assert r.status_code == 200, r.text
     voided = r.json()
     assert voided["voided_by"] == "invalidation"

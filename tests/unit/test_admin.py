@@ -1,0 +1,290 @@
+"""The administration API against the fake providers: API keys (one-time reveal, revoke that bites
+at once, rotation with overlap), accounts whose secrets never come back (responses, logs, store),
+numbering ranges with used/remaining and retirement, webhook endpoints with their own signing
+secret and redelivery, tenants created with the admin key, and alerts that fire once per condition."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import logging
+
+import sqlalchemy as sa
+from gateway_fakes import book
+from gateway_harness import AUTH, OTHER_AUTH, running, tenants_toml
+from test_gateway_webhooks import receiver
+
+from gateway.store.schema import accounts, admin_keys, webhook_deliveries
+
+SECRET_KEY = "server-secret-key-for-tests-0123456789"
+ADMIN_KEY = "admin-key-0123456789abcdef-xyz"
+ENV = {"PASARELA_SECRET_KEY": SECRET_KEY, "PASARELA_ADMIN_KEY": ADMIN_KEY}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+ACCOUNT_SECRET = "tok-0f9e8d7c6b5a-NEVER-SHOWN"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_api_keys_reveal_once_revoke_at_once_rotate_with_overlap(example_bytes):
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        r = await client.post("/v1/admin/api-keys", json={"label": "ci"}, headers=AUTH)
+        assert r.status_code == 201, r.text
+        created = r.json()
+        assert (await client.get("/v1/providers", headers=bearer(created["key"]))).status_code == 200
+        listed = (await client.get("/v1/admin/api-keys", headers=AUTH)).json()
+        assert created["key"] not in json.dumps(listed)  # only the one-time reveal carried it
+        assert {k["id"] for k in listed} >= {created["id"]} and len(listed) == 2  # the file's key too
+        # rotation: the old key keeps working for the overlap, then stops
+        r = await client.post(
+            f"/v1/admin/api-keys/{created['id']}/rotate", json={"overlap_s": 0.3}, headers=AUTH
+        )
+        assert r.status_code == 201, r.text
+        rotated = r.json()["key"]
+        assert (await client.get("/v1/providers", headers=bearer(created["key"]))).status_code == 200
+        await asyncio.sleep(0.35)
+        assert (await client.get("/v1/providers", headers=bearer(created["key"]))).status_code == 401
+        assert (await client.get("/v1/providers", headers=bearer(rotated))).status_code == 200
+        # revocation: the very next request with that key is refused
+        new_id = next(
+            k["id"]
+            for k in (await client.get("/v1/admin/api-keys", headers=AUTH)).json()
+            if k["prefix"] == rotated[:10]
+        )
+        assert (await client.delete(f"/v1/admin/api-keys/{new_id}", headers=AUTH)).status_code == 200
+        assert (await client.get("/v1/providers", headers=bearer(rotated))).status_code == 401
+        # another tenant cannot see or revoke this tenant's keys
+        assert (
+            await client.delete(f"/v1/admin/api-keys/{created['id']}", headers=OTHER_AUTH)
+        ).status_code == 404
+
+
+async def test_a_file_key_can_be_revoked_too():
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        (file_key,) = (await client.get("/v1/admin/api-keys", headers=AUTH)).json()
+        assert (await client.delete(f"/v1/admin/api-keys/{file_key['id']}", headers=AUTH)).status_code == 200
+        assert (await client.get("/v1/providers", headers=AUTH)).status_code == 401
+
+
+async def test_account_secret_never_appears_in_responses_logs_or_store(example_bytes, caplog):
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    async with running(tenants_toml(), env=ENV) as (client, rt):
+        new = {
+            "name": "extra",
+            "provider": "fake",
+            "base_url": "http://127.0.0.1:9",
+            "credentials": {"token": ACCOUNT_SECRET},
+        }
+        r = await client.post("/v1/admin/accounts", json=new, headers=AUTH)
+        assert r.status_code == 201, r.text
+        seen.append(r.text)
+        assert r.json()["credential_fields"] == ["token"]
+        r = await client.post(
+            "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "extra"}
+        )
+        assert r.status_code == 201 and r.json()["account"] == "extra", r.text  # usable at once
+        seen.append(r.text)
+        for path in ("/v1/admin/accounts", "/v1/providers", "/metrics", "/schema/openapi.json"):
+            seen.append((await client.get(path, headers=AUTH)).text)
+        r = await client.post("/v1/admin/accounts/extra/test", headers=AUTH)
+        assert r.json()["ok"] is True, r.text
+        seen.append(r.text)
+        r = await client.patch(
+            "/v1/admin/accounts/extra", json={"credentials": {"token": "x" + ACCOUNT_SECRET}}, headers=AUTH
+        )
+        seen.append(r.text)
+        async with rt.engine.connect() as conn:
+            stored = (
+                await conn.execute(sa.select(accounts.c.credentials).where(accounts.c.name == "extra"))
+            ).scalar()
+    assert stored and ACCOUNT_SECRET not in stored  # sealed at rest
+    assert all(ACCOUNT_SECRET not in text for text in seen)
+    assert ACCOUNT_SECRET not in caplog.text
+
+
+async def test_account_secrets_need_the_server_secret_key():
+    async with running(tenants_toml()) as (client, _):
+        r = await client.post(
+            "/v1/admin/accounts",
+            json={
+                "name": "x",
+                "provider": "fake",
+                "base_url": "http://127.0.0.1:9",
+                "credentials": {"token": "t"},
+            },
+            headers=AUTH,
+        )
+        assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "secret-key-missing"
+
+
+async def test_disabled_account_is_skipped_and_bad_accounts_are_refused(example_bytes):
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        r = await client.patch("/v1/admin/accounts/primary", json={"enabled": False}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["enabled"] is False, r.text
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        assert doc["account"] == "backup" and book("primary").emits == 0
+        bad = {"name": "nope", "provider": "fake", "base_url": "ftp://x", "credentials": {"token": "t"}}
+        r = await client.post("/v1/admin/accounts", json=bad, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "account-base-url"
+        bad |= {"base_url": "http://127.0.0.1:9", "credentials": {}}
+        r = await client.post("/v1/admin/accounts", json=bad, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "account-credentials"
+
+
+async def test_numbering_ranges_used_remaining_and_retire(example_bytes):
+    async with running(tenants_toml([("ours", "fakeours")]), env=ENV) as (client, _):
+        r = await client.post(
+            "/v1/admin/numbering",
+            json={"name": "fe2", "kinds": ["debit_note"], "prefix": "FE", "from": 10, "to": 19},
+            headers=AUTH,
+        )
+        assert r.status_code == 201, r.text
+        assert (r.json()["used"], r.json()["remaining"]) == (0, 10)
+        for _ in range(2):
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        ranges = {
+            v["range"]["name"]: v for v in (await client.get("/v1/admin/numbering", headers=AUTH)).json()
+        }
+        assert (ranges["setp"]["used"], ranges["setp"]["source"]) == (2, "file")
+        assert ranges["setp"]["remaining"] == 995000000 - 990000000 + 1 - 2
+        r = await client.post("/v1/admin/numbering/setp/retire", headers=AUTH)
+        assert r.status_code == 200 and r.json()["retired"] is True
+        r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "numbering-range-missing"
+        r = await client.post(
+            "/v1/admin/numbering",
+            json={"name": "bad", "kinds": ["invoice"], "from": 5, "to": 1},
+            headers=AUTH,
+        )
+        assert r.status_code == 422
+
+
+async def test_webhook_endpoint_secret_rotation_deliveries_and_redelivery(example_bytes):
+    async with receiver() as (hooks, url), running(tenants_toml(), env=ENV) as (client, _):
+        r = await client.post(
+            "/v1/admin/webhooks", json={"url": url, "events": ["document.accepted"]}, headers=AUTH
+        )
+        assert r.status_code == 201, r.text
+        hook = r.json()
+        assert hook["secret"].startswith("whsec_")
+        assert "secret" not in json.dumps((await client.get("/v1/admin/webhooks", headers=AUTH)).json())
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await _wait(lambda: len(hooks.received) == 1)
+        assert _verifies(hooks.received[0], hook["secret"])
+        r = await client.post(f"/v1/admin/webhooks/{hook['id']}/rotate-secret", headers=AUTH)
+        rotated = r.json()["secret"]
+        assert rotated != hook["secret"]
+        (delivery,) = (await client.get("/v1/admin/webhooks/deliveries", headers=AUTH)).json()
+        assert delivery["state"] == "delivered"
+        r = await client.post(f"/v1/admin/webhooks/deliveries/{delivery['id']}/redeliver", headers=AUTH)
+        assert r.status_code == 202, r.text
+        await _wait(lambda: len(hooks.received) == 2)
+        headers, _ = hooks.received[1]
+        assert headers["webhook-id"] == delivery["id"]  # same id: receivers still deduplicate
+        assert _verifies(hooks.received[1], rotated) and not _verifies(hooks.received[1], hook["secret"])
+
+
+async def test_tenants_are_created_with_the_admin_key_only():
+    async with running(tenants_toml(), env=ENV) as (client, rt):
+        body = {
+            "id": "new-co",
+            "name": "New Co",
+            "issuer": {
+                "country": "CO",
+                "id_type": "NIT",
+                "id_number": "900373115",
+                "check_digit": "3",
+                "name": "New Co",
+            },
+        }
+        assert (await client.post("/v1/tenants", json=body, headers=AUTH)).status_code == 401
+        r = await client.post("/v1/tenants", json=body, headers=ADMIN)
+        assert r.status_code == 201, r.text
+        key = r.json()["api_key"]["key"]
+        assert (await client.get("/v1/admin/api-keys", headers=bearer(key))).status_code == 200
+        assert (await client.post("/v1/tenants", json=body, headers=ADMIN)).status_code == 409
+        ids = {t["id"] for t in (await client.get("/v1/tenants", headers=ADMIN)).json()}
+        assert ids == {"t1", "t2", "new-co"}
+        r = await client.post(
+            "/v1/admin/accounts",
+            json={
+                "name": "a",
+                "provider": "fake",
+                "base_url": "http://127.0.0.1:9",
+                "credentials": {"token": "t"},
+            },
+            headers=bearer(key),
+        )
+        assert r.status_code == 201, r.text
+        r = await client.put("/v1/routing", json={"routes": [{"chain": ["a"]}]}, headers=bearer(key))
+        assert r.status_code == 200, r.text
+        async with rt.engine.connect() as conn:
+            digests = (await conn.execute(sa.select(admin_keys.c.key_hash))).scalars().all()
+        assert digests == [hashlib.sha256(ADMIN_KEY.encode()).hexdigest()]  # never the key itself
+
+
+async def test_account_misconfigured_fires_once_per_condition(example_bytes):
+    hook = (
+        '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["account.misconfigured"]'
+    )
+    async with running(tenants_toml(extra=hook), run_jobs=False, env=ENV) as (client, rt):
+        book("primary").script = ["misconfigured"] * 3
+        for _ in range(3):
+            doc = (
+                await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+            ).json()
+            assert doc["account"] == "backup"
+        assert await _events(rt, "account.misconfigured") == 1  # not once per document
+        metrics = (await client.get("/metrics")).text
+        assert 'pasarela_alerts{alert="account.misconfigured",tenant="t1"} 1.0' in metrics
+        # the account is fixed (changed through the API): the next failure is a new condition
+        await client.patch("/v1/admin/accounts/primary", json={"timeout_s": 5}, headers=AUTH)
+        book("primary").script = ["misconfigured"]
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        assert await _events(rt, "account.misconfigured") == 2
+
+
+async def test_numbering_expiry_alert_fires_once_across_scrapes():
+    soon = (
+        '[[tenants.numbering]]\nname = "soon"\nkinds = ["invoice"]\nprefix = "S"\nfrom = 1\nto = 1000\n'
+        "valid_from = 2020-01-01\nvalid_to = 2020-01-10"
+    )
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["numbering.low"]'
+    async with running(tenants_toml(numbering=soon, extra=hook), run_jobs=False, env=ENV) as (client, rt):
+        for _ in range(3):
+            metrics = (await client.get("/metrics")).text
+        assert 'pasarela_alerts{alert="numbering.low",tenant="t1"} 1.0' in metrics
+        assert await _events(rt, "numbering.low") == 1
+
+
+async def _events(rt, event_type: str) -> int:
+    async with rt.engine.connect() as conn:
+        return len(
+            (
+                await conn.execute(
+                    sa.select(webhook_deliveries).where(webhook_deliveries.c.event_type == event_type)
+                )
+            ).all()
+        )
+
+
+async def _wait(condition, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+def _verifies(received: tuple[dict[str, str], bytes], secret: str) -> bool:
+    """Standard Webhooks v1, checked independently of the gateway's code."""
+    headers, body = received
+    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    expected = "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    return expected in headers["webhook-signature"].split(" ")
