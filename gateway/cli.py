@@ -78,8 +78,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers > 1:  # each worker loads the file itself; they share the store
         os.environ["PASARELA_CONFIG"] = str(Path(args.config).resolve())
         uvicorn.run(
-            "gateway.app:from_environment", factory=True, host=args.host, port=args.port,
-            workers=args.workers, log_config=None, access_log=False,
+            "gateway.app:from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
         )
     else:
         uvicorn.run(create_app(config), host=args.host, port=args.port, log_config=None, access_log=False)
@@ -96,8 +101,11 @@ def cmd_emit(args: argparse.Namespace) -> int:
     params = {"provider": args.provider} if args.provider else {}
     try:
         response = httpx.post(
-            args.url.rstrip("/") + "/v1/documents", content=Path(args.file).read_bytes(),
-            headers=headers, params=params, timeout=args.timeout,
+            args.url.rstrip("/") + "/v1/documents",
+            content=Path(args.file).read_bytes(),
+            headers=headers,
+            params=params,
+            timeout=args.timeout,
         )
     except (OSError, httpx.HTTPError) as exc:
         print(f"pasarela emit: {exc}", file=sys.stderr)
@@ -124,8 +132,10 @@ def cmd_tenants_check(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for tenant in config.tenants:
         accounts = ", ".join(f"{a.name} ({a.provider})" for a in tenant.accounts)
-        print(f"{tenant.id}: {len(tenant.accounts)} account(s) [{accounts}], {len(tenant.routes)} route(s), "
-              f"{len(tenant.numbering)} numbering range(s), {len(tenant.webhooks)} webhook(s)")
+        print(
+            f"{tenant.id}: {len(tenant.accounts)} account(s) [{accounts}], {len(tenant.routes)} route(s), "
+            f"{len(tenant.numbering)} numbering range(s), {len(tenant.webhooks)} webhook(s)"
+        )
     print("ok")
     return 0
 
@@ -174,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = tenants.add_parser("check", help="validate a tenants file and warn about literal secrets")
     p.add_argument("file")
     p.set_defaults(func=cmd_tenants_check)
+    from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
+
+    add_admin_commands(tenants)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
     p.add_argument("--keep", action="store_true", help="leave the gateway and simulators running")

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from gateway import alerts, breaker
 from gateway.api.deps import runtime
 from gateway.api.problems import problem
+from gateway.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
 
 
@@ -37,7 +38,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     now = rt.clock()
     for row in await breaker.states(rt.reader):
         rt.metrics.breaker.labels(row.tenant_id, row.account).set(
-            {"closed": 0, "half_open": 1, "open": 2}[breaker.state_name(row, now)]
+            BREAKER_VALUES[breaker.state_name(row, now)]
         )
     await alerts.sweep(rt)  # pasarela_alerts, and time-based alert conditions checked
     return Response(rt.metrics.render(), media_type=CONTENT_TYPE_LATEST)
