@@ -23,10 +23,11 @@ from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
 from gateway.api.system import healthz, metrics
-from gateway.config import Config, load_config
+from gateway.config import Config, load_config, secrets_of
 from gateway.dispatch import Dispatcher
 from gateway.jobs import JobLoop
 from gateway.logs import bind_request_id, reset_request_id
+from gateway.logs import configure as configure_logs
 from gateway.runtime import Runtime
 from gateway.service import DocumentService
 
@@ -134,5 +135,8 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
 
 
 def from_environment() -> Litestar:
-    """The app for `pasarela serve --workers N`: each worker process loads $PASARELA_CONFIG."""
-    return create_app(load_config(os.environ["PASARELA_CONFIG"]))
+    """The app for `pasarela serve --workers N`: each worker process loads $PASARELA_CONFIG and
+    sets up its own JSON logging (workers are fresh interpreters)."""
+    config = load_config(os.environ["PASARELA_CONFIG"])
+    configure_logs(secrets_of(config))
+    return create_app(config)
