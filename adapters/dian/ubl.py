@@ -171,6 +171,14 @@ TAX_NAMES: Final[dict[str, str]] = {
     "07": "ReteICA",
 }
 
+# A party's IVA regime: TaxLevelCode@listName (48 responsable de IVA, 49 no responsable, as facho
+# writes it; research/dian.md §3.4) and its PartyTaxScheme (01 IVA, or ZZ "No aplica").
+NOT_IVA_RESPONSIBLE: Final = "R-99-PN"
+REGIMES: Final[dict[bool, tuple[str, str, str]]] = {
+    True: ("48", "01", "IVA"),
+    False: ("49", "ZZ", "No aplica"),
+}
+
 
 class Software(msgspec.Struct, frozen=True, kw_only=True):
     """The registered software that signs: who owns it and its DIAN id and PIN."""
@@ -493,11 +501,13 @@ def _party(tag: str, party: Party | None, emission: Emission, *, supplier: bool)
                     "cac:PartyTaxScheme",
                     _e("cbc:RegistrationName", "Consumidor final"),
                     _company_id("cbc:CompanyID", None),
-                    _e("cbc:TaxLevelCode", "R-99-PN", listName="48"),
-                    _w("cac:TaxScheme", _e("cbc:ID", "ZZ"), _e("cbc:Name", "No aplica")),
+                    _e("cbc:TaxLevelCode", NOT_IVA_RESPONSIBLE, listName=REGIMES[False][0]),
+                    _w("cac:TaxScheme", _e("cbc:ID", REGIMES[False][1]), _e("cbc:Name", REGIMES[False][2])),
                 ),
             ),
         )
+    responsibilities = party.tax_responsibilities or [NOT_IVA_RESPONSIBLE]
+    list_name, scheme_id, scheme_name = REGIMES[NOT_IVA_RESPONSIBLE not in responsibilities]
     identification = ""
     if party.party_type == "person" or not supplier:
         attrs = {"schemeName": catalogs.ID_TYPES["CO"].get(party.id_type or "NIT", "31")}
@@ -526,9 +536,9 @@ def _party(tag: str, party: Party | None, emission: Emission, *, supplier: bool)
                 "cac:PartyTaxScheme",
                 _e("cbc:RegistrationName", party.name),
                 _company_id("cbc:CompanyID", party),
-                _e("cbc:TaxLevelCode", ";".join(party.tax_responsibilities) or "R-99-PN", listName="48"),
+                _e("cbc:TaxLevelCode", ";".join(responsibilities), listName=list_name),
                 _address("cac:RegistrationAddress", party),
-                _w("cac:TaxScheme", _e("cbc:ID", "01"), _e("cbc:Name", "IVA")),
+                _w("cac:TaxScheme", _e("cbc:ID", scheme_id), _e("cbc:Name", scheme_name)),
             ),
             _w(
                 "cac:PartyLegalEntity",

@@ -243,3 +243,16 @@ def test_dian_recomputes_the_same_cufe_from_any_document_we_write(lines, kind) -
     assert recompute_cufe(built.root, root_name, key, "2") == built.fiscal_id
     errors = xsd_errors(built.root)
     assert all("ExtensionContent" in e for e in errors), errors  # only the empty signature slot
+
+
+def test_a_party_not_responsible_for_iva_says_so() -> None:
+    doc = ds.document("co-invoice")
+    customer = msgspec.structs.replace(doc.customer, tax_responsibilities=["R-99-PN"])
+    built = build_document(
+        ds.emission(msgspec.structs.replace(doc, customer=customer)), ds.software(), "test"
+    )
+    scheme = built.root.find("cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme", NS)
+    assert scheme.find("cbc:TaxLevelCode", NS).get("listName") == "49"
+    assert scheme.findtext("cac:TaxScheme/cbc:ID", namespaces=NS) == "ZZ"
+    supplier = built.root.find("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme", NS)
+    assert supplier.findtext("cac:TaxScheme/cbc:ID", namespaces=NS) == "01"  # O-13: responsible
