@@ -266,6 +266,7 @@ async def test_test_set_is_async_then_polled_with_get_status_zip(dian_pki, dian_
         polled = await adapter.status(outcome.ref)
         assert polled.status == status
         assert operation_of(route.calls.last.request) == "GetStatusZip"
+    await adapter.aclose()
 
 
 async def test_fetch_xml_reads_get_xml_by_document_key(adapter, dian_api) -> None:
