@@ -8,8 +8,8 @@ import json
 import logging
 
 import pytest
-from e2e.test_lifecycle import SOFTWARE, TENANTS
 
+from e2e.test_lifecycle import SOFTWARE, TENANTS
 from gateway.cli import main
 from simulators.pki import generate
 
