@@ -189,3 +189,39 @@ async def test_provider_secrets_are_sealed_at_rest(store, tmp_path):
     assert json.loads(unseal("server-secret-key-0123456789", sealed)) == {"token": "plain-provider-token-42"}
     with pytest.raises(ValueError):
         unseal("another-key", sealed)
+
+
+async def test_idempotency_record_left_by_a_dead_process_is_taken_over(engine):
+    assert await idempotency.begin(engine, "t1", "k-dead", "fp", 0.0, stale_after_s=60) is None
+    with pytest.raises(idempotency.IdempotencyProblem):  # still in flight: 409
+        await idempotency.begin(engine, "t1", "k-dead", "fp", 30.0, stale_after_s=60)
+    assert (
+        await idempotency.begin(engine, "t1", "k-dead", "fp", 100.0, stale_after_s=60) is None
+    )  # died early
+    async with engine.begin() as conn:
+        await idempotency.attach(conn, "t1", "k-dead", "doc_1")
+    replay = await idempotency.begin(engine, "t1", "k-dead", "fp", 200.0, stale_after_s=60)
+    assert replay is not None and replay.document_id == "doc_1"  # answered with the document's state
+
+
+async def test_routes_set_through_the_api_survive_a_restart_until_the_file_changes(store):
+    from gateway.config import Route, load_config
+    from gateway.runtime import Runtime
+
+    url, connect_args = store
+
+    async def runtime(text: str) -> Runtime:
+        rt = Runtime(load_config(text, env={}), engine=make_engine(url, connect_args=connect_args))
+        await rt.start()
+        return rt
+
+    text = tenants_toml()
+    rt = await runtime(text)
+    await rt.replace_routes("t1", [Route(chain=["backup"])])
+    await rt.close()
+    rt = await runtime(text)  # same file: the API's rules stay
+    assert [r.chain for r in await rt.routes("t1")] == [["backup"]]
+    await rt.close()
+    rt = await runtime(text.replace('chain = ["primary", "backup"]', 'chain = ["primary"]'))  # file changed
+    assert [r.chain for r in await rt.routes("t1")] == [["primary"]]
+    await rt.close()
