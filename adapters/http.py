@@ -16,6 +16,7 @@ import httpx
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
 
 MAX_BODY: Final = 20 * 1024 * 1024  # a provider answer larger than this is refused, not parsed
+_DECODED: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # body is decoded
 
 # Default HTTP status → failure class. `None` = the adapter reads the body. Adapters pass their own
 # table (merged over this one) where their documentation says otherwise.
@@ -66,10 +67,11 @@ class ProviderHttp:
     ) -> httpx.Response:
         """Send a request. `emits=True` marks a request that may create a document: a timeout or
         reset after the request left us is then Ambiguous, never Unavailable."""
+        request = self.client.build_request(
+            method, path, json=json, content=content, params=params, headers=headers
+        )
         try:
-            response = await self.client.request(
-                method, path, json=json, content=content, params=params, headers=headers
-            )
+            response = await self._bounded(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise Unavailable(f"cannot reach provider: {exc!r}", code="connect") from None
         except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
@@ -79,9 +81,27 @@ class ProviderHttp:
             raise (Ambiguous if emits else Unavailable)(
                 f"transport error: {exc!r}", code="transport"
             ) from None
-        if len(response.content) > MAX_BODY:
+        if response is None:
             raise (Ambiguous if emits else Unavailable)("provider answer too large", code="too-large")
         return response
+
+    async def _bounded(self, request: httpx.Request) -> httpx.Response | None:
+        """The response read up to MAX_BODY bytes *after* decompression (a gzip bomb stops here,
+        not in memory); None when it is larger."""
+        streamed = await self.client.send(request, stream=True)
+        try:
+            chunks, size = [], 0
+            async for chunk in streamed.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return None
+                chunks.append(chunk)
+        finally:
+            await streamed.aclose()
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _DECODED]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=b"".join(chunks), request=request
+        )
 
     async def aclose(self) -> None:
         await self.client.aclose()

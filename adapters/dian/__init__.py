@@ -29,6 +29,7 @@ from adapters.base import (
     Outcome,
     ProviderRef,
     Rejected,
+    Unavailable,
     load_credentials,
 )
 from adapters.dian import responses
@@ -246,7 +247,10 @@ class DianAdapter:
         answer = responses.dian_response(result)
         if answer.status_code != "00" or not answer.application_response:
             return None
-        return build_attached(signed, base64.b64decode(answer.application_response), self.identity)
+        try:
+            return build_attached(signed, base64.b64decode(answer.application_response), self.identity)
+        except ValueError as exc:  # malformed base64 or XML, or a DOCTYPE (XXE): refused, never parsed
+            raise Unavailable(f"DIAN's XML cannot be used: {exc}", code="malformed-xml") from None
 
     async def numbering_ranges(self, issuer_nit: str) -> list[NumberingRange]:
         """The invoice ranges DIAN authorised for the issuer and this software, with technical keys."""

@@ -23,6 +23,17 @@ PROFILES: Final[dict[str, str]] = {
     "DebitNote": "Nota Débito de Factura Electrónica de Venta",
 }
 DIAN_VALIDATOR: Final = "Unidad Especial Dirección de Impuestos y Aduanas Nacionales"
+# XML that came back from DIAN is untrusted: no entity expansion, no DTD, no network (XXE and
+# billion laughs); DIAN never sends a DOCTYPE, so one is refused outright.
+_UNTRUSTED: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def _untrusted(data: bytes) -> etree._Element:
+    """Parse XML from DIAN; ValueError (or XMLSyntaxError, a ValueError) when it is not plain XML."""
+    root = etree.fromstring(data, _UNTRUSTED)
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise ValueError("DIAN's XML carries a DOCTYPE")
+    return root
 
 
 def _sub(parent, tag: str, text: str | None = None, **attrs: str):
@@ -50,8 +61,8 @@ def build_attached(
     signed: bytes, application_response: bytes, identity: SigningIdentity, now: dt.datetime | None = None
 ) -> bytes:
     """The signed AttachedDocument for a document DIAN accepted."""
-    doc = etree.fromstring(signed)
-    answer = etree.fromstring(application_response)
+    doc = _untrusted(signed)
+    answer = _untrusted(application_response)
     kind = etree.QName(doc).localname
     number = doc.findtext("cbc:ID", namespaces=NS)
     now = now or dt.datetime.now(BOGOTA)
