@@ -1,0 +1,99 @@
+"""Lifecycle rules against the fake providers: what may be voided, corrected or referenced, and the
+clear `unsupported` where an account has no invalidation route."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from gateway_fakes import book
+from gateway_harness import AUTH, OTHER_AUTH, running, tenants_toml
+
+from gateway.store.schema import documents
+
+CO_ISSUER = 'country = "CO"\nid_type = "NIT"\nid_number = "900373115"\ncheck_digit = "3"\nname = "ACME"'
+SV_ISSUER = 'country = "SV"\nid_type = "NIT"\nid_number = "06142803901121"\nnrc = "2345678"\nname = "Tienda"'
+
+
+async def with_cufe(rt, doc: dict) -> dict:
+    """The fake provider's fiscal ids are not CUFEs, which a CO note's reference must be."""
+    cufe = hashlib.sha384(doc["id"].encode()).hexdigest()
+    async with rt.engine.begin() as conn:
+        await conn.execute(documents.update().where(documents.c.id == doc["id"]).values(fiscal_id=cufe))
+    return doc | {"fiscal_id": cufe}
+
+
+async def emit(client, body: bytes) -> dict:
+    r = await client.post("/v1/documents", content=body, headers=AUTH)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_co_void_links_the_annulling_note_both_ways(example_bytes):
+    async with running(tenants_toml()) as (client, rt):
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        r = await client.post(
+            f"/v1/documents/{invoice['id']}/void", json={"reason": "duplicada"}, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
+        note = (await client.get(f"/v1/documents/{r.json()['voided_by']}", headers=AUTH)).json()
+        assert (note["kind"], note["voids"], note["account"]) == (
+            "credit_note",
+            invoice["id"],
+            invoice["account"],
+        )
+        assert note["totals"] == invoice["totals"]  # the full amount
+        # another tenant cannot void it; a note is not voided itself
+        r = await client.post(f"/v1/documents/{invoice['id']}/void", json={"reason": "x"}, headers=OTHER_AUTH)
+        assert r.status_code == 404
+        r = await client.post(f"/v1/documents/{note['id']}/void", json={"reason": "x"}, headers=AUTH)
+        assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "void-kind"
+
+
+async def test_sv_void_without_an_invalidation_route_is_unsupported(example_bytes):
+    async with running(tenants_toml(second_tenant=False).replace(CO_ISSUER, SV_ISSUER)) as (client, _):
+        dte = await emit(client, example_bytes["sv-invoice"])
+        r = await client.post(f"/v1/documents/{dte['id']}/void", json={"reason": "x"}, headers=AUTH)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["rule"] == "void-unsupported"
+        after = (await client.get(f"/v1/documents/{dte['id']}", headers=AUTH)).json()
+        assert after["voided_by"] is None  # the claim is given back
+
+
+async def test_only_rejected_or_failed_documents_are_corrected(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        book("primary").script = ["reject"]
+        rejected = await emit(client, example_bytes["co-invoice"])
+        assert rejected["status"] == "rejected"
+        note = json.loads(example_bytes["co-credit-note"])
+        r = await client.put(f"/v1/documents/{rejected['id']}", json=note, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "correction-same-document"
+        invalid = json.loads(example_bytes["co-invoice"]) | {"lines": []}
+        r = await client.put(f"/v1/documents/{rejected['id']}", json=invalid, headers=AUTH)
+        assert r.status_code == 422 and r.json()["type"].endswith("invalid-document")
+        r = await client.put(
+            f"/v1/documents/{rejected['id']}", content=example_bytes["co-invoice"], headers=AUTH
+        )
+        corrected = r.json()
+        assert (r.status_code, corrected["status"], corrected["id"]) == (200, "accepted", rejected["id"])
+        assert [a["outcome"] for a in corrected["attempts"]] == ["rejected", "corrected", "accepted"]
+        r = await client.put(
+            f"/v1/documents/{rejected['id']}", content=example_bytes["co-invoice"], headers=AUTH
+        )
+        assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "correction-not-allowed"
+
+
+async def test_notes_reference_only_accepted_documents_and_copy_their_lines(example_bytes):
+    async with running(tenants_toml()) as (client, rt):
+        book("primary").script = ["reject"]
+        rejected = await emit(client, example_bytes["co-invoice"])
+        reason = {"reason": {"code": "discount", "description": "d"}}
+        r = await client.post(f"/v1/documents/{rejected['id']}/credit-note", json=reason, headers=AUTH)
+        assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "note-reference-not-accepted"
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        r = await client.post(f"/v1/documents/{invoice['id']}/credit-note", json=reason, headers=AUTH)
+        assert r.status_code == 201, r.text
+        assert r.headers["location"].endswith(r.json()["id"])
+        assert r.json()["totals"]["payable"] == invoice["totals"]["payable"]  # lines default to the invoice's
+        r = await client.post(f"/v1/documents/{invoice['id']}/credit-note", content=b"[1]", headers=AUTH)
+        assert r.status_code == 422
