@@ -98,3 +98,30 @@ def test_account_secrets_appear_in_no_answer_and_no_log(gw, pki, capsys, caplog,
     # the sealed copy still works: the account, now stored through the API, emits
     doc = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=auth).json()
     assert doc["status"] == "accepted", doc
+
+
+def test_certificate_expiring_within_30_days_alerts_once(gateway_for, sims, tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("PASARELA_SIM_DIAN_SOFTWARE", SOFTWARE)
+    short = generate(
+        tmp_path_factory.mktemp("e2e-admin-short"), nit="900373115", password="short-pw", days=10
+    )
+    software_id, pin = SOFTWARE.split(":")
+    env = {
+        "LIFE_KEY": "e2e-admin-cert-key-0123456789",
+        "LIFE_SV_KEY": "e2e-admin-cert-sv-key-0123456789",
+        "LIFE_SOFTWARE_ID": software_id,
+        "LIFE_SOFTWARE_PIN": pin,
+        "LIFE_P12": str(short.p12),
+        "LIFE_P12_PASSWORD": short.password,
+        "PASARELA_SECRET_KEY": SECRET_KEY,
+    }
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["account.misconfigured"]\n'
+    gw = gateway_for(
+        TENANTS.replace('[[tenants]]\nid = "life-sv"', hook + '[[tenants]]\nid = "life-sv"'), env=env
+    )
+    auth = {"Authorization": f"Bearer {env['LIFE_KEY']}"}
+    for _ in range(3):  # each scrape checks the condition again; it fires once
+        metrics = gw.client.get("/metrics").text
+    assert 'pasarela_alerts{alert="account.misconfigured",tenant="life-co"} 1.0' in metrics
+    events = gw.client.get("/v1/admin/webhooks/deliveries", headers=auth).json()
+    assert [e["event_type"] for e in events] == ["account.misconfigured"]

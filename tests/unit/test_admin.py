@@ -288,3 +288,25 @@ def _verifies(received: tuple[dict[str, str], bytes], secret: str) -> bool:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     expected = "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
     return expected in headers["webhook-signature"].split(" ")
+
+
+async def test_changes_reach_another_gateway_process_sharing_the_store(example_bytes, tmp_path):
+    """Two apps on one database (as two `serve` workers): a key revoked through one is refused by
+    the other at once; an account added through one is used by the other on its next request."""
+    env = {**ENV, "PASARELA_DATABASE_URL": f"sqlite:///{tmp_path / 'shared.db'}"}
+    async with running(tenants_toml(), env=env) as (one, _), running(tenants_toml(), env=env) as (two, _):
+        key = (await one.post("/v1/admin/api-keys", json={}, headers=AUTH)).json()
+        assert (await two.get("/v1/providers", headers=bearer(key["key"]))).status_code == 200
+        await one.delete(f"/v1/admin/api-keys/{key['id']}", headers=AUTH)
+        assert (await two.get("/v1/providers", headers=bearer(key["key"]))).status_code == 401
+        new = {
+            "name": "extra",
+            "provider": "fake",
+            "base_url": "http://127.0.0.1:9",
+            "credentials": {"token": "t"},
+        }
+        assert (await one.post("/v1/admin/accounts", json=new, headers=AUTH)).status_code == 201
+        r = await two.post(
+            "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "extra"}
+        )
+        assert r.status_code == 201 and r.json()["account"] == "extra", r.text
