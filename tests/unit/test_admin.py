@@ -310,3 +310,26 @@ async def test_changes_reach_another_gateway_process_sharing_the_store(example_b
             "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "extra"}
         )
         assert r.status_code == 201 and r.json()["account"] == "extra", r.text
+
+
+async def test_needs_attention_gauge_counts_documents_waiting_for_an_operator(example_bytes):
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        book("primary").searchable = False
+        book("primary").script = ["lost"]
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        gauge = 'pasarela_alerts{alert="document.needs_attention",tenant="t1"} '
+        await _wait_async(lambda: _scrape_has(client, gauge + "1.0"))
+        await client.post(f"/v1/documents/{doc['id']}/resolve", json={"issued": False}, headers=AUTH)
+        await _wait_async(lambda: _scrape_has(client, gauge + "0.0"))
+
+
+async def _scrape_has(client, line: str) -> bool:
+    return line in (await client.get("/metrics")).text
+
+
+async def _wait_async(condition, timeout_s: float = 5.0) -> None:
+    for _ in range(int(timeout_s / 0.05)):
+        if await condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not reached")
