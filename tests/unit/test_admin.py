@@ -333,3 +333,18 @@ async def _wait_async(condition, timeout_s: float = 5.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached")
+
+
+async def test_numbering_low_by_use_is_one_event_whether_allocation_or_scrape_sees_it(example_bytes):
+    tiny = '[[tenants.numbering]]\nname = "tiny"\nkinds = ["invoice"]\nprefix = "T"\nfrom = 1\nto = 10'
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["numbering.low"]'
+    toml = tenants_toml([("ours", "fakeours")], numbering=tiny, extra=hook)
+    async with running(toml, run_jobs=False, env=ENV) as (client, rt):
+        for _ in range(9):
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        for _ in range(2):
+            metrics = (await client.get("/metrics")).text
+        assert 'pasarela_alerts{alert="numbering.low",tenant="t1"} 1.0' in metrics
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await client.get("/metrics")
+        assert await _events(rt, "numbering.low") == 1
