@@ -3,7 +3,8 @@
 An event is written in the same transaction as the status change that causes it (outbox), one
 delivery per subscribed endpoint, deduplicated by (event id, url): the same event is never queued
 twice, and its `webhook-id` stays the same on every retry so receivers can deduplicate too.
-Deliveries are retried with exponential backoff; 410 Gone stops them; redirects count as failures.
+Deliveries are retried with exponential backoff (at least the receiver's Retry-After); 410 Gone
+stops them; redirects count as failures.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.http import retry_after
 from gateway.config import Tenant
 from gateway.store import jobs
 from gateway.store.engine import reader
@@ -111,12 +113,14 @@ async def deliver(
         "webhook-signature": sign(hook.secret, msg_id, stamp, row.body),
     }
     status: int | None = None
+    asked_wait = 0.0
     try:
         response = await client.post(
             row.url, content=row.body, headers=headers, timeout=tenant.dispatch.webhook_timeout_s
         )
         status = response.status_code
         error = None if 200 <= status < 300 else f"HTTP {status}"
+        asked_wait = retry_after(response) or 0.0  # a receiver's 429/503 Retry-After is honoured
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     if error is None:
@@ -134,7 +138,7 @@ async def deliver(
         )
     d = tenant.dispatch
     wait = min(d.backoff_max_s * 60, d.backoff_base_s * 2**tries) * random.uniform(0.8, 1.2)
-    return now + wait, "retry"
+    return now + max(wait, asked_wait), "retry"
 
 
 async def _finish(

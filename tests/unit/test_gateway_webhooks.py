@@ -35,7 +35,8 @@ class Receiver:
         @post("/hooks", status_code=204)
         async def hook(request: Request[Any, Any, Any]) -> Response[None]:
             self.received.append((dict(request.headers), await request.body()))
-            return Response(None, status_code=self.answers.pop(0) if self.answers else 204)
+            status = self.answers.pop(0) if self.answers else 204
+            return Response(None, status_code=status, headers={"Retry-After": "1"} if status == 429 else None)
 
         return Litestar([hook])
 
@@ -139,3 +140,13 @@ async def test_numbering_low_is_announced_once_when_the_range_runs_low(example_b
         async with rt.engine.connect() as conn:
             rows = (await conn.execute(sa.select(webhook_deliveries))).all()
     assert [json.loads(r.body)["data"] for r in rows] == [{"range": "tiny", "remaining": 1, "to": 10}]
+
+
+async def test_receiver_retry_after_is_honoured(example_bytes):
+    async with receiver() as (hooks, url), running(webhook_toml(url)) as (client, _):
+        hooks.answers = [429]
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await wait_for(lambda: hooks.received)
+        await asyncio.sleep(0.5)
+        assert len(hooks.received) == 1  # the backoff alone would have retried within milliseconds
+        await wait_for(lambda: len(hooks.received) == 2, timeout=3)
