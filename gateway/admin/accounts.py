@@ -1,0 +1,235 @@
+"""Provider accounts: created and changed through the API with credentials sealed at rest and never
+answered (only the names of their fields), disabled, and tested with the provider's own health or
+`me` call."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import msgspec
+import sqlalchemy as sa
+from msgspec import Struct, field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.base import (
+    Account,
+    Environment,
+    Misconfigured,
+    ProviderFailure,
+    ProviderRef,
+    adapter_class,
+    load_credentials,
+)
+from gateway import alerts
+from gateway.admin.base import AdminBase, AdminRefusal, insert_for
+from gateway.config import Tenant
+from gateway.secrets import seal
+from gateway.store.schema import accounts
+
+# A reference no provider holds: a status call with it proves the credentials (an answer, even
+# "not found", means the provider let us in). Shaped like an SV codigoGeneracion.
+PROBE_REFERENCE: Final = "00000000-0000-4000-8000-000000000000"
+_encoder = msgspec.json.Encoder()
+
+
+class AccountRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    provider: str
+    base_url: str
+    environment: Environment = "test"
+    credentials: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 10.0
+    transmitter_code: str | None = None
+    enabled: bool = True
+
+
+class AccountPatch(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields given change; `credentials` are merged over the current ones."""
+
+    base_url: str | None = None
+    environment: Environment | None = None
+    credentials: dict[str, str] | None = None
+    timeout_s: float | None = None
+    transmitter_code: str | None = None
+    enabled: bool | None = None
+
+
+class AccountView(Struct, kw_only=True):
+    name: str
+    provider: str
+    base_url: str
+    environment: str
+    enabled: bool
+    timeout_s: float
+    transmitter_code: str | None
+    credential_fields: list[str]  # names only: values never leave the gateway
+    source: str  # file | api
+
+
+class AccountTest(Struct, kw_only=True):
+    account: str
+    provider: str
+    ok: bool
+    outcome: str  # ok | misconfigured | unavailable | rejected
+    probe: str  # which call was made
+    message: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _account_view(account: Account, source: str) -> AccountView:
+    return AccountView(
+        name=account.name,
+        provider=account.provider,
+        base_url=account.base_url,
+        environment=account.environment,
+        enabled=account.enabled,
+        timeout_s=account.timeout_s,
+        transmitter_code=account.transmitter_code,
+        credential_fields=sorted(account.credentials),
+        source=source,
+    )
+
+
+def _check_account(tenant: Tenant, account: Account) -> None:
+    """The tenants file's checks, for one account, plus its credentials' shape."""
+    try:
+        adapter = adapter_class(account.provider)
+    except (KeyError, ImportError):
+        raise AdminRefusal(
+            422, "account-provider-unknown", f"adapter {account.provider!r} is not installed", "provider"
+        ) from None
+    if tenant.issuer.country not in adapter.countries:
+        raise AdminRefusal(
+            422,
+            "account-country",
+            f"{account.provider} serves {sorted(adapter.countries)}, not {tenant.issuer.country}",
+            "provider",
+        )
+    if not account.base_url.startswith(("http://", "https://")):
+        raise AdminRefusal(422, "account-base-url", "base_url must be an http(s) URL", "base_url")
+    if account.timeout_s <= 0:
+        raise AdminRefusal(422, "account-timeout", "timeout_s must be > 0", "timeout_s")
+    try:
+        load_credentials(adapter, account)  # type: ignore[arg-type]
+    except Misconfigured as exc:
+        raise AdminRefusal(422, "account-credentials", exc.message, "credentials") from None
+
+
+# Which call proves an account works, by what the adapter offers (first match wins); otherwise a
+# status call for a reference nobody holds.
+PROBES: Final[tuple[tuple[str, Callable[[Any, Tenant], Awaitable[Any]]], ...]] = (
+    ("health", lambda adapter, tenant: adapter.health()),  # FacEPro GET /me
+    ("numbering_ranges", lambda adapter, tenant: adapter.numbering_ranges(tenant.issuer.id_number)),  # DIAN
+    ("token", lambda adapter, tenant: adapter.token()),  # Koywe: authenticate
+)
+
+
+def _probe_detail(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
+    if isinstance(result, list):
+        return {"items": len(result)}
+    return {}
+
+
+class AccountsAdmin(AdminBase):
+    async def _sources(self, tenant_id: str) -> dict[str, str]:
+        async with self.rt.reader.connect() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(accounts.c.name, accounts.c.source).where(accounts.c.tenant_id == tenant_id)
+                )
+            ).all()
+        return {name: source for name, source in rows}
+
+    async def list_accounts(self, tenant: Tenant) -> list[AccountView]:
+        sources = await self._sources(tenant.id)
+        return [_account_view(a, sources.get(a.name, "file")) for a in tenant.accounts]
+
+    async def _store_account(self, tenant: Tenant, account: Account, *, sealed: bool) -> AccountView:
+        credentials = seal(self._secret_key(), _encoder.encode(account.credentials)) if sealed else ""
+        values = {
+            "provider": account.provider,
+            "base_url": account.base_url,
+            "environment": account.environment,
+            "credentials": credentials,
+            "enabled": account.enabled,
+            "timeout_s": account.timeout_s,
+            "transmitter_code": account.transmitter_code,
+            "source": "api",
+        }
+
+        async def change(conn: AsyncConnection, now: float) -> None:
+            await conn.execute(
+                insert_for(conn)(accounts)
+                .values(tenant_id=tenant.id, name=account.name, updated_at=now, **values)
+                .on_conflict_do_update(
+                    index_elements=["tenant_id", "name"], set_={**values, "updated_at": now}
+                )
+            )
+            await alerts.clear(conn, tenant.id, "account.misconfigured", account.name, now)
+
+        await self._commit(tenant.id, change)
+        return _account_view(self.rt.tenants[tenant.id].account(account.name) or account, "api")
+
+    async def create_account(self, tenant: Tenant, request: AccountRequest) -> AccountView:
+        if tenant.account(request.name) is not None:
+            raise AdminRefusal(409, "account-exists", f"account {request.name!r} exists; PATCH it", "name")
+        self._secret_key()
+        account = msgspec.convert(msgspec.to_builtins(request), Account)
+        _check_account(tenant, account)
+        return await self._store_account(tenant, account, sealed=True)
+
+    async def update_account(self, tenant: Tenant, name: str, patch: AccountPatch) -> AccountView:
+        current = tenant.account(name)
+        if current is None:
+            raise AdminRefusal(404, "account-unknown", f"no account {name!r} for this tenant")
+        changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not None}
+        if "credentials" in changes:
+            changes["credentials"] = {**current.credentials, **changes["credentials"]}
+        account = msgspec.structs.replace(current, **changes)
+        _check_account(tenant, account)
+        # without a secret key only `enabled` may change: the file then keeps the credentials
+        sealed = bool(self.rt.config.server.secret_key) or set(changes) - {"enabled"} != set()
+        return await self._store_account(tenant, account, sealed=sealed)
+
+    async def test_account(self, tenant: Tenant, name: str) -> AccountTest:
+        """Call the provider the cheapest way that needs the credentials; a 401/403 raises the
+        `account.misconfigured` alert (once), a success clears it."""
+        account = tenant.account(name)
+        if account is None:
+            raise AdminRefusal(404, "account-unknown", f"no account {name!r} for this tenant")
+        probe = "status"
+        result = AccountTest(account=name, provider=account.provider, ok=False, outcome="ok", probe=probe)
+        try:
+            adapter = self.rt.adapter(tenant.id, account)
+            call = next(((p, c) for p, c in PROBES if hasattr(adapter, p)), None)
+            if call is None:
+                await adapter.status(
+                    ProviderRef(provider_reference=PROBE_REFERENCE, fiscal_id=PROBE_REFERENCE)
+                )
+                result.message = "the provider answered a status call with these credentials"
+            else:
+                result.probe = call[0]
+                result.detail = _probe_detail(await call[1](adapter, tenant))
+                result.message = f"{call[0]} answered"
+            result.ok = True
+        except ProviderFailure as exc:
+            result.outcome, result.message = exc.kind, exc.message
+            # a refusal of the unknown probe reference still proves the credentials were taken
+            result.ok = exc.kind == "rejected" and result.probe == "status"
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            if result.outcome == "misconfigured":
+                await alerts.raise_alert(
+                    conn,
+                    tenant,
+                    "account.misconfigured",
+                    name,
+                    alerts.misconfigured_data(account, result.message, "test"),
+                    now,
+                )
+            elif result.ok:
+                await alerts.clear(conn, tenant.id, "account.misconfigured", name, now)
+        return result

@@ -1,0 +1,194 @@
+"""Webhook endpoints: subscribed with a `whsec_` secret shown once (sealed at rest), secrets rotated,
+endpoints removed (a file endpoint too), recent deliveries listed and redelivered under the same id."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import secrets
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from msgspec import Struct, field
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.admin.base import AdminBase, AdminRefusal
+from gateway.auth import key_hash
+from gateway.config import WEBHOOK_EVENTS, Tenant
+from gateway.resources import timestamp
+from gateway.secrets import seal
+from gateway.store import jobs
+from gateway.store.schema import webhook_deliveries, webhook_endpoints
+
+_encoder = msgspec.json.Encoder()
+
+
+class WebhookRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    url: str
+    events: list[str] = field(default_factory=lambda: sorted(WEBHOOK_EVENTS))
+
+
+class WebhookView(Struct, kw_only=True):
+    id: str
+    url: str
+    events: list[str]
+    source: str
+
+
+class WebhookRevealed(WebhookView, kw_only=True):
+    secret: str  # shown once (Standard Webhooks `whsec_` key)
+
+
+class DeliveryView(Struct, kw_only=True):
+    id: str
+    event_id: str
+    event_type: str
+    url: str
+    state: str
+    tries: int
+    last_status: int | None
+    last_error: str | None
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def file_webhook_id(url: str) -> str:
+    return "wh_" + key_hash(url)[:16]
+
+
+class EndpointsAdmin(AdminBase):
+    async def list_webhooks(self, tenant: Tenant) -> list[WebhookView]:
+        async with self.rt.reader.connect() as conn:
+            stored = {
+                r.url: r.id
+                for r in (
+                    await conn.execute(
+                        sa.select(webhook_endpoints.c.url, webhook_endpoints.c.id).where(
+                            webhook_endpoints.c.tenant_id == tenant.id, webhook_endpoints.c.enabled.is_(True)
+                        )
+                    )
+                ).all()
+            }
+        return [
+            WebhookView(
+                id=stored.get(h.url, file_webhook_id(h.url)),
+                url=h.url,
+                events=list(h.events),
+                source="api" if h.url in stored else "file",
+            )
+            for h in tenant.webhooks
+        ]
+
+    async def _store_webhook(
+        self, tenant: Tenant, url: str, events: list[str], *, enabled: bool = True
+    ) -> WebhookRevealed:
+        secret_key = self._secret_key()
+        secret = new_webhook_secret()
+
+        async def change(conn: AsyncConnection, now: float) -> str:
+            existing = (
+                await conn.execute(
+                    sa.select(webhook_endpoints.c.id).where(
+                        webhook_endpoints.c.tenant_id == tenant.id, webhook_endpoints.c.url == url
+                    )
+                )
+            ).scalar()
+            values = {
+                "secret": seal(secret_key, secret.encode()),
+                "events": _encoder.encode(events).decode(),
+                "enabled": enabled,
+                "updated_at": now,
+            }
+            if existing is not None:
+                await conn.execute(
+                    webhook_endpoints.update().where(webhook_endpoints.c.id == existing).values(**values)
+                )
+                return str(existing)
+            hook_id = "wh_" + secrets.token_hex(10)
+            await conn.execute(
+                webhook_endpoints.insert().values(
+                    id=hook_id, tenant_id=tenant.id, url=url, created_at=now, **values
+                )
+            )
+            return hook_id
+
+        hook_id = await self._commit(tenant.id, change)
+        return WebhookRevealed(id=hook_id, url=url, events=events, source="api", secret=secret)
+
+    async def create_webhook(self, tenant: Tenant, request: WebhookRequest) -> WebhookRevealed:
+        if not request.url.startswith(("http://", "https://")):
+            raise AdminRefusal(422, "webhook-url", "url must be an http(s) URL", "url")
+        unknown = [e for e in request.events if e not in WEBHOOK_EVENTS]
+        if unknown or not request.events:
+            raise AdminRefusal(
+                422, "webhook-events", f"unknown events {unknown}; known: {sorted(WEBHOOK_EVENTS)}", "events"
+            )
+        if any(h.url == request.url for h in tenant.webhooks):
+            raise AdminRefusal(
+                409, "webhook-exists", "this URL is subscribed already; rotate its secret instead", "url"
+            )
+        return await self._store_webhook(tenant, request.url, request.events)
+
+    def _webhook(self, tenant: Tenant, views: list[WebhookView], hook_id: str) -> WebhookView:
+        view = next((v for v in views if v.id == hook_id), None)
+        if view is None:
+            raise AdminRefusal(404, "webhook-unknown", f"no webhook endpoint {hook_id!r} for this tenant")
+        return view
+
+    async def rotate_webhook_secret(self, tenant: Tenant, hook_id: str) -> WebhookRevealed:
+        view = self._webhook(tenant, await self.list_webhooks(tenant), hook_id)
+        return await self._store_webhook(tenant, view.url, view.events)
+
+    async def delete_webhook(self, tenant: Tenant, hook_id: str) -> WebhookView:
+        """Unsubscribe (a file endpoint too: the store's disabled row hides it)."""
+        view = self._webhook(tenant, await self.list_webhooks(tenant), hook_id)
+        await self._store_webhook(tenant, view.url, view.events, enabled=False)
+        return view
+
+    async def deliveries(self, tenant: Tenant, state: str | None, limit: int) -> list[DeliveryView]:
+        query = sa.select(webhook_deliveries).where(webhook_deliveries.c.tenant_id == tenant.id)
+        if state:
+            query = query.where(webhook_deliveries.c.state == state)
+        query = query.order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
+        async with self.rt.reader.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_delivery_view(r) for r in rows]
+
+    async def redeliver(self, tenant: Tenant, delivery_id: str) -> DeliveryView:
+        """Send an event again (same `webhook-id`, so receivers still deduplicate)."""
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            result = await conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.tenant_id == tenant.id)
+                .values(state="pending", tries=0, last_error=None)
+            )
+            if result.rowcount != 1:
+                raise AdminRefusal(404, "delivery-unknown", f"no delivery {delivery_id!r} for this tenant")
+            await jobs.enqueue(conn, "webhook", delivery_id, tenant.id, now)
+            row = (
+                await conn.execute(
+                    sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
+                )
+            ).first()
+        return _delivery_view(row)
+
+
+def _delivery_view(r: Any) -> DeliveryView:
+    return DeliveryView(
+        id=r.id,
+        event_id=r.event_id,
+        event_type=r.event_type,
+        url=r.url,
+        state=r.state,
+        tries=r.tries,
+        last_status=r.last_status,
+        last_error=r.last_error,
+        created_at=timestamp(r.created_at),
+        delivered_at=timestamp(r.delivered_at) if r.delivered_at else None,
+    )

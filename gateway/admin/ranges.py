@@ -1,0 +1,138 @@
+"""Numbering ranges: created, listed with used and remaining numbers, retired, and imported from
+DIAN's GetNumberingRange for direct-DIAN accounts."""
+
+from __future__ import annotations
+
+import msgspec
+import sqlalchemy as sa
+from msgspec import Struct
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.base import NumberingRange, ProviderFailure
+from gateway import numbering
+from gateway.admin.base import AdminBase, AdminRefusal, insert_for
+from gateway.config import Tenant
+from gateway.store.schema import numbering_counters, numbering_ranges
+
+_encoder = msgspec.json.Encoder()
+
+
+class RangeView(Struct, kw_only=True):
+    range: NumberingRange
+    next: int
+    used: int
+    remaining: int
+    retired: bool
+    source: str
+
+
+class ImportRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    account: str  # a direct-DIAN account: GetNumberingRange with its software
+
+
+def _check_range(r: NumberingRange) -> None:
+    if not r.name:
+        raise AdminRefusal(422, "numbering-name", "a range needs a name", "name")
+    if r.from_ < 0 or r.to < r.from_:
+        raise AdminRefusal(
+            422, "numbering-bounds", f"`from` ({r.from_}) must be >= 0 and <= `to` ({r.to})", "from"
+        )
+    if r.valid_from and r.valid_to and r.valid_to < r.valid_from:
+        raise AdminRefusal(422, "numbering-dates", "valid_to is before valid_from", "valid_to")
+    if not r.kinds:
+        raise AdminRefusal(422, "numbering-kinds", "name at least one kind", "kinds")
+
+
+class RangesAdmin(AdminBase):
+    async def list_ranges(self, tenant: Tenant) -> list[RangeView]:
+        async with self.rt.reader.connect() as conn:
+            stored = {
+                r.name: r
+                for r in (
+                    await conn.execute(
+                        sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant.id)
+                    )
+                ).all()
+            }
+            counters = dict(
+                (
+                    await conn.execute(
+                        sa.select(numbering_counters.c.range_name, numbering_counters.c.next_value).where(
+                            numbering_counters.c.tenant_id == tenant.id
+                        )
+                    )
+                ).all()
+            )
+        views = []
+        for r in tenant.numbering:
+            row = stored.get(r.name)
+            definition = msgspec.json.decode(row.definition, type=NumberingRange) if row else r
+            next_value = int(counters.get(r.name, r.from_))
+            views.append(
+                RangeView(
+                    range=definition,
+                    next=next_value,
+                    used=max(0, next_value - definition.from_),
+                    remaining=max(0, definition.to - next_value + 1),
+                    retired=bool(row.retired) if row else False,
+                    source="api" if row else "file",
+                )
+            )
+        return views
+
+    async def _store_ranges(
+        self, tenant: Tenant, ranges: list[NumberingRange], *, retired: bool = False
+    ) -> None:
+        async def change(conn: AsyncConnection, now: float) -> None:
+            for r in ranges:
+                values = {"definition": _encoder.encode(r).decode(), "retired": retired, "updated_at": now}
+                await conn.execute(
+                    insert_for(conn)(numbering_ranges)
+                    .values(tenant_id=tenant.id, name=r.name, **values)
+                    .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
+                )
+            await numbering.seed(conn, tenant.id, ranges)
+
+        await self._commit(tenant.id, change)
+
+    async def create_range(self, tenant: Tenant, r: NumberingRange) -> RangeView:
+        _check_range(r)
+        if any(existing.name == r.name for existing in tenant.numbering):
+            raise AdminRefusal(
+                409, "numbering-exists", f"range {r.name!r} exists (ranges are retired, not edited)", "name"
+            )
+        await self._store_ranges(tenant, [r])
+        return next(v for v in await self.list_ranges(self.rt.tenants[tenant.id]) if v.range.name == r.name)
+
+    async def retire_range(self, tenant: Tenant, name: str) -> RangeView:
+        views = {v.range.name: v for v in await self.list_ranges(tenant)}
+        if name not in views:
+            raise AdminRefusal(404, "numbering-unknown", f"no numbering range {name!r} for this tenant")
+        await self._store_ranges(tenant, [views[name].range], retired=True)
+        return next(v for v in await self.list_ranges(self.rt.tenants[tenant.id]) if v.range.name == name)
+
+    async def import_ranges(self, tenant: Tenant, request: ImportRequest) -> list[RangeView]:
+        """DIAN's GetNumberingRange for a direct-DIAN account: the ranges DIAN authorised, with their
+        technical keys (which the CUFE needs and nobody should type by hand)."""
+        account = tenant.account(request.account)
+        if account is None:
+            raise AdminRefusal(
+                404, "account-unknown", f"no account {request.account!r} for this tenant", "account"
+            )
+        adapter = self.rt.adapter(tenant.id, account)
+        if not hasattr(adapter, "numbering_ranges"):
+            raise AdminRefusal(
+                422, "numbering-import-unsupported", f"{account.provider} has no GetNumberingRange", "account"
+            )
+        try:
+            ranges: list[NumberingRange] = await adapter.numbering_ranges(tenant.issuer.id_number)
+        except ProviderFailure as exc:
+            raise AdminRefusal(
+                409 if exc.kind == "misconfigured" else 502, f"numbering-import-{exc.kind}", exc.message
+            ) from None
+        existing = {r.name for r in tenant.numbering}
+        fresh = [r for r in ranges if r.name and r.name not in existing]
+        if fresh:
+            await self._store_ranges(tenant, fresh)
+        names = {r.name for r in ranges}
+        return [v for v in await self.list_ranges(self.rt.tenants[tenant.id]) if v.range.name in names]

@@ -1,0 +1,111 @@
+"""Tenants created with the separate admin key (`PASARELA_ADMIN_KEY`; only its digest is stored):
+the issuer, dispatch settings, an empty routing table and a first API key shown once."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Final
+
+import msgspec
+import sqlalchemy as sa
+from msgspec import Struct, field
+
+from canonical.document import Issuer
+from gateway import tenancy
+from gateway.admin.base import AdminRefusal, insert_for
+from gateway.admin.keys import ApiKeyRevealed, KeysAdmin
+from gateway.auth import key_hash
+from gateway.config import Dispatch
+from gateway.store.schema import admin_keys, routing_rules, tenants
+
+TENANT_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
+_encoder = msgspec.json.Encoder()
+
+
+class TenantRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    id: str
+    name: str
+    issuer: Issuer
+    dispatch: Dispatch = field(default_factory=Dispatch)
+
+
+class TenantView(Struct, kw_only=True):
+    id: str
+    name: str
+    country: str
+    source: str
+
+
+class TenantCreated(TenantView, kw_only=True):
+    api_key: ApiKeyRevealed
+
+
+class TenantsAdmin(KeysAdmin):
+    async def seed_admin_key(self) -> None:
+        """The configured admin key's digest into the store (the key itself is never stored)."""
+        key = self.rt.config.server.admin_key
+        if not key:
+            return
+        async with self.rt.engine.begin() as conn:
+            await conn.execute(
+                insert_for(conn)(admin_keys)
+                .values(key_hash=key_hash(key), created_at=self.rt.clock())
+                .on_conflict_do_nothing()
+            )
+
+    async def is_admin(self, authorization: str | None) -> bool:
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return False
+        presented = key_hash(authorization[7:].strip())
+        async with self.rt.reader.connect() as conn:
+            digests = (await conn.execute(sa.select(admin_keys.c.key_hash))).scalars().all()
+        return any(hmac.compare_digest(d, presented) for d in digests)
+
+    async def list_tenants(self) -> list[TenantView]:
+        async with self.rt.reader.connect() as conn:
+            rows = (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+        return [
+            TenantView(
+                id=r.id,
+                name=r.name,
+                country=self.rt.tenants[r.id].issuer.country if r.id in self.rt.tenants else "",
+                source=r.source,
+            )
+            for r in rows
+        ]
+
+    async def create_tenant(self, request: TenantRequest) -> TenantCreated:
+        if not TENANT_ID.match(request.id):
+            raise AdminRefusal(
+                422, "tenant-id", "id: 2–64 of a-z 0-9 _ -, starting with a letter or digit", "id"
+            )
+        if request.issuer.country not in ("CO", "SV"):
+            raise AdminRefusal(422, "tenant-country", "issuer.country must be CO or SV", "issuer.country")
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            result = await conn.execute(
+                insert_for(conn)(tenants)
+                .values(
+                    id=request.id,
+                    name=request.name,
+                    issuer=_encoder.encode(request.issuer).decode(),
+                    dispatch=_encoder.encode(request.dispatch).decode(),
+                    source="api",
+                    revision=1,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+            )
+            if result.rowcount != 1:
+                raise AdminRefusal(409, "tenant-exists", f"tenant {request.id!r} exists", "id")
+            await conn.execute(
+                routing_rules.insert().values(
+                    tenant_id=request.id, rules="[]", source_hash=key_hash("[]"), updated_at=now
+                )
+            )
+            key = await self._insert_key(conn, request.id, "initial", now)
+        await tenancy.reload(self.rt, request.id)
+        return TenantCreated(
+            id=request.id, name=request.name, country=request.issuer.country, source="api", api_key=key
+        )
