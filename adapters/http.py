@@ -7,6 +7,7 @@ never multiply across layers (research/anchors.md (c) 2).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
@@ -17,6 +18,11 @@ from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, U
 
 MAX_BODY: Final = 20 * 1024 * 1024  # a provider answer larger than this is refused, not parsed
 _DECODED: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # body is decoded
+INFLATE_WBITS: Final = {
+    "gzip": 32 + zlib.MAX_WBITS,
+    "x-gzip": 32 + zlib.MAX_WBITS,
+    "deflate": 32 + zlib.MAX_WBITS,
+}
 
 # Default HTTP status → failure class. `None` = the adapter reads the body. Adapters pass their own
 # table (merged over this one) where their documentation says otherwise.
@@ -49,7 +55,7 @@ class ProviderHttp:
         self.client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
-            headers=dict(headers or {}),
+            headers={"Accept-Encoding": ", ".join(INFLATE_WBITS), **(headers or {})},
             transport=transport or httpx.AsyncHTTPTransport(retries=0),
             follow_redirects=False,
         )
@@ -86,22 +92,31 @@ class ProviderHttp:
         return response
 
     async def _bounded(self, request: httpx.Request) -> httpx.Response | None:
-        """The response read up to MAX_BODY bytes *after* decompression (a gzip bomb stops here,
-        not in memory); None when it is larger."""
+        """The response read up to MAX_BODY bytes *after* decompression, which is done here, in
+        bounded steps (httpx would inflate a whole chunk at once: a gzip bomb); None when larger."""
         streamed = await self.client.send(request, stream=True)
+        if streamed.is_stream_consumed:  # built in memory (test transports): already decoded
+            return None if len(streamed.content) > MAX_BODY else streamed
         try:
-            chunks, size = [], 0
-            async for chunk in streamed.aiter_bytes():
-                size += len(chunk)
-                if size > MAX_BODY:
+            encoding = streamed.headers.get("content-encoding", "identity").strip().lower() or "identity"
+            if encoding != "identity" and encoding not in INFLATE_WBITS:
+                raise httpx.DecodingError(f"unsupported Content-Encoding {encoding!r}", request=request)
+            inflate = zlib.decompressobj(INFLATE_WBITS[encoding]) if encoding in INFLATE_WBITS else None
+            body = bytearray()
+            async for raw in streamed.aiter_raw():
+                body += inflate.decompress(raw, MAX_BODY + 1 - len(body)) if inflate else raw
+                if len(body) > MAX_BODY:
                     return None
-                chunks.append(chunk)
+            if inflate is not None:
+                body += inflate.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"corrupt {encoding} body: {exc}", request=request) from None
         finally:
             await streamed.aclose()
-        headers = [(k, v) for k, v in streamed.headers.multi_items() if k not in _DECODED]
-        return httpx.Response(
-            streamed.status_code, headers=headers, content=b"".join(chunks), request=request
-        )
+        if len(body) > MAX_BODY:
+            return None
+        headers = [(k, v) for k, v in streamed.headers.multi_items() if k.lower() not in _DECODED]
+        return httpx.Response(streamed.status_code, headers=headers, content=bytes(body), request=request)
 
     async def aclose(self) -> None:
         await self.client.aclose()

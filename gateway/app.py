@@ -30,6 +30,7 @@ from gateway.logs import bind_request_id, reset_request_id
 from gateway.logs import configure as configure_logs
 from gateway.runtime import Runtime
 from gateway.service import DocumentService
+from gateway.throttle import failed_auth_throttle
 
 log = logging.getLogger("gateway.access")
 
@@ -115,7 +116,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
             metrics,
         ],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[request_context],
+        middleware=[request_context, failed_auth_throttle()],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(

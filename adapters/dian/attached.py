@@ -29,8 +29,11 @@ _UNTRUSTED: Final = etree.XMLParser(resolve_entities=False, no_network=True, loa
 
 
 def _untrusted(data: bytes) -> etree._Element:
-    """Parse XML from DIAN; ValueError (or XMLSyntaxError, a ValueError) when it is not plain XML."""
-    root = etree.fromstring(data, _UNTRUSTED)
+    """Parse XML from DIAN; ValueError when it is not plain, well-formed XML."""
+    try:
+        root = etree.fromstring(data, _UNTRUSTED)
+    except etree.XMLSyntaxError as exc:  # a SyntaxError, not a ValueError
+        raise ValueError(f"DIAN's XML is not well-formed: {exc}") from None
     if root.getroottree().docinfo.internalDTD is not None:
         raise ValueError("DIAN's XML carries a DOCTYPE")
     return root

@@ -16,7 +16,7 @@ The simulators' ledgers (`GET /_sim/ledger`) are the ground truth of what was is
 Then an operator settles the flagged documents with the ledger in hand, and each ends accepted,
 still issued exactly once.
 
-`make test` runs a bounded version (about a minute); `make soak` (PASARELA_SOAK=full) 10 000
+`make test` runs a bounded version (2 400 documents, about a minute); `make soak` (PASARELA_SOAK=full) 10 000
 documents. PASARELA_SOAK_DOCS overrides the count. The figures are printed (`pytest -s`).
 """
 
@@ -43,7 +43,7 @@ from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 
 FULL = os.environ.get("PASARELA_SOAK") == "full"
-DOCUMENTS = int(os.environ.get("PASARELA_SOAK_DOCS", "10000" if FULL else "700"))
+DOCUMENTS = int(os.environ.get("PASARELA_SOAK_DOCS", "10000" if FULL else "2400"))
 CONCURRENCY = 24
 KILLS = (1 / 3, 2 / 3)  # fractions of the run at which the gateway process is killed
 FAULT_MIX = {"down": 0.10, "quota": 0.05, "hang": 0.05, "reset": 0.02, "slow": 0.05, "reject": 0.01}
@@ -152,7 +152,7 @@ class Submission:
 
 @dataclass
 class Figures:
-    transport_errors: int = 0  # requests cut by a crash (the client then repeats them)
+    transport_errors: int = 0  # requests cut by a crash or refused while restarting (repeated)
     in_flight_409: int = 0
     server_errors: list[tuple[int, str]] = field(default_factory=list)
     kills: list[float] = field(default_factory=list)
@@ -217,17 +217,21 @@ def auth(tenant: str) -> dict[str, str]:
 
 
 async def submit(client: httpx.AsyncClient, sub: Submission, figures: Figures) -> bool:
-    """One try; False when it must be repeated later (crash, or the first try still in flight)."""
-    sub.tries += 1
-    try:
-        r = await client.post(
-            f"/v1/documents?mode={sub.mode}",
-            content=sub.body,
-            headers={**auth(sub.tenant), "Idempotency-Key": sub.key, "Content-Type": "application/json"},
-        )
-    except httpx.TransportError:
-        figures.transport_errors += 1
-        return False
+    """Send until the gateway answers (a client repeats a request cut by a crash at once, with the
+    same key); False when it must be repeated later (the first try is still in flight: 409)."""
+    while True:
+        sub.tries += 1
+        try:
+            r = await client.post(
+                f"/v1/documents?mode={sub.mode}",
+                content=sub.body,
+                headers={**auth(sub.tenant), "Idempotency-Key": sub.key, "Content-Type": "application/json"},
+            )
+            break
+        except httpx.TransportError:
+            figures.transport_errors += 1
+            assert sub.tries < 400, f"document {sub.serial}: the gateway never came back"
+            await asyncio.sleep(0.1)
     if r.status_code == 409:
         figures.in_flight_409 += 1
         return False
@@ -281,8 +285,8 @@ async def settle(gateway: Gateway, submissions: list[Submission], timeout_s: flo
     docs: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
         open_subs = list(submissions)
+        semaphore = asyncio.Semaphore(CONCURRENCY)
         while open_subs:
-            semaphore = asyncio.Semaphore(CONCURRENCY)
 
             async def fetch(sub: Submission) -> None:
                 async with semaphore:
@@ -335,7 +339,9 @@ def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_pa
         for serial in range(DOCUMENTS):
             tenant, body = document_for(serial, run, examples)
             submissions.append(
-                Submission(serial, tenant, body, f"soak-{run}-{serial}", "async" if serial % 3 == 1 else "sync")
+                Submission(
+                    serial, tenant, body, f"soak-{run}-{serial}", "async" if serial % 3 == 1 else "sync"
+                )
             )
         figures = Figures()
         gateway = Gateway(config, tmp_path / "gateway.log")
@@ -351,7 +357,9 @@ def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_pa
             replays = asyncio.run(replay_all(gateway, submissions))
             listed = asyncio.run(list_all(gateway))
             report = check(submissions, docs, issued, replays, listed, figures)
-            report["resolved by the operator"] = asyncio.run(operator_resolves(gateway, sims, submissions, docs))
+            report["resolved by the operator"] = asyncio.run(
+                operator_resolves(gateway, sims, submissions, docs)
+            )
         finally:
             gateway.stop()
     report.update(
@@ -417,7 +425,12 @@ def check(
         entries = issued.get(sub.serial, [])
         outcomes.update(a["outcome"] for a in doc["attempts"])
         # never issued twice: not by one provider, not across the fallback
-        assert len(entries) <= 1, (sub.serial, doc["id"], doc["number"], [(n, e["reference"], e["number"]) for n, e in entries])
+        assert len(entries) <= 1, (
+            sub.serial,
+            doc["id"],
+            doc["number"],
+            [(n, e["reference"], e["number"]) for n, e in entries],
+        )
         statuses[doc["status"]] += 1
         if entries:
             simulator, entry = entries[0]
@@ -430,7 +443,11 @@ def check(
                 assert doc["status"] == "unknown" and doc["needs_attention"], (doc["status"], doc["id"])
                 flagged_issued += 1
         else:
-            assert doc["status"] in ("rejected", "failed", "unknown"), (doc["status"], doc["id"], doc["attempts"])
+            assert doc["status"] in ("rejected", "failed", "unknown"), (
+                doc["status"],
+                doc["id"],
+                doc["attempts"],
+            )
             if doc["status"] == "unknown":
                 assert doc["needs_attention"]
                 flagged_not_issued += 1
@@ -455,7 +472,7 @@ def check(
         "issued and unknown, flagged for an operator": flagged_issued,
         "not issued and unknown, flagged for an operator": flagged_not_issued,
         "attempt outcomes": dict(outcomes),
-        "requests cut by the crashes": figures.transport_errors,
+        "requests cut by the crashes or refused while restarting": figures.transport_errors,
         "409 in flight (retried later)": figures.in_flight_409,
         "5xx answers": len(figures.server_errors),
         "replays identical to the first answer": replayed_same,
@@ -471,7 +488,9 @@ def check_numbering(
     ours = [docs[s.doc_id] for s in submissions if s.tenant == "co-ours"]
     consecutives = sorted(int(d["number"].removeprefix("SETP")) for d in ours)
     assert consecutives == list(range(RANGE_FROM, RANGE_FROM + len(ours))), "duplicate or gap in numbering"
-    issued_numbers = [e["number"] for s in submissions if s.tenant == "co-ours" for _, e in issued.get(s.serial, [])]
+    issued_numbers = [
+        e["number"] for s in submissions if s.tenant == "co-ours" for _, e in issued.get(s.serial, [])
+    ]
     assert len(issued_numbers) == len(set(issued_numbers))
     not_issued = [d for d in ours if d["number"] not in set(issued_numbers)]
     assert all(d["status"] in ("rejected", "failed", "unknown") for d in not_issued)
@@ -498,7 +517,9 @@ async def operator_resolves(
                 if entries
                 else {"issued": False}
             )
-            r = await client.post(f"/v1/documents/{sub.doc_id}/resolve", json=resolution, headers=auth(sub.tenant))
+            r = await client.post(
+                f"/v1/documents/{sub.doc_id}/resolve", json=resolution, headers=auth(sub.tenant)
+            )
             assert r.status_code == 200, r.text
     final = await settle(gateway, flagged, timeout_s=60)
     issued = read_ledgers(sims)
