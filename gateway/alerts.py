@@ -125,46 +125,51 @@ def range_conditions(r: NumberingRange, next_value: int, today: dt.date) -> list
 
 
 async def sweep(rt: Runtime) -> dict[tuple[str, str], int]:
-    """Check the time-based conditions of every tenant, publish what newly holds, set the gauge."""
+    """Check the time-based conditions of every tenant, publish what newly holds, set the gauge.
+    Reads first: a scrape that finds nothing to announce takes no write lock."""
     now = rt.clock()
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
     active: dict[tuple[str, str], int] = {}
-    async with rt.engine.begin() as conn:
-        for tenant in list(rt.tenants.values()):
-            counters = dict(
-                (
-                    await conn.execute(
-                        sa.select(numbering_counters.c.range_name, numbering_counters.c.next_value).where(
-                            numbering_counters.c.tenant_id == tenant.id
-                        )
+    low_ranges: list[tuple[Tenant, str, dict[str, Any]]] = []  # (tenant, event id, data)
+    expiring: list[tuple[Tenant, Account, str]] = []
+    async with rt.reader.connect() as conn:
+        counters = {
+            (tenant_id, name): int(value)
+            for tenant_id, name, value in (
+                await conn.execute(
+                    sa.select(
+                        numbering_counters.c.tenant_id,
+                        numbering_counters.c.range_name,
+                        numbering_counters.c.next_value,
                     )
-                ).all()
-            )
+                )
+            ).all()
+        }
+        for tenant in list(rt.tenants.values()):
             low = 0
             for r in tenant.numbering:
-                conditions = range_conditions(r, int(counters.get(r.name, r.from_)), today)
-                for suffix, data in conditions:
-                    await webhooks.publish(
-                        conn,
-                        tenant,
-                        "numbering.low",
-                        f"numbering.low:{tenant.id}:{r.name}:{suffix}",
-                        data,
-                        now,
-                    )
+                conditions = range_conditions(r, counters.get((tenant.id, r.name), r.from_), today)
+                low_ranges += [(tenant, f"numbering.low:{tenant.id}:{r.name}:{s}", d) for s, d in conditions]
                 low += bool(conditions)
-            for account in tenant.accounts:
-                expiring = _certificate_expiry(rt, tenant, account, now)
-                if expiring is not None:
-                    await raise_alert(
-                        conn,
-                        tenant,
-                        "account.misconfigured",
-                        f"{account.name}#certificate",
-                        misconfigured_data(account, expiring, "certificate-expiring"),
-                        now,
-                    )
             active[(tenant.id, "numbering.low")] = low
+            for account in tenant.accounts:
+                message = _certificate_expiry(rt, tenant, account, now)
+                if message is not None:
+                    expiring.append((tenant, account, message))
+    if low_ranges or expiring:
+        async with rt.engine.begin() as conn:
+            for tenant, event_id, data in low_ranges:  # the outbox never queues an event id twice
+                await webhooks.publish(conn, tenant, "numbering.low", event_id, data, now)
+            for tenant, account, message in expiring:
+                await raise_alert(
+                    conn,
+                    tenant,
+                    "account.misconfigured",
+                    f"{account.name}#certificate",
+                    misconfigured_data(account, message, "certificate-expiring"),
+                    now,
+                )
+    async with rt.reader.connect() as conn:
         for tenant_id, kind, count in (
             await conn.execute(
                 sa.select(alerts.c.tenant_id, alerts.c.kind, sa.func.count())

@@ -18,6 +18,7 @@ import datetime as dt
 from typing import Any, Final
 
 import msgspec
+import sqlalchemy as sa
 from msgspec.structs import replace
 from sqlalchemy.engine import Row
 
@@ -87,23 +88,34 @@ class LifecycleService:
             raise LifecycleRefusal(
                 409, "void-kind", f"a CO {row.kind} is not voided; issue a note against its invoice"
             )
-        await self._claim_void(row)
+        await self._claim_void(row, tenant.dispatch.deadline_s + tenant.dispatch.lease_s)
         try:
             if row.country == "CO":
                 await self._annul_with_credit_note(tenant, row, reason)
             else:
                 await self._invalidate(tenant, row, reason)
         except BaseException:
-            await self._set(row.id, voided_by=None, only_if_claimed=True)
+            await self._set(row.id, voided_by=None, voided_at=None, only_if_claimed=True)
             raise
         return await self.documents.resource(tenant, doc_id)
 
-    async def _claim_void(self, row: Row[Any]) -> None:
+    async def _claim_void(self, row: Row[Any], stale_after_s: float) -> None:
+        """Only one void at a time. A claim older than a document's whole dispatch budget was left
+        by a process that died mid-void, and may be taken over."""
+        now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             result = await conn.execute(
                 documents.update()
-                .where(documents.c.id == row.id, documents.c.voided_by.is_(None))
-                .values(voided_by=VOID_CLAIM)
+                .where(
+                    documents.c.id == row.id,
+                    sa.or_(
+                        documents.c.voided_by.is_(None),
+                        sa.and_(
+                            documents.c.voided_by == VOID_CLAIM, documents.c.voided_at < now - stale_after_s
+                        ),
+                    ),
+                )
+                .values(voided_by=VOID_CLAIM, voided_at=now)
             )
         if result.rowcount != 1:
             raise LifecycleRefusal(409, "void-already", "this document is already voided (or being voided)")

@@ -97,3 +97,19 @@ async def test_notes_reference_only_accepted_documents_and_copy_their_lines(exam
         assert r.json()["totals"]["payable"] == invoice["totals"]["payable"]  # lines default to the invoice's
         r = await client.post(f"/v1/documents/{invoice['id']}/credit-note", content=b"[1]", headers=AUTH)
         assert r.status_code == 422
+
+
+async def test_a_void_claim_left_by_a_dead_process_is_taken_over(example_bytes):
+    async with running(tenants_toml()) as (client, rt):
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        claimed_at = {"fresh": rt.clock(), "stale": rt.clock() - 3600}
+        for state, status in (("fresh", 409), ("stale", 200)):
+            async with rt.engine.begin() as conn:
+                await conn.execute(
+                    documents.update()
+                    .where(documents.c.id == invoice["id"])
+                    .values(voided_by="pending", voided_at=claimed_at[state])
+                )
+            r = await client.post(f"/v1/documents/{invoice['id']}/void", json={"reason": "x"}, headers=AUTH)
+            assert r.status_code == status, (state, r.text)
+        assert r.json()["voided_by"].startswith("doc_")
