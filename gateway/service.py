@@ -8,7 +8,7 @@ holds the lease of, so a crash mid-request leaves a job the loop resumes.
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from msgspec import Struct, field
@@ -63,6 +63,9 @@ class Preview(Struct, kw_only=True):
     document: Document
     totals: Totals
     accounts: list[AccountPreview] = field(default_factory=list)
+
+
+RESOLVE_TRIES: Final = 5
 
 
 def new_document_id() -> str:
@@ -221,24 +224,32 @@ class DocumentService:
             return document_resource(row, await docs.attempts_of(conn, doc_id))
 
     async def refresh(self, tenant: Tenant, doc_id: str) -> DocumentResource:
-        """Ask the provider now (pending: status; unknown: reconcile; queued: dispatch round)."""
+        """Ask the provider now (pending: status; unknown: reconcile, also one waiting for an
+        operator; queued: a dispatch round). A worker already on it is left alone."""
         row = await self._row(tenant, doc_id)
-        job = await jobs.find(self.rt.engine, "document", doc_id)
-        if row.status not in docs.TERMINAL and job is not None:
-            claimed = await jobs.claim(
-                self.rt.engine, job.id, self.rt.worker_id, self.rt.clock(), tenant.dispatch.lease_s
-            )
-            if claimed is not None:  # otherwise a worker is on it right now: answer the current state
-                lease = Lease(
-                    self.rt.engine, job.id, self.rt.worker_id, tenant.dispatch.lease_s, 1, self.rt.clock
-                )
+        if row.status not in docs.TERMINAL:
+            d = tenant.dispatch
+            async with self.rt.engine.begin() as conn:  # wakes a finished job, due after a lease: ours first
+                job_id = await jobs.enqueue(conn, "document", doc_id, tenant.id, self.rt.clock() + d.lease_s)
+            if await jobs.claim(self.rt.engine, job_id, self.rt.worker_id, self.rt.clock(), d.lease_s):
+                lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
                 await run_document(self.rt, self.dispatcher, doc_id, lease)
         return await self.resource(tenant, doc_id)
 
     async def resolve(self, tenant: Tenant, doc_id: str, resolution: Resolution) -> DocumentResource:
-        row = await self._row(tenant, doc_id)
-        if row.status != "unknown":
-            raise NotResolvable(row.status)
+        # the job loop may be reconciling the same document: on a lost race, read it again
+        for _ in range(RESOLVE_TRIES):
+            row = await self._row(tenant, doc_id)
+            if row.status != "unknown":
+                raise NotResolvable(row.status)
+            try:
+                await self._settle(tenant, row, resolution)
+            except docs.StaleDocument:
+                continue
+            return await self.resource(tenant, doc_id)
+        raise NotResolvable("changing; try again")
+
+    async def _settle(self, tenant: Tenant, row: Row[Any], resolution: Resolution) -> None:
         now = self.rt.clock()
         attempt = {
             "account": row.account or "",
@@ -257,12 +268,17 @@ class DocumentService:
                 fiscal_id=resolution.fiscal_id or row.fiscal_id,
                 number=resolution.number or row.number,
             )
-        else:
-            # "not issued" is now known: dispatch may resend or fall back (ARCHITECTURE.md)
-            await self.dispatcher.change(tenant, row, "queued", attempt=attempt, needs_attention=False)
-            async with self.rt.engine.begin() as conn:
-                await jobs.enqueue(conn, "document", doc_id, tenant.id, now)
-        return await self.resource(tenant, doc_id)
+            return
+        # "not issued" is now known: dispatch may resend or fall back (ARCHITECTURE.md); the job is
+        # woken in the same transaction, so a crash cannot leave a `queued` document nobody runs
+        await self.dispatcher.change(
+            tenant,
+            row,
+            "queued",
+            attempt=attempt,
+            needs_attention=False,
+            also=[lambda conn: jobs.enqueue(conn, "document", row.id, tenant.id, now)],
+        )
 
 
 def _issue(account: str, issue: UnsupportedIssue) -> dict[str, str]:

@@ -84,7 +84,9 @@ async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease
             .where(
                 jobs.c.id == job_id,
                 jobs.c.done.is_(False),
-                sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now, jobs.c.locked_by == worker),
+                # a live lease is never taken, not even by this worker id: another coroutine of this
+                # process may be running the job right now
+                sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
             )
             .values(locked_by=worker, locked_until=now + lease_s, tries=jobs.c.tries + 1)
         )

@@ -298,3 +298,21 @@ async def test_unsupported_on_one_account_skips_it_with_a_warning(example_bytes)
         assert doc["account"] == "backup"
         assert any("primary" in w for w in doc["warnings"])
         assert book("primary").emits == 0
+
+
+async def test_refresh_retries_reconciliation_of_a_document_waiting_for_an_operator(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        book("primary").searchable = False  # the provider's search is down
+        book("primary").script = ["timeout"]  # issued, answer lost
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+
+        async def flagged() -> Any:
+            d = (await client.get(f"/v1/documents/{doc['id']}", headers=AUTH)).json()
+            return d if d["needs_attention"] else None
+
+        await eventually(flagged)
+        book("primary").searchable = True  # search is back
+        r = await client.post(f"/v1/documents/{doc['id']}/refresh", headers=AUTH)
+        assert r.status_code == 200
+        assert r.json()["status"] == "accepted" and r.json()["needs_attention"] is False
+        assert len(book("primary").issued()) == 1 and book("backup").emits == 0
