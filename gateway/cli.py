@@ -187,9 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
 
     add_admin_commands(tenants)
-    from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
-
-    add_admin_commands(tenants)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
     p.add_argument("--keep", action="store_true", help="leave the gateway and simulators running")
