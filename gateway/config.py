@@ -70,6 +70,10 @@ class Webhook(Struct, kw_only=True, forbid_unknown_fields=True):
     url: str
     secret: str
     events: list[str] = field(default_factory=lambda: sorted(WEBHOOK_EVENTS))
+    # During a rotation through the API (Standard Webhooks): the old secret also signs until then,
+    # so the receiver can switch without dropping a delivery.
+    previous_secret: str | None = None
+    previous_until: float | None = None  # UNIX seconds
 
 
 class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -328,6 +332,7 @@ def secrets_of(config: Config) -> list[str]:
     for tenant in config.tenants:
         values.extend(tenant.api_keys)
         values.extend(h.secret for h in tenant.webhooks)
+        values.extend(h.previous_secret for h in tenant.webhooks if h.previous_secret)
         for account in tenant.accounts:
             values.extend(v for v in account.credentials.values() if isinstance(v, str))
     return [v for v in values if len(v) >= 4]

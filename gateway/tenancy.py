@@ -173,6 +173,10 @@ def _webhooks(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Web
                 url=row.url,
                 secret=unseal(secret_key, row.secret).decode(),
                 events=msgspec.json.decode(row.events),
+                previous_secret=unseal(secret_key, row.previous_secret).decode()
+                if row.previous_secret
+                else None,
+                previous_until=row.previous_until,
             )
     return list(merged.values())
 

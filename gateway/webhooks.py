@@ -24,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.http import retry_after
-from gateway.config import Tenant
+from gateway.config import Tenant, Webhook
 from gateway.store import jobs
 from gateway.store.engine import reader
 from gateway.store.schema import webhook_deliveries
@@ -45,6 +45,14 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     content = f"{msg_id}.{timestamp}.".encode() + body
     digest = hmac.new(signing_key(secret), content, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
+
+
+def signing_secrets(hook: Webhook, now: float) -> list[str]:
+    """The endpoint's secret, and during a rotation's overlap the previous one too: the signature
+    header is a space-separated list so receivers holding either secret verify."""
+    if hook.previous_secret and hook.previous_until is not None and now < hook.previous_until:
+        return [hook.secret, hook.previous_secret]
+    return [hook.secret]
 
 
 def delivery_id(event_id: str, url: str) -> str:
@@ -110,7 +118,7 @@ async def deliver(
         "content-type": "application/json",
         "webhook-id": msg_id,
         "webhook-timestamp": str(stamp),
-        "webhook-signature": sign(hook.secret, msg_id, stamp, row.body),
+        "webhook-signature": " ".join(sign(s, msg_id, stamp, row.body) for s in signing_secrets(hook, now)),
     }
     status: int | None = None
     asked_wait = 0.0

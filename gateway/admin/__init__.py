@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from gateway.admin.accounts import AccountPatch, AccountRequest, AccountsAdmin, AccountTest, AccountView
 from gateway.admin.base import AdminRefusal
-from gateway.admin.endpoints import DeliveryView, EndpointsAdmin, WebhookRequest, WebhookRevealed, WebhookView
+from gateway.admin.endpoints import (
+    DeliveryView,
+    EndpointsAdmin,
+    SecretRotation,
+    WebhookRequest,
+    WebhookRevealed,
+    WebhookView,
+)
 from gateway.admin.keys import ApiKeyRequest, ApiKeyRevealed, ApiKeyView, RotateRequest
 from gateway.admin.ranges import ImportRequest, RangesAdmin, RangeView
 from gateway.admin.tenants import TenantCreated, TenantRequest, TenantsAdmin, TenantView
@@ -38,6 +45,7 @@ __all__ = [
     "ImportRequest",
     "RangeView",
     "RotateRequest",
+    "SecretRotation",
     "TenantCreated",
     "TenantRequest",
     "TenantView",

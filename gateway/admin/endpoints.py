@@ -29,6 +29,10 @@ class WebhookRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     events: list[str] = field(default_factory=lambda: sorted(WEBHOOK_EVENTS))
 
 
+class SecretRotation(Struct, kw_only=True, forbid_unknown_fields=True):
+    overlap_s: float = 3600.0  # how long deliveries are also signed with the previous secret
+
+
 class WebhookView(Struct, kw_only=True):
     id: str
     url: str
@@ -85,8 +89,16 @@ class EndpointsAdmin(AdminBase):
         ]
 
     async def _store_webhook(
-        self, tenant: Tenant, url: str, events: list[str], *, enabled: bool = True
+        self,
+        tenant: Tenant,
+        url: str,
+        events: list[str],
+        *,
+        enabled: bool = True,
+        previous: str | None = None,
+        overlap_s: float = 0.0,
     ) -> WebhookRevealed:
+        """A new secret for `url`; with `previous`, the old secret keeps signing for `overlap_s`."""
         secret_key = self._secret_key()
         secret = new_webhook_secret()
 
@@ -103,6 +115,10 @@ class EndpointsAdmin(AdminBase):
                 "events": _encoder.encode(events).decode(),
                 "enabled": enabled,
                 "updated_at": now,
+                "previous_secret": seal(secret_key, previous.encode())
+                if previous and overlap_s > 0
+                else None,
+                "previous_until": now + overlap_s if previous and overlap_s > 0 else None,
             }
             if existing is not None:
                 await conn.execute(
@@ -140,9 +156,17 @@ class EndpointsAdmin(AdminBase):
             raise AdminRefusal(404, "webhook-unknown", f"no webhook endpoint {hook_id!r} for this tenant")
         return view
 
-    async def rotate_webhook_secret(self, tenant: Tenant, hook_id: str) -> WebhookRevealed:
+    async def rotate_webhook_secret(
+        self, tenant: Tenant, hook_id: str, request: SecretRotation
+    ) -> WebhookRevealed:
+        """A new secret, revealed once; deliveries carry both signatures for `overlap_s`."""
+        if request.overlap_s < 0:
+            raise AdminRefusal(422, "webhook-overlap", "overlap_s must be >= 0", "overlap_s")
         view = self._webhook(tenant, await self.list_webhooks(tenant), hook_id)
-        return await self._store_webhook(tenant, view.url, view.events)
+        current = next(h for h in tenant.webhooks if h.url == view.url)
+        return await self._store_webhook(
+            tenant, view.url, view.events, previous=current.secret, overlap_s=request.overlap_s
+        )
 
     async def delete_webhook(self, tenant: Tenant, hook_id: str) -> WebhookView:
         """Unsubscribe (a file endpoint too: the store's disabled row hides it)."""

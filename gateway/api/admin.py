@@ -25,6 +25,7 @@ from gateway.admin import (
     ImportRequest,
     RangeView,
     RotateRequest,
+    SecretRotation,
     TenantCreated,
     TenantRequest,
     TenantView,
@@ -152,10 +153,15 @@ class AdminController(Controller):
 
     @post("/webhooks/{hook_id:str}/rotate-secret", operation_id="rotateWebhookSecret", status_code=200)
     async def rotate_webhook_secret(
-        self, request: Request[Any, Any, Any], tenant: Tenant, hook_id: str
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        hook_id: str,
+        data: SecretRotation | None = None,
     ) -> WebhookRevealed:
-        """A new signing secret, revealed once; deliveries are signed with it from now on."""
-        return await _answer(_admin(request).rotate_webhook_secret(tenant, hook_id))
+        """A new signing secret, revealed once; for `overlap_s` (default 1 h) deliveries carry the
+        old secret's signature too, so the receiver can switch without losing one."""
+        return await _answer(_admin(request).rotate_webhook_secret(tenant, hook_id, data or SecretRotation()))
 
     @delete("/webhooks/{hook_id:str}", operation_id="deleteWebhook", status_code=200)
     async def delete_webhook(

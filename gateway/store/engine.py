@@ -87,8 +87,29 @@ async def _v2(conn: AsyncConnection) -> None:
     await conn.run_sync(step)
 
 
+_V3_COLUMNS: Final = {"webhook_endpoints": ("previous_secret", "previous_until")}
+
+
+async def _v3(conn: AsyncConnection) -> None:
+    """Webhook secret rotation with an overlap (nullable columns; absent from version-2 databases)."""
+
+    def step(sync: Any) -> None:
+        inspector = sa.inspect(sync)
+        for table_name, names in _V3_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table_name)}
+            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
+                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
+                sync.exec_driver_sql(ddl)
+
+    await conn.run_sync(step)
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
-MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [(1, _v1), (2, _v2)]
+MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
+    (1, _v1),
+    (2, _v2),
+    (3, _v3),
+]
 
 
 async def migrate(engine: AsyncEngine) -> int:

@@ -225,6 +225,9 @@ webhook_endpoints = sa.Table(
     sa.Column("enabled", sa.Boolean, nullable=False, default=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
+    # migration 3: a rotation's overlap, when the previous secret still signs
+    sa.Column("previous_secret", sa.Text, nullable=True),  # sealed
+    sa.Column("previous_until", Time, nullable=True),
 )
 
 alerts = sa.Table(

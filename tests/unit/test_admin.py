@@ -176,7 +176,10 @@ async def test_webhook_endpoint_secret_rotation_deliveries_and_redelivery(exampl
         await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
         await _wait(lambda: len(hooks.received) == 1)
         assert _verifies(hooks.received[0], hook["secret"])
-        r = await client.post(f"/v1/admin/webhooks/{hook['id']}/rotate-secret", headers=AUTH)
+        # rotation with an overlap: a redelivery carries both signatures (Standard Webhooks)
+        r = await client.post(
+            f"/v1/admin/webhooks/{hook['id']}/rotate-secret", json={"overlap_s": 60}, headers=AUTH
+        )
         rotated = r.json()["secret"]
         assert rotated != hook["secret"]
         (delivery,) = (await client.get("/v1/admin/webhooks/deliveries", headers=AUTH)).json()
@@ -186,7 +189,15 @@ async def test_webhook_endpoint_secret_rotation_deliveries_and_redelivery(exampl
         await _wait(lambda: len(hooks.received) == 2)
         headers, _ = hooks.received[1]
         assert headers["webhook-id"] == delivery["id"]  # same id: receivers still deduplicate
-        assert _verifies(hooks.received[1], rotated) and not _verifies(hooks.received[1], hook["secret"])
+        assert _verifies(hooks.received[1], rotated) and _verifies(hooks.received[1], hook["secret"])
+        # without an overlap the old secret stops signing at once
+        r = await client.post(
+            f"/v1/admin/webhooks/{hook['id']}/rotate-secret", json={"overlap_s": 0}, headers=AUTH
+        )
+        latest = r.json()["secret"]
+        await client.post(f"/v1/admin/webhooks/deliveries/{delivery['id']}/redeliver", headers=AUTH)
+        await _wait(lambda: len(hooks.received) == 3)
+        assert _verifies(hooks.received[2], latest) and not _verifies(hooks.received[2], rotated)
 
 
 async def test_tenants_are_created_with_the_admin_key_only():
