@@ -93,7 +93,11 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
         help="subscribe a URL; the secret is shown once",
     ),
     ("webhooks", "rotate-secret"): Operation(
-        "POST", "/v1/admin/webhooks/{target}/rotate-secret", target="hook_id"
+        "POST",
+        "/v1/admin/webhooks/{target}/rotate-secret",
+        lambda a: {"overlap_s": a.overlap_s},
+        target="hook_id",
+        help="new secret; the old one also signs for --overlap-s more",
     ),
     ("webhooks", "delete"): Operation("DELETE", "/v1/admin/webhooks/{target}", target="hook_id"),
     ("webhooks", "deliveries"): Operation("GET", "/v1/admin/webhooks/deliveries", help="recent deliveries"),
@@ -167,7 +171,7 @@ def add_admin_commands(tenants: argparse._SubParsersAction) -> None:  # type: ig
             parser.add_argument("--data", help="JSON, or @file.json")
         if (group, action) == ("keys", "create"):
             parser.add_argument("--label")
-        if (group, action) == ("keys", "rotate"):
+        if (group, action) in (("keys", "rotate"), ("webhooks", "rotate-secret")):
             parser.add_argument("--overlap-s", type=float, default=3600.0)
         if (group, action) == ("webhooks", "create"):
             parser.add_argument("--events", help="comma-separated; default: every event")
