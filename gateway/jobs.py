@@ -68,8 +68,9 @@ class JobLoop:
             tenant = self.rt.tenants.get(job.tenant_id)
             if tenant is None:
                 continue
+            owner = jobs.owner(self.rt.worker_id)
             claimed = await jobs.claim(
-                self.rt.engine, job.id, self.rt.worker_id, self.rt.clock(), tenant.dispatch.lease_s
+                self.rt.engine, job.id, owner, self.rt.clock(), tenant.dispatch.lease_s
             )
             if claimed is None:
                 continue  # another worker took it
@@ -77,7 +78,7 @@ class JobLoop:
             lease = Lease(
                 self.rt.engine,
                 job.id,
-                self.rt.worker_id,
+                owner,
                 tenant.dispatch.lease_s,
                 claimed.tries,
                 self.rt.clock,

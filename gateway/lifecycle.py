@@ -268,9 +268,10 @@ class LifecycleService:
             # due only after a lease: this request claims it first and dispatches in sync, as create
             # does; should it die, the job loop takes the document over then
             job_id = await jobs.enqueue(conn, "document", row.id, tenant.id, now + d.lease_s)
-        claimed = await jobs.claim(self.rt.engine, job_id, self.rt.worker_id, self.rt.clock(), d.lease_s)
+        owner = jobs.owner(self.rt.worker_id)
+        claimed = await jobs.claim(self.rt.engine, job_id, owner, self.rt.clock(), d.lease_s)
         if claimed is not None:
-            lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
+            lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
             await run_document(self.rt, self.documents.dispatcher, row.id, lease)
         return await self.documents.resource(tenant, doc_id)
 

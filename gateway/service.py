@@ -99,6 +99,7 @@ class DocumentService:
         chain, warnings = self._preflight(tenant, chain, document, totals)
         now = self.rt.clock()
         doc_id = new_document_id()
+        owner = jobs.owner(self.rt.worker_id)  # this request runs the job it creates (sync)
         d = tenant.dispatch
         async with self.rt.engine.begin() as conn:
             allocated = None
@@ -141,7 +142,7 @@ class DocumentService:
                 doc_id,
                 tenant.id,
                 now,
-                locked_by=None if asynchronous else self.rt.worker_id,
+                locked_by=None if asynchronous else owner,
                 locked_until=None if asynchronous else now + d.lease_s,
             )
             if idempotency_key is not None:
@@ -160,7 +161,7 @@ class DocumentService:
                     now,
                 )
         if not asynchronous:
-            lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
+            lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
             await run_document(self.rt, self.dispatcher, doc_id, lease)
         return doc_id
 
@@ -231,8 +232,9 @@ class DocumentService:
             d = tenant.dispatch
             async with self.rt.engine.begin() as conn:  # wakes a finished job, due after a lease: ours first
                 job_id = await jobs.enqueue(conn, "document", doc_id, tenant.id, self.rt.clock() + d.lease_s)
-            if await jobs.claim(self.rt.engine, job_id, self.rt.worker_id, self.rt.clock(), d.lease_s):
-                lease = Lease(self.rt.engine, job_id, self.rt.worker_id, d.lease_s, 1, self.rt.clock)
+            owner = jobs.owner(self.rt.worker_id)
+            if await jobs.claim(self.rt.engine, job_id, owner, self.rt.clock(), d.lease_s):
+                lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
                 await run_document(self.rt, self.dispatcher, doc_id, lease)
         return await self.resource(tenant, doc_id)
 

@@ -9,6 +9,7 @@ after `lease_s` another (or the restarted) worker takes the job over.
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,6 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.engine import reader
 from gateway.store.schema import jobs
+
+
+def owner(worker_id: str) -> str:
+    """The lease owner of one claim: the worker id and a token of its own, so a coroutine whose
+    lease lapsed (a slow store, a long wait) cannot renew it once another coroutine of the same
+    process has claimed the job: it gets LeaseLost instead of sending the document a second time."""
+    return f"{worker_id}/{secrets.token_hex(4)}"
 
 
 class LeaseLost(Exception):
