@@ -52,7 +52,7 @@ class LifecycleRefusal(Exception):
 
     def __init__(
         self, status: int, rule: str, message: str, provider_errors: list[dict[str, str]] | None = None
-    ):
+    ) -> None:
         super().__init__(message)
         self.status, self.rule, self.message = status, rule, message
         self.provider_errors = provider_errors or []
@@ -70,7 +70,7 @@ class LifecycleService:
         self.rt = documents_service.rt
 
     async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
-        async with self.rt.engine.connect() as conn:
+        async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
             raise DocumentNotFound(doc_id)
