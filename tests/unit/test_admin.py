@@ -359,3 +359,20 @@ async def test_numbering_low_by_use_is_one_event_whether_allocation_or_scrape_se
         await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
         await client.get("/metrics")
         assert await _events(rt, "numbering.low") == 1
+
+
+async def test_cli_creates_a_tenant_with_the_admin_key_and_lists_its_keys(tmp_path, capsys):
+    from gateway.cli import main
+
+    issuer = {"country": "SV", "id_type": "NIT", "id_number": "06142803901121", "nrc": "2345678", "name": "T"}
+    (tmp_path / "tenant.json").write_text(json.dumps({"id": "cli-sv", "name": "CLI SV", "issuer": issuer}))
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        url = str(client.base_url)
+        create = ["tenants", "create", "--data", f"@{tmp_path / 'tenant.json'}", "--url", url]
+        assert await asyncio.to_thread(main, [*create, "--admin-key", "wrong-admin-key-0123456789"]) == 1
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, [*create, "--admin-key", ADMIN_KEY]) == 0
+        key = json.loads(capsys.readouterr().out)["api_key"]["key"]
+        assert await asyncio.to_thread(main, ["tenants", "keys", "list", "--url", url, "--api-key", key]) == 0
+        (listed,) = json.loads(capsys.readouterr().out)
+        assert listed["label"] == "initial" and key not in json.dumps(listed)
