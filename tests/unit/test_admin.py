@@ -376,3 +376,26 @@ async def test_cli_creates_a_tenant_with_the_admin_key_and_lists_its_keys(tmp_pa
         assert await asyncio.to_thread(main, ["tenants", "keys", "list", "--url", url, "--api-key", key]) == 0
         (listed,) = json.loads(capsys.readouterr().out)
         assert listed["label"] == "initial" and key not in json.dumps(listed)
+
+
+async def test_api_changes_survive_a_restart_and_win_over_the_file(example_bytes, tmp_path):
+    env = {**ENV, "PASARELA_DATABASE_URL": f"sqlite:///{tmp_path / 'kept.db'}"}
+    async with running(tenants_toml(), env=env) as (client, _):
+        await client.patch("/v1/admin/accounts/primary", json={"enabled": False}, headers=AUTH)
+        await client.post("/v1/admin/numbering/setp/retire", headers=AUTH)
+        key = (await client.post("/v1/admin/api-keys", json={}, headers=AUTH)).json()
+        (file_key,) = [
+            k for k in (await client.get("/v1/admin/api-keys", headers=AUTH)).json() if k["id"] != key["id"]
+        ]
+        await client.delete(f"/v1/admin/api-keys/{file_key['id']}", headers=AUTH)
+    async with running(tenants_toml(), env=env) as (client, _):  # the same file seeds again
+        assert (await client.get("/v1/providers", headers=AUTH)).status_code == 401  # still revoked
+        auth = bearer(key["key"])
+        accounts = {a["name"]: a for a in (await client.get("/v1/admin/accounts", headers=auth)).json()}
+        assert (accounts["primary"]["enabled"], accounts["primary"]["source"]) == (False, "api")
+        ranges = {
+            v["range"]["name"]: v for v in (await client.get("/v1/admin/numbering", headers=auth)).json()
+        }
+        assert ranges["setp"]["retired"] is True
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=auth)).json()
+        assert doc["account"] == "backup"
