@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -17,7 +18,7 @@ from gateway_fakes import book
 from gateway_harness import AUTH, OTHER_AUTH, running, tenants_toml
 from test_gateway_webhooks import receiver
 
-from gateway.store.schema import accounts, admin_keys, webhook_deliveries
+from gateway.store.schema import accounts, admin_keys, api_keys, webhook_deliveries
 
 SECRET_KEY = "server-secret-key-for-tests-0123456789"
 ADMIN_KEY = "admin-key-0123456789abcdef-xyz"
@@ -31,7 +32,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 async def test_api_keys_reveal_once_revoke_at_once_rotate_with_overlap(example_bytes):
-    async with running(tenants_toml(), env=ENV) as (client, _):
+    async with running(tenants_toml(), env=ENV) as (client, rt):
         r = await client.post("/v1/admin/api-keys", json={"label": "ci"}, headers=AUTH)
         assert r.status_code == 201, r.text
         created = r.json()
@@ -41,12 +42,22 @@ async def test_api_keys_reveal_once_revoke_at_once_rotate_with_overlap(example_b
         assert {k["id"] for k in listed} >= {created["id"]} and len(listed) == 2  # the file's key too
         # rotation: the old key keeps working for the overlap, then stops
         r = await client.post(
-            f"/v1/admin/api-keys/{created['id']}/rotate", json={"overlap_s": 0.3}, headers=AUTH
+            f"/v1/admin/api-keys/{created['id']}/rotate", json={"overlap_s": 60}, headers=AUTH
         )
         assert r.status_code == 201, r.text
         rotated = r.json()["key"]
         assert (await client.get("/v1/providers", headers=bearer(created["key"]))).status_code == 200
-        await asyncio.sleep(0.35)
+        old = next(
+            k
+            for k in (await client.get("/v1/admin/api-keys", headers=AUTH)).json()
+            if k["id"] == created["id"]
+        )
+        overlap_end = dt.datetime.fromisoformat(old["expires_at"]).timestamp()
+        assert 55 < overlap_end - rt.clock() <= 60
+        async with rt.engine.begin() as conn:  # the overlap has run out (no test waits a minute)
+            await conn.execute(
+                api_keys.update().where(api_keys.c.key_id == created["id"]).values(expires_at=rt.clock() - 1)
+            )
         assert (await client.get("/v1/providers", headers=bearer(created["key"]))).status_code == 401
         assert (await client.get("/v1/providers", headers=bearer(rotated))).status_code == 200
         # revocation: the very next request with that key is refused
