@@ -73,7 +73,7 @@ name = "dian-direct"
 provider = "dian"
 environment = "test"
 base_url = "{sims.dian}/WcfDianCustomerServices.svc"
-timeout_s = 0.5
+timeout_s = 5  # generous: these tests are about the lifecycle, not slow answers
 
 [tenants.accounts.credentials]
 software_id = "${LIFE_SOFTWARE_ID}"
