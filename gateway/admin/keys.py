@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import sqlalchemy as sa
-from msgspec import Struct
+from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin.base import AdminBase, AdminRefusal
@@ -18,15 +18,16 @@ from gateway.resources import timestamp
 from gateway.store.schema import api_keys
 
 DEFAULT_OVERLAP_S: Final = 3600.0  # a rotated key keeps working this long, so clients can switch
+MAX_SPAN_S: Final = 100 * 366 * 86400  # beyond this an instant no longer fits a date (a 500, not a 400)
 
 
 class ApiKeyRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     label: str | None = None
-    expires_in_s: float | None = None
+    expires_in_s: Annotated[float, Meta(gt=0, le=MAX_SPAN_S)] | None = None
 
 
 class RotateRequest(Struct, kw_only=True, forbid_unknown_fields=True):
-    overlap_s: float = DEFAULT_OVERLAP_S  # how long the old key keeps working
+    overlap_s: Annotated[float, Meta(le=MAX_SPAN_S)] = DEFAULT_OVERLAP_S  # how long the old key keeps working
 
 
 class ApiKeyView(Struct, kw_only=True):

@@ -340,7 +340,11 @@ def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_pa
             tenant, body = document_for(serial, run, examples)
             submissions.append(
                 Submission(
-                    serial, tenant, body, f"soak-{run}-{serial}", "async" if serial % 3 == 1 else "sync"
+                    serial,
+                    tenant,
+                    body,
+                    f"soak-{run}-{serial}",
+                    "async" if serial % 9 in (1, 5, 6) else "sync",
                 )
             )
         figures = Figures()
