@@ -263,6 +263,7 @@ def parse_response(body: Mapping[str, Any], *, emits: bool) -> Outcome:
     (examples/emit.200.json). The status call is assumed to answer the same shape."""
     dian = body.get("dian_response") if isinstance(body.get("dian_response"), dict) else {}
     state = body.get("status") or dian.get("status")
+    state = state if isinstance(state, str) else None  # a malformed answer: no documented state
     if state is None and body.get("success") is False:
         # success: false without a DIAN state: SmartApp refused the data before DIAN (assumed)
         message = str(body.get("message") or body.get("error") or "SmartApp refused the invoice")

@@ -279,7 +279,7 @@ def parse_response(body: Mapping[str, Any], *, raw: Any = None) -> Outcome:
     estado = body.get("estado")
     seal = body.get("selloRecibido")
     status = STATUSES.get(estado, "pending")
-    observations = [str(o) for o in body.get("observaciones") or []]
+    observations = [str(o) for o in _observations(body)]
     warnings = []
     if estado not in STATUSES:
         warnings.append(f"SmartBill estado {estado!r} is not known; kept pending")
@@ -316,9 +316,15 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         table=STATUS_CLASSES,
         emits=emits,
         code=str(body.get("estado") or response.status_code),
-        errors=[observation_error(str(o)) for o in body.get("observaciones") or []],
+        errors=[observation_error(str(o)) for o in _observations(body)],
         raw=body or response.text[:2000],
     )
+
+
+def _observations(body: Mapping[str, Any]) -> list[Any]:
+    """MH's `observaciones` list; anything else (a malformed answer) is no observation."""
+    value = body.get("observaciones")
+    return value if isinstance(value, list) else []
 
 
 def observation_error(text: str) -> ProviderError:
