@@ -191,7 +191,7 @@ async def test_our_number_is_kept_when_resending_after_an_ambiguous_attempt(exam
 
 
 async def test_every_account_unavailable_is_queued_then_failed_at_the_deadline(example_bytes):
-    async with running(tenants_toml(dispatch={"deadline_s": 0.4, "breaker_threshold": 1000})) as (client, _):
+    async with running(tenants_toml(dispatch={"deadline_s": 1.5, "breaker_threshold": 1000})) as (client, _):
         book("primary").script = ["down"] * 1000
         book("backup").script = ["down"] * 1000
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
