@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from msgspec import Struct, field
 
 from canonical.document import Issuer
+from canonical.validation import check_party
 from gateway import tenancy
 from gateway.admin.base import AdminRefusal, insert_for
 from gateway.admin.keys import ApiKeyRevealed, KeysAdmin
 from gateway.auth import key_hash
-from gateway.config import Dispatch
+from gateway.config import Config, Dispatch, Tenant, validate_config
 from gateway.store.schema import admin_keys, routing_rules, tenants
 
 TENANT_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
@@ -82,6 +83,14 @@ class TenantsAdmin(KeysAdmin):
             )
         if request.issuer.country not in ("CO", "SV"):
             raise AdminRefusal(422, "tenant-country", "issuer.country must be CO or SV", "issuer.country")
+        # the checks a tenants file gets at load: the issuer's identification, dispatch settings
+        problem = next(check_party(request.issuer, request.issuer.country, "issuer"), None)
+        if problem is not None:
+            raise AdminRefusal(422, problem.rule, problem.message, problem.path)
+        draft = Tenant(id=request.id, name=request.name, issuer=request.issuer, dispatch=request.dispatch)
+        for text in validate_config(Config(tenants=[draft])):
+            where, _, message = text.partition(": ")
+            raise AdminRefusal(422, "tenant-dispatch", message, where.removeprefix(f"tenants[{request.id}]."))
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             result = await conn.execute(

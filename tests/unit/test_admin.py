@@ -410,3 +410,24 @@ async def test_api_changes_survive_a_restart_and_win_over_the_file(example_bytes
         assert ranges["setp"]["retired"] is True
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=auth)).json()
         assert doc["account"] == "backup"
+
+
+async def test_a_tenant_gets_the_checks_a_tenants_file_gets():
+    async with running(tenants_toml(), env=ENV) as (client, _):
+        issuer = {
+            "country": "CO",
+            "id_type": "NIT",
+            "id_number": "900373115",
+            "check_digit": "4",
+            "name": "X",
+        }
+        r = await client.post(
+            "/v1/tenants", json={"id": "bad-dv", "name": "X", "issuer": issuer}, headers=ADMIN
+        )
+        assert r.status_code == 422 and r.json()["errors"][0]["path"].startswith("issuer"), r.text
+        issuer["check_digit"] = "3"
+        body = {"id": "bad-deadline", "name": "X", "issuer": issuer, "dispatch": {"deadline_s": -1}}
+        r = await client.post("/v1/tenants", json=body, headers=ADMIN)
+        assert r.status_code == 422 and r.json()["errors"][0]["path"] == "dispatch.deadline_s", r.text
+        ids = {t["id"] for t in (await client.get("/v1/tenants", headers=ADMIN)).json()}
+        assert ids == {"t1", "t2"}  # nothing half-created
