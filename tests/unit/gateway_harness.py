@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +112,19 @@ def tenants_toml(
 
 @contextlib.asynccontextmanager
 async def running(
-    toml: str, *, run_jobs: bool = True, env: dict[str, str] | None = None, engine: AsyncEngine | None = None
+    toml: str,
+    *,
+    run_jobs: bool = True,
+    env: dict[str, str] | None = None,
+    engine: AsyncEngine | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    """The app on a fresh SQLite database (or the given engine); fake books reset."""
+    """The app on a fresh SQLite database (or the given engine), on `clock`; fake books reset."""
     gateway_fakes.reset()
     with tempfile.TemporaryDirectory(prefix="pasarela-unit-") as tmp:
         environment = {"PASARELA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'gw.db'}", **(env or {})}
         config: Config = load_config(toml, env=environment)
-        rt = Runtime(config, engine=engine)
+        rt = Runtime(config, engine=engine, clock=clock)
         app = create_app(config, runtime=rt, run_jobs=run_jobs)
         port = free_port()
         server = uvicorn.Server(

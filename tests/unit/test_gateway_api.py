@@ -93,7 +93,8 @@ async def test_idempotency_concurrent_duplicate_is_409(example_bytes):
         first = asyncio.create_task(
             client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
         )
-        await asyncio.sleep(0.15)
+        while book("primary").emits == 0:  # the first request is at the provider now
+            await asyncio.sleep(0.005)
         second = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=headers)
         assert second.status_code == 409
         assert second.json()["errors"][0]["rule"] == "idempotency-in-flight"
