@@ -25,7 +25,7 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Account, Emission, Issuer, ProviderFailure, ProviderRef, adapter_class
+from adapters.base import Account, Emission, Issuer, Outcome, ProviderFailure, ProviderRef, adapter_class
 from canonical.validation import prepare
 from contracts import example, example_names
 
@@ -222,6 +222,22 @@ async def call(
             await closer()
 
 
+def well_typed(result: Any) -> None:
+    """What an adapter returns is stored as is: its ids and texts must be strings (a list where a
+    CUFE belongs would fail later, in the store, after the document was issued)."""
+    if isinstance(result, Outcome):
+        texts = [result.provider_reference, result.number, result.fiscal_id]
+        texts += [result.authority.code, result.authority.message, result.authority.seal]
+        assert all(t is None or isinstance(t, str) for t in texts), result
+        assert all(isinstance(w, str) for w in result.warnings), result.warnings
+    elif isinstance(result, ProviderRef):
+        assert all(t is None or isinstance(t, str) for t in (result.provider_reference, result.fiscal_id)), (
+            result
+        )
+    else:
+        assert result is None or isinstance(result, bytes), type(result)
+
+
 @pytest.mark.parametrize("provider", ["apidian", "facepro", "smartapp", "koywe", "smartbill", "dian"])
 def test_malformed_provider_answers_are_classified_failures(provider, request):
     credentials = request.getfixturevalue("dian_credentials") if provider == "dian" else CREDENTIALS[provider]
@@ -240,7 +256,8 @@ def test_malformed_provider_answers_are_classified_failures(provider, request):
     )
     def run(operation: str, ref: ProviderRef, answer: Any) -> None:
         try:
-            asyncio.run(call(provider, credentials, operation, ref, answer))
+            result = asyncio.run(call(provider, credentials, operation, ref, answer))
+            well_typed(result)
             outcome = "returned"
         except ProviderFailure as exc:
             outcome = exc.kind
