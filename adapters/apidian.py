@@ -38,6 +38,7 @@ from adapters.base import (
     unsupported_if,
 )
 from adapters.http import ProviderHttp, failure_for_status, json_body
+from adapters.wire import laravel_errors
 from canonical import catalogs as cat
 from canonical import dian
 from canonical.document import Document, Party
@@ -437,23 +438,13 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         table=STATUS_CLASSES,
         emits=emits,
         code=str(response.status_code),
-        errors=field_errors(body.get("errors")),
+        errors=laravel_errors(body.get("errors"), canonical_path),
         raw=_redact(body) if body else response.text[:2000],
     )
 
 
-def field_errors(errors: Any) -> list[ProviderError]:
-    """Laravel `{"customer.name": ["..."]}` -> errors with canonical paths (examples/invoice.422)."""
-    if not isinstance(errors, dict):
-        return []
-    return [
-        ProviderError(code=field, message=str(message), path=canonical_path(field))
-        for field, messages in errors.items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    ]
-
-
 def canonical_path(field: str) -> str | None:
+    """A Laravel error field (`customer.name`, examples/invoice.422) -> its canonical path."""
     if m := _LINE_FIELD.match(field):
         return f"lines[{m[1]}].{LINE_FIELD_PATHS[m[2]]}" if m[2] in LINE_FIELD_PATHS else f"lines[{m[1]}]"
     if field in FIELD_PATHS:

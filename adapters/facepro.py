@@ -23,7 +23,6 @@ from adapters.base import (
     Emission,
     Misconfigured,
     Outcome,
-    ProviderError,
     ProviderFailure,
     ProviderRef,
     Rejected,
@@ -32,7 +31,8 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, failure_for_status
+from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.wire import dian_error, laravel_errors, number, sole_match
 from canonical import catalogs as cat
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
@@ -138,10 +138,8 @@ OTHER_FIELDS: Final[dict[str, str]] = {
     "lineas": "lines",
 }
 _LINE_PATH: Final = re.compile(r"^lineas\.(\d+)\.(\w+)$")
-_RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")  # "Regla: FAK24, Rechazo: ..." (emit.201.rechazado)
 
 WIRE: Final = msgspec.json.Encoder()
-_decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class FaceProAdapter:
@@ -208,7 +206,7 @@ class FaceProAdapter:
         )
         if response.status_code not in (200, 201):
             raise classify_error(response, emits=True)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise Ambiguous("FacEPro answered without a document", http_status=response.status_code, raw=body)
         outcome = parse_response(body["data"], raw=body)
@@ -222,10 +220,12 @@ class FaceProAdapter:
             raise NotImplementedError("FacEPro status needs the tracking_id")
         response = await self.http.send("GET", f"/documentos/{ref.provider_reference}/consultar")
         if response.status_code == 404:
-            return Outcome(status="not_found", provider_reference=ref.provider_reference, raw=_body(response))
+            return Outcome(
+                status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
+            )
         if response.status_code != 200:
             raise classify_error(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("documento"), dict):
             raise Unavailable("FacEPro status answer without a document", raw=body)
         outcome = parse_response(body["documento"], raw=body)
@@ -234,7 +234,7 @@ class FaceProAdapter:
             outcome.authority = Authority(
                 code=dian.get("status_code"),
                 message=dian.get("status_description"),
-                errors=[_dian_error(e) for e in dian.get("errors") or []],
+                errors=[dian_error(e) for e in dian.get("errors") or []],
             )
         return outcome
 
@@ -254,7 +254,7 @@ class FaceProAdapter:
             response = await self.http.send("GET", "/documentos", params=params)
             if response.status_code != 200:
                 raise classify_error(response, emits=False)
-            body = _body(response)
+            body = exact_json_body(response)
             items = body.get("data") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise Unavailable("FacEPro list answer without data", raw=body)
@@ -266,12 +266,9 @@ class FaceProAdapter:
                 f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} FacEPro documents on {day}",
                 code="search-too-large",
             )
-        if len(matches) > 1:
-            refs = ", ".join(str(m.get("tracking_id")) for m in matches)
-            raise Ambiguous(f"{len(matches)} FacEPro documents match: {refs}", code="several-matches")
-        if not matches:
+        found = sole_match(matches, provider="FacEPro", id_field="tracking_id")
+        if found is None:
             return None
-        found = matches[0]
         return ProviderRef(
             provider_reference=found.get("tracking_id"),
             fiscal_id=found.get("cufe"),
@@ -297,7 +294,7 @@ class FaceProAdapter:
         response = await self.http.send("GET", "/me")
         if response.status_code != 200:
             raise classify_error(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         tenant = body.get("tenant") if isinstance(body, dict) else None
         if not isinstance(tenant, dict):
             raise Unavailable("FacEPro /me answer without a tenant", raw=body)
@@ -318,7 +315,7 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
         warnings.append(f"FacEPro estado {estado!r} is not documented; kept pending")
     elif estado == "fallido":
         warnings.append("FacEPro estado 'fallido': DIAN gave no answer; re-query the status")
-    errors = [_dian_error(data["ultimo_error"])] if data.get("ultimo_error") else []
+    errors = [dian_error(data["ultimo_error"])] if data.get("ultimo_error") else []
     return Outcome(
         status=STATUSES.get(estado, "pending"),
         provider_reference=data.get("tracking_id"),
@@ -335,7 +332,7 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
 
 def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     """`{ok: false, error, codigo, errors}` -> failure class, FacEPro's own message kept."""
-    body = _body(response)
+    body = exact_json_body(response)
     body = body if isinstance(body, dict) else {}
     message = str(body.get("error") or f"FacEPro answered HTTP {response.status_code}")
     if body.get("permiso"):
@@ -346,7 +343,7 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         table=STATUS_CLASSES,
         emits=emits,
         code=body.get("codigo") or str(response.status_code),
-        errors=field_errors(body.get("errors")),
+        errors=laravel_errors(body.get("errors"), canonical_path),
         raw=body or response.text[:2000],
     )
     if failure.retry_after is None and body.get("periodo") in QUOTA_PERIODS:
@@ -355,18 +352,8 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     return failure
 
 
-def field_errors(errors: Any) -> list[ProviderError]:
-    """Laravel-style `{"lineas.0.iva_pct": ["..."]}` -> errors with canonical paths (emit.422.json)."""
-    if not isinstance(errors, dict):
-        return []
-    return [
-        ProviderError(code=field, message=str(message), path=canonical_path(field))
-        for field, messages in errors.items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    ]
-
-
 def canonical_path(field: str) -> str | None:
+    """A Laravel error field (`lineas.0.iva_pct`, emit.422.json) -> its canonical path."""
     if m := _LINE_PATH.match(field):
         return f"lines[{m[1]}].{LINE_FIELDS[m[2]]}" if m[2] in LINE_FIELDS else f"lines[{m[1]}]"
     if field.startswith("adquiriente."):
@@ -597,22 +584,3 @@ def _instant(value: Any) -> dt.datetime | None:
     except (TypeError, ValueError):
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=COLOMBIA)
-
-
-def _dian_error(text: Any) -> ProviderError:
-    message = str(text)
-    rule = _RULE.search(message)
-    return ProviderError(code=rule[1] if rule else "dian", message=message)
-
-
-def number(value: Decimal) -> msgspec.Raw:
-    """A Decimal as an exact JSON number (the documentation shows numbers, never strings); Raw, so
-    every msgspec encoder (the wire, the gateway's preview) writes the same digits."""
-    return msgspec.Raw(format(value, "f").encode())
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return _decode.decode(response.content)
-    except msgspec.DecodeError:
-        return None

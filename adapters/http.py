@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
+import msgspec
 
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
 
@@ -23,6 +25,7 @@ INFLATE_WBITS: Final = {
     "x-gzip": 32 + zlib.MAX_WBITS,
     "deflate": 32 + zlib.MAX_WBITS,
 }
+_EXACT_JSON: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 # Default HTTP status → failure class. `None` = the adapter reads the body. Adapters pass their own
 # table (merged over this one) where their documentation says otherwise.
@@ -145,6 +148,15 @@ def json_body(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
+        return None
+
+
+def exact_json_body(response: httpx.Response) -> Any:
+    """The JSON body with every non-integer number as an exact Decimal (amounts are compared with
+    our totals, never as floats), or None when the provider sent something else."""
+    try:
+        return _EXACT_JSON.decode(response.content)
+    except msgspec.DecodeError:
         return None
 
 

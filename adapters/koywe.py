@@ -43,7 +43,8 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, failure_for_status
+from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.wire import sole_match
 from canonical import catalogs as cat
 from canonical.document import Address, Document, Party
 from canonical.totals import round_half_up
@@ -112,7 +113,6 @@ SEARCH_PAGES_MAX: Final = 20
 BOGOTA: Final = ZoneInfo(cat.TIME_ZONES["CO"])
 CBC: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
-_decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 _XML: Final = etree.XMLParser(resolve_entities=False, no_network=True)
 
 
@@ -194,8 +194,8 @@ class KoyweAdapter:
         response = await self._call("POST", "/documents", content=WIRE.encode(payload), emits=True)
         if response.status_code not in (200, 201):
             raise classify_error(response, emits=True)
-        body = _body(response)
-        if not isinstance(body, dict) or "document_id" not in body:
+        body = exact_json_body(response)
+        if not _is_document(body):
             raise Ambiguous("Koywe answered without a document", http_status=response.status_code, raw=body)
         outcome = parse_response(body)
         outcome.warnings = self.warnings(emission) + outcome.warnings
@@ -206,11 +206,13 @@ class KoyweAdapter:
             raise Ambiguous("Koywe status needs the document_id; search with find()", code="no-reference")
         response = await self._call("GET", f"/documents/{ref.provider_reference}")
         if response.status_code == 404:
-            return Outcome(status="not_found", provider_reference=ref.provider_reference, raw=_body(response))
+            return Outcome(
+                status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
+            )
         if response.status_code != 200:
             raise classify_error(response, emits=False)
-        body = _body(response)
-        if not isinstance(body, dict):
+        body = exact_json_body(response)
+        if not _is_document(body):
             raise Unavailable("Koywe status answer is not a document", raw=body)
         return parse_response(body)
 
@@ -234,7 +236,7 @@ class KoyweAdapter:
             response = await self._call("GET", "/documents", params={**params, "page": str(page)})
             if response.status_code != 200:
                 raise classify_error(response, emits=False)
-            body = _body(response)
+            body = exact_json_body(response)
             items = body.get("documents") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise Unavailable("Koywe list answer without documents", raw=body)
@@ -248,12 +250,9 @@ class KoyweAdapter:
                 f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} Koywe documents on {day}",
                 code="search-too-large",
             )
-        if len(matches) > 1:
-            ids = ", ".join(str(m.get("document_id")) for m in matches)
-            raise Ambiguous(f"{len(matches)} Koywe documents match: {ids}", code="several-matches")
-        if not matches:
+        found = sole_match(matches, provider="Koywe", id_field="document_id")
+        if found is None:
             return None
-        found = matches[0]
         return ProviderRef(
             provider_reference=str(found["document_id"]),
             number=str(found["document_number"]) if found.get("document_number") else None,
@@ -298,7 +297,7 @@ class KoyweAdapter:
         body = {"grant_type": "password", **msgspec.to_builtins(self.credentials)}
         body.pop("account_id", None)
         response = await self.http.send("POST", "/auth", json=body)
-        answer = _body(response)
+        answer = exact_json_body(response)
         if response.status_code != 200:
             failure = classify_error(response, emits=False)
             if isinstance(failure, Rejected):  # a refused login is a configuration problem, not the data's
@@ -316,12 +315,21 @@ class KoyweAdapter:
             return None
         if response.status_code != 200:
             raise classify_error(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         files = body.get("electronic_document") if isinstance(body, dict) else None
         return _b64(files.get(field)) if isinstance(files, dict) else None
 
 
 # -- Koywe -> Outcome ------------------------------------------------------------------------------------
+
+
+def _is_document(body: Any) -> bool:
+    """A Koywe `Document` at least names itself: a JSON object with its `document_id`."""
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("document_id"), (int, str))
+        and body["document_id"] != ""
+    )
 
 
 def parse_response(document: Mapping[str, Any]) -> Outcome:
@@ -371,7 +379,7 @@ def parse_response(document: Mapping[str, Any]) -> Outcome:
 
 def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     """`{"error": "..."}` with 400/401/429/500 -> failure class, Koywe's own message kept."""
-    body = _body(response)
+    body = exact_json_body(response)
     body = body if isinstance(body, dict) else {}
     message = str(body.get("error") or f"Koywe answered HTTP {response.status_code}")
     return failure_for_status(
@@ -428,13 +436,6 @@ def _same_total(document: Mapping[str, Any], total: Decimal) -> bool:
         return Decimal(str(document.get("total_amount"))) == total
     except ArithmeticError:
         return False
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return _decode.decode(response.content)
-    except msgspec.DecodeError:
-        return None
 
 
 # -- builders --------------------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from adapters.base import (
     Emission,
     Misconfigured,
     Outcome,
-    ProviderError,
     ProviderFailure,
     ProviderRef,
     Rejected,
@@ -37,7 +36,8 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, failure_for_status
+from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.wire import dian_error, laravel_errors, number
 from canonical import catalogs as cat
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
@@ -102,11 +102,9 @@ OTHER_FIELDS: Final[dict[str, str]] = {
     "lines": "lines",
     "payment": "payment",
 }
-_RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")
 _UBL_ID: Final = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}ID"
 
 WIRE: Final = msgspec.json.Encoder()
-_decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class SmartAppAdapter:
@@ -179,7 +177,7 @@ class SmartAppAdapter:
         )
         if not response.is_success:
             raise classify_error(response, emits=True)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict):
             raise Ambiguous(
                 "SmartApp answered without a JSON body", http_status=response.status_code, raw=body
@@ -196,10 +194,10 @@ class SmartAppAdapter:
             raise NotImplementedError("SmartApp status needs the processId (the CUFE)")
         response = await self.http.send("GET", STATUS_PATH.format(process_id=process_id))
         if response.status_code == 404:
-            return Outcome(status="not_found", provider_reference=process_id, raw=_body(response))
+            return Outcome(status="not_found", provider_reference=process_id, raw=exact_json_body(response))
         if not response.is_success:
             raise classify_error(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict):
             raise Unavailable("SmartApp status answer without a JSON body", raw=body)
         outcome = parse_response(body, emits=False)
@@ -267,13 +265,15 @@ def parse_response(body: Mapping[str, Any], *, emits: bool) -> Outcome:
     if state is None and body.get("success") is False:
         # success: false without a DIAN state: SmartApp refused the data before DIAN (assumed)
         message = str(body.get("message") or body.get("error") or "SmartApp refused the invoice")
-        raise Rejected(message, code="success-false", errors=field_errors(body.get("errors")), raw=body)
+        raise Rejected(
+            message, code="success-false", errors=laravel_errors(body.get("errors"), canonical_path), raw=body
+        )
     if not body.get("cufe"):
         cls = Ambiguous if emits else Unavailable
         raise cls("SmartApp answered without a CUFE", raw=body)
     warnings = [] if state in STATUSES else [f"SmartApp status {state!r} is not documented; kept pending"]
     message = dian.get("status_message")
-    errors = [_dian_error(message)] if STATUSES.get(state) == "rejected" and message else []
+    errors = [dian_error(message)] if STATUSES.get(state) == "rejected" and message else []
     links = {"xml": body.get("xml_url"), "pdf": body.get("pdf_url")}
     return Outcome(
         status=STATUSES.get(state, "pending"),
@@ -292,7 +292,7 @@ def parse_response(body: Mapping[str, Any], *, emits: bool) -> Outcome:
 def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     """An error status -> failure class; the body shape `{success: false, message, errors}` is
     assumed (examples/emit.4xx.json), its text kept whatever it is."""
-    body = _body(response)
+    body = exact_json_body(response)
     body = body if isinstance(body, dict) else {}
     message = str(
         body.get("message") or body.get("error") or f"SmartApp answered HTTP {response.status_code}"
@@ -303,23 +303,13 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         table=STATUS_CLASSES,
         emits=emits,
         code=str(body.get("code") or response.status_code),
-        errors=field_errors(body.get("errors")),
+        errors=laravel_errors(body.get("errors"), canonical_path),
         raw=body or response.text[:2000],
     )
 
 
-def field_errors(errors: Any) -> list[ProviderError]:
-    """`{"lines.0.unit_price": ["..."]}` -> errors with canonical paths (emit.422.json)."""
-    if not isinstance(errors, dict):
-        return []
-    return [
-        ProviderError(code=field, message=str(message), path=canonical_path(field))
-        for field, messages in errors.items()
-        for message in (messages if isinstance(messages, list) else [messages])
-    ]
-
-
 def canonical_path(field: str) -> str | None:
+    """An error field (`lines.0.unit_price`, emit.422.json) -> its canonical path."""
     if m := _LINE_PATH.match(field):
         return f"lines[{m[1]}].{LINE_FIELDS[m[2]]}" if m[2] in LINE_FIELDS else f"lines[{m[1]}]"
     return OTHER_FIELDS.get(field)
@@ -468,22 +458,3 @@ def _is_url(value: Any) -> bool:
         and urlsplit(value).scheme in ("http", "https")
         and bool(urlsplit(value).netloc)
     )
-
-
-def _dian_error(text: Any) -> ProviderError:
-    message = str(text)
-    rule = _RULE.search(message)
-    return ProviderError(code=rule[1] if rule else "dian", message=message)
-
-
-def number(value: Decimal) -> msgspec.Raw:
-    """A Decimal as an exact JSON number (the documentation shows numbers, never strings); Raw, so
-    every msgspec encoder (the wire, the gateway's preview) writes the same digits."""
-    return msgspec.Raw(format(value, "f").encode())
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return _decode.decode(response.content)
-    except msgspec.DecodeError:
-        return None

@@ -34,7 +34,7 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, failure_for_status
+from adapters.http import ProviderHttp, exact_json_body, failure_for_status
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
 from canonical.sv_dte import taxed_net
@@ -109,7 +109,6 @@ ITEM_DECIMALS: Final = 8  # the DTE items' decimals (fe-fc-v1 multipleOf 1e-08)
 EL_SALVADOR: Final = ZoneInfo(TIME_ZONES["SV"])
 
 WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
-_decode: Final = msgspec.json.Decoder(float_hook=Decimal)
 
 
 class SmartBillAdapter:
@@ -181,8 +180,8 @@ class SmartBillAdapter:
         response = await self._post(ENDPOINTS[emission.document.kind], payload, emits=True)
         if response.status_code != 200:
             raise self.classify(response, emits=True)
-        body = _body(response)
-        if not isinstance(body, dict) or not body.get("codigoGeneracion"):
+        body = exact_json_body(response)
+        if not isinstance(body, dict) or not _text(body.get("codigoGeneracion")):
             raise Ambiguous(
                 "SmartBill answered without a codigoGeneracion", http_status=200, raw=self._redact(body)
             )
@@ -196,11 +195,14 @@ class SmartBillAdapter:
         response = await self._post(GET_JSON, {"body": {"document": code}}, emits=False)
         if response.status_code == 404:
             return Outcome(
-                status="not_found", provider_reference=code, fiscal_id=code, raw=self._redact(_body(response))
+                status="not_found",
+                provider_reference=code,
+                fiscal_id=code,
+                raw=self._redact(exact_json_body(response)),
             )
         if response.status_code != 200:
             raise self.classify(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict):
             raise Unavailable("SmartBill get-json answer is not a JSON object", raw=response.text[:2000])
         return parse_response(body, raw=self._redact({k: v for k, v in body.items() if k != "json"}))
@@ -218,7 +220,7 @@ class SmartBillAdapter:
             return None
         if response.status_code != 200:
             raise self.classify(response, emits=False)
-        body = _body(response)
+        body = exact_json_body(response)
         dte = body.get("json") if isinstance(body, dict) else None
         return WIRE.encode(dte) if isinstance(dte, dict) else None
 
@@ -231,7 +233,7 @@ class SmartBillAdapter:
         response = await self._post(INVALIDATE, {"body": {"document": _codigo(ref)}}, emits=True)
         if response.status_code != 200:
             raise self.classify(response, emits=True)
-        body = _body(response)
+        body = exact_json_body(response)
         if not isinstance(body, dict):
             raise Ambiguous("SmartBill invalidate answer is not a JSON object", raw=response.text[:2000])
         outcome = parse_response(body, raw=self._redact(body))
@@ -276,8 +278,8 @@ def parse_response(body: Mapping[str, Any], *, raw: Any = None) -> Outcome:
     """SmartBill's answer -> Outcome. The response shape is not documented; this is our one reading
     (contracts/smartbill/README.md): Hacienda's reception answer relayed, the same keys for every
     route and status (examples/factura.200*.json, get-json.200.json, invalidate.200.json)."""
-    estado = body.get("estado")
-    seal = body.get("selloRecibido")
+    estado = _text(body.get("estado"))
+    seal = _text(body.get("selloRecibido"))
     status = STATUSES.get(estado, "pending")
     observations = [str(o) for o in _observations(body)]
     warnings = []
@@ -290,9 +292,9 @@ def parse_response(body: Mapping[str, Any], *, raw: Any = None) -> Outcome:
         warnings += [f"Hacienda observación: {o}" for o in observations]  # factura.200.observaciones
     return Outcome(
         status=status,
-        provider_reference=body.get("codigoGeneracion"),
-        number=body.get("numeroControl"),
-        fiscal_id=body.get("codigoGeneracion"),
+        provider_reference=_text(body.get("codigoGeneracion")),
+        number=_text(body.get("numeroControl")),
+        fiscal_id=_text(body.get("codigoGeneracion")),
         authority=Authority(
             code=estado,
             message=body.get("descripcionMsg"),
@@ -307,7 +309,7 @@ def parse_response(body: Mapping[str, Any], *, raw: Any = None) -> Outcome:
 
 def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     """A non-200 answer -> failure class, SmartBill's (or Hacienda's) own words kept."""
-    body = _body(response)
+    body = exact_json_body(response)
     body = body if isinstance(body, dict) else {}
     message = str(body.get("descripcionMsg") or f"SmartBill answered HTTP {response.status_code}")
     return failure_for_status(
@@ -319,6 +321,11 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         errors=[observation_error(str(o)) for o in _observations(body)],
         raw=body or response.text[:2000],
     )
+
+
+def _text(value: Any) -> str | None:
+    """A string field of the answer; any other type (a malformed answer) counts as absent."""
+    return value if isinstance(value, str) and value else None
 
 
 def _observations(body: Mapping[str, Any]) -> list[Any]:
@@ -420,13 +427,6 @@ def _codigo(ref: ProviderRef) -> str:
         # Every SmartBill route is keyed by codigoGeneracion: without it nothing can be asked.
         raise NotImplementedError("SmartBill is queried by codigoGeneracion; none is known for this document")
     return code
-
-
-def _body(response: httpx.Response) -> Any:
-    try:
-        return _decode.decode(response.content)
-    except msgspec.DecodeError:
-        return None
 
 
 # -- what SmartBill cannot express ------------------------------------------------------------------

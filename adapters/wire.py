@@ -1,0 +1,52 @@
+"""Pieces of the providers' wire formats that several adapters share, written once so that every
+adapter reads them the same way: exact JSON numbers, Laravel validation errors, DIAN rule texts and
+the reconciliation verdict on a provider's search results. Provider tables stay in each adapter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Final
+
+import msgspec
+
+from adapters.base import Ambiguous, ProviderError
+
+DIAN_RULE: Final = re.compile(
+    r"Regla:\s*([A-Z0-9]+)"
+)  # "Regla: FAK24, Rechazo: ..." (facepro emit.201.rechazado)
+
+
+def number(value: Decimal) -> msgspec.Raw:
+    """A Decimal as an exact JSON number (the documentation shows numbers, never strings); Raw, so
+    every msgspec encoder (the wire, the gateway's preview) writes the same digits."""
+    return msgspec.Raw(format(value, "f").encode())
+
+
+def laravel_errors(errors: Any, canonical_path: Callable[[str], str | None]) -> list[ProviderError]:
+    """Laravel-style `{"lines.0.unit_price": ["..."]}` -> one error per message, each with the
+    canonical path the adapter's own table gives its field (None where it has none)."""
+    if not isinstance(errors, dict):
+        return []
+    return [
+        ProviderError(code=field, message=str(message), path=canonical_path(field))
+        for field, messages in errors.items()
+        for message in (messages if isinstance(messages, list) else [messages])
+    ]
+
+
+def dian_error(text: Any) -> ProviderError:
+    """A DIAN rejection text relayed by a provider; its rule ("Regla: FAK24") is the error code."""
+    message = str(text)
+    rule = DIAN_RULE.search(message)
+    return ProviderError(code=rule[1] if rule else "dian", message=message)
+
+
+def sole_match(matches: list[dict[str, Any]], *, provider: str, id_field: str) -> dict[str, Any] | None:
+    """Reconciliation's verdict on a search (ARCHITECTURE.md): exactly one match is adopted, none is
+    None (safe to retry), several cannot be told apart and stay Ambiguous for an operator."""
+    if len(matches) > 1:
+        ids = ", ".join(str(m.get(id_field)) for m in matches)
+        raise Ambiguous(f"{len(matches)} {provider} documents match: {ids}", code="several-matches")
+    return matches[0] if matches else None
