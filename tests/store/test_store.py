@@ -153,9 +153,10 @@ async def test_concurrent_first_requests_with_one_idempotency_key(engine):
 async def test_whole_gateway_numbers_200_concurrent_requests(store, example_bytes):
     url, connect_args = store
     engine = make_engine(url, connect_args=connect_args)
-    # a lease longer than the burst: under a loaded machine a 2 s lease could lapse mid-request and the
-    # job loop would (correctly) finish some documents after the answers, which this test does not wait for
-    toml = tenants_toml([("dian-like", "fakeours")], dispatch={"lease_s": 120})
+    # a lease and a deadline longer than the burst: on a loaded machine a 2 s lease could lapse
+    # mid-request (the job loop would then finish the document after the answer) and a 5 s deadline
+    # could pass before a document's turn (it would then, correctly, fail unsent)
+    toml = tenants_toml([("dian-like", "fakeours")], dispatch={"lease_s": 120, "deadline_s": 300})
     async with running(toml, engine=engine) as (client, _):
         responses = await asyncio.gather(
             *(
