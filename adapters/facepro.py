@@ -32,7 +32,7 @@ from adapters.base import (
     unsupported_if,
 )
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
-from adapters.wire import dian_error, laravel_errors, number, sole_match
+from adapters.wire import dian_error, laravel_errors, number, sole_match, text
 from canonical import catalogs as cat
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
@@ -309,7 +309,7 @@ class FaceProAdapter:
 
 def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
     """A FacEPro document resource (the `data` of POST /documentos, examples/emit.201*.json)."""
-    estado = data.get("estado")
+    estado = text(data.get("estado"))
     warnings = []
     if estado not in STATUSES:
         warnings.append(f"FacEPro estado {estado!r} is not documented; kept pending")
@@ -318,11 +318,13 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
     errors = [dian_error(data["ultimo_error"])] if data.get("ultimo_error") else []
     return Outcome(
         status=STATUSES.get(estado, "pending"),
-        provider_reference=data.get("tracking_id"),
-        number=data.get("numero_completo"),
-        fiscal_id=data.get("cufe"),
+        provider_reference=text(data.get("tracking_id")),
+        number=text(data.get("numero_completo")),
+        fiscal_id=text(data.get("cufe")),
         authority=Authority(
-            code=data.get("estado_dian_codigo"), message=data.get("estado_dian_mensaje"), errors=errors
+            code=text(data.get("estado_dian_codigo")),
+            message=text(data.get("estado_dian_mensaje")),
+            errors=errors,
         ),
         links={k: v for k, v in (data.get("links") or {}).items() if isinstance(v, str)},
         warnings=warnings,

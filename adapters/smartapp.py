@@ -37,7 +37,7 @@ from adapters.base import (
     unsupported_if,
 )
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
-from adapters.wire import dian_error, laravel_errors, number
+from adapters.wire import dian_error, laravel_errors, number, text
 from canonical import catalogs as cat
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
@@ -268,7 +268,7 @@ def parse_response(body: Mapping[str, Any], *, emits: bool) -> Outcome:
         raise Rejected(
             message, code="success-false", errors=laravel_errors(body.get("errors"), canonical_path), raw=body
         )
-    if not body.get("cufe"):
+    if not text(body.get("cufe")):
         cls = Ambiguous if emits else Unavailable
         raise cls("SmartApp answered without a CUFE", raw=body)
     warnings = [] if state in STATUSES else [f"SmartApp status {state!r} is not documented; kept pending"]
@@ -279,10 +279,10 @@ def parse_response(body: Mapping[str, Any], *, emits: bool) -> Outcome:
         status=STATUSES.get(state, "pending"),
         # Quirk: the quickstart says "use the processId returned" but the documented answer has
         # none; its status example uses the CUFE ("abc123..."), so the CUFE is the processId.
-        provider_reference=body.get("processId") or body.get("cufe"),
-        number=body.get("number"),
-        fiscal_id=body.get("cufe"),
-        authority=Authority(message=message, errors=errors),  # track_id stays in raw
+        provider_reference=text(body.get("processId")) or text(body.get("cufe")),
+        number=text(body.get("number")),
+        fiscal_id=text(body.get("cufe")),
+        authority=Authority(message=text(message), errors=errors),  # track_id stays in raw
         links={k: v for k, v in links.items() if isinstance(v, str)},
         warnings=warnings,
         raw=body,

@@ -50,3 +50,9 @@ def sole_match(matches: list[dict[str, Any]], *, provider: str, id_field: str) -
         ids = ", ".join(str(m.get(id_field)) for m in matches)
         raise Ambiguous(f"{len(matches)} {provider} documents match: {ids}", code="several-matches")
     return matches[0] if matches else None
+
+
+def text(value: Any) -> str | None:
+    """A string field of a provider's answer; any other type (a malformed answer: a list, a
+    number, an object) counts as absent, so it never reaches the store as a reference."""
+    return value if isinstance(value, str) and value else None
