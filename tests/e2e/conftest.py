@@ -39,6 +39,11 @@ Example::
 Dispatch timings default to production values; tests add a `[tenants.dispatch]` table with
 millisecond settings (`backoff_base_s = 0.001`, `backoff_max_s = 0.01`, `poll_interval_s = 0.02`,
 `reconcile_window_s = 0.1`, `breaker_cooldown_s = 0.2`, `lease_s = 2`, `deadline_s = 5`).
+`tenants.py` holds those blocks, the issuers, DIAN numbering and one account block per simulator, to
+compose a test's file from; `documents.py` the shared document helpers.
+
+`fault(name, mode, count=None)` (function): arms a fault on a simulator for one test, always
+disarmed afterwards.
 """
 
 from __future__ import annotations
@@ -127,3 +132,17 @@ def gateway_for(request: pytest.FixtureRequest) -> Iterator[Callable[..., Gatewa
     yield start
     for handle in handles.values():
         handle.stop()
+
+
+@pytest.fixture
+def fault(sims: SimulatorThread) -> Iterator[Callable[..., None]]:
+    """Arm a fault on a simulator for one test, always disarmed afterwards."""
+    armed: list[str] = []
+
+    def arm(name: str, mode: str, count: int | None = None) -> None:
+        armed.append(name)
+        sims.states[name].set_fault(mode, count)
+
+    yield arm
+    for name in armed:
+        sims.states[name].set_fault("ok")

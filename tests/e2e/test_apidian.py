@@ -6,85 +6,30 @@ to Koywe (mixed numbering allowed by the route)."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from canonical import dian
+from e2e.documents import as_debit_note, settled, wait_for
+from e2e.tenants import CO_ISSUER, KOYWE_CREDENTIALS, account, dian_numbering, dispatch, tenant
 
 KEY = "e2e-apidian-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"  # the simulator's (DIAN's public) test range
 
-TENANTS = """
-[[tenants]]
-id = "apidian-co"
-name = "ACME Colombia SAS"
-api_keys = ["${E2E_APIDIAN_KEY}"]
-
-[tenants.issuer]
-country = "CO"
-party_type = "company"
-id_type = "NIT"
-id_number = "900373115"
-check_digit = "3"
-name = "ACME Colombia SAS"
-economic_activity = "6201"
-phone = "6015550100"
-address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-# A slice of DIAN's public test range no other suite uses: the simulator refuses a number twice.
-[[tenants.numbering]]
-name = "setp"
-kinds = ["invoice"]
-prefix = "SETP"
-resolution = "18760000001"
-from = 990600000
-to = 990699999
-valid_from = 2019-01-19
-valid_to = 2030-01-19
-technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
-
-[[tenants.numbering]]
-name = "nc"
-kinds = ["credit_note"]
-prefix = "NCA"
-from = 1
-to = 99999999
-
-[[tenants.numbering]]
-name = "nd"
-kinds = ["debit_note"]
-prefix = "NDA"
-from = 1
-to = 99999999
-
-[[tenants.accounts]]
-name = "apidian-main"
-provider = "apidian"
-base_url = "{sims.apidian}/api/ubl2.1"
-credentials = { token = "e2e-apidian-api-token", software_pin = "75315" }
-timeout_s = 0.5
-
-[[tenants.accounts]]
-name = "koywe-backup"
-provider = "koywe"
-base_url = "{sims.koywe}/V1"
-credentials = { client_id = "e2e-client", client_secret = "e2e-secret", username = "e2e-user", password = "e2e-password" }
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("apidian-co", "ACME Colombia SAS", key_env="E2E_APIDIAN_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        dian_numbering(990600000, notes="A"),  # a slice no other suite uses
+        account(
+            "apidian-main",
+            "apidian",
+            {"token": "e2e-apidian-api-token", "software_pin": "75315"},
+        ),
+        account("koywe-backup", "koywe", KOYWE_CREDENTIALS),
+        """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }
 chain = ["apidian-main", "koywe-backup"]
@@ -93,7 +38,9 @@ allow_mixed_numbering = true
 [[tenants.routes]]
 match = { country = "CO" }
 chain = ["apidian-main"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture
@@ -101,35 +48,6 @@ def gw(gateway_for, sims):
     for name in ("apidian", "koywe"):
         sims.states[name].set_fault("ok")
     return gateway_for(TENANTS, env={"E2E_APIDIAN_KEY": KEY})
-
-
-@pytest.fixture
-def fault(sims) -> Iterator[Any]:
-    armed: list[str] = []
-
-    def arm(name: str, mode: str, count: int | None = None) -> None:
-        armed.append(name)
-        sims.states[name].set_fault(mode, count)
-
-    yield arm
-    for name in armed:
-        sims.states[name].set_fault("ok")
-
-
-def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
-    raw = json.loads(example_bytes["co-credit-note"])
-    raw["kind"] = "debit_note"
-    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
-    return json.dumps(raw).encode()
-
-
-def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
-        if doc["status"] in statuses or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
 
 
 def test_every_kind_is_issued_under_our_number(gw, sims, example_bytes):
@@ -218,7 +136,7 @@ def test_lost_answer_is_reconciled_by_cufe(gw, sims, fault, example_bytes):
     fault("apidian", "hang", 1)
     r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
     assert r.status_code == 201, r.text
-    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    doc = wait_for(gw, r.json()["id"], settled, auth=AUTH)
     issued = sims.states["apidian"].entries()[apidian_before:]
     assert len(issued) == 1
     assert doc["status"] == "accepted", doc

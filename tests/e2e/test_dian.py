@@ -6,13 +6,12 @@ without a second issuance, and a fallback from direct DIAN to APIDIAN."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from lxml import etree
 
+from e2e.documents import as_debit_note, settled, wait_for
+from e2e.tenants import CO_ISSUER, account, dian_account, dian_numbering, dispatch, tenant
 from simulators.dian import xsd_errors
 from simulators.pki import generate
 
@@ -20,97 +19,26 @@ KEY = "e2e-dian-key-0123456789abc"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 SOFTWARE = "e2e00000-1111-2222-3333-444444444444:24680"
 
-TENANTS = """
-[[tenants]]
-id = "dian-co"
-name = "ACME Colombia SAS"
-api_keys = ["${E2E_DIAN_KEY}"]
-
-[tenants.issuer]
-country = "CO"
-party_type = "company"
-id_type = "NIT"
-id_number = "900373115"
-check_digit = "3"
-name = "ACME Colombia SAS"
-tax_responsibilities = ["O-13"]
-phone = "6015550100"
-address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-# A slice of DIAN's public test range that no other suite uses.
-[[tenants.numbering]]
-name = "setp"
-kinds = ["invoice"]
-prefix = "SETP"
-resolution = "18760000001"
-from = 990800000
-to = 990899999
-valid_from = 2019-01-19
-valid_to = 2030-01-19
-technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
-
-[[tenants.numbering]]
-name = "nc"
-kinds = ["credit_note"]
-prefix = "NCD"
-from = 1
-to = 99999999
-
-[[tenants.numbering]]
-name = "nd"
-kinds = ["debit_note"]
-prefix = "NDD"
-from = 1
-to = 99999999
-
-[[tenants.accounts]]
-name = "dian-direct"
-provider = "dian"
-environment = "test"
-base_url = "{sims.dian}/WcfDianCustomerServices.svc"
-timeout_s = 0.5
-
-[tenants.accounts.credentials]
-software_id = "${E2E_DIAN_SOFTWARE_ID}"
-software_pin = "${E2E_DIAN_SOFTWARE_PIN}"
-certificate = "${E2E_DIAN_P12}"
-certificate_password = "${E2E_DIAN_P12_PASSWORD}"
-
-[[tenants.accounts]]
-name = "dian-habilitacion"
-provider = "dian"
-environment = "test"
-base_url = "{sims.dian}/WcfDianCustomerServices.svc"
-timeout_s = 0.5
-
-[tenants.accounts.credentials]
-software_id = "${E2E_DIAN_SOFTWARE_ID}"
-software_pin = "${E2E_DIAN_SOFTWARE_PIN}"
-certificate = "${E2E_DIAN_P12}"
-certificate_password = "${E2E_DIAN_P12_PASSWORD}"
-test_set_id = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
-
-[[tenants.accounts]]
-name = "apidian-backup"
-provider = "apidian"
-base_url = "{sims.apidian}/api/ubl2.1"
-credentials = { token = "e2e-dian-apidian-token", software_pin = "75315" }
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("dian-co", "ACME Colombia SAS", key_env="E2E_DIAN_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        dian_numbering(990800000, notes="D"),  # a slice no other suite uses
+        dian_account("dian-direct", env="E2E_DIAN"),
+        dian_account("dian-habilitacion", env="E2E_DIAN", test_set_id="0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
+        account(
+            "apidian-backup",
+            "apidian",
+            {"token": "e2e-dian-apidian-token", "software_pin": "75315"},
+        ),
+        """
 [[tenants.routes]]
 match = { country = "CO" }
 chain = ["dian-direct", "apidian-backup"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -133,35 +61,6 @@ def gw(gateway_for, sims, pki, monkeypatch):
         "E2E_DIAN_P12_PASSWORD": pki.password,
     }
     return gateway_for(TENANTS, env=env)
-
-
-@pytest.fixture
-def fault(sims) -> Iterator[Any]:
-    armed: list[str] = []
-
-    def arm(name: str, mode: str, count: int | None = None) -> None:
-        armed.append(name)
-        sims.states[name].set_fault(mode, count)
-
-    yield arm
-    for name in armed:
-        sims.states[name].set_fault("ok")
-
-
-def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
-    raw = json.loads(example_bytes["co-credit-note"])
-    raw["kind"] = "debit_note"
-    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
-    return json.dumps(raw).encode()
-
-
-def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
-        if doc["status"] in statuses or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
 
 
 def test_every_kind_is_accepted_under_our_number_and_its_xml_served(gw, sims, example_bytes):
@@ -199,7 +98,7 @@ def test_habilitacion_test_set_is_pending_then_accepted_by_polling(gw, sims, exa
     assert r.status_code == 201, r.text
     first = r.json()
     assert first["status"] == "pending", first
-    doc = wait_for(gw, first["id"], {"accepted", "rejected", "failed"})
+    doc = wait_for(gw, first["id"], settled, auth=AUTH)
     assert doc["status"] == "accepted", doc
     issued = sims.states["dian"].issued(doc["fiscal_id"])
     assert issued is not None and issued.payload["operation"] == "SendTestSetAsync"
@@ -239,7 +138,7 @@ def test_lost_answer_is_reconciled_by_cufe_and_issued_once(gw, sims, fault, exam
     fault("dian", "hang", 1)
     r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
     assert r.status_code == 201, r.text
-    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    doc = wait_for(gw, r.json()["id"], settled, auth=AUTH)
     assert doc["status"] == "accepted", doc
     assert [a["outcome"] for a in doc["attempts"]] == ["ambiguous", "not_issued", "accepted"]
     issued = [e for e in sims.states["dian"].entries()[before:] if e.fiscal_id == doc["fiscal_id"]]

@@ -5,45 +5,22 @@ and reconciliation of a timed-out emission through FacEPro's document list."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
+from e2e.documents import as_debit_note, settled, wait_for
+from e2e.tenants import CO_ISSUER, account, dispatch, tenant
+
 KEY = "e2e-facepro-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-TENANTS = """
-[[tenants]]
-id = "facepro-co"
-name = "FacEPro CO"
-api_keys = ["${E2E_FACEPRO_KEY}"]
-issuer = { country = "CO", id_type = "NIT", id_number = "900373115", check_digit = "3", name = "ACME" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-[[tenants.accounts]]
-name = "facepro-main"
-provider = "facepro"
-base_url = "{sims.facepro}/api/v1"
-credentials = { token = "7|e2e-facepro-token" }
-timeout_s = 0.5
-
-[[tenants.accounts]]
-name = "smartapp-backup"
-provider = "smartapp"
-base_url = "{sims.smartapp}"
-credentials = { api_key = "sk_e2e_backup" }
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("facepro-co", "FacEPro CO", key_env="E2E_FACEPRO_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        account("facepro-main", "facepro", {"token": "7|e2e-facepro-token"}),
+        account("smartapp-backup", "smartapp", {"api_key": "sk_e2e_backup"}),
+        """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }
 chain = ["facepro-main", "smartapp-backup"]
@@ -51,7 +28,9 @@ chain = ["facepro-main", "smartapp-backup"]
 [[tenants.routes]]
 match = { country = "CO" }
 chain = ["facepro-main"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture
@@ -59,36 +38,6 @@ def gw(gateway_for, sims):
     for name in ("facepro", "smartapp"):
         sims.states[name].set_fault("ok")
     return gateway_for(TENANTS, env={"E2E_FACEPRO_KEY": KEY})
-
-
-@pytest.fixture
-def fault(sims) -> Iterator[Any]:
-    """Arm a fault on a simulator for one test, always disarmed afterwards."""
-    armed: list[str] = []
-
-    def arm(name: str, mode: str, count: int | None = None) -> None:
-        armed.append(name)
-        sims.states[name].set_fault(mode, count)
-
-    yield arm
-    for name in armed:
-        sims.states[name].set_fault("ok")
-
-
-def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
-    raw = json.loads(example_bytes["co-credit-note"])
-    raw["kind"] = "debit_note"
-    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
-    return json.dumps(raw).encode()
-
-
-def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
-        if doc["status"] in statuses or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
 
 
 def test_every_kind_is_issued_with_facepros_number(gw, sims, example_bytes):
@@ -168,7 +117,7 @@ def test_timeout_is_reconciled_through_the_document_list(gw, sims, fault, exampl
     fault("facepro", "hang", 1)
     r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
     assert r.status_code == 201, r.text
-    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    doc = wait_for(gw, r.json()["id"], settled, auth=AUTH)
     issued = sims.states["facepro"].entries()[facepro_before:]
     assert len(issued) == 1
     assert doc["status"] == "accepted", doc

@@ -6,56 +6,24 @@ Koywe to FacEPro."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from e2e.documents import settled, wait_for
+from e2e.tenants import CO_ISSUER, KOYWE_CREDENTIALS, account, dispatch, tenant
+
 KEY = "e2e-koywe-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
-TENANTS = """
-[[tenants]]
-id = "koywe-co"
-name = "ACME Colombia SAS"
-api_keys = ["${E2E_KOYWE_KEY}"]
-
-[tenants.issuer]
-country = "CO"
-party_type = "company"
-id_type = "NIT"
-id_number = "900373115"
-check_digit = "3"
-name = "ACME Colombia SAS"
-economic_activity = "6201"
-phone = "6015550100"
-address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-[[tenants.accounts]]
-name = "koywe-main"
-provider = "koywe"
-base_url = "{sims.koywe}/V1"
-credentials = { client_id = "e2e-client", client_secret = "e2e-secret", username = "e2e-user", password = "e2e-password", account_id = "39" }
-timeout_s = 0.5
-
-[[tenants.accounts]]
-name = "facepro-backup"
-provider = "facepro"
-base_url = "{sims.facepro}/api/v1"
-credentials = { token = "7|e2e-koywe-backup" }
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("koywe-co", "ACME Colombia SAS", key_env="E2E_KOYWE_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        account("koywe-main", "koywe", {**KOYWE_CREDENTIALS, "account_id": "39"}),
+        account("facepro-backup", "facepro", {"token": "7|e2e-koywe-backup"}),
+        """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }
 chain = ["koywe-main", "facepro-backup"]
@@ -63,7 +31,9 @@ chain = ["koywe-main", "facepro-backup"]
 [[tenants.routes]]
 match = { country = "CO" }
 chain = ["koywe-main"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture
@@ -73,32 +43,10 @@ def gw(gateway_for, sims):
     return gateway_for(TENANTS, env={"E2E_KOYWE_KEY": KEY})
 
 
-@pytest.fixture
-def fault(sims) -> Iterator[Any]:
-    armed: list[str] = []
-
-    def arm(name: str, mode: str, count: int | None = None) -> None:
-        armed.append(name)
-        sims.states[name].set_fault(mode, count)
-
-    yield arm
-    for name in armed:
-        sims.states[name].set_fault("ok")
-
-
 def edited(example_bytes: dict[str, bytes], stem: str, **changes: Any) -> bytes:
     raw = json.loads(example_bytes[stem])
     raw.update(changes)
     return json.dumps(raw).encode()
-
-
-def wait_for(gw, doc_id: str, statuses: set[str], timeout_s: float = 8.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
-        if doc["status"] in statuses or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
 
 
 def test_every_kind_is_issued_with_koywes_number(gw, sims, example_bytes):
@@ -175,7 +123,7 @@ def test_lost_answer_is_reconciled_through_the_document_list(gw, sims, fault, ex
     fault("koywe", "hang", 1)
     r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
     assert r.status_code == 201, r.text
-    doc = wait_for(gw, r.json()["id"], {"accepted", "rejected", "failed"})
+    doc = wait_for(gw, r.json()["id"], settled, auth=AUTH)
     issued = sims.states["koywe"].entries()[koywe_before:]
     assert len(issued) == 1
     assert doc["status"] == "accepted", doc

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from e2e.tenants import CO_ISSUER, SV_ISSUER, account, dian_account, dian_numbering, dispatch, tenant
 from simulators.pki import generate
 
 KEY = "e2e-lifecycle-key-0123456789"
@@ -17,109 +18,34 @@ SV_KEY = "e2e-lifecycle-sv-key-0123456789"
 SV_AUTH = {"Authorization": f"Bearer {SV_KEY}"}
 SOFTWARE = "e2e00000-1111-2222-3333-444444444444:24680"
 
-TENANTS = """
-[[tenants]]
-id = "life-co"
-name = "ACME Colombia SAS"
-api_keys = ["${LIFE_KEY}"]
-
-[tenants.issuer]
-country = "CO"
-party_type = "company"
-id_type = "NIT"
-id_number = "900373115"
-check_digit = "3"
-name = "ACME Colombia SAS"
-tax_responsibilities = ["O-13"]
-address = { line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-lease_s = 2
-
-# A slice of DIAN's public test range that no other suite uses.
-[[tenants.numbering]]
-name = "setp"
-kinds = ["invoice"]
-prefix = "SETP"
-resolution = "18760000001"
-from = 990900000
-to = 990999999
-valid_from = 2019-01-19
-valid_to = 2030-01-19
-technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
-
-[[tenants.numbering]]
-name = "nc"
-kinds = ["credit_note"]
-prefix = "NCL"
-from = 1
-to = 99999999
-
-[[tenants.numbering]]
-name = "nd"
-kinds = ["debit_note"]
-prefix = "NDL"
-from = 1
-to = 99999999
-
-[[tenants.accounts]]
-name = "dian-direct"
-provider = "dian"
-environment = "test"
-base_url = "{sims.dian}/WcfDianCustomerServices.svc"
-timeout_s = 5  # generous: these tests are about the lifecycle, not slow answers
-
-[tenants.accounts.credentials]
-software_id = "${LIFE_SOFTWARE_ID}"
-software_pin = "${LIFE_SOFTWARE_PIN}"
-certificate = "${LIFE_P12}"
-certificate_password = "${LIFE_P12_PASSWORD}"
-
+TENANTS = "\n".join(
+    (
+        tenant("life-co", "ACME Colombia SAS", key_env="LIFE_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        dian_numbering(990900000, notes="L"),  # a slice no other suite uses
+        # generous: these tests are about the lifecycle, not slow answers
+        dian_account("dian-direct", env="LIFE", timeout_s=5),
+        """
 [[tenants.routes]]
 chain = ["dian-direct"]
-
-[[tenants]]
-id = "life-sv"
-name = "Tienda El Salvador S.A. de C.V."
-api_keys = ["${LIFE_SV_KEY}"]
-
-[tenants.issuer]
-country = "SV"
-party_type = "company"
-id_type = "NIT"
-id_number = "06142803901121"
-nrc = "2345678"
-name = "Tienda El Salvador S.A. de C.V."
-economic_activity = "47190"
-establishment = "M001"
-point_of_sale = "P001"
-email = "dte@tienda.example"
-phone = "22223333"
-address = { line = "Colonia Escalón 123", department_code = "06", city_code = "14", country = "SV" }
-
-[tenants.dispatch]
-deadline_s = 5
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-lease_s = 2
-
-[[tenants.accounts]]
-name = "smartbill"
-provider = "smartbill"
-base_url = "{sims.smartbill}/v1"
-credentials = { public_key = "pk-life", private_key = "sk-life-secret" }
-transmitter_code = "001"
-
+""",
+        tenant("life-sv", "Tienda El Salvador S.A. de C.V.", key_env="LIFE_SV_KEY"),
+        SV_ISSUER,
+        dispatch(deadline_s=5),
+        account(
+            "smartbill",
+            "smartbill",
+            {"public_key": "pk-life", "private_key": "sk-life-secret"},
+            transmitter_code="001",
+            timeout_s=None,
+        ),
+        """
 [[tenants.routes]]
 chain = ["smartbill"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture(scope="module")

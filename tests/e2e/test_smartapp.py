@@ -6,50 +6,29 @@ an operator."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
+from e2e.documents import wait_for
+from e2e.tenants import CO_ISSUER, account, dispatch, tenant
+
 KEY = "e2e-smartapp-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-TENANTS = """
-[[tenants]]
-id = "smartapp-co"
-name = "SmartApp CO"
-api_keys = ["${E2E_SMARTAPP_KEY}"]
-issuer = { country = "CO", id_type = "NIT", id_number = "900373115", check_digit = "3", name = "ACME" }
-
-[tenants.dispatch]
-deadline_s = 10
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-[[tenants.accounts]]
-name = "smartapp-main"
-provider = "smartapp"
-base_url = "{sims.smartapp}"
-credentials = { api_key = "sk_e2e_main" }
-timeout_s = 0.5
-
-[[tenants.accounts]]
-name = "facepro-backup"
-provider = "facepro"
-base_url = "{sims.facepro}/api/v1"
-credentials = { token = "7|e2e-facepro-backup" }
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("smartapp-co", "SmartApp CO", key_env="E2E_SMARTAPP_KEY"),
+        CO_ISSUER,
+        dispatch(),
+        account("smartapp-main", "smartapp", {"api_key": "sk_e2e_main"}),
+        account("facepro-backup", "facepro", {"token": "7|e2e-facepro-backup"}),
+        """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }
 chain = ["smartapp-main", "facepro-backup"]
-"""
+""",
+    )
+)
 
 
 @pytest.fixture
@@ -57,29 +36,6 @@ def gw(gateway_for, sims):
     for name in ("facepro", "smartapp"):
         sims.states[name].set_fault("ok")
     return gateway_for(TENANTS, env={"E2E_SMARTAPP_KEY": KEY})
-
-
-@pytest.fixture
-def fault(sims) -> Iterator[Any]:
-    """Arm a fault on a simulator for one test, always disarmed afterwards."""
-    armed: list[str] = []
-
-    def arm(name: str, mode: str, count: int | None = None) -> None:
-        armed.append(name)
-        sims.states[name].set_fault(mode, count)
-
-    yield arm
-    for name in armed:
-        sims.states[name].set_fault("ok")
-
-
-def wait_for(gw, doc_id: str, done, timeout_s: float = 8.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        doc = gw.client.get(f"/v1/documents/{doc_id}", headers=AUTH).json()
-        if done(doc) or time.monotonic() > deadline:
-            return doc
-        time.sleep(0.05)
 
 
 def test_invoice_is_issued_with_smartapps_number(gw, sims, example_bytes):
@@ -147,7 +103,7 @@ def test_timeout_needs_an_operator_then_resolves(gw, sims, fault, example_bytes)
     fault("smartapp", "hang", 1)
     r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
     assert r.status_code == 201, r.text
-    doc = wait_for(gw, r.json()["id"], lambda d: d["needs_attention"] or d["status"] != "unknown")
+    doc = wait_for(gw, r.json()["id"], lambda d: d["needs_attention"] or d["status"] != "unknown", auth=AUTH)
     assert (doc["status"], doc["needs_attention"]) == ("unknown", True), doc
     issued = sims.states["smartapp"].entries()[smartapp_before:]
     assert len(issued) == 1

@@ -8,56 +8,33 @@ import json
 import re
 from decimal import Decimal
 
+from e2e.tenants import SV_ISSUER, account, dispatch, tenant
+
 KEY = "e2e-smartbill-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 CODIGO = re.compile(r"^[A-F0-9]{8}-[A-F0-9]{4}-4[A-F0-9]{3}-[A-F0-9]{4}-[A-F0-9]{12}$")
 
-TENANTS = """
-[[tenants]]
-id = "tienda-sv"
-name = "Tienda El Salvador S.A. de C.V."
-api_keys = ["${E2E_SMARTBILL_KEY}"]
-
-[tenants.issuer]
-country = "SV"
-party_type = "company"
-id_type = "NIT"
-id_number = "06142803901121"
-nrc = "2345678"
-name = "Tienda El Salvador S.A. de C.V."
-economic_activity = "47190"
-establishment = "M001"
-point_of_sale = "P001"
-email = "dte@tienda.example"
-phone = "22223333"
-address = { line = "Colonia Escalón 123", department_code = "06", city_code = "14", country = "SV" }
-
-[tenants.dispatch]
-deadline_s = 5
-max_attempts = 2
-backoff_base_s = 0.001
-backoff_max_s = 0.01
-poll_interval_s = 0.02
-reconcile_window_s = 0.1
-breaker_cooldown_s = 0.2
-lease_s = 2
-
-# Nothing listens on port 9: this account is down, so documents fall back to the next one.
-[[tenants.accounts]]
-name = "smartbill-down"
-provider = "smartbill"
-base_url = "http://127.0.0.1:9/v1"
-credentials = { public_key = "pk-down", private_key = "sk-down" }
-transmitter_code = "002"
-
-[[tenants.accounts]]
-name = "smartbill"
-provider = "smartbill"
-base_url = "{sims.smartbill}/v1"
-credentials = { public_key = "pk-tienda", private_key = "sk-tienda-secret" }
-transmitter_code = "001"
-timeout_s = 0.5
-
+TENANTS = "\n".join(
+    (
+        tenant("tienda-sv", "Tienda El Salvador S.A. de C.V.", key_env="E2E_SMARTBILL_KEY"),
+        SV_ISSUER,
+        dispatch(deadline_s=5),
+        # Nothing listens on port 9: this account is down, so documents fall back to the next one.
+        account(
+            "smartbill-down",
+            "smartbill",
+            {"public_key": "pk-down", "private_key": "sk-down"},
+            base_url="http://127.0.0.1:9/v1",
+            transmitter_code="002",
+            timeout_s=None,
+        ),
+        account(
+            "smartbill",
+            "smartbill",
+            {"public_key": "pk-tienda", "private_key": "sk-tienda-secret"},
+            transmitter_code="001",
+        ),
+        """
 [[tenants.routes]]
 match = { country = "SV", metadata = { channel = "fallback" } }
 chain = ["smartbill-down", "smartbill"]
@@ -65,7 +42,9 @@ chain = ["smartbill-down", "smartbill"]
 [[tenants.routes]]
 match = { country = "SV", kinds = ["invoice", "credit_note"] }
 chain = ["smartbill"]
-"""
+""",
+    )
+)
 
 
 def gateway(gateway_for):
