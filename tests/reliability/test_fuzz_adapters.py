@@ -37,6 +37,8 @@ EXAMPLES = int(os.environ.get("PASARELA_FUZZ_EXAMPLES", "1000" if FULL else "120
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "http://provider.invalid"
 
+pytestmark = pytest.mark.timeout(3600 if FULL else 300)
+
 _tenants = tomllib.loads((ROOT / "examples" / "tenants.toml").read_text())
 SV_ISSUER = msgspec.convert(next(t for t in _tenants["tenants"] if t["id"] == "tienda-sv")["issuer"], Issuer)
 CREDENTIALS: dict[str, dict[str, str]] = {
