@@ -191,7 +191,8 @@ def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]
 
 
 class Gateway:
-    """The gateway process under test; `kill()` is SIGKILL then a restart on the same store."""
+    """The gateway process under test; `kill_and_restart()` is SIGKILL, then a new process on the
+    same store and port."""
 
     def __init__(self, config: Path, log: Path) -> None:
         self.config, self.log, self.port = config, log, free_port()
@@ -472,7 +473,7 @@ def check(
     return {
         "statuses": dict(statuses),
         "issued by the simulators": sum(len(v) for v in issued.values()),
-        "issued twice": 0,
+        "issued twice": sum(1 for entries in issued.values() if len(entries) > 1),
         "issued and unknown, flagged for an operator": flagged_issued,
         "not issued and unknown, flagged for an operator": flagged_not_issued,
         "attempt outcomes": dict(outcomes),
