@@ -581,7 +581,7 @@ def _describe(failure: ProviderFailure) -> str:
 
 def _wait(d: Dispatch, deadline: float, clock: Any) -> Any:
     """Exponential backoff with jitter, at least the provider's Retry-After, never past the deadline."""
-    backoff = wait_exponential_jitter(initial=d.backoff_base_s, max=d.backoff_max_s, jitter=d.backoff_base_s)
+    backoff = wait_exponential_jitter(multiplier=d.backoff_base_s, max=d.backoff_max_s, jitter=d.backoff_base_s)
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

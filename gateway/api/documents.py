@@ -7,8 +7,8 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from adapters.base import ProviderFailure
 from canonical.errors import InvalidDocument
@@ -36,13 +36,15 @@ FILES: Final = {
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key", description="Makes the request safe to repeat (IETF draft); kept 24 h"
+    HeaderParameter(
+        name="Idempotency-Key", description="Makes the request safe to repeat (IETF draft); kept 24 h"
     ),
 ]
 ProviderParam = Annotated[
     str | None,
-    Parameter(query="provider", description="Force one provider account (an account name; skips routing)"),
+    QueryParameter(
+        name="provider", description="Force one provider account (an account name; skips routing)"
+    ),
 ]
 
 
@@ -61,10 +63,10 @@ class DocumentController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        tenant: Tenant,
+        tenant: NamedDependency[Tenant],
         provider: ProviderParam = None,
         mode: Annotated[
-            Literal["sync", "async"], Parameter(description="async: answer 202 at once")
+            Literal["sync", "async"], QueryParameter(description="async: answer 202 at once")
         ] = "sync",
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
@@ -119,7 +121,7 @@ class DocumentController(Controller):
 
     @post("/preview", operation_id="previewDocument", operation_class=PreviewOperation, status_code=200)
     async def preview(
-        self, request: Request[Any, Any, Any], tenant: Tenant, provider: ProviderParam = None
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], provider: ProviderParam = None
     ) -> Preview:
         """Validate, compute totals and show the payload every eligible account (or the one named)
         would receive, with `unsupported` errors. Nothing is stored or sent."""
@@ -129,18 +131,18 @@ class DocumentController(Controller):
     async def list_documents(
         self,
         request: Request[Any, Any, Any],
-        tenant: Tenant,
-        status: str | None = None,
-        country: str | None = None,
-        kind: str | None = None,
+        tenant: NamedDependency[Tenant],
+        status: FromQuery[str | None] = None,
+        country: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
         created_from: Annotated[
-            dt.date | None, Parameter(query="from", description="created on or after (UTC)")
+            dt.date | None, QueryParameter(name="from", description="created on or after (UTC)")
         ] = None,
         created_to: Annotated[
-            dt.date | None, Parameter(query="to", description="created before (UTC)")
+            dt.date | None, QueryParameter(name="to", description="created before (UTC)")
         ] = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> DocumentPage:
         """This tenant's documents, newest first; follow `next_cursor` for the next page."""
         try:
@@ -163,19 +165,25 @@ class DocumentController(Controller):
 
     @get("/{doc_id:str}", operation_id="getDocument")
     async def get_document(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> DocumentResource:
         """One document, with its attempts. Another tenant's document id is 404."""
         return await service(request).resource(tenant, doc_id)
 
     @post("/{doc_id:str}/refresh", operation_id="refreshDocument", status_code=200)
-    async def refresh(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> DocumentResource:
+    async def refresh(
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
+    ) -> DocumentResource:
         """Ask the provider now: status of a `pending` document, reconciliation of an `unknown` one."""
         return await service(request).refresh(tenant, doc_id)
 
     @post("/{doc_id:str}/resolve", operation_id="resolveDocument", status_code=200)
     async def resolve(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, data: Resolution
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        data: JSONBody[Resolution],
     ) -> DocumentResource:
         """Settle an `unknown` document: `{"issued": true, "provider_reference": ...}` adopts it;
         `{"issued": false}` lets dispatch resend or fall back."""
@@ -185,23 +193,29 @@ class DocumentController(Controller):
     async def xml(
         self,
         request: Request[Any, Any, Any],
-        tenant: Tenant,
-        doc_id: str,
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
         container: Annotated[
             Literal["attached"] | None,
-            Parameter(description="attached: DIAN's AttachedDocument (document + ApplicationResponse)"),
+            QueryParameter(description="attached: DIAN's AttachedDocument (document + ApplicationResponse)"),
         ] = None,
     ) -> Response[bytes]:
         """The signed UBL (CO) or DTE (SV), where the account provides it."""
         return await self._file(request, tenant, doc_id, container or "xml")
 
     @get("/{doc_id:str}/pdf", operation_id="getDocumentPdf", media_type="application/pdf")
-    async def pdf(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> Response[bytes]:
+    async def pdf(
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
+    ) -> Response[bytes]:
         """The printable representation, where the account provides it."""
         return await self._file(request, tenant, doc_id, "pdf")
 
     async def _file(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, kind: str
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        kind: str,
     ) -> Response[bytes]:
         rt = runtime(request)
         async with rt.reader.connect() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from litestar import Controller, Request, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from adapters.base import adapter_class
 from gateway import breaker
@@ -21,7 +21,7 @@ class ProvidersController(Controller):
 
     @get("/", operation_id="listProviders")
     async def list_providers(
-        self, request: Request[Any, Any, Any], tenant: Tenant
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant]
     ) -> list[ProviderAccountView]:
         """Accounts, adapters, capabilities (countries, kinds, numbering) and circuit state."""
         rt = runtime(request)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from litestar import Controller, Request, get, put
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
 from msgspec import Struct
 
 from gateway.api.deps import current_tenant, runtime
@@ -27,13 +28,13 @@ class RoutingController(Controller):
     dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
     @get("/", operation_id="getRouting")
-    async def read(self, request: Request[Any, Any, Any], tenant: Tenant) -> RoutingRules:
+    async def read(self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant]) -> RoutingRules:
         """The rules in force."""
         return RoutingRules(routes=await runtime(request).routes(tenant.id))
 
     @put("/", operation_id="putRouting")
     async def replace(
-        self, request: Request[Any, Any, Any], tenant: Tenant, data: RoutingRules
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], data: JSONBody[RoutingRules]
     ) -> RoutingRules:
         """Replace the rules; refused (422, every problem named) when an account is unknown, lacks a
         kind, or a chain mixes numbering styles without `allow_mixed_numbering`."""
