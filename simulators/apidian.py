@@ -32,6 +32,7 @@ from contracts.apidian import codes_by_id
 from simulators.control import FaultMode, LedgerEntry, SimState, control_handlers
 
 PROVIDER: Final = "apidian"
+QUOTA_BODY: Final = example(PROVIDER, "invoice.429")["body"]  # what the quota fault answers
 BOGOTA: Final = ZoneInfo("America/Bogota")
 DAYS_BACK: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
 CENT: Final = Decimal("0.01")
@@ -301,11 +302,8 @@ def create_app(state: SimState) -> Litestar:
         if _token(request) is None:
             return _documented("invoice.401")
         mode: FaultMode = state.next_fault(request)
-        if mode == "down":
-            return state.unavailable()
-        if mode == "quota":
-            sample = example(PROVIDER, "invoice.429")
-            return state.quota(sample["body"])
+        if refused := state.refusal(mode, QUOTA_BODY):
+            return refused
         kind, lines_key, totals_key, fiscal_key, file_prefix = ENDPOINTS[endpoint]
         try:
             body = json.loads(await request.body(), parse_float=Decimal)

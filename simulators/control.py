@@ -128,6 +128,15 @@ class SimState:
         """down: 503 before taking the document."""
         return Response({"error": "service unavailable (simulated)"}, status_code=503)
 
+    def refusal(self, mode: FaultMode, quota_body: Any = None) -> Response | None:
+        """The answer of a fault that refuses an emission before the document is taken (down: 503,
+        quota: 429 with `quota_body`, the provider's documented one); None: the handler goes on."""
+        if mode == "down":
+            return self.unavailable()
+        if mode == "quota":
+            return self.quota(quota_body)
+        return None
+
     def quota(self, body: Any = None) -> Response:
         """quota: 429 with Retry-After."""
         return Response(

@@ -24,6 +24,7 @@ from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
 
 PROVIDER: Final = "facepro"
+QUOTA_BODY: Final = example(PROVIDER, "emit.429")["body"]  # what the quota fault answers
 BOGOTA: Final = ZoneInfo("America/Bogota")
 DAYS_BACK: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
 _WIRE: Final = msgspec.json.Encoder(decimal_format="number")
@@ -142,10 +143,8 @@ def create_app(state: SimState) -> Litestar:
             if who is None:
                 return _documented("emit.401")
             mode = state.next_fault(request)
-            if mode == "down":
-                return state.unavailable()
-            if mode == "quota":
-                return state.quota(example(PROVIDER, "emit.429")["body"])
+            if refused := state.refusal(mode, QUOTA_BODY):
+                return refused
             if mode == "reject":
                 return _documented("emit.422")
             try:

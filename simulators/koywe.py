@@ -28,6 +28,7 @@ from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
 
 PROVIDER: Final = "koywe"
+QUOTA_BODY: Final = example(PROVIDER, "documents.429")["body"]  # what the quota fault answers
 BOGOTA: Final = ZoneInfo("America/Bogota")
 DAYS_BACK: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
 TOKEN_TTL_S: Final = 3600
@@ -181,10 +182,8 @@ def create_app(state: SimState) -> Litestar:
         if not authorised(request):
             return _documented("documents.401")
         mode = state.next_fault(request)
-        if mode == "down":
-            return state.unavailable()
-        if mode == "quota":
-            return state.quota(example(PROVIDER, "documents.429")["body"])
+        if refused := state.refusal(mode, QUOTA_BODY):
+            return refused
         if mode == "reject":
             return _documented("documents.400")
         try:

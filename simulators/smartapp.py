@@ -23,6 +23,7 @@ from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
 
 PROVIDER: Final = "smartapp"
+QUOTA_BODY: Final = example(PROVIDER, "emit.429")["body"]  # what the quota fault answers
 PREFIX: Final = "SETP"
 FIRST_NUMBER: Final = 990000001
 _WIRE: Final = msgspec.json.Encoder(decimal_format="number")
@@ -83,10 +84,8 @@ def create_app(state: SimState) -> Litestar:
         if key is None:
             return _documented("emit.401")
         mode = state.next_fault(request)
-        if mode == "down":
-            return state.unavailable()
-        if mode == "quota":
-            return state.quota(example(PROVIDER, "emit.429")["body"])
+        if refused := state.refusal(mode, QUOTA_BODY):
+            return refused
         if mode == "reject":
             return _documented("emit.422")
         try:

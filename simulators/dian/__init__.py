@@ -203,10 +203,8 @@ def create_app(state: SimState) -> Litestar:
         request: Request, operation: str, args: dict[str, str], caller: x509.Certificate
     ) -> Response:
         mode = state.next_fault(request)
-        if mode == "down":
-            return state.unavailable()
-        if mode == "quota":
-            return state.quota()
+        if refused := state.refusal(mode):
+            return refused
         sync = operation == "SendBillSync"
         if mode == "reject" and sync:  # DIAN's documented rejection (the example), nothing issued
             return reply(answer_envelope("send-bill-sync.99")[0])
