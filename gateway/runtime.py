@@ -26,7 +26,7 @@ from gateway.auth import ApiKeys, key_hash
 from gateway.config import Config, Route, Tenant
 from gateway.metrics import Metrics
 from gateway.secrets import seal
-from gateway.store.engine import make_engine, migrate, reader
+from gateway.store.engine import dispose, make_engine, migrate, reader
 from gateway.store.schema import accounts, api_keys, routing_rules, tenants
 
 _routes_decoder = msgspec.json.Decoder(list[Route])
@@ -73,7 +73,7 @@ class Runtime:
             if closer is not None:
                 await closer()
         self._adapters.clear()
-        await self.engine.dispose()
+        await dispose(self.engine)
 
     async def routes(self, tenant_id: str) -> list[Route]:
         """The live rules (the file's, or the last `PUT /v1/routing`), read from the store and kept

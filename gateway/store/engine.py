@@ -1,55 +1,166 @@
 """Engine setup and schema migrations.
 
 SQLite (default): WAL + synchronous=NORMAL (survives a process crash; the last transactions may be
-lost on power loss), a busy timeout, and `BEGIN IMMEDIATE` for every write transaction so two
-writers queue on the lock instead of failing with "database is locked" when a read turns into a
-write. Reads go through `reader(engine)`: no transaction, no lock.
+lost on power loss) and `BEGIN IMMEDIATE` for every write transaction, so a read that turns into a
+write never fails with "database is locked".
+
+SQLite statements take microseconds, less than handing each one to a worker thread and back (what
+aiosqlite does, four times per statement), so they run on the event loop's own thread
+(`LoopSqlite`). Two rules keep that from ever blocking the loop on a lock:
+- one write connection per process (`pool_size=1`): writers of this process queue for it on the
+  loop, never on SQLite's lock;
+- a writer of another process holding the lock makes `BEGIN IMMEDIATE` fail at once
+  (busy_timeout 0 on the write connection), and the begin is retried after an asyncio sleep.
+Reads go through `reader(engine)`: their own pool of connections in autocommit mode (no BEGIN, no
+lock; SQLite WAL readers never wait for writers).
 PostgreSQL (by URL) is the store for several gateway processes; it takes row locks itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
+import weakref
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Final
 
+import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 from gateway.config import database_url
 from gateway.store.schema import metadata, schema_version
 
-SQLITE_PRAGMAS: Final = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000")
+SQLITE_PRAGMAS: Final = ("PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
+LOCK_WAIT_S: Final = 30.0  # how long a write transaction waits for another process's lock
+READERS: Final = 8
+
+_readers: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+class _RunNow:
+    """Stands in for aiosqlite's queue to its worker thread: runs the call at once. (SQLAlchemy's
+    aiosqlite adapter queues its isolation-level changes here directly.)"""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting caller, like aiosqlite does
+            if future is not None:
+                future.set_exception(exc)
+        else:
+            if future is not None:
+                future.set_result(result)
+
+
+class LoopSqlite(aiosqlite.Connection):
+    """aiosqlite's interface (what SQLAlchemy's adapter drives), executed on the loop's thread."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _RunNow()  # type: ignore[assignment]
+
+    def __await__(self) -> Any:
+        return self._connect().__await__()
+
+    async def _connect(self) -> LoopSqlite:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if self._connection is None:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    async def close(self) -> None:
+        self.stop()
+
+    def __del__(self) -> None:
+        self.stop()
 
 
 def make_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30, **(connect_args or {})}, pool_size=10)
-        _sqlite_setup(engine)
-        return engine
+        return _sqlite_engines(url, connect_args or {})
     return create_async_engine(url, connect_args=connect_args or {}, pool_size=20, max_overflow=20)
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" below emits BEGIN itself
-        cursor = dbapi_connection.cursor()
-        for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-        cursor.close()
+def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
+    path = sa.engine.make_url(url).database or ":memory:"
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def connector(*pragmas: str) -> LoopSqlite:
+        def connect() -> sqlite3.Connection:
+            # autocommit at the driver: SQLAlchemy's begin below emits BEGIN itself
+            connection = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, **connect_args
+            )
+            for pragma in (*SQLITE_PRAGMAS, *pragmas):
+                connection.execute(pragma)
+            return connection
+
+        return LoopSqlite(connect)
+
+    writer = create_async_engine(
+        url,
+        async_creator=partial(connector, "PRAGMA busy_timeout=0"),
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=LOCK_WAIT_S,
+    )
+    reader_engine = create_async_engine(
+        url, async_creator=connector, pool_size=READERS, max_overflow=READERS, pool_reset_on_return=None
+    )
+    event.listen(writer.sync_engine, "begin", _begin_immediate)
+    event.listen(reader_engine.sync_engine, "begin", lambda _connection: None)  # autocommit reads
+    _readers[writer] = reader_engine
+    return writer
+
+
+def _begin_immediate(connection: Any) -> None:
+    """Take SQLite's write lock; while another process holds it, wait on the loop, not in SQLite."""
+    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    sqlite = connection.connection.driver_connection._conn  # ours (LoopSqlite): no hop, no compile
+    delay, deadline = 0.0005, time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            sqlite.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(delay))
+        delay = min(delay * 2, 0.05)
 
 
 def reader(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool for reads that need no transaction: each statement sees the latest commit,
-    takes no write lock (SQLite WAL readers never wait for writers) and costs no BEGIN/COMMIT."""
+    """Connections for reads that need no transaction: each statement sees the latest commit, takes
+    no write lock and costs no BEGIN/COMMIT. SQLite: the engine's own reader pool."""
+    registered = _readers.get(engine)
+    if registered is not None:
+        return registered
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def dispose(engine: AsyncEngine) -> None:
+    """Close the engine and its reader pool."""
+    registered = _readers.pop(engine, None)
+    if registered is not None:
+        await registered.dispose()
+    await engine.dispose()
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
