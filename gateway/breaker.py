@@ -22,19 +22,28 @@ from gateway.store.engine import reader
 from gateway.store.schema import breakers
 
 
+# Built once, executed with parameters (gateway.store.documents says why).
+_STATE = sa.select(breakers.c.state, breakers.c.opened_until).where(
+    breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")
+)
+_RESET = (
+    breakers.update()
+    .where(
+        breakers.c.tenant_id == sa.bindparam("w_tenant"),
+        breakers.c.account == sa.bindparam("w_account"),
+        sa.or_(breakers.c.failures > 0, breakers.c.state != "closed"),
+    )
+    .values(state="closed", failures=0, opened_until=None)
+)
+
+
 async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
     async with reader(engine).connect() as conn:
         return await allows_in(conn, tenant_id, account, now)
 
 
 async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> bool:
-    row = (
-        await conn.execute(
-            sa.select(breakers.c.state, breakers.c.opened_until).where(
-                breakers.c.tenant_id == tenant_id, breakers.c.account == account
-            )
-        )
-    ).first()
+    row = (await conn.execute(_STATE, {"w_tenant": tenant_id, "w_account": account})).first()
     return row is None or row.state == "closed" or (row.opened_until or 0) <= now
 
 
@@ -45,15 +54,7 @@ async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now:
 
 async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
     """Close the circuit; touches the row only when there is something to reset."""
-    await conn.execute(
-        breakers.update()
-        .where(
-            breakers.c.tenant_id == tenant_id,
-            breakers.c.account == account,
-            sa.or_(breakers.c.failures > 0, breakers.c.state != "closed"),
-        )
-        .values(state="closed", failures=0, opened_until=None, updated_at=now)
-    )
+    await conn.execute(_RESET, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
 
 
 async def record_failure(

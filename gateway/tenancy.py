@@ -28,6 +28,12 @@ from gateway.store.schema import accounts, api_keys, numbering_ranges, tenants, 
 
 _revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
 _range_decoder = msgspec.json.Decoder(NumberingRange)
+# Every request runs it: built once (gateway.store.documents says why).
+_KEY = (
+    sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
+    .join(tenants, tenants.c.id == api_keys.c.tenant_id)
+    .where(api_keys.c.key_hash == sa.bindparam("w_digest"))
+)
 
 
 class SecretKeyMissing(Exception):
@@ -43,13 +49,8 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Tenant | None:
     if not authorization or not authorization.lower().startswith("bearer "):
         return None
     digest = key_hash(authorization[7:].strip())
-    query = (
-        sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
-        .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-        .where(api_keys.c.key_hash == digest)
-    )
     async with rt.reader.connect() as conn:
-        row = (await conn.execute(query)).first()
+        row = (await conn.execute(_KEY, {"w_digest": digest})).first()
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= rt.clock():

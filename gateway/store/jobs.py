@@ -32,6 +32,11 @@ class LeaseLost(Exception):
     """Another worker took the job over (ours expired): stop without writing anything more."""
 
 
+# Built once, executed with parameters (gateway.store.documents says why); `w_*` name WHERE values.
+_INSERT = jobs.insert()
+_OWNED = jobs.update().where(jobs.c.id == sa.bindparam("w_id"), jobs.c.locked_by == sa.bindparam("w_worker"))
+
+
 async def enqueue(conn: AsyncConnection, kind: str, subject: str, tenant_id: str, run_at: float) -> int:
     """Insert the job, or wake the existing one for this subject (a resolved document resumes)."""
     existing = (
@@ -55,16 +60,17 @@ async def insert(
 ) -> int:
     """A new job; `locked_by` creates it already claimed (a sync request runs it itself)."""
     result = await conn.execute(
-        jobs.insert().values(
-            kind=kind,
-            subject=subject,
-            tenant_id=tenant_id,
-            run_at=run_at,
-            locked_by=locked_by,
-            locked_until=locked_until,
-            tries=0,
-            done=False,
-        )
+        _INSERT,
+        {
+            "kind": kind,
+            "subject": subject,
+            "tenant_id": tenant_id,
+            "run_at": run_at,
+            "locked_by": locked_by,
+            "locked_until": locked_until,
+            "tries": 0,
+            "done": False,
+        },
     )
     return int(result.inserted_primary_key[0])
 
@@ -110,11 +116,7 @@ async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
 
 
 async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:
-    result = await conn.execute(
-        jobs.update()
-        .where(jobs.c.id == job_id, jobs.c.locked_by == worker)
-        .values(locked_until=now + lease_s)
-    )
+    result = await conn.execute(_OWNED, {"w_id": job_id, "w_worker": worker, "locked_until": now + lease_s})
     if result.rowcount != 1:
         raise LeaseLost(f"job {job_id} is no longer ours")
 
@@ -128,7 +130,7 @@ async def release_in(
         values["done"] = True
     else:
         values["run_at"] = run_at
-    await conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.locked_by == worker).values(**values))
+    await conn.execute(_OWNED, {"w_id": job_id, "w_worker": worker, **values})
 
 
 class Lease:
