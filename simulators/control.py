@@ -4,8 +4,9 @@
 a request may also carry `X-Sim-Fault: <mode>` to fault just itself. `"mix": {"down": 0.1, ...}`
 (with an optional `"seed"`) draws each emission's fault at random with those probabilities instead,
 `mode` taking the rest: the soak test's steady fault rate. Beyond the pinned modes, `reset` issues
-the document and then resets the connection instead of answering (a lost answer, sooner than hang). `GET /_sim/ledger` lists every
-document the simulator issued (the soak test's ground truth); `DELETE /_sim/ledger` clears it.
+the document and then resets the connection instead of answering (a lost answer, sooner than hang).
+`GET /_sim/ledger` lists every document the simulator issued (the soak test's ground truth);
+`DELETE /_sim/ledger` clears it.
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ def available() -> list[str]:
 
 
 def _server(app: Litestar, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(resettable(app), host=HOST, port=port, log_level="warning", lifespan="on", access_log=False)
+    config = uvicorn.Config(
+        resettable(app), host=HOST, port=port, log_level="warning", lifespan="on", access_log=False
+    )
     return uvicorn.Server(config)
 
 
