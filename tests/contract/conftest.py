@@ -1,11 +1,15 @@
 """Shared helpers for the adapter contract tests: emissions from the repo examples, golden payload
-files (`pytest --update-golden` rewrites them), and documented responses replayed through respx."""
+files (`pytest --update-golden` rewrites them), and documented responses replayed through respx.
+
+A test module names its provider's fake root in `BASE` and its simulator in `PROVIDER`: `api` is a
+respx router on `BASE` (a module adds its standing routes by overriding `api` and requesting it), and
+`simulator` (module scope) runs that simulator on a free loopback port for the tests against it."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,10 +17,13 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+import respx
 
 from adapters.base import Emission, Issuer
 from canonical.validation import prepare
 from contracts import example
+from simulators.control import SimSettings
+from simulators.runner import SimulatorThread
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -34,6 +41,9 @@ CO_ISSUER = Issuer(
     name="ACME Colombia SAS",
     tax_responsibilities=["O-13"],
 )
+
+# The live adapters time out after 0.5 s: a hang outlasts that, a slow answer does not.
+LIVE_SETTINGS = SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)
 
 _wire = msgspec.json.Encoder(decimal_format="number")
 
@@ -109,3 +119,15 @@ def wire_json() -> Callable[[Any], Any]:
 @pytest.fixture(scope="session")
 def documented() -> Callable[[str, str], httpx.Response]:
     return documented_response
+
+
+@pytest.fixture
+def api(request: pytest.FixtureRequest) -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=request.module.BASE, assert_all_called=False) as mock:
+        yield mock
+
+
+@pytest.fixture(scope="module")
+def simulator(request: pytest.FixtureRequest) -> Iterator[SimulatorThread]:
+    with SimulatorThread([request.module.PROVIDER], settings=LIVE_SETTINGS) as sims:
+        yield sims

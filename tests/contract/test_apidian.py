@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import respx
 
 from adapters.apidian import ApidianAdapter, classify_error, parse_response
 from adapters.base import (
@@ -31,9 +30,8 @@ from adapters.base import (
 )
 from canonical import dian
 from contracts import example, example_names, request_errors
-from simulators.control import SimSettings
-from simulators.runner import SimulatorThread
 
+PROVIDER = "apidian"
 BASE = "http://127.0.0.1:9/api/ubl2.1"  # never reached: respx answers
 TOKEN = "3f1c0e9a7b5d4c2e8f6a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e"
 SOFTWARE_PIN = "75315"  # the simulator's configured software PIN (contracts/apidian/README.md)
@@ -94,12 +92,6 @@ async def adapter():
     instance = apidian()
     yield instance
     await instance.aclose()
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -517,15 +509,6 @@ async def test_fetch_xml_by_cufe(adapter, api, documented):
 
 
 # -- against the simulator over loopback --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    sims = SimulatorThread(
-        ["apidian"], settings=SimSettings(slow_s=0.05, hang_s=0.8, retry_after_s=2)
-    ).start()
-    yield sims
-    sims.stop()
 
 
 @pytest.fixture

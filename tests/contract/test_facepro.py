@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-import respx
 
 from adapters.base import (
     Account,
@@ -28,9 +27,8 @@ from adapters.base import (
 from adapters.facepro import ENDPOINTS, REASONS, WIRE, FaceProAdapter
 from canonical.totals import round_half_up
 from contracts import example, example_names, request_errors
-from simulators.control import SimSettings
-from simulators.runner import SimulatorThread
 
+PROVIDER = "facepro"
 BASE = "http://127.0.0.1:9/api/v1"  # never reached: respx answers
 TOKEN = "7|contract-test-secret"
 SCHEMAS = {"invoice": "documentos", "credit_note": "notas-credito", "debit_note": "notas-debito"}
@@ -65,12 +63,6 @@ async def adapter():
     instance = facepro()
     yield instance
     await instance.aclose()
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        yield mock
 
 
 def juan_perez_invoice(raw: dict[str, Any]) -> None:
@@ -495,12 +487,6 @@ async def test_fetch_xml(adapter, api, documented):
 
 
 # -- against the simulator, over loopback HTTP ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    with SimulatorThread(["facepro"], settings=SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)) as sims:
-        yield sims
 
 
 @pytest.fixture

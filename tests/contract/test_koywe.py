@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 
 from adapters.base import (
     Account,
@@ -26,9 +25,8 @@ from adapters.base import (
 )
 from adapters.koywe import KoyweAdapter, classify_error
 from contracts import example, example_names, request_errors
-from simulators.control import SimSettings
-from simulators.runner import SimulatorThread
 
+PROVIDER = "koywe"
 BASE = "http://127.0.0.1:9/V1"  # never reached: respx answers
 CREDENTIALS = {
     "client_id": "pasarela-client",
@@ -79,10 +77,9 @@ async def adapter():
 
 
 @pytest.fixture
-def api(documented):
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        mock.post("/auth", name="auth").mock(return_value=documented("koywe", "auth.200"))
-        yield mock
+def api(api, documented):
+    api.post("/auth", name="auth").mock(return_value=documented("koywe", "auth.200"))
+    return api
 
 
 @pytest.fixture
@@ -437,13 +434,6 @@ def test_classify_keeps_koywes_message(documented):
 
 
 # -- against the simulator over loopback --------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    sims = SimulatorThread(["koywe"], settings=SimSettings(slow_s=0.05, hang_s=0.8, retry_after_s=2)).start()
-    yield sims
-    sims.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-import respx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,9 +28,8 @@ from adapters.base import (
 from adapters.smartapp import SmartAppAdapter, net_unit_price
 from canonical.totals import round_half_up
 from contracts import example, example_names, request_errors
-from simulators.control import SimSettings
-from simulators.runner import SimulatorThread
 
+PROVIDER = "smartapp"
 BASE = "http://127.0.0.1:9"  # the host root; never reached: respx answers
 API_KEY = "sk_contract_test_secret"
 DOCUMENTED_LINK = "https://..."  # emit.200.json's xml_url / pdf_url placeholders
@@ -57,10 +55,9 @@ async def adapter():
 
 
 @pytest.fixture
-def api():
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        mock.get(DOCUMENTED_LINK).mock(return_value=httpx.Response(404))
-        yield mock
+def api(api):
+    api.get(DOCUMENTED_LINK).mock(return_value=httpx.Response(404))
+    return api
 
 
 def quickstart_invoice(raw: dict[str, Any]) -> None:
@@ -340,14 +337,6 @@ async def test_fetch_xml_and_pdf_follow_the_status_links(adapter, api):
 
 
 # -- against the simulator, over loopback HTTP ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    with SimulatorThread(
-        ["smartapp"], settings=SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)
-    ) as sims:
-        yield sims
 
 
 @pytest.fixture

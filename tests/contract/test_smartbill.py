@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 import httpx
 import msgspec
 import pytest
-import respx
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -37,9 +36,9 @@ from adapters.smartbill import ENDPOINTS, SmartBillAdapter
 from canonical.sv_dte import build_dte
 from canonical.totals import compute_totals
 from contracts import example, example_names, request_errors
-from simulators.control import LedgerEntry, SimSettings
-from simulators.runner import SimulatorThread
+from simulators.control import LedgerEntry
 
+PROVIDER = "smartbill"
 BASE = "http://127.0.0.1:9/v1"  # never reached: respx answers
 PUBLIC, PRIVATE = "pk_contract_public", "sk_contract_private_secret"
 SCHEMAS = {"invoice": "factura", "credit_note": "credit-note"}
@@ -98,12 +97,6 @@ async def adapter():
     instance = smartbill()
     yield instance
     await instance.aclose()
-
-
-@pytest.fixture
-def api():
-    with respx.mock(base_url=BASE, assert_all_called=False) as mock:
-        yield mock
 
 
 @pytest.fixture
@@ -472,14 +465,6 @@ async def test_invalidate_accepted(adapter, api, documented):
 
 
 # -- against the simulator over loopback HTTP -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    with SimulatorThread(
-        ["smartbill"], settings=SimSettings(slow_s=0.05, hang_s=1.0, retry_after_s=2)
-    ) as sims:
-        yield sims
 
 
 @pytest.fixture
