@@ -40,7 +40,7 @@ from canonical.document import (
 from canonical.errors import InvalidDocument
 from canonical.sv_dte import SCHEMA_FILES, build_dte, codigo_generacion, dte_json, numero_control
 from canonical.totals import compute_totals
-from simulators.control import LedgerEntry, SimState, control_handlers
+from simulators.control import FaultMode, LedgerEntry, SimState, control_handlers
 
 PROVIDER: Final = "smartbill"
 EL_SALVADOR: Final = ZoneInfo(TIME_ZONES["SV"])
@@ -95,6 +95,33 @@ _wire = msgspec.json.Encoder(decimal_format="number")
 def create_app(state: SimState) -> Litestar:
     sequences = {tipo: itertools.count(1) for tipo in (TIPO_FACTURA, TIPO_NC)}
 
+    async def processed(
+        request: Request,
+        mode: FaultMode,
+        tipo: str,
+        code: str,
+        numero: str,
+        body: Any,
+        *,
+        dte: Any,
+        total: Any,
+    ) -> Response:
+        """A DTE Hacienda sealed: in the ledger, then SmartBill's 200 PROCESADO answer (after the
+        slow/hang fault, so that the document exists whatever the client sees)."""
+        seal = _seal()
+        payload = {"request": body, "dte": dte, "estado": "PROCESADO", "sello": seal, "total": total}
+        state.issue(LedgerEntry(reference=code, number=numero, fiscal_id=code, kind=tipo, payload=payload))
+        await state.after_issue(mode)
+        return _answer(
+            200,
+            "PROCESADO",
+            code=code,
+            numero=numero,
+            seal=seal,
+            message="RECIBIDO",
+            urls=_urls(request, code),
+        )
+
     @post("/v1/dte/factura", status_code=200)
     async def factura(request: Request) -> Response:
         if denied := _auth(request):
@@ -122,31 +149,8 @@ def create_app(state: SimState) -> Litestar:
             return _rejected(code, numero, [f"[{e.path}] {e.message}" for e in exc.errors])
         if problems := dte_schema_errors(dte):
             return _rejected(code, numero, problems)  # what Hacienda's reception would refuse
-        seal = _seal()
-        state.issue(
-            LedgerEntry(
-                reference=code,
-                number=numero,
-                fiscal_id=code,
-                kind=TIPO_FACTURA,
-                payload={
-                    "request": body,
-                    "dte": dte,
-                    "estado": "PROCESADO",
-                    "sello": seal,
-                    "total": dte["resumen"]["totalPagar"],
-                },
-            )
-        )
-        await state.after_issue(mode)
-        return _answer(
-            200,
-            "PROCESADO",
-            code=code,
-            numero=numero,
-            seal=seal,
-            message="RECIBIDO",
-            urls=_urls(request, code),
+        return await processed(
+            request, mode, TIPO_FACTURA, code, numero, body, dte=dte, total=dte["resumen"]["totalPagar"]
         )
 
     @post("/v1/dte/credit-note", status_code=200)
@@ -181,33 +185,8 @@ def create_app(state: SimState) -> Litestar:
         numero = numero_control(
             TIPO_NC, BUSINESS.establishment, DEFAULT_POINT_OF_SALE, next(sequences[TIPO_NC])
         )
-        seal = _seal()
         # No canonical NC mapping yet: the simulator keeps the request, not a DTE, for notes.
-        state.issue(
-            LedgerEntry(
-                reference=code,
-                number=numero,
-                fiscal_id=code,
-                kind=TIPO_NC,
-                payload={
-                    "request": body,
-                    "dte": None,
-                    "estado": "PROCESADO",
-                    "sello": seal,
-                    "total": note["amount"],
-                },
-            )
-        )
-        await state.after_issue(mode)
-        return _answer(
-            200,
-            "PROCESADO",
-            code=code,
-            numero=numero,
-            seal=seal,
-            message="RECIBIDO",
-            urls=_urls(request, code),
-        )
+        return await processed(request, mode, TIPO_NC, code, numero, body, dte=None, total=note["amount"])
 
     @post("/v1/dte/invalidate", status_code=200)
     async def invalidate(request: Request) -> Response:
