@@ -95,6 +95,15 @@ _wire = msgspec.json.Encoder(decimal_format="number")
 def create_app(state: SimState) -> Litestar:
     sequences = {tipo: itertools.count(1) for tipo in (TIPO_FACTURA, TIPO_NC)}
 
+    def refusal(mode: FaultMode) -> Response | None:
+        """down and quota answer with SmartBill's documented 503 and 429 (state.refusal's generic
+        bodies would not be SmartBill's), before the DTE is taken."""
+        if mode == "down":
+            return _example("factura.503")
+        if mode == "quota":
+            return _example("factura.429", retry_after=state.settings.retry_after_s)
+        return None
+
     async def processed(
         request: Request,
         mode: FaultMode,
@@ -127,10 +136,8 @@ def create_app(state: SimState) -> Litestar:
         if denied := _auth(request):
             return denied
         mode = state.next_fault(request)
-        if mode == "down":
-            return _example("factura.503")
-        if mode == "quota":
-            return _example("factura.429", retry_after=state.settings.retry_after_s)
+        if refused := refusal(mode):
+            return refused
         body, invalid = await _request(request, "factura")
         if invalid:
             return invalid
@@ -158,10 +165,8 @@ def create_app(state: SimState) -> Litestar:
         if denied := _auth(request):
             return denied
         mode = state.next_fault(request)
-        if mode == "down":
-            return _example("factura.503")
-        if mode == "quota":
-            return _example("factura.429", retry_after=state.settings.retry_after_s)
+        if refused := refusal(mode):
+            return refused
         body, invalid = await _request(request, "credit-note")
         if invalid:
             return invalid
