@@ -13,9 +13,8 @@ import msgspec
 
 from adapters.base import Ambiguous, ProviderError
 
-DIAN_RULE: Final = re.compile(
-    r"Regla:\s*([A-Z0-9]+)"
-)  # "Regla: FAK24, Rechazo: ..." (facepro emit.201.rechazado)
+# "Regla: FAK24, Rechazo: ..." (facepro examples/emit.201.rechazado)
+DIAN_RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")
 
 
 def number(value: Decimal) -> msgspec.Raw:
