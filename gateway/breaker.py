@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.store.engine import reader
 from gateway.store.schema import breakers
 
-
 # Built once, executed with parameters (gateway.store.documents says why).
 _STATE = sa.select(breakers.c.state, breakers.c.opened_until).where(
     breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")

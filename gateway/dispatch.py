@@ -121,10 +121,15 @@ class Dispatcher:
         async with self.rt.reader.connect() as conn:
             return await docs.get(conn, doc_id)
 
-    async def advance(self, doc_id: str, lease: Lease) -> float | None:
-        async with self.rt.reader.connect() as conn:
-            row = await docs.get(conn, doc_id)
-            crashed = await docs.in_flight_attempts(conn, doc_id) if row is not None else []
+    async def advance(self, doc_id: str, lease: Lease, *, created: Row[Any] | None = None) -> float | None:
+        """`created`: the row of a document this request has just created with its job claimed,
+        which therefore has no attempt yet (no need to read either back)."""
+        if created is not None:
+            row, crashed = created, []
+        else:
+            async with self.rt.reader.connect() as conn:
+                row = await docs.get(conn, doc_id)
+                crashed = await docs.in_flight_attempts(conn, doc_id) if row is not None else []
         if row is None or row.status in docs.TERMINAL:
             return None
         tenant = self.rt.tenants.get(row.tenant_id)
@@ -162,13 +167,12 @@ class Dispatcher:
         the outbox events, and (`release`) giving the job back with its next run time."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            await docs.transition(conn, row, status, now, **values)
+            # the new row comes back from the UPDATE (RETURNING): `also` never changes the document
+            new = await docs.transition(conn, row, status, now, **values)
             if attempt is not None:
                 await docs.record_attempt(conn, row.id, now=now, **attempt)
             for statement in also:
                 await statement(conn)
-            new = await docs.get(conn, row.id)
-            assert new is not None
             event = event or (STATUS_EVENTS.get(status) if status != row.status else None)
             if event and webhooks.subscribed(tenant, event):
                 data = document_resource(new, await docs.attempts_of(conn, row.id))

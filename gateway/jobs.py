@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Any, Final
 
 import httpx
+from sqlalchemy.engine import Row
 
 from gateway import webhooks
 from gateway.dispatch import Dispatcher
@@ -123,10 +124,13 @@ async def run_job(
     await lease.release(next_run)
 
 
-async def run_document(rt: Runtime, dispatcher: Dispatcher, doc_id: str, lease: Lease) -> None:
-    """Advance a document whose job we hold, then give the job back with its next run time."""
+async def run_document(
+    rt: Runtime, dispatcher: Dispatcher, doc_id: str, lease: Lease, *, created: Row[Any] | None = None
+) -> None:
+    """Advance a document whose job we hold, then give the job back with its next run time
+    (`created`: see Dispatcher.advance)."""
     try:
-        next_run = await dispatcher.advance(doc_id, lease)
+        next_run = await dispatcher.advance(doc_id, lease, created=created)
     except LeaseLost:
         return
     except StaleDocument:  # a refresh or resolve changed it meanwhile: look again at once

@@ -111,7 +111,7 @@ class DocumentService:
                     document.kind,
                     document.issue_date,  # type: ignore[arg-type]
                 )
-            await docs.insert(
+            created = await docs.insert(
                 conn,
                 {
                     "id": doc_id,
@@ -162,7 +162,7 @@ class DocumentService:
                 )
         if not asynchronous:
             lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
-            await run_document(self.rt, self.dispatcher, doc_id, lease)
+            await run_document(self.rt, self.dispatcher, doc_id, lease, created=created)
         return doc_id
 
     def _preflight(

@@ -37,11 +37,13 @@ class StaleDocument(Exception):
 # so a prebuilt statement executed with parameters skips building and hashing it again (a third of
 # a statement's cost; bench/README.md). Parameters of WHERE clauses are named `w_*`: the other keys
 # of an UPDATE's parameters are its SET clause.
-_INSERT: Final = documents.insert()
+_INSERT: Final = documents.insert().returning(documents)
 _BY_ID: Final = sa.select(documents).where(documents.c.id == sa.bindparam("w_id"))
 _BY_ID_OF_TENANT: Final = _BY_ID.where(documents.c.tenant_id == sa.bindparam("w_tenant"))
-_TRANSITION: Final = documents.update().where(
-    documents.c.id == sa.bindparam("w_id"), documents.c.version == sa.bindparam("w_version")
+_TRANSITION: Final = (
+    documents.update()
+    .where(documents.c.id == sa.bindparam("w_id"), documents.c.version == sa.bindparam("w_version"))
+    .returning(documents)
 )
 _UPDATE: Final = documents.update().where(documents.c.id == sa.bindparam("w_id"))
 _COLUMNS: Final = frozenset(documents.c.keys())
@@ -63,8 +65,9 @@ def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return values
 
 
-async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> None:
-    await conn.execute(_INSERT, dict(_checked(values)))
+async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> Row[Any]:
+    """The new document's row, as stored (RETURNING: no read after the write)."""
+    return (await conn.execute(_INSERT, dict(_checked(values)))).one()
 
 
 async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) -> Row[Any] | None:
@@ -74,8 +77,10 @@ async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) 
     return (await conn.execute(_BY_ID_OF_TENANT, {"w_id": doc_id, "w_tenant": tenant_id})).first()
 
 
-async def transition(conn: AsyncConnection, row: Row[Any], status: str, now: float, **values: Any) -> None:
-    """Move `row` to `status` with `values`, or raise StaleDocument."""
+async def transition(
+    conn: AsyncConnection, row: Row[Any], status: str, now: float, **values: Any
+) -> Row[Any]:
+    """Move `row` to `status` with `values` and return the new row, or raise StaleDocument."""
     if status not in TRANSITIONS[row.status]:
         raise StaleDocument(f"{row.id}: {row.status} → {status} is not allowed")
     result = await conn.execute(
@@ -89,8 +94,10 @@ async def transition(conn: AsyncConnection, row: Row[Any], status: str, now: flo
             **_checked(values),
         },
     )
-    if result.rowcount != 1:
+    new = result.first()
+    if new is None:
         raise StaleDocument(f"{row.id}: changed concurrently")
+    return new
 
 
 async def set_fields(conn: AsyncConnection, doc_id: str, **values: Any) -> None:

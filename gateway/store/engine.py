@@ -104,9 +104,7 @@ def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
     def connector(*pragmas: str) -> LoopSqlite:
         def connect() -> sqlite3.Connection:
             # autocommit at the driver: SQLAlchemy's begin below emits BEGIN itself
-            connection = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, **connect_args
-            )
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, **connect_args)
             for pragma in (*SQLITE_PRAGMAS, *pragmas):
                 connection.execute(pragma)
             return connection
