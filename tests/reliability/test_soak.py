@@ -16,7 +16,7 @@ The simulators' ledgers (`GET /_sim/ledger`) are the ground truth of what was is
 Then an operator settles the flagged documents with the ledger in hand, and each ends accepted,
 still issued exactly once.
 
-`make test` runs a bounded version (1 800 documents, about a minute); `make soak` (PASARELA_SOAK=full) 10 000
+`make test` runs a bounded version (2 500 documents, about a minute); `make soak` (PASARELA_SOAK=full) 10 000
 documents. PASARELA_SOAK_DOCS overrides the count. The figures are printed (`pytest -s`).
 """
 
@@ -43,7 +43,7 @@ from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 
 FULL = os.environ.get("PASARELA_SOAK") == "full"
-DOCUMENTS = int(os.environ.get("PASARELA_SOAK_DOCS", "10000" if FULL else "1800"))
+DOCUMENTS = int(os.environ.get("PASARELA_SOAK_DOCS", "10000" if FULL else "2500"))
 CONCURRENCY = 24
 KILLS = (1 / 3, 2 / 3)  # fractions of the run at which the gateway process is killed
 FAULT_MIX = {"down": 0.10, "quota": 0.05, "hang": 0.05, "reset": 0.02, "slow": 0.05, "reject": 0.01}
