@@ -62,9 +62,7 @@ _totals_decoder = msgspec.json.Decoder(Totals)
 _authority_decoder = msgspec.json.Decoder(Authority)
 
 
-def document_resource(
-    row: Row[Any], attempts: Sequence[Row[Any]] = (), *, full: bool = True
-) -> DocumentResource:
+def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> DocumentResource:
     return DocumentResource(
         id=row.id,
         status=row.status,
@@ -87,9 +85,7 @@ def document_resource(
                 at=timestamp(a.at),
             )
             for a in attempts
-        ]
-        if full
-        else [],
+        ],
         warnings=msgspec.json.decode(row.warnings),
         links=msgspec.json.decode(row.links),
         needs_attention=bool(row.needs_attention),

@@ -161,7 +161,10 @@ class DocumentController(Controller):
                 cursor=position,
                 limit=limit,
             )
-        return DocumentPage(items=[document_resource(r, full=False) for r in rows], next_cursor=next_cursor)
+            attempts = await docs.attempts_of_each(conn, [r.id for r in rows])
+        return DocumentPage(
+            items=[document_resource(r, attempts[r.id]) for r in rows], next_cursor=next_cursor
+        )
 
     @get("/{doc_id:str}", operation_id="getDocument")
     async def get_document(

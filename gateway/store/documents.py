@@ -141,6 +141,16 @@ async def attempts_of(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
     return (await conn.execute(_ATTEMPTS_OF, {"w_doc": doc_id})).all()
 
 
+async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+    """The attempts of several documents (a page of the list) in one query, by document id."""
+    by_document: dict[str, list[Row[Any]]] = {doc_id: [] for doc_id in doc_ids}
+    if doc_ids:
+        query = sa.select(attempts).where(attempts.c.document_id.in_(doc_ids)).order_by(attempts.c.id)
+        for attempt in (await conn.execute(query)).all():
+            by_document[attempt.document_id].append(attempt)
+    return by_document
+
+
 async def in_flight_attempts(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
     return (await conn.execute(_IN_FLIGHT, {"w_doc": doc_id})).all()
 

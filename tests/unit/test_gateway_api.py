@@ -290,3 +290,25 @@ async def test_oversized_body_is_413(example_bytes):
     async with running(tenants_toml()) as (client, _):
         r = await client.post("/v1/documents", content=b" " * (3 * 1024 * 1024), headers=AUTH)
         assert r.status_code == 413
+
+
+async def test_list_items_carry_the_attempts_the_single_document_shows(example_bytes):
+    async with running(tenants_toml()) as (client, _):
+        book("primary").script = ["down", "down", "down"]  # max_attempts 3, then the backup account
+        fell_back = (
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        ).json()
+        direct = (
+            await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        ).json()
+        listed = {d["id"]: d for d in (await client.get("/v1/documents", headers=AUTH)).json()["items"]}
+        for doc in (fell_back, direct):
+            single = (await client.get(f"/v1/documents/{doc['id']}", headers=AUTH)).json()
+            assert listed[doc["id"]]["attempts"] == single["attempts"]
+        assert [a["outcome"] for a in listed[fell_back["id"]]["attempts"]] == [
+            "unavailable",
+            "unavailable",
+            "unavailable",
+            "accepted",
+        ]
+        assert [a["account"] for a in listed[direct["id"]]["attempts"]] == ["primary"]
