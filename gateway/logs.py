@@ -75,3 +75,5 @@ def configure(secrets_: Iterable[str], level: int = logging.INFO) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True  # our middleware logs requests, without headers
+    # httpx logs every provider call at info; each call is already an attempt row and a metric
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
