@@ -10,12 +10,13 @@ import re
 import sys
 import types
 import typing
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from adapters.base import adapter_classes
+from adapters.base import GROUP, adapter_classes
 from canonical import document as model
 
 MODEL_STRUCTS = (
@@ -77,7 +78,9 @@ def model_reference() -> str:
 
 
 def provider_matrix() -> str:
-    adapters = adapter_classes()
+    """The installed adapters (entry points), not those a test or plugin registered at run time."""
+    installed = {ep.name for ep in entry_points(group=GROUP)}
+    adapters = {name: cls for name, cls in adapter_classes().items() if name in installed}
     rows = ["| provider | countries | kinds | numbering |", "|---|---|---|---|"]
     for name, cls in adapters.items():
         numbering = "gateway's range" if cls.numbering == "ours" else "provider's own"
