@@ -90,11 +90,33 @@ def wait_http(url: str, process: subprocess.Popen[bytes], what: str) -> None:
     raise SystemExit(f"{what} did not start")
 
 
+def process_tree(pid: int) -> list[int]:
+    """The gateway and, with --workers, its worker processes."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of the gateway: the sum over its processes (one per worker)."""
+    total = 0
+    for p in process_tree(pid):
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by the gateway's processes: per document, the figure
+    that does not depend on what else the machine is running."""
+    total = 0
+    for p in process_tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def direct_payload(config_text: str) -> bytes:
@@ -115,8 +137,9 @@ def line(label: str, r: Result) -> str:
 
 
 async def measure(
-    args: argparse.Namespace, sim_port: int, gw_port: int, direct_body: bytes
-) -> dict[str, Result]:
+    args: argparse.Namespace, sim_port: int, gw_port: int, direct_body: bytes, gw_pid: int
+) -> tuple[dict[str, Result], dict[str, float]]:
+    """The four runs, and the gateway's CPU milliseconds per document in each of its two."""
     invoice = (ROOT / "examples" / "co-invoice.json").read_bytes()
     direct = [
         encode_request(
@@ -140,11 +163,16 @@ async def measure(
     # warm both paths (connection pools, imports, SQLite pages) before measuring
     await run(sim_port, direct, concurrency=4, total=200)
     await run(gw_port, gateway, concurrency=4, total=200)
+    cpu_ms = {}
     results["direct c=1"] = await run(sim_port, direct, concurrency=1, total=args.requests)
+    before = cpu_seconds(gw_pid)
     results["gateway c=1"] = await run(gw_port, gateway, concurrency=1, total=args.requests)
+    cpu_ms["gateway c=1"] = (cpu_seconds(gw_pid) - before) * 1000 / len(results["gateway c=1"].latencies_ms)
     results["direct c=50"] = await run(sim_port, direct, concurrency=50, duration_s=args.seconds)
+    before = cpu_seconds(gw_pid)
     results["gateway c=50"] = await run(gw_port, gateway, concurrency=50, duration_s=args.seconds)
-    return results
+    cpu_ms["gateway c=50"] = (cpu_seconds(gw_pid) - before) * 1000 / len(results["gateway c=50"].latencies_ms)
+    return results, cpu_ms
 
 
 def main() -> None:
@@ -158,7 +186,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pasarela-bench-") as folder:
         config_text = TENANTS.format(api_key=API_KEY, sim_port=sim_port, token=TOKEN)
         Path(folder, "tenants.toml").write_text(config_text)
-        env = {**os.environ, "PASARELA_LOG_LEVEL": "warning"}
+        env = dict(os.environ)  # the gateway logs as in production: one JSON access line per request
         sim = subprocess.Popen(
             [sys.executable, "-c", SIM_MAIN, str(sim_port)], cwd=folder, env=env, stdout=subprocess.DEVNULL
         )
@@ -183,7 +211,9 @@ def main() -> None:
         try:
             wait_http(f"http://127.0.0.1:{sim_port}/api/v1/health", sim, "simulator")
             wait_http(f"http://127.0.0.1:{gw_port}/healthz", gw, "gateway")
-            results = asyncio.run(measure(args, sim_port, gw_port, direct_payload(config_text)))
+            results, cpu_ms = asyncio.run(
+                measure(args, sim_port, gw_port, direct_payload(config_text), gw.pid)
+            )
             rss = peak_rss_mb(gw.pid)
         finally:
             for p in (gw, sim):
@@ -192,8 +222,8 @@ def main() -> None:
                     p.wait(timeout=10)
 
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"gateway workers: {args.workers}, store: SQLite (WAL)"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"load average {os.getloadavg()[0]:.1f}; gateway workers: {args.workers}, store: SQLite (WAL)"
     )
     for label, r in results.items():
         print(line(label, r))
@@ -207,6 +237,10 @@ def main() -> None:
     print(
         f"throughput at c=50: gateway {g50.throughput:.0f} documents/s (target ≥ 500), "
         f"{g50.throughput / d50.throughput:.2f}× the direct call"
+    )
+    print(
+        f"gateway CPU per document: {cpu_ms['gateway c=1']:.2f} ms at c=1, {cpu_ms['gateway c=50']:.2f} ms "
+        "at c=50 (independent of the machine's other load)"
     )
     print(f"gateway peak RSS: {rss:.0f} MB (target ≤ 200 MB)")
 
