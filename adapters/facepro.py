@@ -316,6 +316,7 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
     elif estado == "fallido":
         warnings.append("FacEPro estado 'fallido': DIAN gave no answer; re-query the status")
     errors = [dian_error(data["ultimo_error"])] if data.get("ultimo_error") else []
+    links = data.get("links") if isinstance(data.get("links"), dict) else {}
     return Outcome(
         status=STATUSES.get(estado, "pending"),
         provider_reference=text(data.get("tracking_id")),
@@ -326,7 +327,7 @@ def parse_response(data: Mapping[str, Any], *, raw: Any = None) -> Outcome:
             message=text(data.get("estado_dian_mensaje")),
             errors=errors,
         ),
-        links={k: v for k, v in (data.get("links") or {}).items() if isinstance(v, str)},
+        links={k: v for k, v in links.items() if isinstance(v, str)},
         warnings=warnings,
         raw=raw,
     )
@@ -348,7 +349,7 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
         errors=laravel_errors(body.get("errors"), canonical_path),
         raw=body or response.text[:2000],
     )
-    if failure.retry_after is None and body.get("periodo") in QUOTA_PERIODS:
+    if failure.retry_after is None and text(body.get("periodo")) in QUOTA_PERIODS:
         # emit.429.json sends no Retry-After: the quota comes back with the next period
         failure.retry_after = QUOTA_PERIODS[body["periodo"]](dt.datetime.now(BOGOTA))
     return failure

@@ -297,11 +297,11 @@ def parse_response(body: Mapping[str, Any], *, raw: Any = None) -> Outcome:
         fiscal_id=_text(body.get("codigoGeneracion")),
         authority=Authority(
             code=estado,
-            message=body.get("descripcionMsg"),
+            message=_text(body.get("descripcionMsg")),
             seal=seal,
             errors=[observation_error(o) for o in observations] if status == "rejected" else [],
         ),
-        links={k: v for k, v in (body.get("urls") or {}).items() if isinstance(v, str)},
+        links={k: v for k, v in _mapping(body.get("urls")).items() if isinstance(v, str)},
         warnings=warnings,
         raw=raw,
     )
@@ -326,6 +326,10 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
 def _text(value: Any) -> str | None:
     """A string field of the answer; any other type (a malformed answer) counts as absent."""
     return value if isinstance(value, str) and value else None
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _observations(body: Mapping[str, Any]) -> list[Any]:
