@@ -228,10 +228,19 @@ def well_typed(result: Any) -> None:
     """What an adapter returns is stored as is: its ids and texts must be strings (a list where a
     CUFE belongs would fail later, in the store, after the document was issued)."""
     if isinstance(result, Outcome):
-        texts = [result.provider_reference, result.number, result.fiscal_id]
-        texts += [result.authority.code, result.authority.message, result.authority.seal]
-        assert all(t is None or isinstance(t, str) for t in texts), result
-        assert all(isinstance(w, str) for w in result.warnings), result.warnings
+        a = result.authority
+        texts = {
+            "provider_reference": result.provider_reference,
+            "number": result.number,
+            "fiscal_id": result.fiscal_id,
+            "authority.code": a.code,
+            "authority.message": a.message,
+            "authority.seal": a.seal,
+            **{f"authority.errors[{i}]": e.message for i, e in enumerate(a.errors)},
+            **{f"warnings[{i}]": w for i, w in enumerate(result.warnings)},
+        }
+        wrong = {k: v for k, v in texts.items() if v is not None and not isinstance(v, str)}
+        assert not wrong, wrong
     elif isinstance(result, ProviderRef):
         assert all(t is None or isinstance(t, str) for t in (result.provider_reference, result.fiscal_id)), (
             result
