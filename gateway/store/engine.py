@@ -12,13 +12,16 @@ aiosqlite does, four times per statement), so they run on the event loop's own t
 - a writer of another process holding the lock makes `BEGIN IMMEDIATE` fail at once
   (busy_timeout 0 on the write connection), and the begin is retried after an asyncio sleep.
 Reads go through `reader(engine)`: their own pool of connections in autocommit mode (no BEGIN, no
-lock; SQLite WAL readers never wait for writers).
+lock; SQLite WAL readers never wait for writers). A statement that aggregates (`/metrics`, the
+alert sweep: counts over every document) may scan a large table: it runs on a worker thread, which
+SQLite lets the loop go on meanwhile; every other statement is keyed or paged.
 PostgreSQL (by URL) is the store for several gateway processes; it takes row locks itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 import weakref
@@ -58,6 +61,10 @@ class _RunNow:
                 future.set_result(result)
 
 
+# Statements that may scan a whole table (aggregates): they run on a worker thread, not the loop.
+SCANS: Final = re.compile(r"\bGROUP BY\b|\bcount\(", re.IGNORECASE)
+
+
 class LoopSqlite(aiosqlite.Connection):
     """aiosqlite's interface (what SQLAlchemy's adapter drives), executed on the loop's thread."""
 
@@ -76,6 +83,8 @@ class LoopSqlite(aiosqlite.Connection):
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if self._connection is None:
             raise ValueError("Connection closed")
+        if args and isinstance(args[0], str) and SCANS.search(args[0]):
+            return await asyncio.to_thread(fn, *args, **kwargs)  # the connection is ours alone meanwhile
         return fn(*args, **kwargs)
 
     def stop(self) -> None:

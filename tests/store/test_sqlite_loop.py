@@ -1,0 +1,64 @@
+"""SQLite on the event loop's thread (gateway.store.engine): keyed statements run there, aggregates
+that may scan a table run on a worker thread, and two processes' writers take turns on the lock
+without either failing."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from gateway.store.engine import dispose, make_engine, migrate, reader
+
+
+async def _thread_ids(tmp_path: Path) -> tuple[int, int]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'loop.db'}")
+    readers = reader(engine)
+
+    @event.listens_for(readers.sync_engine, "connect")
+    def register(dbapi_connection, _record):  # the thread that runs each statement reports itself
+        dbapi_connection.driver_connection._conn.create_function("thread_id", 0, threading.get_ident)
+
+    try:
+        await migrate(engine)
+        async with readers.connect() as conn:
+            keyed = (await conn.execute(sa.text("SELECT thread_id()"))).scalar()
+            scan = (await conn.execute(sa.text("SELECT count(*), thread_id() FROM documents"))).one()[1]
+        return keyed, scan
+    finally:
+        await dispose(engine)
+
+
+async def test_keyed_statements_run_on_the_loop_and_aggregates_on_a_worker_thread(tmp_path):
+    keyed, scan = await _thread_ids(tmp_path)
+    assert keyed == threading.get_ident()
+    assert scan != threading.get_ident()
+
+
+async def test_two_processes_writers_take_turns_on_the_lock(tmp_path):
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    one, other = make_engine(url), make_engine(url)  # two gateway processes' engines
+    await migrate(one)
+    async with one.begin() as conn:
+        await conn.execute(sa.text("CREATE TABLE counter (n INTEGER)"))
+        await conn.execute(sa.text("INSERT INTO counter VALUES (0)"))
+
+    async def add(engine, times: int) -> None:
+        for _ in range(times):
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("UPDATE counter SET n = n + 1"))
+                await asyncio.sleep(0)  # hold the lock across a turn of the loop
+
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*(add(e, 50) for e in (one, other) for _ in range(5)))
+        async with reader(one).connect() as conn:
+            assert (await conn.execute(sa.text("SELECT n FROM counter"))).scalar() == 500
+        assert time.monotonic() - started < 20
+    finally:
+        await dispose(one)
+        await dispose(other)
