@@ -108,7 +108,9 @@ def make_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> Asyn
 
 
 def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
-    path = sa.engine.make_url(url).database or ":memory:"
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:":  # every connection would open a database of its own
+        raise ValueError("SQLite store needs a file (e.g. sqlite:///pasarela.db), not an in-memory database")
 
     def connector(*pragmas: str) -> LoopSqlite:
         def connect() -> sqlite3.Connection:
@@ -130,8 +132,7 @@ def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
     reader_engine = create_async_engine(
         url, async_creator=connector, pool_size=READERS, max_overflow=READERS, pool_reset_on_return=None
     )
-    event.listen(writer.sync_engine, "begin", _begin_immediate)
-    event.listen(reader_engine.sync_engine, "begin", lambda _connection: None)  # autocommit reads
+    event.listen(writer.sync_engine, "begin", _begin_immediate)  # readers: autocommit, no BEGIN
     _readers[writer] = reader_engine
     return writer
 
