@@ -121,9 +121,17 @@ class Dispatcher:
         async with self.rt.reader.connect() as conn:
             return await docs.get(conn, doc_id)
 
-    async def advance(self, doc_id: str, lease: Lease, *, created: Row[Any] | None = None) -> float | None:
+    async def advance(
+        self,
+        doc_id: str,
+        lease: Lease,
+        *,
+        created: Row[Any] | None = None,
+        first_attempt: int | None = None,
+    ) -> float | None:
         """`created`: the row of a document this request has just created with its job claimed,
-        which therefore has no attempt yet (no need to read either back)."""
+        which therefore has no attempt yet (no need to read either back); `first_attempt`: the
+        in-flight attempt `open_first_attempt` committed with it."""
         if created is not None:
             row, crashed = created, []
         else:
@@ -146,8 +154,22 @@ class Dispatcher:
         if row.status == "pending":
             return await self._poll(tenant, row, lease)
         if row.status == "queued":
-            return await self._dispatch(tenant, row, lease)
+            return await self._dispatch(tenant, row, lease, first_attempt)
         return None
+
+    async def open_first_attempt(
+        self, conn: AsyncConnection, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
+    ) -> int | None:
+        """The in-flight attempt on the chain's first account, written in the transaction that
+        creates the document (with its job claimed by this request): committed before the call like
+        every attempt, one transaction and one lease renewal less per document. None when that
+        account is disabled or its circuit open: `_call` then decides as for any attempt."""
+        account = tenant.account(chain[0])
+        if account is None or not account.enabled:
+            return None
+        if not await breaker.allows_in(conn, tenant.id, account.name, now):
+            return None
+        return await docs.begin_attempt(conn, doc_id, account.name, account.provider, now)
 
     # -- state changes (each one transaction: document + attempt + outbox events) -----------------
 
@@ -215,18 +237,23 @@ class Dispatcher:
 
     # -- queued: try the chain ----------------------------------------------------------------------
 
-    async def _dispatch(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+    async def _dispatch(
+        self, tenant: Tenant, row: Row[Any], lease: Lease, first_attempt: int | None = None
+    ) -> float | None:
+        """`first_attempt`: already begun on the chain's first account (checked against the
+        deadline when the document was created), so it is used, never left in flight."""
         d = tenant.dispatch
         chain: list[str] = msgspec.json.decode(row.chain)
         for index in range(row.chain_index, len(chain)):
-            if self.rt.clock() >= row.deadline:
+            begun, first_attempt = first_attempt, None
+            if begun is None and self.rt.clock() >= row.deadline:
                 break
             account = tenant.account(chain[index])
             if account is None or not account.enabled:
                 continue
             if index != row.chain_index:
                 row = await self.change(tenant, row, "queued", chain_index=index)
-            result = await self._try_account(tenant, row, account, lease)
+            result = await self._try_account(tenant, row, account, lease, begun)
             if isinstance(result, Answer):
                 return await self._apply(tenant, row, account, result.outcome, answer=result, lease=lease)
             if isinstance(result, Rejected):
@@ -255,14 +282,15 @@ class Dispatcher:
         return None
 
     async def _try_account(
-        self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease
+        self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease, begun: int | None = None
     ) -> Answer | ProviderFailure | Unsupported:
+        """`begun`: the in-flight attempt row of the first call, already committed."""
         d = tenant.dispatch
         try:
             adapter = self.rt.adapter(tenant.id, account)
             emission = emission_for(row, tenant, account)
         except ProviderFailure as exc:
-            await self._record(tenant, row, account, exc.kind, exc.message)
+            await self._record(tenant, row, account, exc.kind, exc.message, attempt_id=begun)
             return exc
         retrying = AsyncRetrying(
             stop=stop_after_attempt(d.max_attempts) | (lambda _: self.rt.clock() >= row.deadline),
@@ -276,7 +304,8 @@ class Dispatcher:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._call(tenant, row, account, adapter, emission, lease)
+                    attempt_id, begun = begun, None
+                    return await self._call(tenant, row, account, adapter, emission, lease, attempt_id)
         except (ProviderFailure, Unsupported) as exc:
             return exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
@@ -289,29 +318,16 @@ class Dispatcher:
         adapter: Adapter,
         emission: Emission,
         lease: Lease,
+        begun: int | None = None,
     ) -> Answer:
-        """One provider call, its attempt row written (committed) before it. A success is recorded
-        by the status change that follows (one transaction); a failure is recorded here."""
+        """One provider call, its attempt row written (committed) before it: here, or `begun` with
+        the document. A success is recorded by the status change that follows (one transaction); a
+        failure is recorded here."""
         d = tenant.dispatch
-        now = self.rt.clock()
-        async with self.rt.engine.begin() as conn:
-            circuit_open = not await breaker.allows_in(conn, tenant.id, account.name, now)
-            if circuit_open:
-                await docs.record_attempt(
-                    conn,
-                    row.id,
-                    account.name,
-                    account.provider,
-                    "circuit_open",
-                    now,
-                    error="circuit open: skipped",
-                )
-            else:
-                await lease.renew_in(conn)
-                attempt_id = await docs.begin_attempt(conn, row.id, account.name, account.provider, now)
-        if circuit_open:
-            self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, "circuit_open").inc()
-            raise CircuitOpen(f"circuit open for account {account.name}", code="circuit-open")
+        if begun is not None:  # the lease was taken in that same transaction
+            attempt_id = begun
+        else:
+            attempt_id = await self._begin(tenant, row, account, lease)
         call_timeout = account.timeout_s * 2 + 1  # the adapter's own timeout is account.timeout_s
         started = time.perf_counter()
         try:
@@ -375,6 +391,29 @@ class Dispatcher:
             also=circuit,
         )
         raise failure
+
+    async def _begin(self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease) -> int:
+        """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
+        now = self.rt.clock()
+        async with self.rt.engine.begin() as conn:
+            circuit_open = not await breaker.allows_in(conn, tenant.id, account.name, now)
+            if circuit_open:
+                await docs.record_attempt(
+                    conn,
+                    row.id,
+                    account.name,
+                    account.provider,
+                    "circuit_open",
+                    now,
+                    error="circuit open: skipped",
+                )
+            else:
+                await lease.renew_in(conn)
+                attempt_id = await docs.begin_attempt(conn, row.id, account.name, account.provider, now)
+        if circuit_open:
+            self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, "circuit_open").inc()
+            raise CircuitOpen(f"circuit open for account {account.name}", code="circuit-open")
+        return attempt_id
 
     async def _record(
         self,

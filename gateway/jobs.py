@@ -125,12 +125,18 @@ async def run_job(
 
 
 async def run_document(
-    rt: Runtime, dispatcher: Dispatcher, doc_id: str, lease: Lease, *, created: Row[Any] | None = None
+    rt: Runtime,
+    dispatcher: Dispatcher,
+    doc_id: str,
+    lease: Lease,
+    *,
+    created: Row[Any] | None = None,
+    first_attempt: int | None = None,
 ) -> None:
     """Advance a document whose job we hold, then give the job back with its next run time
-    (`created`: see Dispatcher.advance)."""
+    (`created`, `first_attempt`: see Dispatcher.advance)."""
     try:
-        next_run = await dispatcher.advance(doc_id, lease, created=created)
+        next_run = await dispatcher.advance(doc_id, lease, created=created, first_attempt=first_attempt)
     except LeaseLost:
         return
     except StaleDocument:  # a refresh or resolve changed it meanwhile: look again at once

@@ -101,6 +101,7 @@ class DocumentService:
         doc_id = new_document_id()
         owner = jobs.owner(self.rt.worker_id)  # this request runs the job it creates (sync)
         d = tenant.dispatch
+        first_attempt = None
         async with self.rt.engine.begin() as conn:
             allocated = None
             if any(adapter_class(a.provider).numbering == "ours" for a in chain):
@@ -145,6 +146,10 @@ class DocumentService:
                 locked_by=None if asynchronous else owner,
                 locked_until=None if asynchronous else now + d.lease_s,
             )
+            if not asynchronous:
+                first_attempt = await self.dispatcher.open_first_attempt(
+                    conn, tenant, [a.name for a in chain], doc_id, now
+                )
             if idempotency_key is not None:
                 await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
             if allocated is not None and allocated.remaining == numbering.low_watermark(allocated.range):
@@ -162,7 +167,9 @@ class DocumentService:
                 )
         if not asynchronous:
             lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
-            await run_document(self.rt, self.dispatcher, doc_id, lease, created=created)
+            await run_document(
+                self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
+            )
         return doc_id
 
     def _preflight(
