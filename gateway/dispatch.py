@@ -203,6 +203,8 @@ class Dispatcher:
                 await webhooks.publish(conn, tenant, event, event_id, data, now)
             if release is not None:
                 await release[0].release_in(conn, release[1])
+                if release[0].answers:
+                    release[0].document = (new, await docs.attempts_of(conn, row.id))
         if release is not None:
             release[0].released = True
         return new

@@ -8,6 +8,7 @@ holds the lease of, so a crash mid-request leaves a job the loop resumes.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any, Final
 
 import msgspec
@@ -92,6 +93,32 @@ class DocumentService:
         """Validate, route, persist, dispatch (sync) or queue (async); returns the document id.
         Raises InvalidDocument,
         RoutingError, NumberingError, UnsupportedDocument: nothing is created then."""
+        return (await self._create(tenant, body, provider, asynchronous, idempotency_key))[0]
+
+    async def create_resource(
+        self,
+        tenant: Tenant,
+        body: bytes,
+        *,
+        provider: str | None = None,
+        asynchronous: bool = False,
+        idempotency_key: str | None = None,
+    ) -> DocumentResource:
+        """`create`, answered with the document as committed by the change that finished the run
+        (async: as inserted, no attempt yet); read back only when the run ended otherwise."""
+        doc_id, final = await self._create(tenant, body, provider, asynchronous, idempotency_key)
+        if final is None:
+            return await self.resource(tenant, doc_id)
+        return document_resource(*final)
+
+    async def _create(
+        self,
+        tenant: Tenant,
+        body: bytes,
+        provider: str | None,
+        asynchronous: bool,
+        idempotency_key: str | None,
+    ) -> tuple[str, tuple[Row[Any], Sequence[Row[Any]]] | None]:
         document, totals = prepare(body)
         chain = choose_chain(
             await self.rt.routes(tenant.id), tenant.accounts, document, totals, forced=provider
@@ -165,12 +192,13 @@ class DocumentService:
                     },
                     now,
                 )
-        if not asynchronous:
-            lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock)
-            await run_document(
-                self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
-            )
-        return doc_id
+        if asynchronous:
+            return doc_id, (created, ())
+        lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
+        await run_document(
+            self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
+        )
+        return doc_id, lease.document
 
     def _preflight(
         self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals

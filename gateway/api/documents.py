@@ -95,7 +95,7 @@ class DocumentController(Controller):
                 await idempotency.finish(rt.engine, tenant.id, key, 201, content)
                 return Response(content, status_code=201, media_type="application/json")
         try:
-            doc_id = await service(request).create(
+            resource = await service(request).create_resource(
                 tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=key
             )
         except REFUSALS as exc:
@@ -107,7 +107,7 @@ class DocumentController(Controller):
             if key is not None:
                 await idempotency.abandon(rt.engine, tenant.id, key)
             raise
-        resource = await service(request).resource(tenant, doc_id)
+        doc_id = resource.id
         status = 202 if mode == "async" else 201
         content = _encoder.encode(resource)
         if key is not None:

@@ -138,12 +138,24 @@ class Lease:
     `release_in` lets the final status change give the job back in the same transaction."""
 
     def __init__(
-        self, engine: AsyncEngine, job_id: int, worker: str, lease_s: float, tries: int, clock: Any
+        self,
+        engine: AsyncEngine,
+        job_id: int,
+        worker: str,
+        lease_s: float,
+        tries: int,
+        clock: Any,
+        *,
+        answers: bool = False,
     ) -> None:
         self.engine, self.job_id, self.worker, self.lease_s = engine, job_id, worker, lease_s
         self.tries = tries
         self.clock = clock
         self.released = False
+        # `answers`: a request runs the job and answers with the document; the status change that
+        # gives the job back keeps the row and attempts it committed here (no read back)
+        self.answers = answers
+        self.document: tuple[Row[Any], Sequence[Row[Any]]] | None = None
 
     async def renew(self) -> None:
         async with self.engine.begin() as conn:
