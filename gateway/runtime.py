@@ -1,4 +1,4 @@
-"""The running gateway's shared parts: config, store engine, adapters per account, keys, metrics.
+"""The running gateway's shared parts: config, store engine, adapters per account, metrics.
 
 One `Runtime` per app; controllers, dispatch and the job loop receive it. The tenants file seeds
 the store at start (tenants, key digests, accounts, numbering counters, routing rules).
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.base import Account, Adapter, adapter_class
 from gateway import numbering
-from gateway.auth import ApiKeys, key_hash
+from gateway.auth import key_hash
 from gateway.config import Config, Route, Tenant
 from gateway.metrics import Metrics
 from gateway.secrets import seal
@@ -48,7 +48,6 @@ class Runtime:
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.tenants: dict[str, Tenant] = {t.id: t for t in config.tenants}
-        self.keys = ApiKeys((t.id, k) for t in config.tenants for k in t.api_keys)
         self.metrics = Metrics()
         self._adapters: dict[tuple[str, str], Adapter] = {}
         self._routes: dict[str, tuple[float, list[Route]]] = {}  # tenant → (valid until, rules)
