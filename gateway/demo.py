@@ -27,6 +27,7 @@ from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
 SOFTWARE_ID, SOFTWARE_PIN = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", "12345"
 API_KEYS = {"demo-co": "demo-co-key-0123456789", "demo-sv": "demo-sv-key-0123456789"}
@@ -173,7 +174,7 @@ class Demo:
         self.sims: SimulatorThread | None = None
         self.gateway: subprocess.Popen[bytes] | None = None
         self.clients: dict[str, httpx.Client] = {}
-        self.xml_path: Path | None = None
+        self.xml_paths: list[Path] = []
 
     # -- world ------------------------------------------------------------------------------------
 
@@ -399,10 +400,14 @@ def story(demo: Demo) -> Iterator[None]:
         print(f"  {e['path']}: {e['message']} [{e['rule']}]")
     yield
 
-    xml = demo.clients["demo-co"].get(f"/v1/documents/{first['id']}/xml")
-    if xml.status_code == 200:
-        demo.xml_path = demo.workdir / f"{first.get('number')}.xml"
-        demo.xml_path.write_bytes(xml.content)
+    # The signed files outlive the demo's temporary folder: they are what a reader wants to open.
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    for suffix, query in (("", ""), ("-attached", "?container=attached")):
+        answer = demo.clients["demo-co"].get(f"/v1/documents/{first['id']}/xml{query}")
+        if answer.status_code == 200:
+            path = OUTPUT / f"{first.get('number')}{suffix}.xml"
+            path.write_bytes(answer.content)
+            demo.xml_paths.append(path)
 
 
 def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: str | None = None) -> int:
@@ -423,8 +428,13 @@ def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: st
         demo.start()
         for _ in story(demo):
             pass
-        if demo.xml_path:
-            print(f"\nThe signed UBL of the first invoice: {demo.xml_path}  (GET /v1/documents/{{id}}/xml)")
+        if demo.xml_paths:
+            print(
+                "\nThe first invoice as DIAN received it (signed UBL), and the AttachedDocument for the buyer:"
+            )
+            for path in demo.xml_paths:
+                print(f"  {path}")
+            print("  (GET /v1/documents/{id}/xml and /xml?container=attached)")
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
         if keep:
             _print_try(demo)

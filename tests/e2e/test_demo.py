@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from simulators.runner import free_port
 
@@ -29,7 +30,11 @@ def test_demo_tells_the_story_and_cleans_up():
     assert "DIAN's ledger holds 1 document(s)" in out  # reconciled, not sent twice
     assert re.search(r"invoice\s+dian\s+rejected", out)
     assert "[co-nit-check-digit]" in out
-    assert "The signed UBL" in out
+    assert "signed UBL" in out
+    saved = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".xml")]
+    assert len(saved) == 2 and all(p.exists() for p in saved)  # still there after the demo ended
+    assert b"ds:Signature" in saved[0].read_bytes() or b"Signature" in saved[0].read_bytes()
+    assert b"AttachedDocument" in saved[1].read_bytes()
     seconds = float(re.search(r"Done in ([0-9.]+) s", out).group(1))
     assert seconds < 60
     # nothing is left listening on the demo's ports
