@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.engine import make_engine, migrate
+from gateway.store.engine import dispose, make_engine, migrate
 
 PG_URL = os.environ.get("PASARELA_TEST_PG_URL")
 
@@ -47,4 +47,4 @@ async def engine(store: tuple[str, dict]) -> AsyncIterator[AsyncEngine]:
     eng = make_engine(url, connect_args=connect_args)
     await migrate(eng)
     yield eng
-    await eng.dispose()
+    await dispose(eng)  # the engine and its reader pool

@@ -22,7 +22,7 @@ from adapters.base import NumberingRange
 from gateway import breaker, idempotency, numbering
 from gateway.store import documents as docs
 from gateway.store import jobs
-from gateway.store.engine import MIGRATIONS, make_engine, migrate
+from gateway.store.engine import MIGRATIONS, dispose, make_engine, migrate
 from gateway.store.schema import schema_version
 
 RANGE = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=990000000, to=995000000)
@@ -126,7 +126,7 @@ async def test_breaker_state_is_shared_by_every_process(store, engine):
         await breaker.record_success(other, "t1", "dian", now + 31)
         assert breaker.state_name((await breaker.states(engine))[0], now + 31) == "closed"
     finally:
-        await other.dispose()
+        await dispose(other)
 
 
 async def test_a_job_is_claimed_by_exactly_one_worker(engine):
@@ -169,6 +169,7 @@ async def test_whole_gateway_numbers_200_concurrent_requests(store, example_byte
         numbers = sorted(int(r.json()["number"].removeprefix("SETP")) for r in responses)
         assert numbers == list(range(990000000, 990000200))
         assert len(book("dian-like").issued()) == 200
+    await dispose(engine)
 
 
 async def test_provider_secrets_are_sealed_at_rest(store, tmp_path):
