@@ -88,6 +88,13 @@ class LifecycleService:
             raise LifecycleRefusal(
                 409, "void-kind", f"a CO {row.kind} is not voided; issue a note against its invoice"
             )
+        if row.country == "CO" and (credited := await self._credit_notes_of(row)):
+            raise LifecycleRefusal(
+                409,
+                "void-already-credited",
+                f"credit notes {', '.join(credited)} already reference this invoice: an annulment for "
+                "the full amount would credit more than was invoiced; issue a credit note for the rest",
+            )
         await self._claim_void(row, tenant.dispatch.deadline_s + tenant.dispatch.lease_s)
         try:
             if row.country == "CO":
@@ -98,6 +105,30 @@ class LifecycleService:
             await self._set(row.id, voided_by=None, voided_at=None, only_if_claimed=True)
             raise
         return await self.documents.resource(tenant, doc_id)
+
+    async def _credit_notes_of(self, row: Row[Any]) -> list[str]:
+        """Live credit notes (not rejected or failed, not its annulment) referencing this invoice by
+        CUFE or number.
+        The reference lives in each note's canonical JSON: voids are rare, so reading the tenant's
+        credit notes issued since the invoice is cheaper than a column every emission would pay."""
+        query = sa.select(documents.c.id, documents.c.document).where(
+            documents.c.tenant_id == row.tenant_id,
+            documents.c.kind == "credit_note",
+            documents.c.status.not_in(sorted(CORRECTABLE)),
+            documents.c.created_at >= row.created_at,
+            sa.or_(documents.c.voids.is_(None), documents.c.voids != row.id),  # not its own annulment
+        )
+        async with self.rt.engine.connect() as conn:
+            notes = (await conn.execute(query)).all()
+        found = []
+        for note_id, body in notes:
+            reference = _document_decoder.decode(body).reference
+            if reference is not None and (
+                (row.fiscal_id and reference.fiscal_id == row.fiscal_id)
+                or (row.number and reference.number == row.number)
+            ):
+                found.append(note_id)
+        return found
 
     async def _claim_void(self, row: Row[Any], stale_after_s: float) -> None:
         """Only one void at a time. A claim older than a document's whole dispatch budget was left

@@ -50,6 +50,31 @@ async def test_co_void_links_the_annulling_note_both_ways(example_bytes):
         assert r.status_code == 409 and r.json()["errors"][0]["rule"] == "void-kind"
 
 
+async def test_co_void_refuses_an_invoice_already_partly_credited(example_bytes):
+    """An annulment credits the full amount: after a partial credit note it would credit too much."""
+    async with running(tenants_toml()) as (client, rt):
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        partial = {
+            "lines": [
+                {
+                    "description": "Devolución parcial",
+                    "quantity": "1",
+                    "unit_price": "1000",
+                    "taxes": [{"tax": "IVA", "rate": "19"}],
+                }
+            ],
+            "reason": {"code": "partial_return"},
+        }
+        r = await client.post(f"/v1/documents/{invoice['id']}/credit-note", json=partial, headers=AUTH)
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "accepted"
+        r = await client.post(f"/v1/documents/{invoice['id']}/void", json={"reason": "x"}, headers=AUTH)
+        assert r.status_code == 409, r.text
+        assert r.json()["errors"][0]["rule"] == "void-already-credited"
+        after = (await client.get(f"/v1/documents/{invoice['id']}", headers=AUTH)).json()
+        assert after["voided_by"] is None  # nothing was claimed or issued
+
+
 async def test_sv_void_without_an_invalidation_route_is_unsupported(example_bytes):
     async with running(tenants_toml(second_tenant=False).replace(CO_ISSUER, SV_ISSUER)) as (client, _):
         dte = await emit(client, example_bytes["sv-invoice"])
