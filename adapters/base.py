@@ -156,6 +156,11 @@ class Misconfigured(ProviderFailure):
     kind = "misconfigured"
 
 
+class NotSearchable(Exception):
+    """The provider offers no way to find this document again (no search route, or no reference to
+    query by). Reconciliation then leaves an `unknown` document to an operator: never a guess."""
+
+
 class UnsupportedIssue(Struct, kw_only=True):
     path: str
     rule: str

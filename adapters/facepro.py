@@ -22,6 +22,7 @@ from adapters.base import (
     Authority,
     Emission,
     Misconfigured,
+    NotSearchable,
     Outcome,
     ProviderFailure,
     ProviderRef,
@@ -217,7 +218,7 @@ class FaceProAdapter:
         """`GET /documentos/{uuid}/consultar` re-asks DIAN (GetStatusZip) without resending."""
         if not ref.provider_reference:
             # only the tracking_id finds a FacEPro document; reconciliation then asks an operator
-            raise NotImplementedError("FacEPro status needs the tracking_id")
+            raise NotSearchable("FacEPro status needs the tracking_id")
         response = await self.http.send("GET", f"/documentos/{ref.provider_reference}/consultar")
         if response.status_code == 404:
             return Outcome(

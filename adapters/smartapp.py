@@ -27,6 +27,7 @@ from adapters.base import (
     Authority,
     Emission,
     Misconfigured,
+    NotSearchable,
     Outcome,
     ProviderFailure,
     ProviderRef,
@@ -191,7 +192,7 @@ class SmartAppAdapter:
     async def status(self, ref: ProviderRef) -> Outcome:
         process_id = ref.provider_reference or ref.fiscal_id
         if not process_id:
-            raise NotImplementedError("SmartApp status needs the processId (the CUFE)")
+            raise NotSearchable("SmartApp status needs the processId (the CUFE)")
         response = await self.http.send("GET", STATUS_PATH.format(process_id=process_id))
         if response.status_code == 404:
             return Outcome(status="not_found", provider_reference=process_id, raw=exact_json_body(response))
@@ -206,9 +207,9 @@ class SmartAppAdapter:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """SmartApp documents no list or search endpoint and takes no reference of ours, so an
-        ambiguous emission cannot be found again: NotImplementedError tells reconciliation that an
+        ambiguous emission cannot be found again: NotSearchable tells reconciliation that an
         operator must resolve it (gateway/reconcile.py)."""
-        raise NotImplementedError("SmartApp offers no document search")
+        raise NotSearchable("SmartApp offers no document search")
 
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
         return await self._fetch_link(ref, "xml")

@@ -24,6 +24,7 @@ from adapters.base import (
     Authority,
     Emission,
     Misconfigured,
+    NotSearchable,
     Outcome,
     ProviderError,
     ProviderFailure,
@@ -209,9 +210,9 @@ class SmartBillAdapter:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         """SmartBill has no list or search route and the request carries no reference of ours, so a
-        lost answer cannot be searched (README.md): NotImplementedError is the gateway's "cannot be
+        lost answer cannot be searched (README.md): NotSearchable is the gateway's "cannot be
         searched", and an operator settles the document."""
-        raise NotImplementedError("SmartBill has no search route")
+        raise NotSearchable("SmartBill has no search route")
 
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
         """El Salvador's fiscal document is JSON: the DTE SmartBill stored (`get-json`)."""
@@ -429,7 +430,7 @@ def _codigo(ref: ProviderRef) -> str:
     code = ref.fiscal_id or ref.provider_reference
     if not code:
         # Every SmartBill route is keyed by codigoGeneracion: without it nothing can be asked.
-        raise NotImplementedError("SmartBill is queried by codigoGeneracion; none is known for this document")
+        raise NotSearchable("SmartBill is queried by codigoGeneracion; none is known for this document")
     return code
 
 

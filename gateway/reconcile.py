@@ -10,7 +10,7 @@ nothing is resent or sent elsewhere until this module says "not issued":
 - providers that number themselves: "not found" is trusted only after their processing window;
   several matches or no search possible → an operator settles it (`POST .../resolve`).
 
-Adapter conventions: `find()` raises NotImplementedError when the provider cannot be searched and
+Adapter conventions: `find()` raises NotSearchable when the provider cannot be searched and
 Ambiguous when several documents match.
 """
 
@@ -20,7 +20,16 @@ from typing import Literal
 
 from msgspec import Struct
 
-from adapters.base import Adapter, Ambiguous, Emission, Outcome, ProviderFailure, ProviderRef, Rejected
+from adapters.base import (
+    Adapter,
+    Ambiguous,
+    Emission,
+    NotSearchable,
+    Outcome,
+    ProviderFailure,
+    ProviderRef,
+    Rejected,
+)
 
 VerdictKind = Literal["issued", "not_issued", "wait", "attention"]
 
@@ -48,7 +57,7 @@ async def reconcile(
             outcome = await adapter.status(found)
             if outcome.status != "not_found":
                 return Verdict(kind="issued", reason="the provider has it", outcome=outcome)
-    except NotImplementedError:
+    except NotSearchable:
         return Verdict(
             kind="attention", reason=f"{adapter.name} cannot be searched; an operator must resolve it"
         )
@@ -80,7 +89,7 @@ async def _locate(adapter: Adapter, emission: Emission, ref: ProviderRef) -> Pro
         return ref
     try:
         return await adapter.find(emission)
-    except NotImplementedError:
+    except NotSearchable:
         if adapter.numbering == "ours" and ref.number:
             return ref
         raise

@@ -18,6 +18,7 @@ from adapters.base import (
     Ambiguous,
     Emission,
     Misconfigured,
+    NotSearchable,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -463,7 +464,7 @@ async def test_find_with_several_matches_is_ambiguous(adapter, api, make_emissio
 
 
 async def test_status_without_tracking_id_cannot_be_asked(adapter):
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotSearchable):
         await adapter.status(ProviderRef(fiscal_id="a" * 96))
 
 

@@ -19,6 +19,7 @@ from adapters.base import (
     Ambiguous,
     Emission,
     Misconfigured,
+    NotSearchable,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -323,7 +324,7 @@ async def test_status_500_is_unavailable(adapter, api, documented):
 
 
 async def test_find_cannot_search(adapter, make_emission):
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotSearchable):
         await adapter.find(make_emission("co-invoice"))
 
 

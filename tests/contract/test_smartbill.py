@@ -26,6 +26,7 @@ from adapters.base import (
     Emission,
     Issuer,
     Misconfigured,
+    NotSearchable,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -431,7 +432,7 @@ async def test_status_of_unknown_document_is_not_found(adapter, api, documented)
 
 
 async def test_status_without_codigo_cannot_ask(adapter):
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotSearchable):
         await adapter.status(ProviderRef(number="DTE-01-M001P001-000000000000001"))
 
 
@@ -442,7 +443,7 @@ async def test_fetch_xml_is_the_stored_dte(adapter, api, documented):
 
 
 async def test_find_cannot_search(adapter, sv_emission):
-    with pytest.raises(NotImplementedError):  # the gateway's "cannot be searched": an operator resolves
+    with pytest.raises(NotSearchable):  # the gateway's "cannot be searched": an operator resolves
         await adapter.find(sv_emission())
 
 

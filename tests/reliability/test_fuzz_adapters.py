@@ -2,7 +2,7 @@
 examples), mutated by hypothesis (fields of the wrong type, fields missing, values replaced) or
 replaced whole (an HTML error page, an empty body, bytes that are not UTF-8, truncated JSON or XML,
 any status), answered to every operation. Each call returns, or raises one of the four failure
-classes (or NotImplementedError from `find`, the documented "cannot search"): never another
+classes (or NotSearchable from `find`, the documented "cannot search"): never another
 exception, which dispatch would have to treat as ambiguous and the API might show as a 500.
 
 `PASARELA_FUZZ_EXAMPLES` sets the examples per adapter (more with `PASARELA_SOAK=full`).
@@ -25,7 +25,16 @@ import respx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.base import Account, Emission, Issuer, Outcome, ProviderFailure, ProviderRef, adapter_class
+from adapters.base import (
+    Account,
+    Emission,
+    Issuer,
+    NotSearchable,
+    Outcome,
+    ProviderFailure,
+    ProviderRef,
+    adapter_class,
+)
 from canonical.validation import prepare
 from contracts import example, example_names
 
@@ -272,7 +281,7 @@ def test_malformed_provider_answers_are_classified_failures(provider, request):
             outcome = "returned"
         except ProviderFailure as exc:
             outcome = exc.kind
-        except NotImplementedError:
+        except NotSearchable:
             assert operation == "find", "only find() may say it cannot search"
             outcome = "cannot-search"
         seen[outcome] = seen.get(outcome, 0) + 1

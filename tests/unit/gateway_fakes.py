@@ -21,6 +21,7 @@ from adapters.base import (
     Authority,
     Emission,
     Misconfigured,
+    NotSearchable,
     Outcome,
     ProviderError,
     ProviderRef,
@@ -168,7 +169,7 @@ class FakeSelfNumbering:
 
     async def find(self, emission: Emission) -> ProviderRef | None:
         if not self.book.searchable:
-            raise NotImplementedError
+            raise NotSearchable
         outcome = self.book.ledger.get(emission.reference)
         return outcome.ref if outcome else None
 
@@ -184,7 +185,7 @@ class FakeOurNumbering(FakeSelfNumbering):
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
 
     async def find(self, emission: Emission) -> ProviderRef | None:
-        raise NotImplementedError  # like DIAN: asked by number/CUFE, never searched
+        raise NotSearchable  # like DIAN: asked by number/CUFE, never searched
 
     async def fetch_attached(self, ref: ProviderRef) -> bytes | None:
         return f"<AttachedDocument><ID>{ref.number}</ID></AttachedDocument>".encode()
