@@ -38,7 +38,6 @@ from adapters.base import (
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
-from canonical.sv_dte import taxed_net
 from canonical.totals import LineTotals, Totals, round_half_up
 
 
@@ -454,7 +453,7 @@ def _unsupported(doc: Document, totals: Totals) -> list[UnsupportedIssue]:
     if (
         doc.kind == "invoice"
         and _retains_iva(doc)
-        and (taxed_net(totals) >= SV_RETENTION_THRESHOLD) != declared_iva
+        and (totals.tax_exclusive >= SV_RETENTION_THRESHOLD) != declared_iva
     ):
         # SmartBill retains 1 % from a gran contribuyente exactly when the taxed net reaches USD 100
         # (CT Art. 162); our totals must say the same, or the issued total would differ from ours.

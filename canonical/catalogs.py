@@ -120,8 +120,6 @@ NOTE_REASONS: Final[dict[str, dict[str, str]]] = {
 # item_type -> MH CAT-011 tipoItem
 ITEM_TYPES: Final[dict[str, str]] = {"good": "1", "service": "2", "both": "3"}
 
-TAX_TREATMENTS: Final = frozenset({"taxed", "exempt", "not_subject"})
-
 PARTY_TYPES: Final[dict[str, dict[str, str]]] = {
     # DIAN AdditionalAccountID (1 jurídica, 2 natural) / MH CAT-029 (1 natural, 2 jurídica)
     "company": {"CO": "1", "SV": "2"},
@@ -154,5 +152,3 @@ SV_FACTURA_ID_THRESHOLD: Final = Decimal("1095.00")
 
 # Retención IVA 1 % by a gran contribuyente buyer applies from this net amount (CT Art. 162)
 SV_RETENTION_THRESHOLD: Final = Decimal("100.00")
-
-SV_IVA_RATE: Final = Decimal("13")

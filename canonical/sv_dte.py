@@ -267,15 +267,10 @@ def iva_retention(doc: Document, totals: Totals) -> Decimal:
     declared = sum((w.amount for w in totals.withholdings if w.tax == "IVA"), ZERO)
     if declared or doc.customer is None or not doc.customer.large_taxpayer:
         return declared
-    base = taxed_net(totals)
+    base = totals.tax_exclusive  # the net of the taxed lines
     if base < SV_RETENTION_THRESHOLD:
         return ZERO
     return round_half_up(base * IVA_RETENTION_RATE / HUNDRED, 2)
-
-
-def taxed_net(totals: Totals) -> Decimal:
-    """The net of the taxed lines, to 2 decimals: the retention base (as in canonical.totals)."""
-    return round_half_up(sum((lt.net for lt in totals.lines if lt.taxes), ZERO), 2)
 
 
 def _check(doc: Document, issuer: Issuer, tipo: str) -> list[FieldError]:
@@ -461,8 +456,8 @@ def _item(index: int, line: Line, lt: LineTotals, *, ccf: bool, prices_include_t
 
 def sales_totals(doc: Document, totals: Totals, *, ccf: bool = False) -> dict[str, Decimal]:
     """resumen totalNoSuj / totalExenta / totalGravada (keyed by their item column): each column
-    rounded by itself, as Hacienda recomputes them from the items. With sub-cent line amounts the
-    sum of rounded columns can differ by a cent from the engine's once-rounded document total."""
+    rounded by itself, as Hacienda recomputes them from the items (canonical.totals rounds the
+    document's total the same way, so the columns add up to it)."""
     sums = {name: ZERO for name in SALES_COLUMNS.values()}
     for line, lt in zip(doc.lines, totals.lines, strict=True):
         sums[SALES_COLUMNS[line.tax_treatment]] += lt.net if ccf else lt.total

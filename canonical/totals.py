@@ -75,7 +75,7 @@ _WITHHOLDING_BASE: Final[dict[tuple[str, str], str]] = {
     ("CO", "ReteFuente"): "line_extension",
     ("CO", "ReteICA"): "line_extension",
     ("CO", "ReteIVA"): "tax:IVA",
-    ("SV", "IVA"): "taxed_net",
+    ("SV", "IVA"): "tax_exclusive",  # 1 % of the net taxed amount (CT Art. 162)
     ("SV", "Renta"): "line_extension",
 }
 # Withholdings that reduce what the buyer pays (SV retentions); CO ones are informational.
@@ -114,13 +114,9 @@ def compute_totals(doc: Document) -> Totals:
     charges = _adjustments(doc.charges, percent_base)
     tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
 
-    bases = {
-        "line_extension": line_extension,
-        "taxed_net": _r2(sum((lt.net for lt in lines if lt.taxes), ZERO)),
-        **{f"tax:{t.tax}": ZERO for t in taxes},
-    }
+    bases = {"line_extension": line_extension, "tax_exclusive": tax_exclusive}
     for t in taxes:
-        bases[f"tax:{t.tax}"] += t.amount
+        bases[f"tax:{t.tax}"] = bases.get(f"tax:{t.tax}", ZERO) + t.amount
     withholdings = []
     for w in doc.withholdings:
         base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)

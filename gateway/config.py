@@ -209,7 +209,8 @@ def _readable(path: str, raw: dict[str, Any]) -> str:
 
 
 def validate_config(config: Config) -> list[str]:
-    """Cross-key checks: unique names, installed adapters, routes, numbering, webhooks."""
+    """Cross-key checks: unique names, the issuer's identity, installed adapters, routes, numbering, webhooks."""
+    from canonical.validation import check_party  # the issuer's NIT and DV: a customer's rules
     from gateway.routing import validate_routes  # routing validates PUT /v1/routing the same way
 
     problems: list[str] = []
@@ -228,6 +229,10 @@ def validate_config(config: Config) -> list[str]:
             if key in seen_keys:
                 problems.append(f"{at}.api_keys[{i}]: the same API key is used twice")
             seen_keys.add(key)
+        problems.extend(
+            f"{at}.{e.path}: {e.message} [{e.rule}]"
+            for e in check_party(tenant.issuer, tenant.issuer.country, "issuer")
+        )
         problems.extend(_check_accounts(tenant, at))
         problems.extend(_check_numbering(tenant, at))
         problems.extend(f"{at}.{p}" for p in validate_routes(tenant.routes, tenant.accounts))

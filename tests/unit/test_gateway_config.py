@@ -44,6 +44,19 @@ def test_example_tenants_file_loads_with_only_its_env_vars():
     assert config.warnings == []  # every secret is an ${ENV} reference
 
 
+def test_issuer_identity_is_checked_like_a_customers():
+    """A wrong DV in the tenants file would only surface as DIAN rejections: refuse it at load."""
+    text = EXAMPLE.read_text().replace('check_digit = "3"', 'check_digit = "4"')
+    text = text.replace('id_number = "06142803901121"', 'id_number = "06142803901122"')
+    with pytest.raises(ConfigError) as info:
+        load_config(text, env=example_env())
+    issuer_problems = [p for p in info.value.problems if ".issuer." in p]
+    assert issuer_problems == [
+        "tenants[acme-co].issuer.check_digit: NIT 900373115 has check digit 3, not 4 (DIAN mod-11) [co-nit-check-digit]",
+        "tenants[tienda-sv].issuer.id_number: NIT check digit does not match [sv-nit-check-digit]",
+    ]
+
+
 def test_missing_environment_variable_names_the_key_and_the_variable():
     env = example_env()
     del env["ACME_FACEPRO_TOKEN"]
