@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
+from adapters.transport import Http11Transport
 
 MAX_BODY: Final = 20 * 1024 * 1024  # a provider answer larger than this is refused, not parsed
 _DECODED: Final = frozenset({"content-encoding", "content-length", "transfer-encoding"})  # body is decoded
@@ -69,7 +70,7 @@ class ProviderHttp:
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             headers={"Accept-Encoding": ", ".join(INFLATE_WBITS), **(headers or {})},
-            transport=transport or httpx.AsyncHTTPTransport(retries=0),
+            transport=transport or Http11Transport(),
             follow_redirects=False,
         )
         self.client._cookies = _Cookies()  # httpx 0.28 copies a jar given to the constructor into its own

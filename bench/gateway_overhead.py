@@ -20,6 +20,7 @@ import contextlib
 import importlib.util
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -180,18 +181,25 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each concurrency-50 run")
     parser.add_argument("--requests", type=int, default=400, help="requests of each concurrency-1 run")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="run the gateway under py-spy, writing a collapsed-stack profile to FILE"
+    )
     args = parser.parse_args()
 
     sim_port, gw_port = free_port(), free_port()
     with tempfile.TemporaryDirectory(prefix="pasarela-bench-") as folder:
         config_text = TENANTS.format(api_key=API_KEY, sim_port=sim_port, token=TOKEN)
         Path(folder, "tenants.toml").write_text(config_text)
+        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "250", "--format", "raw", "--"]
+        if args.profile:
+            spy[-1:-1] = ["-o", str(Path(args.profile).resolve())]
         env = dict(os.environ)  # the gateway logs as in production: one JSON access line per request
         sim = subprocess.Popen(
             [sys.executable, "-c", SIM_MAIN, str(sim_port)], cwd=folder, env=env, stdout=subprocess.DEVNULL
         )
         gw = subprocess.Popen(
             [
+                *(spy if args.profile else []),
                 sys.executable,
                 "-m",
                 "gateway.cli",
@@ -216,6 +224,14 @@ def main() -> None:
             )
             rss = peak_rss_mb(gw.pid)
         finally:
+            if args.profile:  # py-spy writes its profile on SIGINT; the gateway under it is its child
+                children = process_tree(gw.pid)[1:]
+                gw.send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    gw.wait(timeout=30)
+                for child in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child, signal.SIGTERM)
             for p in (gw, sim):
                 p.terminate()
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -123,7 +123,7 @@ def documented() -> Callable[[str, str], httpx.Response]:
 
 @pytest.fixture
 def api(request: pytest.FixtureRequest) -> Iterator[respx.MockRouter]:
-    with respx.mock(base_url=request.module.BASE, assert_all_called=False) as mock:
+    with respx.mock(using="httpx", base_url=request.module.BASE, assert_all_called=False) as mock:
         yield mock
 
 

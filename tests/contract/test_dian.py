@@ -118,7 +118,7 @@ async def test_wrong_certificate_password_is_misconfigured_without_the_password(
 
 @pytest.fixture
 def dian_api():
-    with respx.mock(assert_all_called=False) as mock:
+    with respx.mock(using="httpx", assert_all_called=False) as mock:
         yield mock
 
 

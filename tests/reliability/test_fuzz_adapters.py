@@ -216,7 +216,7 @@ async def call(
         httpx.Response(200, json=example("koywe", "auth.200")["body"]) if provider == "koywe" else None
     )
     try:
-        with respx.mock(assert_all_called=False) as mock:
+        with respx.mock(using="httpx", assert_all_called=False) as mock:
             if (
                 koywe_auth is not None and answer[1]
             ):  # most of the time the login works, then the call is fuzzed

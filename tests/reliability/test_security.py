@@ -312,8 +312,8 @@ async def test_oversized_or_compressed_provider_answers_stop_at_the_limit(answer
 
 async def test_a_compressed_answer_within_the_limit_is_decoded():
     http = ProviderHttp("http://provider.test", timeout_s=5)
-    with respx.mock:
-        respx.get("http://provider.test/ok").mock(
+    with respx.mock(using="httpx") as mock:
+        mock.get("http://provider.test/ok").mock(
             return_value=httpx.Response(
                 200, content=gzip.compress(b'{"ok": true}'), headers={"Content-Encoding": "gzip"}
             )
