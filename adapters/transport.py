@@ -56,6 +56,7 @@ class _Connection(asyncio.Protocol):
         self._buffered = 0
         self._until_close = False  # a body delimited by the end of the connection
         self.bodiless = False  # the answer to HEAD: headers only, whatever Content-Length says
+        self._keep_alive = False
 
     # --- asyncio.Protocol -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -108,6 +109,7 @@ class _Connection(asyncio.Protocol):
             return
         self.status = status
         self.headers_done = True
+        self._keep_alive = self._parser.should_keep_alive()  # llhttp answers this only until the message ends
         names = {name.lower() for name, _ in self.headers}
         self._until_close = b"content-length" not in names and b"transfer-encoding" not in names
         if self.bodiless:  # llhttp would wait for the announced body: this answer has none
@@ -193,8 +195,7 @@ class _Connection(asyncio.Protocol):
             and not self.closed
             and self._error is None
             and not self._until_close
-            and self._parser is not None
-            and self._parser.should_keep_alive()
+            and self._keep_alive
         )
 
     def release(self) -> None:
