@@ -19,13 +19,16 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.engine import reader
+from gateway.store.prepared import Prepared
 from gateway.store.schema import breakers
 
 # Built once, executed with parameters (gateway.store.documents says why).
-_STATE = sa.select(breakers.c.state, breakers.c.opened_until).where(
-    breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")
+_STATE = Prepared(
+    sa.select(breakers.c.state, breakers.c.opened_until).where(
+        breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")
+    )
 )
-_RESET = (
+_RESET = Prepared(
     breakers.update()
     .where(
         breakers.c.tenant_id == sa.bindparam("w_tenant"),
@@ -42,7 +45,7 @@ async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) 
 
 
 async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> bool:
-    row = (await conn.execute(_STATE, {"w_tenant": tenant_id, "w_account": account})).first()
+    row = (await _STATE.execute(conn, {"w_tenant": tenant_id, "w_account": account})).first()
     return row is None or row.state == "closed" or (row.opened_until or 0) <= now
 
 
@@ -53,7 +56,7 @@ async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now:
 
 async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
     """Close the circuit; touches the row only when there is something to reset."""
-    await conn.execute(_RESET, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
+    await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
 
 
 async def record_failure(

@@ -24,12 +24,13 @@ from gateway.auth import key_hash
 from gateway.config import Dispatch, Tenant, Webhook
 from gateway.runtime import Runtime
 from gateway.secrets import unseal
+from gateway.store.prepared import Prepared
 from gateway.store.schema import accounts, api_keys, numbering_ranges, tenants, webhook_endpoints
 
 _revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
 _range_decoder = msgspec.json.Decoder(NumberingRange)
 # Every request runs it: built once (gateway.store.documents says why).
-_KEY = (
+_KEY = Prepared(
     sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
     .join(tenants, tenants.c.id == api_keys.c.tenant_id)
     .where(api_keys.c.key_hash == sa.bindparam("w_digest"))
@@ -50,7 +51,7 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Tenant | None:
         return None
     digest = key_hash(authorization[7:].strip())
     async with rt.reader.connect() as conn:
-        row = (await conn.execute(_KEY, {"w_digest": digest})).first()
+        row = (await _KEY.execute(conn, {"w_digest": digest})).first()
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= rt.clock():

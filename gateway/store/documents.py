@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store.prepared import Prepared
 from gateway.store.schema import attempts, documents
 
 TERMINAL: Final = frozenset({"accepted", "rejected", "failed"})
@@ -33,27 +34,29 @@ class StaleDocument(Exception):
     """Someone else changed the document first (or the transition would go backwards)."""
 
 
-# The statements of every document's path, built once: SQLAlchemy memoizes a statement's cache key,
-# so a prebuilt statement executed with parameters skips building and hashing it again (a third of
-# a statement's cost; bench/README.md). Parameters of WHERE clauses are named `w_*`: the other keys
-# of an UPDATE's parameters are its SET clause.
-_INSERT: Final = documents.insert().returning(documents)
-_BY_ID: Final = sa.select(documents).where(documents.c.id == sa.bindparam("w_id"))
-_BY_ID_OF_TENANT: Final = _BY_ID.where(documents.c.tenant_id == sa.bindparam("w_tenant"))
-_TRANSITION: Final = (
+# The statements of every document's path, built once and executed with parameters (on SQLite
+# straight on its connection: gateway.store.prepared says why). Parameters of WHERE clauses are
+# named `w_*`: the other keys of an UPDATE's parameters are its SET clause.
+_BY_ID_QUERY: Final = sa.select(documents).where(documents.c.id == sa.bindparam("w_id"))
+_INSERT: Final = Prepared(documents.insert().returning(documents))
+_BY_ID: Final = Prepared(_BY_ID_QUERY)
+_BY_ID_OF_TENANT: Final = Prepared(_BY_ID_QUERY.where(documents.c.tenant_id == sa.bindparam("w_tenant")))
+_TRANSITION: Final = Prepared(
     documents.update()
     .where(documents.c.id == sa.bindparam("w_id"), documents.c.version == sa.bindparam("w_version"))
     .returning(documents)
 )
-_UPDATE: Final = documents.update().where(documents.c.id == sa.bindparam("w_id"))
+_UPDATE: Final = Prepared(documents.update().where(documents.c.id == sa.bindparam("w_id")))
 _COLUMNS: Final = frozenset(documents.c.keys())
-_ATTEMPT_INSERT: Final = attempts.insert()
-_ATTEMPT_UPDATE: Final = attempts.update().where(attempts.c.id == sa.bindparam("w_id"))
-_ATTEMPTS_OF: Final = (
+_ATTEMPT_INSERT: Final = Prepared(attempts.insert())
+_ATTEMPT_UPDATE: Final = Prepared(attempts.update().where(attempts.c.id == sa.bindparam("w_id")))
+_ATTEMPTS_OF: Final = Prepared(
     sa.select(attempts).where(attempts.c.document_id == sa.bindparam("w_doc")).order_by(attempts.c.id)
 )
-_IN_FLIGHT: Final = sa.select(attempts).where(
-    attempts.c.document_id == sa.bindparam("w_doc"), attempts.c.outcome == "in_flight"
+_IN_FLIGHT: Final = Prepared(
+    sa.select(attempts).where(
+        attempts.c.document_id == sa.bindparam("w_doc"), attempts.c.outcome == "in_flight"
+    )
 )
 
 
@@ -67,14 +70,14 @@ def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
 
 async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> Row[Any]:
     """The new document's row, as stored (RETURNING: no read after the write)."""
-    return (await conn.execute(_INSERT, dict(_checked(values)))).one()
+    return (await _INSERT.execute(conn, dict(_checked(values)))).one()
 
 
 async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) -> Row[Any] | None:
     """A document by id; with `tenant_id`, only that tenant's (another tenant's id is 'not found')."""
     if tenant_id is None:
-        return (await conn.execute(_BY_ID, {"w_id": doc_id})).first()
-    return (await conn.execute(_BY_ID_OF_TENANT, {"w_id": doc_id, "w_tenant": tenant_id})).first()
+        return (await _BY_ID.execute(conn, {"w_id": doc_id})).first()
+    return (await _BY_ID_OF_TENANT.execute(conn, {"w_id": doc_id, "w_tenant": tenant_id})).first()
 
 
 async def transition(
@@ -83,8 +86,8 @@ async def transition(
     """Move `row` to `status` with `values` and return the new row, or raise StaleDocument."""
     if status not in TRANSITIONS[row.status]:
         raise StaleDocument(f"{row.id}: {row.status} → {status} is not allowed")
-    result = await conn.execute(
-        _TRANSITION,
+    result = await _TRANSITION.execute(
+        conn,
         {
             "w_id": row.id,
             "w_version": row.version,
@@ -102,14 +105,14 @@ async def transition(
 
 async def set_fields(conn: AsyncConnection, doc_id: str, **values: Any) -> None:
     """Fields that do not change the status (stored XML)."""
-    await conn.execute(_UPDATE, {"w_id": doc_id, **_checked(values)})
+    await _UPDATE.execute(conn, {"w_id": doc_id, **_checked(values)})
 
 
 async def begin_attempt(conn: AsyncConnection, doc_id: str, account: str, provider: str, now: float) -> int:
     """Written (and committed) before sending: a crash leaves `in_flight`, which resume reads as
     'may have been sent' and reconciles instead of sending blindly again."""
-    result = await conn.execute(
-        _ATTEMPT_INSERT,
+    result = await _ATTEMPT_INSERT.execute(
+        conn,
         {"document_id": doc_id, "account": account, "provider": provider, "outcome": "in_flight", "at": now},
     )
     return int(result.inserted_primary_key[0])
@@ -129,16 +132,16 @@ async def record_attempt(
 ) -> None:
     values = {"outcome": outcome, "error": error, "latency_ms": latency_ms}
     if attempt_id is not None:
-        await conn.execute(_ATTEMPT_UPDATE, {"w_id": attempt_id, **values})
+        await _ATTEMPT_UPDATE.execute(conn, {"w_id": attempt_id, **values})
     else:
-        await conn.execute(
-            _ATTEMPT_INSERT,
+        await _ATTEMPT_INSERT.execute(
+            conn,
             {"document_id": doc_id, "account": account, "provider": provider, "at": now, **values},
         )
 
 
 async def attempts_of(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
-    return (await conn.execute(_ATTEMPTS_OF, {"w_doc": doc_id})).all()
+    return (await _ATTEMPTS_OF.execute(conn, {"w_doc": doc_id})).all()
 
 
 async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
@@ -152,7 +155,7 @@ async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dic
 
 
 async def in_flight_attempts(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
-    return (await conn.execute(_IN_FLIGHT, {"w_doc": doc_id})).all()
+    return (await _IN_FLIGHT.execute(conn, {"w_doc": doc_id})).all()
 
 
 def encode_cursor(created_at: float, doc_id: str) -> str:

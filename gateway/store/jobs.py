@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store.engine import reader
+from gateway.store.prepared import Prepared
 from gateway.store.schema import jobs
 
 
@@ -33,8 +34,10 @@ class LeaseLost(Exception):
 
 
 # Built once, executed with parameters (gateway.store.documents says why); `w_*` name WHERE values.
-_INSERT = jobs.insert()
-_OWNED = jobs.update().where(jobs.c.id == sa.bindparam("w_id"), jobs.c.locked_by == sa.bindparam("w_worker"))
+_INSERT = Prepared(jobs.insert())
+_OWNED = Prepared(
+    jobs.update().where(jobs.c.id == sa.bindparam("w_id"), jobs.c.locked_by == sa.bindparam("w_worker"))
+)
 
 
 async def enqueue(conn: AsyncConnection, kind: str, subject: str, tenant_id: str, run_at: float) -> int:
@@ -59,8 +62,8 @@ async def insert(
     locked_until: float | None = None,
 ) -> int:
     """A new job; `locked_by` creates it already claimed (a sync request runs it itself)."""
-    result = await conn.execute(
-        _INSERT,
+    result = await _INSERT.execute(
+        conn,
         {
             "kind": kind,
             "subject": subject,
@@ -116,7 +119,7 @@ async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
 
 
 async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:
-    result = await conn.execute(_OWNED, {"w_id": job_id, "w_worker": worker, "locked_until": now + lease_s})
+    result = await _OWNED.execute(conn, {"w_id": job_id, "w_worker": worker, "locked_until": now + lease_s})
     if result.rowcount != 1:
         raise LeaseLost(f"job {job_id} is no longer ours")
 
@@ -130,7 +133,7 @@ async def release_in(
         values["done"] = True
     else:
         values["run_at"] = run_at
-    await conn.execute(_OWNED, {"w_id": job_id, "w_worker": worker, **values})
+    await _OWNED.execute(conn, {"w_id": job_id, "w_worker": worker, **values})
 
 
 class Lease:
