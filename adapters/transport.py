@@ -70,11 +70,13 @@ class _Connection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}"))
+            if not self.complete:  # bytes after a whole answer spoil the connection, not the answer
+                self._fail(httpx.RemoteProtocolError(f"malformed HTTP answer: {exc}"))
             self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.resume_writing()  # a send paused on a full buffer learns of the loss now, not at its timeout
         if self._parser is None or self.complete:
             return
         if self.headers_done and self._until_close:
@@ -96,6 +98,10 @@ class _Connection(asyncio.Protocol):
         self._drained = None
 
     # --- httptools callbacks ----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: not to be parsed into the first
+            raise httptools.HttpParserError("an answer after the complete answer")
+
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
@@ -280,8 +286,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 await conn.send(
                     _head(request, body), _framed(request, body), timeouts, bodiless=request.method == "HEAD"
                 )
-            except httpx.TransportError as exc:
-                exc.request = request
+            except BaseException as exc:  # a cancelled send too: its answer may still come
+                if isinstance(exc, httpx.TransportError):
+                    exc.request = request
+                self._open.discard(conn)
                 conn.close()
                 raise
         except BaseException:
