@@ -62,3 +62,42 @@ async def test_two_processes_writers_take_turns_on_the_lock(tmp_path):
     finally:
         await dispose(one)
         await dispose(other)
+
+
+async def _commit_rows(engine, count: int, start: int) -> None:
+    for n in range(start, start + count):
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": 1000 + n})
+
+
+async def test_wal_checkpoints_run_off_the_loop_and_keep_the_log_bounded(tmp_path, monkeypatch):
+    """The commits never checkpoint themselves (that fsync would stall the loop); every
+    CHECKPOINT_EVERY commits a worker thread does, and the log then starts over instead of growing."""
+    from gateway.store import engine as store_engine
+
+    path = tmp_path / "wal.db"
+    ran_on: list[int] = []
+    real = store_engine._checkpoint
+
+    def spy(p: str) -> None:
+        ran_on.append(threading.get_ident())
+        real(p)
+
+    monkeypatch.setattr(store_engine, "_checkpoint", spy)
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            assert (await conn.execute(sa.text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        every = store_engine.CHECKPOINT_EVERY
+        await _commit_rows(engine, every, 0)
+        await engine._checkpoint or asyncio.sleep(0)
+        assert ran_on and threading.get_ident() not in ran_on
+        size_after_first = Path(f"{path}-wal").stat().st_size
+        await _commit_rows(engine, 3 * every, every)
+        await engine._checkpoint or asyncio.sleep(0)
+        assert len(ran_on) >= 2  # one may still run while the next 100 commit: that one is skipped
+        # without checkpoints the log would hold all 4 × CHECKPOINT_EVERY transactions by now
+        assert Path(f"{path}-wal").stat().st_size <= 2 * size_after_first
+    finally:
+        await dispose(engine)
