@@ -12,8 +12,9 @@ aiosqlite does, four times per statement), so they run on the event loop's own t
 - a writer of another process holding the lock makes `BEGIN IMMEDIATE` fail at once
   (busy_timeout 0 on the write connection), and the begin is retried after an asyncio sleep.
 WAL checkpoints (copying the log back into the database, with an fsync) run on a worker thread
-every `CHECKPOINT_EVERY` commits, not inside the commit that crosses SQLite's page threshold: they
-were 1 % of commits but ~40 % of commit time on the loop (bench/README.md).
+every `CHECKPOINT_EVERY` commits, between two write transactions, not inside the commit that crosses
+SQLite's page threshold: they were 1 % of commits but ~40 % of commit time on the loop
+(bench/README.md).
 Reads go through `reader(engine)`: their own pool of connections in autocommit mode (no BEGIN, no
 lock; SQLite WAL readers never wait for writers). A statement that aggregates (`/metrics`, the
 alert sweep: counts over every document) may scan a large table: it runs on a worker thread, which
@@ -137,8 +138,15 @@ class SqliteWriter(AsyncEngine):
         self._commits += 1
         if self._commits >= CHECKPOINT_EVERY and self._checkpoint is None:
             self._commits = 0
-            self._checkpoint = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._path))
+            self._checkpoint = asyncio.ensure_future(self._checkpoint_in_turn())
             self._checkpoint.add_done_callback(self._checkpointed)
+
+    async def _checkpoint_in_turn(self) -> None:
+        """This process's writers wait meanwhile (on the loop; reads and provider calls go on): a
+        log that nothing was appended to during the checkpoint is started over by the next write,
+        while one written to meanwhile would only grow."""
+        async with self._turn:
+            await asyncio.to_thread(_checkpoint, self._path)
 
     def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpoint = None
