@@ -333,9 +333,7 @@ class Dispatcher:
         call_timeout = account.timeout_s * 2 + 1  # the adapter's own timeout is account.timeout_s
         started = time.perf_counter()
         try:
-            outcome = await _with_heartbeat(
-                lease, asyncio.wait_for(adapter.emit(emission), timeout=call_timeout)
-            )
+            outcome = await _with_heartbeat(lease, _within(call_timeout, adapter.emit(emission)))
             if outcome.status == "not_found":
                 raise Ambiguous("provider answered 'not found' to an emission", code="not-found")
         except TimeoutError:
@@ -604,15 +602,27 @@ async def _with_heartbeat(lease: Lease, call: Awaitable[T]) -> T:
     """Run a provider call (or a wait between calls) while renewing the lease. If the lease was
     lost meanwhile, another worker owns the document now and this answer is not ours to record
     (LeaseLost)."""
-    beat = asyncio.create_task(lease.heartbeat())
+    beats: list[asyncio.Task[None]] = []  # most calls end long before the first beat: a timer, no task
+    timer = asyncio.get_running_loop().call_later(
+        lease.lease_s / 3, lambda: beats.append(asyncio.ensure_future(lease.heartbeat()))
+    )
     try:
         outcome = await call
     finally:
-        beat.cancel()
-        (beat_end,) = await asyncio.gather(beat, return_exceptions=True)
-    if isinstance(beat_end, LeaseLost):
-        raise beat_end
+        timer.cancel()
+        for beat in beats:
+            beat.cancel()
+        ended = await asyncio.gather(*beats, return_exceptions=True) if beats else []
+    for beat_end in ended:
+        if isinstance(beat_end, LeaseLost):
+            raise beat_end
     return outcome
+
+
+async def _within(seconds: float, call: Awaitable[T]) -> T:
+    """`asyncio.wait_for` without the task it starts per call (Python 3.11)."""
+    async with asyncio.timeout(seconds):
+        return await call
 
 
 def _describe(failure: ProviderFailure) -> str:
@@ -626,7 +636,9 @@ def _describe(failure: ProviderFailure) -> str:
 
 def _wait(d: Dispatch, deadline: float, clock: Any) -> Any:
     """Exponential backoff with jitter, at least the provider's Retry-After, never past the deadline."""
-    backoff = wait_exponential_jitter(multiplier=d.backoff_base_s, max=d.backoff_max_s, jitter=d.backoff_base_s)
+    backoff = wait_exponential_jitter(
+        multiplier=d.backoff_base_s, max=d.backoff_max_s, jitter=d.backoff_base_s
+    )
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

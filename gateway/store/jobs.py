@@ -168,11 +168,12 @@ class Lease:
         await renew_in(conn, self.job_id, self.worker, self.clock(), self.lease_s)
 
     async def heartbeat(self) -> None:
-        """Keep renewing while a provider call runs (cancelled when it ends): a live worker never
-        loses a document mid-call, a dead one loses it `lease_s` after its last beat."""
+        """Renew now and every `lease_s / 3` while a provider call runs (cancelled when it ends): a
+        live worker never loses a document mid-call, a dead one loses it `lease_s` after its last
+        beat. Started `lease_s / 3` into the call (`gateway.dispatch`)."""
         while True:
-            await asyncio.sleep(self.lease_s / 3)
             await self.renew()
+            await asyncio.sleep(self.lease_s / 3)
 
     async def release(self, run_at: float | None, error: str | None = None) -> None:
         """Give the job back (unless a status change already did, in its own transaction)."""
