@@ -14,6 +14,7 @@ gets its columns' scalar Python defaults as SQLAlchemy would give them.
 from __future__ import annotations
 
 import collections
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -65,23 +66,29 @@ class Prepared:
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any:
         if conn.dialect.name != "sqlite":
             return await conn.execute(self.statement, params)
+        if not conn.in_transaction():  # as `conn.execute` would autobegin (the writer: BEGIN IMMEDIATE);
+            await conn.begin()  # else sqlite3, in autocommit, would commit this write at once
         compiled = self._compiled.get(frozenset(params)) or self._compile(conn.dialect, params)
         args = []
         for name, default, process in compiled.binds:
             value = params[name] if name in params else default
             args.append(value if process is None else process(value))
-        cursor = _sqlite(conn).execute(compiled.sql, args)
         try:
-            rows = cursor.fetchall() if compiled.row is not None else []
-            if compiled.results:
-                rows = [list(r) for r in rows]
-                for r in rows:
-                    for index, process in compiled.results:
-                        r[index] = process(r[index])
-            made = [compiled.row(*r) for r in rows] if compiled.row is not None else []
-            return Rows(made, cursor.rowcount, cursor.lastrowid)
-        finally:
-            cursor.close()
+            cursor = _sqlite(conn).execute(compiled.sql, args)
+            try:
+                rows = cursor.fetchall() if compiled.row is not None else []
+                rowcount, lastrowid = cursor.rowcount, cursor.lastrowid
+            finally:
+                cursor.close()
+        except sqlite3.Error as exc:  # as SQLAlchemy raises it (sa.exc.IntegrityError, ...), not sqlite3's
+            raise sa.exc.DBAPIError.instance(compiled.sql, args, exc, sqlite3.Error) from exc
+        if compiled.results:
+            rows = [list(r) for r in rows]
+            for r in rows:
+                for index, process in compiled.results:
+                    r[index] = process(r[index])
+        made = [compiled.row(*r) for r in rows] if compiled.row is not None else []
+        return Rows(made, rowcount, lastrowid)
 
     def _compile(self, dialect: sa.Dialect, params: Mapping[str, Any]) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect, column_keys=sorted(params))
