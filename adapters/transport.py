@@ -24,6 +24,7 @@ from typing import Any, Final
 import httptools
 import httpx
 
+NO_BODY: Final = frozenset({204, 304})  # never a body, whatever the headers (RFC 9112 6.3)
 DEFAULT_PORTS: Final = {b"http": 80, b"https": 443}
 KEEPALIVE_EXPIRY_S: Final = 4.0  # under the 5 s idle timeout of common servers (uvicorn, nginx's 75)
 MAX_CONNECTIONS: Final = 100  # per origin, like httpx's default
@@ -117,7 +118,9 @@ class _Connection(asyncio.Protocol):
         self.headers_done = True
         self._keep_alive = self._parser.should_keep_alive()  # llhttp answers this only until the message ends
         names = {name.lower() for name, _ in self.headers}
-        self._until_close = b"content-length" not in names and b"transfer-encoding" not in names
+        self._until_close = (
+            status not in NO_BODY and b"content-length" not in names and b"transfer-encoding" not in names
+        )
         if self.bodiless:  # llhttp would wait for the announced body: this answer has none
             self.complete, self._until_close = True, True  # and the connection is not reused
         self._wake()

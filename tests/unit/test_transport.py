@@ -546,6 +546,7 @@ async def test_204_no_content_does_not_hang() -> None:
             r = await c.delete("/v1/documents/1")
             assert (r.status_code, r.content) == (204, b"")
             assert (await c.delete("/v1/documents/2")).status_code == 204
+    assert server.accepted == 1  # no body, no length needed: the connection is reused
 
 
 async def test_head_with_content_length_does_not_hang() -> None:
