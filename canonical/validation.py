@@ -115,7 +115,7 @@ def decode_document(data: bytes | str) -> Document:
     """Typed decode with defaults filled in; InvalidDocument lists every structural problem."""
     try:
         doc = document_decoder.decode(data)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
         raise InvalidDocument(structural_errors(data)) from None
     return with_defaults(doc)
 
@@ -136,7 +136,7 @@ def with_defaults(doc: Document) -> Document:
 def structural_errors(data: bytes | str) -> list[FieldError]:
     try:
         raw = msgspec.json.decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # a string with bytes that are not UTF-8
         return [err("", "json-invalid", f"the body is not valid JSON: {exc}")]
     errors = list(_walk(raw, Document, ""))
     return errors[:MAX_ERRORS] or [err("", "type", "document does not match the canonical model")]

@@ -116,6 +116,15 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     return problem(400, "bad-request", exc.detail, errors=errors)
 
 
+def _not_utf8(_: Request[Any, Any, Any], exc: UnicodeDecodeError) -> Response[bytes]:
+    """A JSON string holding bytes that are not UTF-8: msgspec raises this, not a decode error,
+    while Litestar decodes a body."""
+    message = f"the body is not valid JSON: {exc}"
+    return problem(
+        400, "bad-request", message, errors=[{"path": "", "rule": "json-invalid", "message": message}]
+    )
+
+
 _HTTP_SLUGS: Final = {401: "unauthorized", 404: "not-found", 409: "conflict", 413: "too-large"}
 
 
@@ -141,6 +150,7 @@ EXCEPTION_HANDLERS: Final = {
     DocumentNotFound: _not_found,
     NotResolvable: _not_resolvable,
     ValidationException: _validation,
+    UnicodeDecodeError: _not_utf8,
     HTTPException: _http,
     Exception: _internal,
 }

@@ -312,3 +312,24 @@ async def test_list_items_carry_the_attempts_the_single_document_shows(example_b
             "accepted",
         ]
         assert [a["account"] for a in listed[direct["id"]]["attempts"]] == ["primary"]
+
+
+async def test_bodies_that_are_not_utf8_get_a_problem_not_a_500():
+    """A JSON string holding bytes that are not UTF-8 (found by the canonical fuzzer: msgspec
+    raises UnicodeDecodeError there, not DecodeError) is refused like any other invalid JSON."""
+    bad = b'{"country": "CO", "kind": "\x80"}'
+    async with running(tenants_toml()) as (client, _):
+        for method, path in [
+            ("POST", "/v1/documents"),
+            ("POST", "/v1/documents/preview"),
+            ("PUT", "/v1/routing"),
+            ("POST", "/v1/documents/doc_missing/resolve"),
+            ("PUT", "/v1/documents/doc_missing"),
+        ]:
+            r = await client.request(
+                method, path, content=bad, headers={**AUTH, "Content-Type": "application/json"}
+            )
+            assert 400 <= r.status_code < 500, (method, path, r.status_code, r.text)
+            assert r.headers["content-type"].startswith(PROBLEM), (method, path)
+        r = await client.post("/v1/documents", content=bad, headers=AUTH)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "json-invalid"

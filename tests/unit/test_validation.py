@@ -53,6 +53,12 @@ def test_malformed_json():
     assert errors_of(b'{"country": "CO",') == [("", "json-invalid")]
 
 
+def test_strings_that_are_not_utf8_are_invalid_json():
+    """msgspec raises UnicodeDecodeError for these, not DecodeError (found by the fuzzer)."""
+    assert errors_of(b'{"country": "\x80"}') == [("", "json-invalid")]
+    assert errors_of(b'"\x80"') == [("", "json-invalid")]
+
+
 def test_unknown_kind_names_the_country_list(co):
     co["kind"] = "tax_credit_invoice"  # an SV kind
     assert ("kind", "kind-unknown") in errors_of(co)
