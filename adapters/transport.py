@@ -276,12 +276,15 @@ class Http11Transport(httpx.AsyncBaseTransport):
         slots = self._slots.get(origin)
         if slots is None:
             slots = self._slots[origin] = asyncio.Semaphore(self._max)
-        try:
-            await asyncio.wait_for(
-                slots.acquire(), timeouts.get("pool")
-            ) if slots.locked() else await slots.acquire()
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection to the provider in time", request=request) from None
+        if slots.locked():  # every connection to this origin is busy: wait up to the pool timeout
+            try:
+                await asyncio.wait_for(slots.acquire(), timeouts.get("pool"))
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    "no free connection to the provider in time", request=request
+                ) from None
+        else:
+            await slots.acquire()  # free: returns at once
         try:
             body = await request.aread()  # before a connection is picked: no await between pick and send
             conn = self._idle_connection(origin) or await self._connect(origin, timeouts, request)
