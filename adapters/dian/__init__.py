@@ -37,7 +37,7 @@ from adapters.dian.attached import build_attached
 from adapters.dian.certificates import SigningIdentity, load_identity
 from adapters.dian.soap import DianService, file_name, package
 from adapters.dian.ubl import Software, build_document
-from adapters.dian.xades import sign
+from adapters.dian.xades import sign_canonical
 from canonical.dian import qr_url
 
 __all__ = ["DianAdapter"]
@@ -104,7 +104,7 @@ class DianAdapter:
     def prepare(self, emission: Emission) -> DianPayload:
         """The signed document with what the transport needs: operation, file name, CUFE."""
         built = build_document(emission, self._software(emission), self.account.environment)
-        xml = sign(built.root, self.identity, built.issued_at, built.fiscal_id)
+        xml = sign_canonical(built.canonical, built.nsmap, self.identity, built.issued_at, built.fiscal_id)
         name = file_name(
             emission.document.kind,
             emission.issuer.id_number or "0",

@@ -9,6 +9,7 @@ The second UBLExtension is left empty for the XAdES signature.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Final
@@ -189,24 +190,69 @@ class Software(msgspec.Struct, frozen=True, kw_only=True):
     provider_dv: str
 
 
-class UblDocument(msgspec.Struct, kw_only=True):
-    root: etree._Element
-    number: str
-    fiscal_id: str  # CUFE (invoice) or CUDE (notes)
-    issued_at: dt.datetime  # issue date and time in Bogotá: also the signing time (deterministic resend)
-    warnings: list[str]
+class UblDocument:
+    """The unsigned document as its inclusive C14N bytes (what the signer digests and sends).
+
+    The builder writes canonical XML directly, so the signer needs no parse and no C14N pass; the
+    lxml tree is parsed only when someone asks for `root` (tests, tools)."""
+
+    __slots__ = ("_root", "canonical", "fiscal_id", "issued_at", "nsmap", "number", "warnings")
+
+    def __init__(
+        self,
+        *,
+        canonical: bytes,
+        nsmap: dict[str | None, str],  # what the root declares (the signature declares it too)
+        number: str,
+        fiscal_id: str,  # CUFE (invoice) or CUDE (notes)
+        issued_at: dt.datetime,  # issue date and time in Bogotá: also the signing time (deterministic resend)
+        warnings: list[str],
+        root: etree._Element | None = None,
+    ) -> None:
+        self.canonical = canonical
+        self.nsmap = nsmap
+        self.number = number
+        self.fiscal_id = fiscal_id
+        self.issued_at = issued_at
+        self.warnings = warnings
+        self._root = root
+
+    @property
+    def root(self) -> etree._Element:
+        """The document as an lxml tree, its root declaring the namespaces in `NS` order (the
+        serialisation tools and the golden files show), which C14N writes sorted."""
+        if self._root is None:
+            end = self.canonical.index(b">")
+            name = self.canonical[1 : self.canonical.index(b" ")].decode()
+            root = etree.fromstring(_DECLARED[name] + self.canonical[end:], _PARSER)
+            # Party identifiers were written schemeName before schemeID (C14N sorts them): the tree
+            # keeps that order, which the golden files (tests/contract/golden/dian) show.
+            for path in _PARTY_IDS:
+                for el in root.iterfind(path, NS):
+                    el.set("schemeID", el.attrib.pop("schemeID"))
+            self._root = root
+        return self._root
 
 
-_escape = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\r": "&#13;"})
+_PARTY_IDS: Final = (".//cac:PartyIdentification/cbc:ID[@schemeID]", ".//cbc:CompanyID[@schemeID]")
+# The text is written in its C14N 1.0 form (the escaping, attribute order, namespace order and
+# start/end tag pairs C14N produces), so that `canonical` is byte-identical to C14N(parse(text)):
+# tests/unit/test_dian_equivalence.py checks it. Attribute values: a parser turns a literal tab or
+# newline into a space (CDATA normalisation), which is what is written here.
+_escape_text = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
+_escape_attr = str.maketrans({"&": "&amp;", "<": "&lt;", '"': "&quot;", "\r": "&#xD;", "\n": " ", "\t": " "})
+# What XML 1.0 refuses (Char production): such text goes through the parser, which says why.
+_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _attrs(attrs: dict[str, str]) -> str:
-    return "".join(f' {name}="{value.translate(_escape)}"' for name, value in attrs.items())
+    """Attributes in C14N order (none of ours is namespaced: sorted by name)."""
+    return "".join(f' {name}="{attrs[name].translate(_escape_attr)}"' for name in sorted(attrs))
 
 
 def _e(tag: str, text: str, **attrs: str) -> str:
     """One element with text; `tag` is prefixed (cbc:ID): the prefixes are declared on the root."""
-    return f"<{tag}{_attrs(attrs) if attrs else ''}>{text.translate(_escape)}</{tag}>"
+    return f"<{tag}{_attrs(attrs) if attrs else ''}>{text.translate(_escape_text)}</{tag}>"
 
 
 def _w(tag: str, *children: str) -> str:
@@ -394,18 +440,39 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         put(kind.line, _line(kind, i, line, lt, currency))
 
     body = "".join(xml for name in ORDER[kind.root] for xml in parts.get(name, ()))
-    root = etree.fromstring(f"<{kind.root} {_ROOT_NAMESPACES[kind.root]}>{body}</{kind.root}>", _PARSER)
+    text = f"<{kind.root} {_ROOT_NAMESPACES[kind.root]}>{body}</{kind.root}>"
+    root = None
+    if _NOT_XML.search(text):
+        # Not XML 1.0: the parser raises its own error, as it did when every document was parsed.
+        root = etree.fromstring(text, _PARSER)
+        canonical = etree.tostring(root, method="c14n")
+    else:
+        canonical = text.encode()
     return UblDocument(
-        root=root, number=emission.number, fiscal_id=fiscal_id, issued_at=at, warnings=warnings
+        canonical=canonical,
+        nsmap=_ROOT_NSMAPS[kind.root],
+        number=emission.number,
+        fiscal_id=fiscal_id,
+        issued_at=at,
+        warnings=warnings,
+        root=root,
     )
 
 
-def _namespaces(root: str) -> str:
+def _namespaces(root: str, prefixes) -> str:
     default = f"urn:oasis:names:specification:ubl:schema:xsd:{root}-2"
-    return f'xmlns="{default}" ' + " ".join(f'xmlns:{prefix}="{uri}"' for prefix, uri in NS.items())
+    return f'xmlns="{default}" ' + " ".join(f'xmlns:{prefix}="{NS[prefix]}"' for prefix in prefixes)
 
 
-_ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root) for kind in KINDS.values()}
+# C14N order (the default namespace first, then by prefix) for the text; `NS` order for the tree.
+_ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root, sorted(NS)) for kind in KINDS.values()}
+_DECLARED: Final = {
+    kind.root: f"<{kind.root} {_namespaces(kind.root, NS)}".encode() for kind in KINDS.values()
+}
+_ROOT_NSMAPS: Final[dict[str, dict[str | None, str]]] = {
+    kind.root: {None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2", **NS}
+    for kind in KINDS.values()
+}
 _PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
 _AGENCY: Final = _attrs(DIAN_AGENCY)
@@ -460,7 +527,7 @@ def _extensions(emission: Emission, software: Software, environment: str, fiscal
         f'schemeName="31">{DIAN_NIT}</sts:AuthorizationProviderID></sts:AuthorizationProvider>',
         _e("sts:QRCode", qr_url(fiscal_id, environment)),
     )
-    signature_slot = "<ext:UBLExtension><ext:ExtensionContent/></ext:UBLExtension>"
+    signature_slot = "<ext:UBLExtension><ext:ExtensionContent></ext:ExtensionContent></ext:UBLExtension>"
     return _w("ext:UBLExtensions", _w("ext:UBLExtension", _w("ext:ExtensionContent", dian)), signature_slot)
 
 

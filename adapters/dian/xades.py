@@ -135,17 +135,28 @@ def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datet
     `seed` (the CUFE) makes the element ids stable for the same document.
     """
     signature_slot(root)
+    # With the slot still empty, the inclusive C14N of the root equals what the enveloped-signature
+    # transform leaves once the signature is in place.
+    return sign_canonical(etree.tostring(root, method="c14n"), root.nsmap, identity, signing_time, seed)
+
+
+def sign_canonical(
+    canonical: bytes, nsmap: dict, identity: SigningIdentity, signing_time: dt.datetime, seed: str
+) -> bytes:
+    """`sign` for a document already in its inclusive C14N form, whose root declares `nsmap`.
+
+    The document digest is that of `canonical` (its signature slot empty); the same bytes, with the
+    signature spliced into the slot, are the document we send: serialised once, never re-indented.
+    """
+    if _EMPTY_SLOT not in canonical:
+        raise ValueError("the document has no empty UBLExtension for the signature")
     sig_id = f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}"
-    # The document digest: with the slot still empty, the inclusive C14N of the root equals what the
-    # enveloped-signature transform leaves once the signature is in place. The same bytes, with the
-    # signature spliced into the slot, are the document we send: serialised once, never re-indented.
-    canonical = etree.tostring(root, method="c14n")
 
     # The signature is built detached (from a per-certificate skeleton), declaring the root's
     # namespaces: inclusive C14N of a part renders every namespace in scope, so the parts
     # canonicalise the same here as in the document, without walking the whole document each time.
-    nsmap = root.nsmap
-    key = (identity.certificate_sha256_b64, tuple(sorted((k or "", v) for k, v in nsmap.items())))
+    # Keyed by the declarations in their order: tostring(signature) writes them in that order.
+    key = (identity.certificate_sha256_b64, tuple(nsmap.items()))
     skeleton = _skeletons.get(key)
     if skeleton is None:
         skeleton = _skeletons[key] = _skeleton(identity, nsmap)

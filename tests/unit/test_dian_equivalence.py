@@ -1,0 +1,89 @@
+"""The DIAN fast paths against the slow ones they replace (bench/dian_pipeline.py).
+
+The UBL builder writes its text already in inclusive C14N form and the signer digests those bytes
+without parsing them; these tests hold that the bytes are exactly C14N(parse(bytes)), whatever the
+user's strings hold, and that signing them equals signing the parsed tree.
+"""
+
+from __future__ import annotations
+
+import dian_support as ds
+import msgspec
+import pytest
+from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from adapters.dian.ubl import NS, build_document
+from adapters.dian.xades import sign, sign_canonical
+
+# Everything C14N escapes or normalises: markup characters, quotes, CR/LF/TAB (text and attributes),
+# "]]>", non-ASCII, astral characters, NEL and LINE SEPARATOR (not line ends in XML 1.0).
+AWKWARD = "A \"q\" 'a' <b> & c\r\n\td ]]> ñ € 𝄞 \x85 \u2028 end \r"
+XML_CHARS = st.characters(
+    blacklist_categories=("Cs",),
+    blacklist_characters="".join(chr(c) for c in range(0x20) if c not in (9, 10, 13)) + "\ufffe\uffff",
+)
+
+
+def _awkward_invoice(text: str):
+    doc = ds.document("co-invoice")
+    customer = msgspec.structs.replace(
+        doc.customer, name=text, email=text, phone=text, check_digit=text, id_type="NIT"
+    )
+    lines = [msgspec.structs.replace(line, description=text, code=text, unit=text) for line in doc.lines]
+    return msgspec.structs.replace(doc, customer=customer, lines=lines, notes=[text, "", text])
+
+
+def _documents():
+    return [
+        ds.document("co-invoice"),
+        ds.document("co-credit-note"),
+        ds.debit_note(),
+        ds.rich_invoice(),
+        ds.document("co-credit-note", customer=None),
+        _awkward_invoice(AWKWARD),
+    ]
+
+
+def _is_canonical(data: bytes) -> bool:
+    return etree.tostring(etree.fromstring(data), method="c14n") == data
+
+
+@pytest.mark.parametrize("index", range(len(_documents())))
+def test_written_text_is_its_own_c14n_and_the_tree_says_the_same(index: int) -> None:
+    built = build_document(ds.emission(_documents()[index]), ds.software(), "test")
+    assert _is_canonical(built.canonical)
+    assert etree.tostring(built.root, method="c14n") == built.canonical
+    assert built.root.nsmap == built.nsmap
+
+
+def test_user_strings_survive_with_xml_attribute_normalisation() -> None:
+    built = build_document(ds.emission(_awkward_invoice(AWKWARD)), ds.software(), "test")
+    root = built.root
+    assert root.findtext("cbc:Note", namespaces=NS) == AWKWARD  # text: kept as is, CR included
+    unit = root.find("cac:InvoiceLine/cbc:InvoicedQuantity", NS).get("unitCode")
+    assert unit == AWKWARD.replace("\n", " ").replace("\t", " ")  # a parser's CDATA normalisation
+    assert b"&#xD;" in built.canonical and b"&#13;" not in built.canonical
+
+
+def test_signing_the_bytes_equals_signing_the_tree(dian_identity) -> None:
+    for doc in _documents():
+        built = build_document(ds.emission(doc), ds.software(), "test")
+        fast = sign_canonical(built.canonical, built.nsmap, dian_identity, built.issued_at, built.fiscal_id)
+        assert fast == sign(built.root, dian_identity, built.issued_at, built.fiscal_id)
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "a\x0bb", "a\ufffeb", "a\ud800b"])
+def test_text_that_is_not_xml_is_refused_by_the_parser_as_before(bad: str) -> None:
+    doc = msgspec.structs.replace(ds.document("co-invoice"), notes=[bad])
+    with pytest.raises(etree.XMLSyntaxError):
+        build_document(ds.emission(doc), ds.software(), "test")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(XML_CHARS, max_size=40))
+def test_any_xml_string_in_any_field_stays_canonical(text: str) -> None:
+    built = build_document(ds.emission(_awkward_invoice(text)), ds.software(), "test")
+    assert _is_canonical(built.canonical)
