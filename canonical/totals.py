@@ -23,10 +23,12 @@ from canonical.document import Adjustment, Document
 ZERO: Final = Decimal(0)
 HUNDRED: Final = Decimal(100)
 _QUANTUM: Final = {n: Decimal(1).scaleb(-n) for n in range(0, 9)}
+_ZEROS: Final = {n: q * 0 for n, q in _QUANTUM.items()}  # 0 with n decimals: a line without discount
+_Q2: Final = _QUANTUM[TOTAL_DECIMALS]
 
 
 def round_half_up(value: Decimal, places: int) -> Decimal:
-    return value.quantize(_QUANTUM[places], rounding=ROUND_HALF_UP)
+    return value.quantize(_QUANTUM[places], ROUND_HALF_UP)  # positional: keyword parsing costs 2x
 
 
 class TaxAmount(Struct, kw_only=True):
@@ -84,46 +86,71 @@ _COLUMN_ROUNDING: Final = frozenset({"SV"})
 
 
 def compute_totals(doc: Document) -> Totals:
+    # Hot path (every request): plain loops instead of generator sums, but the same Decimal
+    # operations in the same order, so every figure (exponent and sign of zero included) is unchanged.
     line_places = LINE_DECIMALS[doc.country]
-    lines = [_line_totals(line, doc.prices_include_tax, line_places) for line in doc.lines]
+    include = doc.prices_include_tax
+    lines = [_line_totals(line, include, line_places) for line in doc.lines]
 
     grouped: dict[tuple[str, Decimal], list[Decimal]] = {}
     for lt in lines:
         for t in lt.taxes:
-            acc = grouped.setdefault((t.tax, t.rate), [ZERO, ZERO])
+            acc = grouped.get((t.tax, t.rate))
+            if acc is None:
+                acc = grouped[(t.tax, t.rate)] = [ZERO, ZERO]
             acc[0] += t.taxable
             acc[1] += t.amount
     taxes = [
         TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=_r2(acc[1]))
         for (tax, rate), acc in grouped.items()
     ]
-    tax_total = sum((t.amount for t in taxes), ZERO)
+    tax_total = ZERO
+    for t in taxes:
+        tax_total += t.amount
     columns = _columns(doc)
-    if doc.prices_include_tax:
-        tax_inclusive = sum((_r2(sum((lines[i].total for i in col), ZERO)) for col in columns), ZERO)
+    if include:
+        tax_inclusive = ZERO
+        for col in columns:
+            column = ZERO
+            for i in col:
+                column += lines[i].total
+            tax_inclusive += _r2(column)
         line_extension = tax_inclusive - tax_total
     else:
-        line_extension = sum((_r2(sum((lines[i].net for i in col), ZERO)) for col in columns), ZERO)
+        line_extension = ZERO
+        for col in columns:
+            column = ZERO
+            for i in col:
+                column += lines[i].net
+            line_extension += _r2(column)
         tax_inclusive = line_extension + tax_total
-    tax_exclusive = _r2(sum((lt.net for lt in lines if lt.taxes), ZERO))
-    if doc.prices_include_tax and lines and all(lt.taxes for lt in lines):
+    taxed_net = ZERO
+    for lt in lines:
+        if lt.taxes:
+            taxed_net += lt.net
+    tax_exclusive = _r2(taxed_net)
+    if include and lines and all(lt.taxes for lt in lines):
         tax_exclusive = line_extension  # keep the identity exact when every line is taxed
 
-    percent_base = tax_inclusive if doc.prices_include_tax else line_extension
+    percent_base = tax_inclusive if include else line_extension
     allowances = _adjustments(doc.discounts, percent_base)
     charges = _adjustments(doc.charges, percent_base)
     tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
 
-    bases = {"line_extension": line_extension, "tax_exclusive": tax_exclusive}
-    for t in taxes:
-        bases[f"tax:{t.tax}"] = bases.get(f"tax:{t.tax}", ZERO) + t.amount
     withholdings = []
-    for w in doc.withholdings:
-        base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
-        withholdings.append(
-            WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
-        )
-    retained = sum((w.amount for w in withholdings), ZERO) if doc.country in _REDUCES_PAYABLE else ZERO
+    if doc.withholdings:
+        bases = {"line_extension": line_extension, "tax_exclusive": tax_exclusive}
+        for t in taxes:
+            bases[f"tax:{t.tax}"] = bases.get(f"tax:{t.tax}", ZERO) + t.amount
+        for w in doc.withholdings:
+            base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
+            withholdings.append(
+                WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
+            )
+    retained = ZERO
+    if doc.country in _REDUCES_PAYABLE:
+        for w in withholdings:
+            retained += w.amount
 
     return Totals(
         lines=lines,
@@ -152,19 +179,22 @@ def _columns(doc: Document) -> list[list[int]]:
 
 
 def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
-    gross_as_priced = round_half_up(line.quantity * line.unit_price, places)
-    discount_as_priced = _QUANTUM[places] * 0
+    quantum = _QUANTUM[places]
+    gross_as_priced = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP)
+    discount_as_priced = _ZEROS[places]
     if line.discount is not None:
         if line.discount.percent is not None:
-            discount_as_priced = round_half_up(gross_as_priced * line.discount.percent / HUNDRED, places)
+            discount_as_priced = (gross_as_priced * line.discount.percent / HUNDRED).quantize(
+                quantum, ROUND_HALF_UP
+            )
         elif line.discount.amount is not None:
-            discount_as_priced = round_half_up(line.discount.amount, places)
+            discount_as_priced = line.discount.amount.quantize(quantum, ROUND_HALF_UP)
     priced = gross_as_priced - discount_as_priced
     rates = [(t.tax, t.rate) for t in line.taxes] if line.tax_treatment == "taxed" else []
 
     if prices_include_tax and rates:
         divisor = HUNDRED + sum((r for _, r in rates), ZERO)
-        amounts = [round_half_up(priced * r / divisor, places) for _, r in rates]
+        amounts = [(priced * r / divisor).quantize(quantum, ROUND_HALF_UP) for _, r in rates]
         net = priced - sum(amounts, ZERO)
         factor = HUNDRED / divisor
         gross = round_half_up(gross_as_priced * factor, places)
@@ -172,20 +202,21 @@ def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
         unit_price = round_half_up(line.unit_price * factor, max(places, 2))
     else:
         net = priced
-        amounts = [round_half_up(net * r / HUNDRED, places) for _, r in rates]
+        amounts = [(net * r / HUNDRED).quantize(quantum, ROUND_HALF_UP) for _, r in rates]
         gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
 
-    taxes = [
-        TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
-        for (tax, rate), a in zip(rates, amounts, strict=True)
-    ]
+    taxes = []
+    tax_sum = ZERO
+    for (tax, rate), a in zip(rates, amounts, strict=True):
+        taxes.append(TaxAmount(tax=tax, rate=rate, taxable=net, amount=a))
+        tax_sum += a
     return LineTotals(
         unit_price=unit_price,
         gross=gross,
         discount=discount,
         net=net,
         taxes=taxes,
-        total=net + sum(amounts, ZERO),
+        total=net + tax_sum,
     )
 
 
@@ -197,4 +228,4 @@ def _adjustments(items: Iterable[Adjustment], base: Decimal) -> Decimal:
 
 
 def _r2(value: Decimal) -> Decimal:
-    return round_half_up(value, TOTAL_DECIMALS)
+    return value.quantize(_Q2, ROUND_HALF_UP)
