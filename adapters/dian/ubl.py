@@ -9,7 +9,6 @@ The second UBLExtension is left empty for the XAdES signature.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import OrderedDict
 from decimal import Decimal
 from typing import Final
@@ -239,20 +238,49 @@ _PARTY_IDS: Final = (".//cac:PartyIdentification/cbc:ID[@schemeID]", ".//cbc:Com
 # start/end tag pairs C14N produces), so that `canonical` is byte-identical to C14N(parse(text)):
 # tests/unit/test_dian_equivalence.py checks it. Attribute values: a parser turns a literal tab or
 # newline into a space (CDATA normalisation), which is what is written here.
-_escape_text = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
-_escape_attr = str.maketrans({"&": "&amp;", "<": "&lt;", '"': "&quot;", "\r": "&#xD;", "\n": " ", "\t": " "})
-# What XML 1.0 refuses (Char production): such text goes through the parser, which says why.
-_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ESCAPE_TEXT: Final = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
+_ESCAPE_ATTR: Final = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", '"': "&quot;", "\r": "&#xD;", "\n": " ", "\t": " "}
+)
+# What XML 1.0 refuses (Char production) besides lone surrogates (which UTF-8 cannot encode): the
+# C0 controls other than TAB, LF, CR, and U+FFFE / U+FFFF. Such text goes through the parser, which
+# says why. Checked on the encoded bytes: a fifth of the time of a regular expression on the text.
+_NOT_XML_C0: Final = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D))
+_NOT_XML_NONCHARS: Final = ("\ufffe".encode(), "\uffff".encode())
+
+
+def _xml_bytes(text: str) -> bytes | None:
+    """`text` in UTF-8 if every character of it is XML 1.0, else None."""
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        return None
+    if len(data.translate(None, _NOT_XML_C0)) != len(data) or any(n in data for n in _NOT_XML_NONCHARS):
+        return None
+    return data
+
+
+def _escape_attr(value: str) -> str:
+    # Most values need nothing: testing for each character is 5x faster than translate.
+    if "&" in value or "<" in value or '"' in value or "\r" in value or "\n" in value or "\t" in value:
+        return value.translate(_ESCAPE_ATTR)
+    return value
+
+
+def _escape_text(text: str) -> str:
+    if "&" in text or "<" in text or ">" in text or "\r" in text:
+        return text.translate(_ESCAPE_TEXT)
+    return text
 
 
 def _attrs(attrs: dict[str, str]) -> str:
     """Attributes in C14N order (none of ours is namespaced: sorted by name)."""
-    return "".join(f' {name}="{attrs[name].translate(_escape_attr)}"' for name in sorted(attrs))
+    return "".join(f' {name}="{_escape_attr(attrs[name])}"' for name in sorted(attrs))
 
 
 def _e(tag: str, text: str, **attrs: str) -> str:
     """One element with text; `tag` is prefixed (cbc:ID): the prefixes are declared on the root."""
-    return f"<{tag}{_attrs(attrs) if attrs else ''}>{text.translate(_escape_text)}</{tag}>"
+    return f"<{tag}{_attrs(attrs) if attrs else ''}>{_escape_text(text)}</{tag}>"
 
 
 def _w(tag: str, *children: str) -> str:
@@ -442,12 +470,11 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     body = "".join(xml for name in ORDER[kind.root] for xml in parts.get(name, ()))
     text = f"<{kind.root} {_ROOT_NAMESPACES[kind.root]}>{body}</{kind.root}>"
     root = None
-    if _NOT_XML.search(text):
+    canonical = _xml_bytes(text)
+    if canonical is None:
         # Not XML 1.0: the parser raises its own error, as it did when every document was parsed.
         root = etree.fromstring(text, _PARSER)
         canonical = etree.tostring(root, method="c14n")
-    else:
-        canonical = text.encode()
     return UblDocument(
         canonical=canonical,
         nsmap=_ROOT_NSMAPS[kind.root],
