@@ -19,11 +19,10 @@ has no randomness): the same emission always yields the same signed bytes, which
 from __future__ import annotations
 
 import base64
-import copy
 import datetime as dt
 import hashlib
 import uuid
-from typing import Final
+from typing import Final, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -126,7 +125,63 @@ def _skeleton(identity: SigningIdentity, nsmap: dict) -> etree._Element:
     return signature
 
 
-_skeletons: dict[tuple, etree._Element] = {}
+class _Templates(NamedTuple):
+    """The signature's parts for one certificate and namespace declarations, as `str.format`
+    templates: the per-document values (ids, signing time, digests, value) are ids, numbers and
+    base64, which neither serialisation escapes, so filling a template gives the very bytes lxml
+    writes for the filled tree (tests/unit/test_dian_equivalence.py)."""
+
+    key_info: str  # inclusive C14N of ds:KeyInfo: {sig}
+    signed_props: str  # inclusive C14N of xades:SignedProperties: {sig} {time}
+    signed_info: str  # inclusive C14N of ds:SignedInfo: {sig} {d0} {d1} {d2}
+    signature: str  # the ds:Signature as it is sent (lxml's serialisation): all of them and {value}
+
+
+_FIELDS: Final = ("sig", "time", "d0", "d1", "d2", "value")
+
+
+def _templates(identity: SigningIdentity, nsmap: dict) -> _Templates:
+    # The skeleton is filled with markers no certificate or namespace can hold (a fresh nonce),
+    # serialised by lxml as before, and each marker becomes a format field.
+    nonce = uuid.uuid4().hex
+    marks = {name: f"@{nonce}{name}@" for name in _FIELDS}
+    signature = _skeleton(identity, nsmap)
+    signed_info, signature_value, key_info, obj = signature
+    qualifying = obj[0]
+    signed_props = qualifying[0]
+    ref_document, ref_key_info, ref_props = signed_info[2], signed_info[3], signed_info[4]
+    sig_id = marks["sig"]
+    signature.set("Id", sig_id)
+    signature_value.set("Id", f"{sig_id}-sigvalue")
+    key_info.set("Id", f"{sig_id}-keyinfo")
+    qualifying.set("Target", f"#{sig_id}")
+    signed_props.set("Id", f"{sig_id}-signedprops")
+    signed_props[0][0].text = marks["time"]
+    ref_document.set("Id", f"{sig_id}-ref0")
+    ref_document[-1].text = marks["d0"]
+    ref_key_info.set("URI", f"#{sig_id}-keyinfo")
+    ref_key_info[-1].text = marks["d1"]
+    ref_props.set("URI", f"#{sig_id}-signedprops")
+    ref_props[-1].text = marks["d2"]
+    signature_value.text = marks["value"]
+
+    def template(data: bytes, encoding: str) -> str:
+        text = data.decode(encoding).replace("{", "{{").replace("}", "}}")
+        for name, mark in marks.items():
+            text = text.replace(mark, "{" + name + "}")
+        if nonce in text:
+            raise AssertionError("a signature marker was left in a template")
+        return text
+
+    return _Templates(
+        key_info=template(etree.tostring(key_info, method="c14n"), "utf-8"),
+        signed_props=template(etree.tostring(signed_props, method="c14n"), "utf-8"),
+        signed_info=template(etree.tostring(signed_info, method="c14n"), "utf-8"),
+        signature=template(etree.tostring(signature), "ascii"),
+    )
+
+
+_cache: dict[tuple, _Templates] = {}
 
 
 def sign(root: etree._Element, identity: SigningIdentity, signing_time: dt.datetime, seed: str) -> bytes:
@@ -150,37 +205,26 @@ def sign_canonical(
     """
     if _EMPTY_SLOT not in canonical:
         raise ValueError("the document has no empty UBLExtension for the signature")
-    sig_id = f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}"
-
-    # The signature is built detached (from a per-certificate skeleton), declaring the root's
-    # namespaces: inclusive C14N of a part renders every namespace in scope, so the parts
-    # canonicalise the same here as in the document, without walking the whole document each time.
-    # Keyed by the declarations in their order: tostring(signature) writes them in that order.
+    # The signature declares the root's namespaces: inclusive C14N of a part renders every namespace
+    # in scope, so the parts canonicalise the same detached as in the document. Keyed by the
+    # declarations in their order: the sent signature writes them in that order.
     key = (identity.certificate_sha256_b64, tuple(nsmap.items()))
-    skeleton = _skeletons.get(key)
-    if skeleton is None:
-        skeleton = _skeletons[key] = _skeleton(identity, nsmap)
-        if len(_skeletons) > 64:
-            _skeletons.pop(next(iter(_skeletons)))
-    signature = copy.deepcopy(skeleton)
-    signed_info, signature_value, key_info, obj = signature
-    qualifying = obj[0]
-    signed_props = qualifying[0]
-    ref_document, ref_key_info, ref_props = signed_info[2], signed_info[3], signed_info[4]
-    signature.set("Id", sig_id)
-    signature_value.set("Id", f"{sig_id}-sigvalue")
-    key_info.set("Id", f"{sig_id}-keyinfo")
-    qualifying.set("Target", f"#{sig_id}")
-    signed_props.set("Id", f"{sig_id}-signedprops")
-    signed_props[0][0].text = signing_time.isoformat(timespec="milliseconds")
-    ref_document.set("Id", f"{sig_id}-ref0")
-    ref_document[-1].text = _digest(canonical)
-    ref_key_info.set("URI", f"#{sig_id}-keyinfo")
-    ref_key_info[-1].text = _digest(etree.tostring(key_info, method="c14n"))
-    ref_props.set("URI", f"#{sig_id}-signedprops")
-    ref_props[-1].text = _digest(etree.tostring(signed_props, method="c14n"))
-    value = identity.key.sign(etree.tostring(signed_info, method="c14n"), padding.PKCS1v15(), hashes.SHA256())
-    signature_value.text = base64.b64encode(value).decode()
-
+    templates = _cache.get(key)
+    if templates is None:
+        templates = _cache[key] = _templates(identity, nsmap)
+        if len(_cache) > 64:
+            _cache.pop(next(iter(_cache)))
+    fields = {
+        "sig": f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}",
+        "time": signing_time.isoformat(timespec="milliseconds"),
+        "d0": _digest(canonical),
+    }
+    fields["d1"] = _digest(templates.key_info.format_map(fields).encode())
+    fields["d2"] = _digest(templates.signed_props.format_map(fields).encode())
+    signed_info = templates.signed_info.format_map(fields).encode()
+    fields["value"] = base64.b64encode(
+        identity.key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
     head, _, tail = canonical.rpartition(_EMPTY_SLOT)
-    return b"".join((_DECLARATION, head, _SLOT_OPEN, etree.tostring(signature), _SLOT_CLOSE, tail))
+    signature = templates.signature.format_map(fields).encode()
+    return b"".join((_DECLARATION, head, _SLOT_OPEN, signature, _SLOT_CLOSE, tail))
