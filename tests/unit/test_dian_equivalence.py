@@ -3,13 +3,16 @@
 The UBL builder writes its text already in inclusive C14N form and the signer digests those bytes
 without parsing them, filling per-certificate text templates of the signature; these tests hold
 that the bytes are exactly C14N(parse(bytes)), whatever the user's strings hold, and that the
-signed document equals what the element-by-element signer writes.
+signed document equals what the element-by-element signer writes. The SOAP envelope is a template
+zeep renders once per operation: it must equal what zeep and sign_envelope write per message.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
+from types import SimpleNamespace
 
 import dian_support as ds
 import msgspec
@@ -20,11 +23,14 @@ from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from signxml import XMLVerifier
 
-from adapters.dian import xades
+from adapters.dian import wssecurity, xades
+from adapters.dian.soap import DianService
 from adapters.dian.ubl import NS, build_document
 from adapters.dian.xades import sign, sign_canonical
 
+URL = "http://127.0.0.1:8106/WcfDianCustomerServices.svc"
 # Everything C14N escapes or normalises: markup characters, quotes, CR/LF/TAB (text and attributes),
 # "]]>", non-ASCII, astral characters, NEL and LINE SEPARATOR (not line ends in XML 1.0).
 AWKWARD = "A \"q\" 'a' <b> & c\r\n\td ]]> ñ € 𝄞 \x85 \u2028 end \r"
@@ -133,3 +139,66 @@ def test_text_that_is_not_xml_is_refused_by_the_parser_as_before(bad: str) -> No
 def test_any_xml_string_in_any_field_stays_canonical(text: str) -> None:
     built = build_document(ds.emission(_awkward_invoice(text)), ds.software(), "test")
     assert _is_canonical(built.canonical)
+
+
+# -- the SOAP envelope ---------------------------------------------------------------------------------
+
+
+class _FrozenClock(dt.datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return dt.datetime(2026, 11, 24, 15, 4, 5, 678901, tzinfo=tz)
+
+
+@pytest.fixture
+def deterministic(monkeypatch):
+    """Fixed clock and a replayable uuid4, for both the template and zeep + sign_envelope."""
+    monkeypatch.setattr(wssecurity, "dt", SimpleNamespace(datetime=_FrozenClock, UTC=dt.UTC))
+
+    def replay() -> None:
+        numbers = iter(range(1, 1000))
+        monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers) * 0x1234567890ABCDEF))
+
+    return replay
+
+
+@pytest.mark.parametrize(
+    ("operation", "params"),
+    [
+        ("SendBillSync", {"fileName": "z0900373115000260000001.zip", "contentFile": b"PK\x03\x04\x00zip"}),
+        ("SendTestSetAsync", {"fileName": "z.zip", "contentFile": b"\xff" * 300, "testSetId": "a-b-c"}),
+        ("GetStatus", {"trackId": "c" * 96}),
+        ("GetStatus", {"trackId": "a&b <c>"}),  # needs escaping: zeep renders it
+        ("GetNumberingRange", {"accountCode": "900373115", "accountCodeT": "1", "softwareCode": "x"}),
+    ],
+)
+def test_envelope_template_writes_what_zeep_and_sign_envelope_write(
+    dian_pki, dian_identity, deterministic, operation: str, params: dict
+) -> None:
+    service = DianService(URL, lambda: dian_identity, timeout_s=5)
+    service.envelope(operation, **params)  # the template is made on the first message
+    templated = "&" not in params.get("trackId", "")
+    assert [entry is not None for entry in service._templates.values()] == ([True] if templated else [])
+    deterministic()
+    fast, fast_headers = service.envelope(operation, **params)
+    deterministic()
+    envelope, headers = service.binding._create(
+        operation, (), params, client=service.client, options={"address": URL}
+    )
+    assert fast == etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    assert fast_headers == {k: v for k, v in headers.items() if k.lower() != "soapaction"}
+    results = XMLVerifier().verify(
+        fast, x509_cert=dian_identity.certificate, validate_schema=False, expect_references=2
+    )
+    assert {etree.QName(r.signed_xml).localname for r in results} == {"To", "Timestamp"}
+
+
+def test_each_message_has_its_own_ids_and_signature(dian_identity) -> None:
+    service = DianService(URL, lambda: dian_identity, timeout_s=5)
+    first, _ = service.envelope("GetStatus", trackId="abc")
+    second, _ = service.envelope("GetStatus", trackId="abd")
+    assert first != second and b"abd" in second
+    for data in (first, second):
+        XMLVerifier().verify(
+            data, x509_cert=dian_identity.certificate, validate_schema=False, expect_references=2
+        )
