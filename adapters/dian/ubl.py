@@ -255,7 +255,9 @@ def _xml_bytes(text: str) -> bytes | None:
         data = text.encode()
     except UnicodeEncodeError:
         return None
-    if len(data.translate(None, _NOT_XML_C0)) != len(data) or any(n in data for n in _NOT_XML_NONCHARS):
+    if len(data.translate(None, _NOT_XML_C0)) != len(data):
+        return None
+    if b"\xef\xbf" in data and any(n in data for n in _NOT_XML_NONCHARS):  # U+FFFx, rare
         return None
     return data
 

@@ -1,8 +1,10 @@
 """XAdES-EPES enveloped signature in DIAN's profile (research/dian.md §4), with lxml + cryptography.
 
 A lean signer of our own rather than signxml's XAdESSigner: signxml re-serialises and re-parses the
-document and writes SigningCertificateV2 (DIAN shows the v1 element with IssuerSerial); this one
-canonicalises each part once. Its output is checked in the tests by signxml's XAdESVerifier.
+document and writes SigningCertificateV2 (DIAN shows the v1 element with IssuerSerial). This one
+takes the document already in C14N form (ubl.py writes it so) and fills text templates lxml made
+once per certificate, so no C14N runs per document. Its output is checked in the tests by signxml's
+XAdESVerifier and against the element-by-element signer (tests/unit/test_dian_equivalence.py).
 
 - inclusive C14N 1.0, RSA-SHA256, SHA-256 digests;
 - three references: the document (URI "", enveloped transform), KeyInfo, SignedProperties;

@@ -169,6 +169,8 @@ def deterministic(monkeypatch):
         ("SendTestSetAsync", {"fileName": "z.zip", "contentFile": b"\xff" * 300, "testSetId": "a-b-c"}),
         ("GetStatus", {"trackId": "c" * 96}),
         ("GetStatus", {"trackId": "a&b <c>"}),  # needs escaping: zeep renders it
+        ("GetStatus", {"trackId": ""}),
+        ("GetStatus", {"trackId": "ñ'\"{x}"}),
         ("GetNumberingRange", {"accountCode": "900373115", "accountCodeT": "1", "softwareCode": "x"}),
     ],
 )
