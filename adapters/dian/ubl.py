@@ -218,22 +218,12 @@ class UblDocument:
 
     @property
     def root(self) -> etree._Element:
-        """The document as an lxml tree, its root declaring the namespaces in `NS` order (the
-        serialisation tools and the golden files show), which C14N writes sorted."""
+        """The document as an lxml tree (tests, tools), parsed from the canonical text."""
         if self._root is None:
-            end = self.canonical.index(b">")
-            name = self.canonical[1 : self.canonical.index(b" ")].decode()
-            root = etree.fromstring(_DECLARED[name] + self.canonical[end:], _PARSER)
-            # Party identifiers were written schemeName before schemeID (C14N sorts them): the tree
-            # keeps that order, which the golden files (tests/contract/golden/dian) show.
-            for path in _PARTY_IDS:
-                for el in root.iterfind(path, NS):
-                    el.set("schemeID", el.attrib.pop("schemeID"))
-            self._root = root
+            self._root = etree.fromstring(self.canonical, _PARSER)
         return self._root
 
 
-_PARTY_IDS: Final = (".//cac:PartyIdentification/cbc:ID[@schemeID]", ".//cbc:CompanyID[@schemeID]")
 # The text is written in its C14N 1.0 form (the escaping, attribute order, namespace order and
 # start/end tag pairs C14N produces), so that `canonical` is byte-identical to C14N(parse(text)):
 # tests/unit/test_dian_equivalence.py checks it. Attribute values: a parser turns a literal tab or
@@ -493,11 +483,8 @@ def _namespaces(root: str, prefixes) -> str:
     return f'xmlns="{default}" ' + " ".join(f'xmlns:{prefix}="{NS[prefix]}"' for prefix in prefixes)
 
 
-# C14N order (the default namespace first, then by prefix) for the text; `NS` order for the tree.
+# C14N order (the default namespace first, then by prefix) for the text.
 _ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root, sorted(NS)) for kind in KINDS.values()}
-_DECLARED: Final = {
-    kind.root: f"<{kind.root} {_namespaces(kind.root, NS)}".encode() for kind in KINDS.values()
-}
 _ROOT_NSMAPS: Final[dict[str, dict[str | None, str]]] = {
     kind.root: {None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2", **NS}
     for kind in KINDS.values()
