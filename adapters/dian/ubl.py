@@ -485,8 +485,13 @@ def _namespaces(root: str, prefixes) -> str:
 
 # C14N order (the default namespace first, then by prefix) for the text.
 _ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root, sorted(NS)) for kind in KINDS.values()}
-_ROOT_NSMAPS: Final[dict[str, dict[str | None, str]]] = {
-    kind.root: {None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2", **NS}
+_ROOT_NSMAPS: Final[
+    dict[str, dict[str | None, str]]
+] = {  # in the text's order (the signature declares them so)
+    kind.root: {
+        None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2",
+        **{p: NS[p] for p in sorted(NS)},
+    }
     for kind in KINDS.values()
 }
 _PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
