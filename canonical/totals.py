@@ -25,6 +25,7 @@ HUNDRED: Final = Decimal(100)
 _QUANTUM: Final = {n: Decimal(1).scaleb(-n) for n in range(0, 9)}
 _ZEROS: Final = {n: q * 0 for n, q in _QUANTUM.items()}  # 0 with n decimals: a line without discount
 _Q2: Final = _QUANTUM[TOTAL_DECIMALS]
+_NONE: Final = ZERO.quantize(_Q2, ROUND_HALF_UP)  # what _adjustments gives for no items: 0.00
 
 
 def round_half_up(value: Decimal, places: int) -> Decimal:
@@ -100,28 +101,30 @@ def compute_totals(doc: Document) -> Totals:
                 acc = grouped[(t.tax, t.rate)] = [ZERO, ZERO]
             acc[0] += t.taxable
             acc[1] += t.amount
-    taxes = [
-        TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=_r2(acc[1]))
-        for (tax, rate), acc in grouped.items()
-    ]
+    taxes = []
     tax_total = ZERO
-    for t in taxes:
-        tax_total += t.amount
-    columns = _columns(doc)
+    for (tax, rate), acc in grouped.items():
+        amount = _r2(acc[1])
+        taxes.append(TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=amount))
+        tax_total += amount
+    # Column sums in line order; DIAN has one column of every line, MH one per tax treatment.
+    columns = (
+        [[lines[i] for i in col] for col in _columns(doc)] if doc.country in _COLUMN_ROUNDING else [lines]
+    )
     if include:
         tax_inclusive = ZERO
         for col in columns:
             column = ZERO
-            for i in col:
-                column += lines[i].total
+            for lt in col:
+                column += lt.total
             tax_inclusive += _r2(column)
         line_extension = tax_inclusive - tax_total
     else:
         line_extension = ZERO
         for col in columns:
             column = ZERO
-            for i in col:
-                column += lines[i].net
+            for lt in col:
+                column += lt.net
             line_extension += _r2(column)
         tax_inclusive = line_extension + tax_total
     taxed_net = ZERO
@@ -133,9 +136,12 @@ def compute_totals(doc: Document) -> Totals:
         tax_exclusive = line_extension  # keep the identity exact when every line is taxed
 
     percent_base = tax_inclusive if include else line_extension
-    allowances = _adjustments(doc.discounts, percent_base)
-    charges = _adjustments(doc.charges, percent_base)
-    tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
+    allowances = _adjustments(doc.discounts, percent_base) if doc.discounts else _NONE
+    if doc.charges:
+        charges = _adjustments(doc.charges, percent_base)
+        tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
+    else:
+        charges = tips = _NONE
 
     withholdings = []
     if doc.withholdings:
@@ -190,9 +196,10 @@ def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
         elif line.discount.amount is not None:
             discount_as_priced = line.discount.amount.quantize(quantum, ROUND_HALF_UP)
     priced = gross_as_priced - discount_as_priced
-    rates = [(t.tax, t.rate) for t in line.taxes] if line.tax_treatment == "taxed" else []
+    taxed = line.tax_treatment == "taxed" and line.taxes
 
-    if prices_include_tax and rates:
+    if prices_include_tax and taxed:
+        rates = [(t.tax, t.rate) for t in line.taxes]
         divisor = HUNDRED + sum((r for _, r in rates), ZERO)
         amounts = [(priced * r / divisor).quantize(quantum, ROUND_HALF_UP) for _, r in rates]
         net = priced - sum(amounts, ZERO)
@@ -200,16 +207,21 @@ def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
         gross = round_half_up(gross_as_priced * factor, places)
         discount = gross - net
         unit_price = round_half_up(line.unit_price * factor, max(places, 2))
+        taxes = [
+            TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
+            for (tax, rate), a in zip(rates, amounts, strict=True)
+        ]
+        tax_sum = sum(amounts, ZERO)
     else:
         net = priced
-        amounts = [(net * r / HUNDRED).quantize(quantum, ROUND_HALF_UP) for _, r in rates]
         gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
-
-    taxes = []
-    tax_sum = ZERO
-    for (tax, rate), a in zip(rates, amounts, strict=True):
-        taxes.append(TaxAmount(tax=tax, rate=rate, taxable=net, amount=a))
-        tax_sum += a
+        taxes = []
+        tax_sum = ZERO
+        if taxed:
+            for t in line.taxes:
+                a = (net * t.rate / HUNDRED).quantize(quantum, ROUND_HALF_UP)
+                taxes.append(TaxAmount(tax=t.tax, rate=t.rate, taxable=net, amount=a))
+                tax_sum += a
     return LineTotals(
         unit_price=unit_price,
         gross=gross,
