@@ -11,9 +11,10 @@ the rounded gross lines, so the printed price is never changed by rounding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Final
+from typing import Any, Final
 
 from msgspec import Struct
 
@@ -86,6 +87,21 @@ _REDUCES_PAYABLE: Final = frozenset({"SV"})
 _COLUMN_ROUNDING: Final = frozenset({"SV"})
 
 
+_TOTAL: Final = operator.attrgetter("total")
+_NET: Final = operator.attrgetter("net")
+
+
+def _column_sums(columns: list[list[Any]], value: Callable[[Any], Decimal]) -> Decimal:
+    """Each column summed in line order and rounded on its own, then added up."""
+    total = ZERO
+    for col in columns:
+        column = ZERO
+        for lt in col:
+            column += value(lt)
+        total += _r2(column)
+    return total
+
+
 def compute_totals(doc: Document) -> Totals:
     # Hot path (every request): plain loops instead of generator sums, but the same Decimal
     # operations in the same order, so every figure (exponent and sign of zero included) is unchanged.
@@ -112,20 +128,10 @@ def compute_totals(doc: Document) -> Totals:
         [[lines[i] for i in col] for col in _columns(doc)] if doc.country in _COLUMN_ROUNDING else [lines]
     )
     if include:
-        tax_inclusive = ZERO
-        for col in columns:
-            column = ZERO
-            for lt in col:
-                column += lt.total
-            tax_inclusive += _r2(column)
+        tax_inclusive = _column_sums(columns, _TOTAL)
         line_extension = tax_inclusive - tax_total
     else:
-        line_extension = ZERO
-        for col in columns:
-            column = ZERO
-            for lt in col:
-                column += lt.net
-            line_extension += _r2(column)
+        line_extension = _column_sums(columns, _NET)
         tax_inclusive = line_extension + tax_total
     taxed_net = ZERO
     for lt in lines:
