@@ -308,8 +308,18 @@ class LifecycleService:
 
     # -- notes from a stored document ---------------------------------------------------------------
 
-    async def note(self, tenant: Tenant, doc_id: str, kind: str, body: bytes, provider: str | None) -> str:
-        """Create a credit or debit note whose reference is the stored document; its id."""
+    async def note(
+        self,
+        tenant: Tenant,
+        doc_id: str,
+        kind: str,
+        body: bytes,
+        provider: str | None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> str:
+        """Create a credit or debit note whose reference is the stored document; its id. The key
+        (already begun by the API) is linked to the note in the transaction that creates it."""
         row = await self._row(tenant, doc_id)
         if row.status != "accepted":
             raise LifecycleRefusal(
@@ -329,7 +339,9 @@ class LifecycleService:
         note = {k: original[k] for k in NOTE_DEFAULTS if k in original}
         note.update(given)
         note.update(country=row.country, kind=kind, reference=msgspec.to_builtins(_reference_to(row)))
-        return await self.documents.create(tenant, _encoder.encode(note), provider=provider)
+        return await self.documents.create(
+            tenant, _encoder.encode(note), provider=provider, idempotency_key=idempotency_key
+        )
 
 
 def _reference_to(row: Row[Any]) -> Reference:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
@@ -48,6 +49,51 @@ ProviderParam = Annotated[
 ]
 
 
+async def idempotent(
+    request: Request[Any, Any, Any],
+    tenant: Tenant,
+    header: str | None,
+    body: bytes,
+    run: Callable[[str | None], Awaitable[Response[bytes]]],
+    refusals: tuple[type[Exception], ...],
+) -> Response[bytes]:
+    """`run(key)` at most once per Idempotency-Key (which `run` links to the document it creates,
+    in the creating transaction): a repeat gets the stored answer, refusals included, or, when the
+    first request died after creating its document, that document. An unexpected error stores
+    nothing: the client may try again."""
+    if header is None:
+        try:
+            return await run(None)
+        except refusals as exc:
+            return problem_for(exc)
+    rt = runtime(request)
+    key = idempotency.parse_key(header)
+    replay = await idempotency.begin(
+        rt.engine,
+        tenant.id,
+        key,
+        idempotency.fingerprint(request.method, request.url.path, request.url.query or "", body),
+        rt.clock(),
+        stale_after_s=tenant.dispatch.deadline_s + tenant.dispatch.lease_s,
+    )
+    if replay is not None and replay.body is not None:
+        media = PROBLEM_JSON if (replay.status_code or 0) >= 400 else "application/json"
+        return Response(replay.body, status_code=replay.status_code or 200, media_type=media)
+    if replay is not None and replay.document_id is not None:
+        content = _encoder.encode(await service(request).resource(tenant, replay.document_id))
+        await idempotency.finish(rt.engine, tenant.id, key, 201, content)
+        return Response(content, status_code=201, media_type="application/json")
+    try:
+        answer = await run(key)
+    except refusals as exc:
+        answer = problem_for(exc)
+    except BaseException:
+        await idempotency.abandon(rt.engine, tenant.id, key)
+        raise
+    await idempotency.finish(rt.engine, tenant.id, key, answer.status_code, answer.content)
+    return answer
+
+
 def _epoch(value: dt.date | None) -> float | None:
     if value is None:
         return None
@@ -74,49 +120,21 @@ class DocumentController(Controller):
 
         201 with the document whatever its status; 422 when the body is invalid (nothing created)."""
         body = await request.body()
-        rt = runtime(request)
-        key = None
-        if idempotency_key is not None:
-            key = idempotency.parse_key(idempotency_key)
-            replay = await idempotency.begin(
-                rt.engine,
-                tenant.id,
-                key,
-                idempotency.fingerprint("POST", request.url.path, request.url.query or "", body),
-                rt.clock(),
-                stale_after_s=tenant.dispatch.deadline_s + tenant.dispatch.lease_s,
-            )
-            if replay is not None and replay.body is not None:
-                media = PROBLEM_JSON if (replay.status_code or 0) >= 400 else "application/json"
-                return Response(replay.body, status_code=replay.status_code or 200, media_type=media)
-            if replay is not None and replay.document_id is not None:
-                resource = await service(request).resource(tenant, replay.document_id)
-                content = _encoder.encode(resource)
-                await idempotency.finish(rt.engine, tenant.id, key, 201, content)
-                return Response(content, status_code=201, media_type="application/json")
-        try:
+
+        async def create(key: str | None) -> Response[bytes]:
             resource = await service(request).create_resource(
                 tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=key
             )
-        except REFUSALS as exc:
-            refusal = problem_for(exc)
-            if key is not None:
-                await idempotency.finish(rt.engine, tenant.id, key, refusal.status_code, refusal.content)
-            return refusal
-        except BaseException:
-            if key is not None:
-                await idempotency.abandon(rt.engine, tenant.id, key)
-            raise
-        doc_id = resource.id
-        status = 202 if mode == "async" else 201
-        content = _encoder.encode(resource)
-        if key is not None:
-            await idempotency.finish(rt.engine, tenant.id, key, status, content)
+            return self.created(resource, 202 if mode == "async" else 201)
+
+        return await idempotent(request, tenant, idempotency_key, body, create, REFUSALS)
+
+    def created(self, resource: DocumentResource, status: int = 201) -> Response[bytes]:
         return Response(
-            content,
+            _encoder.encode(resource),
             status_code=status,
             media_type="application/json",
-            headers={"Location": f"{self.path}/{doc_id}"},
+            headers={"Location": f"{self.path}/{resource.id}"},
         )
 
     @post("/preview", operation_id="previewDocument", operation_class=PreviewOperation, status_code=200)

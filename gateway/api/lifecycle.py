@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Response, post, put
 from litestar.params import Parameter
 
 from gateway.api.deps import service
-from gateway.api.documents import DocumentController
+from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, idempotent
 from gateway.api.problems import Problem
 from gateway.config import Tenant
 from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
 from gateway.resources import DocumentResource
+from gateway.service import DocumentNotFound
 
-_encoder = msgspec.json.Encoder()
 ProviderQuery = Annotated[
     str | None,
     Parameter(query="provider", description="Force one provider account (an account name; skips routing)"),
@@ -61,30 +60,50 @@ class LifecycleController(DocumentController):
 
     @post("/{doc_id:str}/credit-note", operation_id="createCreditNote", status_code=201)
     async def credit_note(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, provider: ProviderQuery = None
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        doc_id: str,
+        provider: ProviderQuery = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         """A credit note referencing this document (number, fiscal id, date filled in); the body
         holds `reason` and, optionally, `lines` (default: the document's lines)."""
-        return await self._note(request, tenant, doc_id, "credit_note", provider)
+        return await self._note(request, tenant, doc_id, "credit_note", provider, idempotency_key)
 
     @post("/{doc_id:str}/debit-note", operation_id="createDebitNote", status_code=201)
     async def debit_note(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, provider: ProviderQuery = None
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        doc_id: str,
+        provider: ProviderQuery = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         """A debit note referencing this document; the body holds `reason` and `lines`."""
-        return await self._note(request, tenant, doc_id, "debit_note", provider)
+        return await self._note(request, tenant, doc_id, "debit_note", provider, idempotency_key)
 
     async def _note(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, kind: str, provider: str | None
+        self,
+        request: Request[Any, Any, Any],
+        tenant: Tenant,
+        doc_id: str,
+        kind: str,
+        provider: str | None,
+        idempotency_key: str | None,
     ) -> Response[bytes]:
-        try:
-            note_id = await _lifecycle(request).note(tenant, doc_id, kind, await request.body(), provider)
-        except LifecycleRefusal as exc:
-            raise _problem(exc) from None
-        resource = await service(request).resource(tenant, note_id)
-        return Response(
-            _encoder.encode(resource),
-            status_code=201,
-            media_type="application/json",
-            headers={"Location": f"{self.path}/{note_id}"},
+        """Idempotent like `POST /v1/documents`: a repeated request never issues a second note."""
+        body = await request.body()
+
+        async def create(key: str | None) -> Response[bytes]:
+            try:
+                note_id = await _lifecycle(request).note(
+                    tenant, doc_id, kind, body, provider, idempotency_key=key
+                )
+            except LifecycleRefusal as exc:
+                raise _problem(exc) from None
+            return self.created(await service(request).resource(tenant, note_id))
+
+        return await idempotent(
+            request, tenant, idempotency_key, body, create, (*REFUSALS, Problem, DocumentNotFound)
         )

@@ -138,3 +138,55 @@ async def test_a_void_claim_left_by_a_dead_process_is_taken_over(example_bytes):
             r = await client.post(f"/v1/documents/{invoice['id']}/void", json={"reason": "x"}, headers=AUTH)
             assert r.status_code == status, (state, r.text)
         assert r.json()["voided_by"].startswith("doc_")
+
+
+async def test_a_repeated_note_request_with_its_idempotency_key_issues_one_note(example_bytes):
+    """A client retrying `credit-note` after a lost answer must not credit the invoice twice."""
+    async with running(tenants_toml()) as (client, rt):
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        emits = book("primary").emits
+        reason = {"reason": {"code": "discount", "description": "Descuento"}}
+        headers = {**AUTH, "Idempotency-Key": '"note-1"'}
+        path = f"/v1/documents/{invoice['id']}/credit-note"
+        first = await client.post(path, json=reason, headers=headers)
+        again = await client.post(path, json=reason, headers=headers)
+        assert first.status_code == again.status_code == 201, first.text
+        assert again.content == first.content  # the stored answer, byte for byte
+        assert book("primary").emits == emits + 1  # one note sent
+        listed = (await client.get("/v1/documents?kind=credit_note", headers=AUTH)).json()["items"]
+        assert [d["id"] for d in listed] == [first.json()["id"]]
+
+        # the same key with another body is refused; refusals are replayed as stored
+        other = {"reason": {"code": "discount", "description": "Otro"}}
+        r = await client.post(path, json=other, headers=headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "idempotency-key-reused"
+        bad = {**AUTH, "Idempotency-Key": "note-2"}
+        gone = "/v1/documents/doc_missing/debit-note"
+        first_refusal = await client.post(gone, json=reason, headers=bad)
+        assert first_refusal.status_code == 404
+        assert (await client.post(gone, json=reason, headers=bad)).content == first_refusal.content
+
+
+async def test_a_note_whose_first_request_died_after_creating_it_is_answered_with_that_note(example_bytes):
+    """The key is linked to the note in the transaction that creates it: a retry after a crash
+    finds the note instead of issuing another."""
+    from gateway import idempotency
+
+    async with running(tenants_toml()) as (client, rt):
+        invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
+        reason = {"reason": {"code": "discount", "description": "Descuento"}}
+        path = f"/v1/documents/{invoice['id']}/credit-note"
+        headers = {**AUTH, "Idempotency-Key": "note-crash"}
+        first = await client.post(path, json=reason, headers=headers)
+        assert first.status_code == 201
+        # as if the process died between creating the note and storing the answer, 10 minutes ago
+        async with rt.engine.begin() as conn:
+            await conn.execute(
+                idempotency.idempotency.update()
+                .where(idempotency.idempotency.c.key == "note-crash")
+                .values(state="in_flight", response=None, status_code=None, created_at=rt.clock() - 600)
+            )
+        emits = book("primary").emits
+        again = await client.post(path, json=reason, headers=headers)
+        assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+        assert book("primary").emits == emits
