@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from adapters.base import ProviderFailure
@@ -105,7 +106,13 @@ class DocumentController(Controller):
     tags: ClassVar[list[str]] = ["documents"]
     dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
-    @post("/", operation_id="createDocument", operation_class=DocumentOperation, status_code=201)
+    @post(
+        "/",
+        operation_id="createDocument",
+        operation_class=DocumentOperation,
+        status_code=201,
+        responses={202: ResponseSpec(DocumentResource, description="Queued (`mode=async`)")},
+    )
     async def create(
         self,
         request: Request[Any, Any, Any],

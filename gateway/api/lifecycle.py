@@ -9,6 +9,7 @@ from litestar.params import Parameter
 
 from gateway.api.deps import service
 from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, idempotent
+from gateway.api.openapi import NoteOperation
 from gateway.api.problems import Problem
 from gateway.config import Tenant
 from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
@@ -58,7 +59,12 @@ class LifecycleController(DocumentController):
         except LifecycleRefusal as exc:
             raise _problem(exc) from None
 
-    @post("/{doc_id:str}/credit-note", operation_id="createCreditNote", status_code=201)
+    @post(
+        "/{doc_id:str}/credit-note",
+        operation_id="createCreditNote",
+        operation_class=NoteOperation,
+        status_code=201,
+    )
     async def credit_note(
         self,
         request: Request[Any, Any, Any],
@@ -71,7 +77,12 @@ class LifecycleController(DocumentController):
         holds `reason` and, optionally, `lines` (default: the document's lines)."""
         return await self._note(request, tenant, doc_id, "credit_note", provider, idempotency_key)
 
-    @post("/{doc_id:str}/debit-note", operation_id="createDebitNote", status_code=201)
+    @post(
+        "/{doc_id:str}/debit-note",
+        operation_id="createDebitNote",
+        operation_class=NoteOperation,
+        status_code=201,
+    )
     async def debit_note(
         self,
         request: Request[Any, Any, Any],

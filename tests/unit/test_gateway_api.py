@@ -273,6 +273,16 @@ async def test_openapi_declares_the_document_body_with_examples_and_health():
         assert body["schema"]["$ref"] == "#/components/schemas/Document"
         assert "Document" in schema["components"]["schemas"]
         assert {"co-invoice", "sv-invoice"} <= set(body["examples"])
+        # handlers answering stored bytes (idempotent replays) still document the resource they answer
+        resource = {"$ref": "#/components/schemas/DocumentResource"}
+        for path, status in [
+            ("/v1/documents", "201"),
+            ("/v1/documents", "202"),
+            ("/v1/documents/{doc_id}/credit-note", "201"),
+            ("/v1/documents/{doc_id}/debit-note", "201"),
+        ]:
+            answer = schema["paths"][path]["post"]["responses"][status]["content"]["application/json"]
+            assert answer["schema"] == resource, (path, status)
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         r = await client.get("/nowhere")
         assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
