@@ -23,7 +23,7 @@ from stdnum.co import nit as co_nit
 from stdnum.sv import nit as sv_nit
 
 from canonical import catalogs as cat
-from canonical.document import Document, Line, Party, document_decoder
+from canonical.document import Document, Party, document_decoder
 from canonical.errors import FieldError, InvalidDocument
 from canonical.totals import Totals, compute_totals
 
@@ -257,90 +257,39 @@ def _check_header(doc: Document) -> Iterator[FieldError]:
 
 def _check_lines(doc: Document) -> Iterator[FieldError]:
     allowed_taxes = cat.ALLOWED_RATES[doc.country]
-    sv = doc.country == "SV"
     for i, line in enumerate(doc.lines):
-        if not _line_clean(line, allowed_taxes, sv):  # only a line with a problem pays for paths
-            yield from _line_errors(doc, i, line, allowed_taxes)
-
-
-def _clean_amount(value: Decimal) -> bool:
-    """True exactly when `_finite` finds nothing: finite, below MAX_MAGNITUDE, at most 8 decimals.
-
-    The exponent test without `as_tuple()`: scaled by 10**8 the exponent is >= 0 exactly when the
-    value keeps its exponent through `to_integral_value` (below MAX_MAGNITUDE nothing is rounded).
-    """
-    if not value.is_finite() or abs(value) >= MAX_MAGNITUDE:
-        return False
-    scaled = value.scaleb(MAX_DECIMALS)
-    return scaled.same_quantum(scaled.to_integral_value())
-
-
-def _line_clean(line: Line, allowed_taxes: dict[str, frozenset[Decimal] | None], sv: bool) -> bool:
-    """True exactly when `_line_errors` yields nothing; the happy path of every request."""
-    quantity, price = line.quantity, line.unit_price
-    if not (
-        _clean_amount(quantity)
-        and _clean_amount(price)
-        and quantity > 0
-        and price >= 0
-        and _UNIT.match(line.unit)
-    ):
-        return False
-    d = line.discount
-    if d is not None:
-        if d.percent is not None:
-            if d.amount is not None or not _clean_amount(d.percent) or not (0 <= d.percent <= 100):
-                return False
-        elif d.amount is None or not _clean_amount(d.amount) or d.amount < 0 or d.amount > quantity * price:
-            return False
-    if not line.taxes:
-        return not (sv and line.tax_treatment == "taxed")
-    if line.tax_treatment != "taxed":
-        return False
-    seen: set[str] = set()
-    for t in line.taxes:
-        if t.tax in seen or t.tax not in allowed_taxes or not _clean_amount(t.rate):
-            return False
-        rates = allowed_taxes[t.tax]
-        if rates is not None and t.rate not in rates:
-            return False
-        seen.add(t.tax)
-    return not sv or "IVA" in seen
-
-
-def _line_errors(
-    doc: Document, i: int, line: Line, allowed_taxes: dict[str, frozenset[Decimal] | None]
-) -> Iterator[FieldError]:
-    p = f"lines[{i}]"
-    yield from _finite(p, quantity=line.quantity, unit_price=line.unit_price)
-    if line.quantity.is_finite() and line.quantity <= 0:
-        yield err(f"{p}.quantity", "quantity-positive")
-    if line.unit_price.is_finite() and line.unit_price < 0:
-        yield err(f"{p}.unit_price", "unit-price-non-negative")
-    if not _UNIT.match(line.unit):
-        yield err(f"{p}.unit", "unit-format")
-    if line.discount is not None:
-        yield from _check_discount(line, p)
-    seen: set[str] = set()
-    for j, t in enumerate(line.taxes):
-        tp = f"{p}.taxes[{j}]"
-        yield from _finite(tp, rate=t.rate)
-        if t.tax not in allowed_taxes:
-            yield err(
-                f"{tp}.tax",
-                "tax-unknown",
-                f"{t.tax!r} is not a {doc.country} tax ({', '.join(allowed_taxes)})",
-            )
-        elif (rates := allowed_taxes[t.tax]) is not None and t.rate.is_finite() and t.rate not in rates:
-            allowed = ", ".join(sorted(format(r, "f") for r in rates))
-            yield err(f"{tp}.rate", "tax-rate-not-allowed", f"{t.tax} {t.rate} % is not allowed ({allowed})")
-        if t.tax in seen:
-            yield err(f"{tp}.tax", "tax-duplicate")
-        seen.add(t.tax)
-    if line.tax_treatment != "taxed" and line.taxes:
-        yield err(f"{p}.taxes", "tax-treatment-conflict")
-    if doc.country == "SV" and line.tax_treatment == "taxed" and "IVA" not in seen:
-        yield err(f"{p}.taxes", "sv-taxed-line-needs-iva")
+        p = f"lines[{i}]"
+        yield from _finite(p, quantity=line.quantity, unit_price=line.unit_price)
+        if line.quantity.is_finite() and line.quantity <= 0:
+            yield err(f"{p}.quantity", "quantity-positive")
+        if line.unit_price.is_finite() and line.unit_price < 0:
+            yield err(f"{p}.unit_price", "unit-price-non-negative")
+        if not _UNIT.match(line.unit):
+            yield err(f"{p}.unit", "unit-format")
+        if line.discount is not None:
+            yield from _check_discount(line, p)
+        seen: set[str] = set()
+        for j, t in enumerate(line.taxes):
+            tp = f"{p}.taxes[{j}]"
+            yield from _finite(tp, rate=t.rate)
+            if t.tax not in allowed_taxes:
+                yield err(
+                    f"{tp}.tax",
+                    "tax-unknown",
+                    f"{t.tax!r} is not a {doc.country} tax ({', '.join(allowed_taxes)})",
+                )
+            elif (rates := allowed_taxes[t.tax]) is not None and t.rate.is_finite() and t.rate not in rates:
+                allowed = ", ".join(sorted(format(r, "f") for r in rates))
+                yield err(
+                    f"{tp}.rate", "tax-rate-not-allowed", f"{t.tax} {t.rate} % is not allowed ({allowed})"
+                )
+            if t.tax in seen:
+                yield err(f"{tp}.tax", "tax-duplicate")
+            seen.add(t.tax)
+        if line.tax_treatment != "taxed" and line.taxes:
+            yield err(f"{p}.taxes", "tax-treatment-conflict")
+        if doc.country == "SV" and line.tax_treatment == "taxed" and "IVA" not in seen:
+            yield err(f"{p}.taxes", "sv-taxed-line-needs-iva")
 
 
 def _check_discount(line: Any, p: str) -> Iterator[FieldError]:
