@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, post, put
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from gateway.api.deps import service
-from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, idempotent
+from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, ProviderParam, idempotent
 from gateway.api.openapi import NoteOperation
 from gateway.api.problems import Problem
 from gateway.config import Tenant
@@ -16,10 +17,6 @@ from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
 from gateway.resources import DocumentResource
 from gateway.service import DocumentNotFound
 
-ProviderQuery = Annotated[
-    str | None,
-    Parameter(query="provider", description="Force one provider account (an account name; skips routing)"),
-]
 _SLUGS = {409: "conflict", 422: "unsupported", 502: "provider"}
 
 
@@ -41,7 +38,11 @@ class LifecycleController(DocumentController):
 
     @post("/{doc_id:str}/void", operation_id="voidDocument", status_code=200)
     async def void(
-        self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str, data: VoidRequest
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        data: JSONBody[VoidRequest],
     ) -> DocumentResource:
         """Void an accepted document: in CO the annulling credit note (full amount, same account),
         linked both ways (`voided_by` / `voids`); in SV the provider's invalidation."""
@@ -51,7 +52,9 @@ class LifecycleController(DocumentController):
             raise _problem(exc) from None
 
     @put("/{doc_id:str}", operation_id="correctDocument", status_code=200)
-    async def correct(self, request: Request[Any, Any, Any], tenant: Tenant, doc_id: str) -> DocumentResource:
+    async def correct(
+        self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
+    ) -> DocumentResource:
         """Replace a `rejected` or `failed` document with a corrected canonical body and send it
         again under the same number; earlier attempts stay in its history."""
         try:
@@ -68,9 +71,9 @@ class LifecycleController(DocumentController):
     async def credit_note(
         self,
         request: Request[Any, Any, Any],
-        tenant: Tenant,
-        doc_id: str,
-        provider: ProviderQuery = None,
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        provider: ProviderParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         """A credit note referencing this document (number, fiscal id, date filled in); the body
@@ -86,9 +89,9 @@ class LifecycleController(DocumentController):
     async def debit_note(
         self,
         request: Request[Any, Any, Any],
-        tenant: Tenant,
-        doc_id: str,
-        provider: ProviderQuery = None,
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        provider: ProviderParam = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[bytes]:
         """A debit note referencing this document; the body holds `reason` and `lines`."""
