@@ -23,6 +23,7 @@ from typing import Any, Literal
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import JSONBody
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota", "reset"]
@@ -183,7 +184,7 @@ def control_handlers(state: SimState) -> list[HTTPRouteHandler]:
     """The /_sim routes, bound to one simulator's state."""
 
     @post("/_sim/faults", status_code=200, sync_to_thread=False)
-    def set_faults(data: FaultRequest) -> dict[str, Any]:
+    def set_faults(data: JSONBody[FaultRequest]) -> dict[str, Any]:
         state.set_fault(data.mode, data.count, mix=data.mix, seed=data.seed)
         return {"mode": data.mode, "count": data.count, **({"mix": data.mix} if data.mix else {})}
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 from litestar import Litestar, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from adapters.base import Account, Emission, Outcome, ProviderRef, register
 from adapters.http import ProviderHttp, failure_for_status
@@ -28,12 +29,12 @@ class ProviderState:
 
     def app(self) -> Litestar:
         @post("/_mode", status_code=200)
-        async def set_mode(data: dict[str, str]) -> dict[str, str]:
+        async def set_mode(data: JSONBody[dict[str, str]]) -> dict[str, str]:
             self.mode = data["mode"]
             return {"mode": self.mode}
 
         @post("/documents", status_code=201)
-        async def issue(data: dict[str, Any]) -> dict[str, Any]:
+        async def issue(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
             self.posts += 1
             reference = data["reference"]
             if reference not in self.issued:
@@ -44,11 +45,11 @@ class ProviderState:
             return self.issued[reference]
 
         @get("/documents")
-        async def search(reference: str) -> list[dict[str, Any]]:
+        async def search(reference: FromQuery[str]) -> list[dict[str, Any]]:
             return [d for d in self.issued.values() if d["reference"] == reference]
 
         @get("/documents/{doc_id:str}")
-        async def status(doc_id: str) -> dict[str, Any]:
+        async def status(doc_id: FromPath[str]) -> dict[str, Any]:
             return next(d for d in self.issued.values() if d["id"] == doc_id)
 
         return Litestar([set_mode, issue, search, status])
