@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Final, NamedTuple
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from adapters.dian.certificates import SigningIdentity
+from adapters.dian.templates import digest, template
 
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -126,9 +126,7 @@ def _secure(
         ref = _el(signed_info, _D + "Reference", URI="#" + node.get(_ID))
         _el(_el(ref, _D + "Transforms"), _D + "Transform", Algorithm=EXC_C14N)
         _el(ref, _D + "DigestMethod", Algorithm=SHA256)
-        digests.append(
-            _el(ref, _D + "DigestValue", base64.b64encode(hashlib.sha256(_c14n(node)).digest()).decode())
-        )
+        digests.append(_el(ref, _D + "DigestValue", digest(_c14n(node))))
     value = identity.key.sign(_c14n(signed_info), padding.PKCS1v15(), hashes.SHA256())
     signature_value = _el(signature, _D + "SignatureValue", base64.b64encode(value).decode())
     _el(
@@ -178,17 +176,11 @@ class EnvelopeTemplate:
             return None
         marks.update(params)
 
-        def template(text: str) -> str:
-            text = text.replace("{", "{{").replace("}", "}}")
-            for m, name in marks.items():
-                text = text.replace(m, "{" + name + "}")
-            return text
-
         parts = (
-            template(envelope),
-            template(_c14n(secured.to).decode()),
-            template(_c14n(secured.timestamp).decode()),
-            template(_c14n(secured.signed_info).decode()),
+            template(envelope, marks),
+            template(_c14n(secured.to).decode(), marks),
+            template(_c14n(secured.timestamp).decode(), marks),
+            template(_c14n(secured.signed_info).decode(), marks),
         )
         if any(nonce in part for part in parts):
             return None
@@ -203,13 +195,9 @@ class EnvelopeTemplate:
         fields["token"] = uuid.uuid4().hex
         now = now or dt.datetime.now(dt.UTC)
         fields["created"], fields["expires"] = _stamp(now), _stamp(now + TIMESTAMP_LIFETIME)
-        fields["d_to"] = _digest(self.to.format_map(fields).encode())
-        fields["d_ts"] = _digest(self.timestamp.format_map(fields).encode())
+        fields["d_to"] = digest(self.to.format_map(fields).encode())
+        fields["d_ts"] = digest(self.timestamp.format_map(fields).encode())
         signed_info = self.signed_info.format_map(fields).encode()
         value = identity.key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
         fields["value"] = base64.b64encode(value).decode()
         return self.envelope.format_map(fields).encode()
-
-
-def _digest(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()

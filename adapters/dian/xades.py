@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import uuid
 from typing import Final, NamedTuple
 
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
 from adapters.dian.certificates import SigningIdentity
+from adapters.dian.templates import digest, template
 
 DS: Final = "http://www.w3.org/2000/09/xmldsig#"
 XADES: Final = "http://uri.etsi.org/01903/v1.3.2#"
@@ -52,10 +52,6 @@ _SLOT_OPEN: Final = b"<ext:ExtensionContent>"
 _SLOT_CLOSE: Final = b"</ext:ExtensionContent>"
 _EMPTY_SLOT: Final = _SLOT_OPEN + _SLOT_CLOSE  # how C14N writes the empty signature slot
 _ID_NAMESPACE: Final = uuid.UUID("5b0f3c1e-6f43-4d0e-9a55-2f4f2a0d9d11")
-
-
-def _digest(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -167,19 +163,19 @@ def _templates(identity: SigningIdentity, nsmap: dict) -> _Templates:
     ref_props[-1].text = marks["d2"]
     signature_value.text = marks["value"]
 
-    def template(data: bytes, encoding: str) -> str:
-        text = data.decode(encoding).replace("{", "{{").replace("}", "}}")
-        for name, mark in marks.items():
-            text = text.replace(mark, "{" + name + "}")
+    fields = {mark: name for name, mark in marks.items()}
+
+    def part(data: bytes, encoding: str) -> str:
+        text = template(data.decode(encoding), fields)
         if nonce in text:
             raise AssertionError("a signature marker was left in a template")
         return text
 
     return _Templates(
-        key_info=template(etree.tostring(key_info, method="c14n"), "utf-8"),
-        signed_props=template(etree.tostring(signed_props, method="c14n"), "utf-8"),
-        signed_info=template(etree.tostring(signed_info, method="c14n"), "utf-8"),
-        signature=template(etree.tostring(signature), "ascii"),
+        key_info=part(etree.tostring(key_info, method="c14n"), "utf-8"),
+        signed_props=part(etree.tostring(signed_props, method="c14n"), "utf-8"),
+        signed_info=part(etree.tostring(signed_info, method="c14n"), "utf-8"),
+        signature=part(etree.tostring(signature), "ascii"),
     )
 
 
@@ -211,22 +207,22 @@ def sign_canonical(
     # in scope, so the parts canonicalise the same detached as in the document. Keyed by the
     # declarations in their order: the sent signature writes them in that order.
     key = (identity.certificate_sha256_b64, tuple(nsmap.items()))
-    templates = _cache.get(key)
-    if templates is None:
-        templates = _cache[key] = _templates(identity, nsmap)
+    parts = _cache.get(key)
+    if parts is None:
+        parts = _cache[key] = _templates(identity, nsmap)
         if len(_cache) > 64:
             _cache.pop(next(iter(_cache)))
     fields = {
         "sig": f"xmldsig-{uuid.uuid5(_ID_NAMESPACE, seed)}",
         "time": signing_time.isoformat(timespec="milliseconds"),
-        "d0": _digest(canonical),
+        "d0": digest(canonical),
     }
-    fields["d1"] = _digest(templates.key_info.format_map(fields).encode())
-    fields["d2"] = _digest(templates.signed_props.format_map(fields).encode())
-    signed_info = templates.signed_info.format_map(fields).encode()
+    fields["d1"] = digest(parts.key_info.format_map(fields).encode())
+    fields["d2"] = digest(parts.signed_props.format_map(fields).encode())
+    signed_info = parts.signed_info.format_map(fields).encode()
     fields["value"] = base64.b64encode(
         identity.key.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())
     ).decode()
     head, _, tail = canonical.rpartition(_EMPTY_SLOT)
-    signature = templates.signature.format_map(fields).encode()
+    signature = parts.signature.format_map(fields).encode()
     return b"".join((_DECLARATION, head, _SLOT_OPEN, signature, _SLOT_CLOSE, tail))
