@@ -11,10 +11,9 @@ the rounded gross lines, so the printed price is never changed by rounding.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Final
 
 from msgspec import Struct
 
@@ -24,9 +23,6 @@ from canonical.document import Adjustment, Document
 ZERO: Final = Decimal(0)
 HUNDRED: Final = Decimal(100)
 _QUANTUM: Final = {n: Decimal(1).scaleb(-n) for n in range(0, 9)}
-_ZEROS: Final = {n: q * 0 for n, q in _QUANTUM.items()}  # 0 with n decimals: a line without discount
-_Q2: Final = _QUANTUM[TOTAL_DECIMALS]
-_NONE: Final = ZERO.quantize(_Q2, ROUND_HALF_UP)  # what _adjustments gives for no items: 0.00
 
 
 def round_half_up(value: Decimal, places: int) -> Decimal:
@@ -87,82 +83,47 @@ _REDUCES_PAYABLE: Final = frozenset({"SV"})
 _COLUMN_ROUNDING: Final = frozenset({"SV"})
 
 
-_TOTAL: Final = operator.attrgetter("total")
-_NET: Final = operator.attrgetter("net")
-
-
-def _column_sums(columns: list[list[Any]], value: Callable[[Any], Decimal]) -> Decimal:
-    """Each column summed in line order and rounded on its own, then added up."""
-    total = ZERO
-    for col in columns:
-        column = ZERO
-        for lt in col:
-            column += value(lt)
-        total += _r2(column)
-    return total
-
-
 def compute_totals(doc: Document) -> Totals:
-    # Hot path (every request): plain loops instead of generator sums, but the same Decimal
-    # operations in the same order, so every figure (exponent and sign of zero included) is unchanged.
     line_places = LINE_DECIMALS[doc.country]
-    include = doc.prices_include_tax
-    lines = [_line_totals(line, include, line_places) for line in doc.lines]
+    lines = [_line_totals(line, doc.prices_include_tax, line_places) for line in doc.lines]
 
     grouped: dict[tuple[str, Decimal], list[Decimal]] = {}
     for lt in lines:
         for t in lt.taxes:
-            acc = grouped.get((t.tax, t.rate))
-            if acc is None:
-                acc = grouped[(t.tax, t.rate)] = [ZERO, ZERO]
+            acc = grouped.setdefault((t.tax, t.rate), [ZERO, ZERO])
             acc[0] += t.taxable
             acc[1] += t.amount
-    taxes = []
-    tax_total = ZERO
-    for (tax, rate), acc in grouped.items():
-        amount = _r2(acc[1])
-        taxes.append(TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=amount))
-        tax_total += amount
-    # Column sums in line order; DIAN has one column of every line, MH one per tax treatment.
-    columns = (
-        [[lines[i] for i in col] for col in _columns(doc)] if doc.country in _COLUMN_ROUNDING else [lines]
-    )
-    if include:
-        tax_inclusive = _column_sums(columns, _TOTAL)
+    taxes = [
+        TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=_r2(acc[1]))
+        for (tax, rate), acc in grouped.items()
+    ]
+    tax_total = sum((t.amount for t in taxes), ZERO)
+    columns = _columns(doc)
+    if doc.prices_include_tax:
+        tax_inclusive = sum((_r2(sum((lines[i].total for i in col), ZERO)) for col in columns), ZERO)
         line_extension = tax_inclusive - tax_total
     else:
-        line_extension = _column_sums(columns, _NET)
+        line_extension = sum((_r2(sum((lines[i].net for i in col), ZERO)) for col in columns), ZERO)
         tax_inclusive = line_extension + tax_total
-    taxed_net = ZERO
-    for lt in lines:
-        if lt.taxes:
-            taxed_net += lt.net
-    tax_exclusive = _r2(taxed_net)
-    if include and lines and all(lt.taxes for lt in lines):
+    tax_exclusive = _r2(sum((lt.net for lt in lines if lt.taxes), ZERO))
+    if doc.prices_include_tax and lines and all(lt.taxes for lt in lines):
         tax_exclusive = line_extension  # keep the identity exact when every line is taxed
 
-    percent_base = tax_inclusive if include else line_extension
-    allowances = _adjustments(doc.discounts, percent_base) if doc.discounts else _NONE
-    if doc.charges:
-        charges = _adjustments(doc.charges, percent_base)
-        tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
-    else:
-        charges = tips = _NONE
+    percent_base = tax_inclusive if doc.prices_include_tax else line_extension
+    allowances = _adjustments(doc.discounts, percent_base)
+    charges = _adjustments(doc.charges, percent_base)
+    tips = _adjustments([c for c in doc.charges if c.kind == "tip"], percent_base)
 
+    bases = {"line_extension": line_extension, "tax_exclusive": tax_exclusive}
+    for t in taxes:
+        bases[f"tax:{t.tax}"] = bases.get(f"tax:{t.tax}", ZERO) + t.amount
     withholdings = []
-    if doc.withholdings:
-        bases = {"line_extension": line_extension, "tax_exclusive": tax_exclusive}
-        for t in taxes:
-            bases[f"tax:{t.tax}"] = bases.get(f"tax:{t.tax}", ZERO) + t.amount
-        for w in doc.withholdings:
-            base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
-            withholdings.append(
-                WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
-            )
-    retained = ZERO
-    if doc.country in _REDUCES_PAYABLE:
-        for w in withholdings:
-            retained += w.amount
+    for w in doc.withholdings:
+        base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
+        withholdings.append(
+            WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
+        )
+    retained = sum((w.amount for w in withholdings), ZERO) if doc.country in _REDUCES_PAYABLE else ZERO
 
     return Totals(
         lines=lines,
@@ -191,50 +152,40 @@ def _columns(doc: Document) -> list[list[int]]:
 
 
 def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
-    quantum = _QUANTUM[places]
-    gross_as_priced = (line.quantity * line.unit_price).quantize(quantum, ROUND_HALF_UP)
-    discount_as_priced = _ZEROS[places]
+    gross_as_priced = round_half_up(line.quantity * line.unit_price, places)
+    discount_as_priced = _QUANTUM[places] * 0
     if line.discount is not None:
         if line.discount.percent is not None:
-            discount_as_priced = (gross_as_priced * line.discount.percent / HUNDRED).quantize(
-                quantum, ROUND_HALF_UP
-            )
+            discount_as_priced = round_half_up(gross_as_priced * line.discount.percent / HUNDRED, places)
         elif line.discount.amount is not None:
-            discount_as_priced = line.discount.amount.quantize(quantum, ROUND_HALF_UP)
+            discount_as_priced = round_half_up(line.discount.amount, places)
     priced = gross_as_priced - discount_as_priced
-    taxed = line.tax_treatment == "taxed" and line.taxes
+    rates = [(t.tax, t.rate) for t in line.taxes] if line.tax_treatment == "taxed" else []
 
-    if prices_include_tax and taxed:
-        rates = [(t.tax, t.rate) for t in line.taxes]
+    if prices_include_tax and rates:
         divisor = HUNDRED + sum((r for _, r in rates), ZERO)
-        amounts = [(priced * r / divisor).quantize(quantum, ROUND_HALF_UP) for _, r in rates]
+        amounts = [round_half_up(priced * r / divisor, places) for _, r in rates]
         net = priced - sum(amounts, ZERO)
         factor = HUNDRED / divisor
         gross = round_half_up(gross_as_priced * factor, places)
         discount = gross - net
         unit_price = round_half_up(line.unit_price * factor, max(places, 2))
-        taxes = [
-            TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
-            for (tax, rate), a in zip(rates, amounts, strict=True)
-        ]
-        tax_sum = sum(amounts, ZERO)
     else:
         net = priced
+        amounts = [round_half_up(net * r / HUNDRED, places) for _, r in rates]
         gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
-        taxes = []
-        tax_sum = ZERO
-        if taxed:
-            for t in line.taxes:
-                a = (net * t.rate / HUNDRED).quantize(quantum, ROUND_HALF_UP)
-                taxes.append(TaxAmount(tax=t.tax, rate=t.rate, taxable=net, amount=a))
-                tax_sum += a
+
+    taxes = [
+        TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
+        for (tax, rate), a in zip(rates, amounts, strict=True)
+    ]
     return LineTotals(
         unit_price=unit_price,
         gross=gross,
         discount=discount,
         net=net,
         taxes=taxes,
-        total=net + tax_sum,
+        total=net + sum(amounts, ZERO),
     )
 
 
@@ -246,4 +197,4 @@ def _adjustments(items: Iterable[Adjustment], base: Decimal) -> Decimal:
 
 
 def _r2(value: Decimal) -> Decimal:
-    return value.quantize(_Q2, ROUND_HALF_UP)
+    return round_half_up(value, TOTAL_DECIMALS)
