@@ -35,6 +35,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
 from adapters.wire import dian_error, laravel_errors, number, sole_match, text
 from canonical import catalogs as cat
+from canonical import clock
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
 
@@ -243,7 +244,7 @@ class FaceProAdapter:
         """After an ambiguous emission: FacEPro takes no reference of ours, so search the day's
         documents for this kind, customer id, total and issue time. Several matches cannot be told
         apart: Ambiguous (the document stays unknown for an operator)."""
-        day = emission.document.issue_date or dt.datetime.now(BOGOTA).date()
+        day = emission.document.issue_date or clock.now(BOGOTA).date()
         matches: list[dict[str, Any]] = []
         for page in range(1, SEARCH_PAGES_MAX + 1):
             params = {
@@ -352,7 +353,7 @@ def classify_error(response: httpx.Response, *, emits: bool) -> ProviderFailure:
     )
     if failure.retry_after is None and text(body.get("periodo")) in QUOTA_PERIODS:
         # emit.429.json sends no Retry-After: the quota comes back with the next period
-        failure.retry_after = QUOTA_PERIODS[body["periodo"]](dt.datetime.now(BOGOTA))
+        failure.retry_after = QUOTA_PERIODS[body["periodo"]](clock.now(BOGOTA))
     return failure
 
 

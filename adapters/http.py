@@ -18,6 +18,7 @@ import msgspec
 
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
 from adapters.transport import Http11Transport
+from canonical import clock
 
 URL_CACHE: Final = 32  # distinct paths whose URL is kept parsed
 MAX_BODY: Final = 20 * 1024 * 1024  # a provider answer larger than this is refused, not parsed
@@ -167,10 +168,8 @@ def retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         pass
     try:
-        import datetime as dt
-
         when = parsedate_to_datetime(value)
-        return max(0.0, (when - dt.datetime.now(when.tzinfo)).total_seconds())
+        return max(0.0, (when - clock.now(when.tzinfo)).total_seconds())
     except (TypeError, ValueError):
         return None
 

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import binascii
 import csv
-import datetime as dt
 import io
 import time
 from collections.abc import Callable, Mapping
@@ -46,6 +45,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
 from adapters.wire import sole_match
 from canonical import catalogs as cat
+from canonical import clock
 from canonical.document import Address, Document, Party
 from canonical.totals import round_half_up
 from contracts import read_bytes
@@ -174,7 +174,7 @@ class KoyweAdapter:
             header["account_id"] = int(self.credentials.account_id)
         header["document_type_id"] = _document_type(doc)
         header["received_issued_flag"] = 0  # as every Colombian example (0 = issued in the CO pages)
-        header["issue_date"] = (doc.issue_date or dt.datetime.now(BOGOTA).date()).isoformat()
+        header["issue_date"] = (doc.issue_date or clock.now(BOGOTA).date()).isoformat()
         header.update(_party("issuer", issuer))
         header.update(_party("receiver", customer))
         if customer.email:
@@ -220,7 +220,7 @@ class KoyweAdapter:
         """After an ambiguous emission: Koywe takes no reference of ours, so list the day's documents
         of this type for this receiver and total. Several matches cannot be told apart: Ambiguous."""
         doc = emission.document
-        day = (doc.issue_date or dt.datetime.now(BOGOTA).date()).isoformat()
+        day = (doc.issue_date or clock.now(BOGOTA).date()).isoformat()
         total = str(emission.totals.tax_inclusive)
         params = {
             "issue_date_from": day,

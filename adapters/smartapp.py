@@ -9,7 +9,6 @@ commented where taken and listed in the contract README.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -40,6 +39,7 @@ from adapters.base import (
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
 from adapters.wire import dian_error, laravel_errors, number, text
 from canonical import catalogs as cat
+from canonical import clock
 from canonical.document import Document, Party
 from canonical.totals import LineTotals, round_half_up
 
@@ -136,7 +136,7 @@ class SmartAppAdapter:
         payment = doc.payment
         means = payment.means if payment else "cash"
         # A cash sale is due on its issue date; the quickstart always shows a due_date.
-        due = (payment.due_date if payment else None) or doc.issue_date or dt.datetime.now(BOGOTA).date()
+        due = (payment.due_date if payment else None) or doc.issue_date or clock.now(BOGOTA).date()
         return {
             "customer": _customer(doc.customer),
             "lines": [_line(i, line, totals.lines[i]) for i, line in enumerate(doc.lines)],
@@ -158,7 +158,7 @@ class SmartAppAdapter:
                 found.append(
                     f"lines[{i}].code: SmartApp requires an item code; the line position {i + 1} is sent"
                 )
-        today = dt.datetime.now(BOGOTA).date()
+        today = clock.now(BOGOTA).date()
         if doc.issue_date is not None and doc.issue_date != today:
             found.append(
                 f"issue_date: SmartApp stamps the day it receives the invoice ({today}), not {doc.issue_date}"

@@ -8,7 +8,6 @@ where SmartBill's pages are silent, notably the response shape).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -36,6 +35,7 @@ from adapters.base import (
     unsupported_if,
 )
 from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from canonical import clock
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
 from canonical.totals import LineTotals, Totals, round_half_up
@@ -166,7 +166,7 @@ class SmartBillAdapter:
                 for i, line in enumerate(doc.lines)
                 if line.code
             ]
-        today = dt.datetime.now(EL_SALVADOR).date()
+        today = clock.now(EL_SALVADOR).date()
         if doc.issue_date is not None and doc.issue_date != today:
             found.append(
                 f"issue_date: SmartBill dates the DTE when it receives it ({today}), not {doc.issue_date}"

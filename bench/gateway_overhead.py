@@ -182,7 +182,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests of each concurrency-1 run")
     parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument(
-        "--profile", metavar="FILE", help="run the gateway under py-spy, writing a collapsed-stack profile to FILE"
+        "--profile",
+        metavar="FILE",
+        help="run the gateway under py-spy, writing a collapsed-stack profile to FILE",
     )
     args = parser.parse_args()
 
@@ -190,7 +192,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pasarela-bench-") as folder:
         config_text = TENANTS.format(api_key=API_KEY, sim_port=sim_port, token=TOKEN)
         Path(folder, "tenants.toml").write_text(config_text)
-        spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--rate", "250", "--format", "raw", "--"]
+        spy = [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--",
+        ]
         if args.profile:
             spy[-1:-1] = ["-o", str(Path(args.profile).resolve())]
         env = dict(os.environ)  # the gateway logs as in production: one JSON access line per request

@@ -8,7 +8,6 @@ a stable rule code from `RULES`.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import re
 import types
@@ -23,6 +22,7 @@ from stdnum.co import nit as co_nit
 from stdnum.sv import nit as sv_nit
 
 from canonical import catalogs as cat
+from canonical import clock
 from canonical.document import Document, Party, document_decoder
 from canonical.errors import FieldError, InvalidDocument
 from canonical.totals import Totals, compute_totals
@@ -124,7 +124,7 @@ def decode_document(data: bytes | str) -> Document:
 def with_defaults(doc: Document) -> Document:
     """Fill what the architecture defaults: issue date/time in the country's zone, currency."""
     if doc.issue_date is None or doc.issue_time is None:
-        now = dt.datetime.now(ZoneInfo(cat.TIME_ZONES[doc.country]))
+        now = clock.now(ZoneInfo(cat.TIME_ZONES[doc.country]))
         if doc.issue_date is None:
             doc.issue_date = now.date()
         if doc.issue_time is None:
@@ -248,7 +248,7 @@ def _check_header(doc: Document) -> Iterator[FieldError]:
     if not doc.lines:
         yield err("lines", "lines-required")
     if doc.issue_date is not None:
-        today = dt.datetime.now(ZoneInfo(cat.TIME_ZONES[doc.country])).date()
+        today = clock.now(ZoneInfo(cat.TIME_ZONES[doc.country])).date()
         if doc.issue_date > today:
             yield err(
                 "issue_date", "issue-date-future", f"issue date {doc.issue_date} is after today ({today})"

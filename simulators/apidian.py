@@ -26,7 +26,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, post
 from litestar.params import FromPath
 
-from canonical import dian
+from canonical import clock, dian
 from contracts import example, request_validator
 from contracts.apidian import codes_by_id
 from simulators.control import FaultMode, LedgerEntry, SimState, control_handlers
@@ -229,7 +229,7 @@ def dian_rule_errors(body: dict[str, Any], lines_key: str, totals_key: str) -> l
 
 
 def _date_rules(body: dict[str, Any]) -> list[str]:
-    today = dt.datetime.now(BOGOTA).date()
+    today = clock.now(BOGOTA).date()
     issued = dt.date.fromisoformat(body["date"]) if body.get("date") else today
     if not today - dt.timedelta(days=DAYS_BACK) <= issued <= today:
         return ["Regla: FAD09e, Rechazo: La fecha de emisión no está dentro del rango permitido."]
@@ -237,7 +237,7 @@ def _date_rules(body: dict[str, Any]) -> list[str]:
 
 
 def _fiscal_id(body: dict[str, Any], kind: str, totals_key: str) -> str:
-    now = dt.datetime.now(BOGOTA)
+    now = clock.now(BOGOTA)
     taxes: dict[str, Decimal] = defaultdict(Decimal)
     for t in body.get("tax_totals", []):
         taxes[TAX_CODES[t["tax_id"]]] += Decimal(t["tax_amount"])

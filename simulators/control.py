@@ -26,6 +26,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from canonical import clock
+
 FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota", "reset"]
 FAULT_HEADER = "x-sim-fault"
 
@@ -57,7 +59,7 @@ class LedgerEntry(msgspec.Struct, kw_only=True):
     fiscal_id: str | None = None
     kind: str | None = None
     payload: Any = None
-    issued_at: str = msgspec.field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
+    issued_at: str = msgspec.field(default_factory=lambda: clock.now(dt.UTC).isoformat())
 
 
 class SimState:

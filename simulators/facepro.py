@@ -20,6 +20,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.params import FromPath
 
+from canonical import clock
 from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
 
@@ -85,7 +86,7 @@ def _date_errors(body: dict[str, Any]) -> dict[str, list[str]]:
     fecha = (body.get("factura") or {}).get("fecha")
     if not fecha:
         return {}
-    today = dt.datetime.now(BOGOTA).date()
+    today = clock.now(BOGOTA).date()
     if not today - dt.timedelta(days=DAYS_BACK) <= dt.date.fromisoformat(fecha) <= today:
         return {"factura.fecha": [f"La fecha de emisión debe estar entre {DAYS_BACK} días atrás y hoy."]}
     return {}
@@ -105,7 +106,7 @@ def create_app(state: SimState) -> Litestar:
         tracking_id = str(uuid.uuid4())
         numero = f"{prefix}{consecutivo}"
         factura = body.get("factura") or {}
-        now = dt.datetime.now(BOGOTA)
+        now = clock.now(BOGOTA)
         fecha = factura.get("fecha") or now.date().isoformat()
         hora = factura.get("hora") or now.strftime("%H:%M:%S-05:00")
         totales = _totals(body["lineas"])

@@ -24,6 +24,7 @@ import msgspec
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.params import FromPath
 
+from canonical import clock
 from contracts import example, request_errors
 from simulators.control import LedgerEntry, SimState, control_handlers
 
@@ -100,7 +101,7 @@ def amount_errors(body: dict[str, Any]) -> list[str]:
 
 
 def _date_error(issue_date: str) -> str | None:
-    today = dt.datetime.now(BOGOTA).date()
+    today = clock.now(BOGOTA).date()
     if not today - dt.timedelta(days=DAYS_BACK) <= dt.date.fromisoformat(issue_date) <= today:
         return f"issue_date must be between {DAYS_BACK} days ago and today"
     return None
@@ -227,7 +228,7 @@ def create_app(state: SimState) -> Litestar:
             "taxbureau_validation_status": 3,
             "taxbureau_validation_comments": "",
             "taxbureau_send_status": 1,
-            "taxbureau_send_date": dt.datetime.now(BOGOTA).strftime("%Y-%m-%d %H:%M:%S"),
+            "taxbureau_send_date": clock.now(BOGOTA).strftime("%Y-%m-%d %H:%M:%S"),
             "document_status": 1,
         }
         # Koywe echoes the details with numbers as strings (examples/documents.201)

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from canonical import clock
+
 
 class TestPki(msgspec.Struct, kw_only=True):
     """Where the generated files are."""
@@ -40,7 +42,7 @@ def _name(common_name: str, nit: str | None = None) -> x509.Name:
 
 def _certificate(subject, issuer, public_key, signing_key, *, ca: bool, days: int) -> x509.Certificate:
     """The extensions a strict verifier (cryptography's client policy, used by signxml) requires."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     usage = dict.fromkeys(
         (
             "digital_signature",

@@ -24,6 +24,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.params import FromPath
 
 import contracts
+from canonical import clock
 from canonical.catalogs import TIME_ZONES, UNITS_MH
 from canonical.document import (
     Address,
@@ -255,7 +256,7 @@ def create_app(state: SimState) -> Litestar:
 def _document(dte_request: dict[str, Any]) -> Document:
     """SmartBill's simplified factura -> the canonical document it stands for: prices include IVA,
     a "grande" receptor has the 1 % IVA retained, `retainsRenta` 10 % renta, `propina` a tip."""
-    now = dt.datetime.now(EL_SALVADOR)
+    now = clock.now(EL_SALVADOR)
     receptor = dte_request["receptor"]
     customer = None if receptor == "Others" else _party(receptor)
     payment = dte_request.get("payment")
@@ -385,7 +386,7 @@ def _answer(
         "codigoGeneracion": code,
         "numeroControl": numero,
         "selloRecibido": seal,
-        "fhProcesamiento": dt.datetime.now(EL_SALVADOR).strftime("%d/%m/%Y %H:%M:%S") if code else None,
+        "fhProcesamiento": clock.now(EL_SALVADOR).strftime("%d/%m/%Y %H:%M:%S") if code else None,
         "descripcionMsg": message,
         "observaciones": observaciones or [],
         "urls": urls,
@@ -451,4 +452,4 @@ def _urls(request: Request, code: str) -> dict[str, str]:
 
 def _seal() -> str:
     """selloRecibido: 40 upper-case alphanumerics starting with the year (research/sv.md §4.3)."""
-    return f"{dt.datetime.now(EL_SALVADOR).year}{secrets.token_hex(18).upper()}"
+    return f"{clock.now(EL_SALVADOR).year}{secrets.token_hex(18).upper()}"

@@ -15,6 +15,7 @@ from lxml import etree
 from adapters.dian.certificates import SigningIdentity
 from adapters.dian.ubl import BOGOTA, CAC, CBC, EXT, NS
 from adapters.dian.xades import sign
+from canonical import clock
 
 ROOT_NS: Final = "urn:oasis:names:specification:ubl:schema:xsd:AttachedDocument-2"
 PROFILES: Final[dict[str, str]] = {
@@ -68,7 +69,7 @@ def build_attached(
     answer = _untrusted(application_response)
     kind = etree.QName(doc).localname
     number = doc.findtext("cbc:ID", namespaces=NS)
-    now = now or dt.datetime.now(BOGOTA)
+    now = now or clock.now(BOGOTA)
     root = etree.Element(f"{{{ROOT_NS}}}AttachedDocument", nsmap={None: ROOT_NS, **NS})
     _sub(_sub(_sub(root, EXT + "UBLExtensions"), EXT + "UBLExtension"), EXT + "ExtensionContent")
     _sub(root, CBC + "UBLVersionID", "UBL 2.1")

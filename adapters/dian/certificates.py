@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from adapters.base import Misconfigured
+from canonical import clock
 
 
 class SigningIdentity(msgspec.Struct, frozen=True, kw_only=True):
@@ -50,7 +51,7 @@ def _load(path: str, mtime: int, password: str) -> SigningIdentity:
         raise Misconfigured("certificate: wrong password or not a PKCS#12 file", code="certificate") from None
     if not isinstance(key, RSAPrivateKey) or cert is None:
         raise Misconfigured("certificate: the PKCS#12 holds no RSA key and certificate", code="certificate")
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         # DIAN rule ZD07: a certificate not yet valid or expired rejects every document.
         raise Misconfigured(

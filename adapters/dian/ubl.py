@@ -18,7 +18,7 @@ import msgspec
 from lxml import etree
 
 from adapters.base import Emission, Misconfigured, UnsupportedIssue, money, unsupported_if
-from canonical import catalogs
+from canonical import catalogs, clock
 from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cufe, qr_url, software_security_code
 from canonical.document import Party
 
@@ -287,7 +287,7 @@ def _amount(tag: str, value: Decimal, currency: str) -> str:
 def issued_at(emission: Emission) -> dt.datetime:
     """The document's issue instant in Bogotá (the gateway fills date and time before dispatch)."""
     doc = emission.document
-    now = dt.datetime.now(BOGOTA)
+    now = clock.now(BOGOTA)
     date = doc.issue_date or now.date()
     time = doc.issue_time or now.time()
     return dt.datetime.combine(date, time.replace(microsecond=0, tzinfo=None), tzinfo=BOGOTA)

@@ -23,6 +23,7 @@ from lxml import etree
 
 from adapters.dian.certificates import SigningIdentity
 from adapters.dian.templates import digest, template
+from canonical import clock
 
 WSSE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -77,7 +78,7 @@ def _stamp(instant: dt.datetime) -> str:
 def sign_envelope(envelope: etree._Element, identity: SigningIdentity, now: dt.datetime | None = None):
     """Add wsse:Security to a SOAP 1.2 envelope that has wsa:To; returns the signed envelope."""
     token = uuid.uuid4().hex
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now(dt.UTC)
     _secure(envelope, identity, token, _stamp(now), _stamp(now + TIMESTAMP_LIFETIME))
     return envelope
 
@@ -193,7 +194,7 @@ class EnvelopeTemplate:
         fields = dict(values)
         fields["message_id"] = "urn:uuid:" + str(uuid.uuid4())  # as zeep's WS-Addressing writes it
         fields["token"] = uuid.uuid4().hex
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or clock.now(dt.UTC)
         fields["created"], fields["expires"] = _stamp(now), _stamp(now + TIMESTAMP_LIFETIME)
         fields["d_to"] = digest(self.to.format_map(fields).encode())
         fields["d_ts"] = digest(self.timestamp.format_map(fields).encode())

@@ -17,6 +17,7 @@ from lxml import etree
 from signxml import DigestAlgorithm
 from signxml.xades import XAdESDataObjectFormat, XAdESSigner
 
+from canonical import clock
 from contracts import read_bytes
 from simulators.dian.documents import Result
 from simulators.dian.names import BOGOTA, DS, MEDIA, NS, POLICY, XADES
@@ -75,7 +76,7 @@ def application_response(document, key: str, result: Result) -> bytes:
     """DIAN's ApplicationResponse (§3.7): 02 validated / 04 rejected, rule messages as LineResponses."""
     ar_ns = "urn:oasis:names:specification:ubl:schema:xsd:ApplicationResponse-2"
     cac, cbc = f"{{{NS['cac']}}}", f"{{{NS['cbc']}}}"
-    now = dt.datetime.now(BOGOTA)
+    now = clock.now(BOGOTA)
     namespaces = {None: ar_ns, "cac": NS["cac"], "cbc": NS["cbc"], "ext": NS["ext"], "ds": DS, "xades": XADES}
     root = etree.Element(f"{{{ar_ns}}}ApplicationResponse", nsmap=namespaces)
 
@@ -158,7 +159,7 @@ def _template(name: str) -> etree._Element:
 def answer_envelope(template: str) -> tuple[etree._Element, etree._Element]:
     """A fresh copy of an example reply with a current Timestamp, and its `<Op>Result` element."""
     envelope = copy.deepcopy(_template(template))
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     timestamp = envelope.find("s:Header/wsse:Security/wsu:Timestamp", NS)
     if timestamp is not None:
         timestamp.find("wsu:Created", NS).text = now.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

@@ -23,6 +23,7 @@ from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput
 from signxml.exceptions import InvalidSignature as XmlInvalid
 from signxml.xades import XAdESVerifier
 
+from canonical import clock
 from canonical.dian import cufe, software_security_code
 from simulators.dian.names import BOGOTA, NS, POLICY
 
@@ -139,7 +140,7 @@ def signature_errors(data: bytes, trust_path: str | None) -> list[str]:
         embedded = embedded_certificate(data)
     except ValueError:
         return ["Regla: ZD06, Rechazo: No se encontró el certificado de la firma"]
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     if not embedded.not_valid_before_utc <= now <= embedded.not_valid_after_utc:
         return ["Regla: ZD07, Rechazo: El certificado de la firma está vencido o aún no es válido"]
     verifier = XAdESVerifier()
@@ -198,7 +199,7 @@ def content_errors(root, root_name: str, number: str, key: str, software: dict[s
             f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
             "no está calculado correctamente."
         )
-    today = dt.datetime.now(BOGOTA).date()
+    today = clock.now(BOGOTA).date()
     try:
         issued = dt.date.fromisoformat(text("cbc:IssueDate") or "")
     except ValueError:

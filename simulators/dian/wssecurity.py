@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from lxml import etree
 
+from canonical import clock
 from simulators.dian.names import EXC_C14N, NS, WSU_ID
 
 CLOCK_SKEW: Final = dt.timedelta(minutes=5)
@@ -39,7 +40,7 @@ def check_security(envelope: etree._Element, trust: list[x509.Certificate]) -> x
         expires = dt.datetime.fromisoformat(timestamp.findtext("wsu:Expires", namespaces=NS))
     except (TypeError, ValueError):
         raise SecurityError("unreadable Timestamp") from None
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     if created > now + CLOCK_SKEW or expires < now - CLOCK_SKEW:
         raise SecurityError("the message Timestamp is outside its validity window")
     token = security.find("wsse:BinarySecurityToken", NS)
@@ -83,7 +84,7 @@ def check_security(envelope: etree._Element, trust: list[x509.Certificate]) -> x
 
 def check_certificate(cert: x509.Certificate, trust: list[x509.Certificate]) -> None:
     """Dates always; the chain only when a trust store is set (strict mode)."""
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now(dt.UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise SecurityError("certificate expired or not yet valid")
     if not trust:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import msgspec
@@ -20,6 +21,7 @@ import pytest
 import respx
 
 from adapters.base import Emission, Issuer
+from canonical import clock
 from canonical.validation import prepare
 from contracts import example
 from simulators.control import SimSettings
@@ -104,6 +106,15 @@ def golden(request: pytest.FixtureRequest) -> Callable[[str, Any], None]:
 
 
 # The helpers as fixtures: test modules are not a package, so they receive them this way.
+
+
+@pytest.fixture
+def on_fixed_date() -> Iterator[None]:
+    """The product's calendar at FIXED_DATE FIXED_TIME in Bogotá, for tests whose examples carry
+    that date and whose adapter compares it with today (it ticks on from there)."""
+    moment = dt.datetime.combine(FIXED_DATE, FIXED_TIME, tzinfo=ZoneInfo("America/Bogota"))
+    with clock.set_to(moment):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -34,6 +34,7 @@ from adapters.base import (
     adapter_class,
 )
 from adapters.smartbill import ENDPOINTS, SmartBillAdapter
+from canonical import clock
 from canonical.sv_dte import build_dte
 from canonical.totals import compute_totals
 from contracts import example, example_names, request_errors
@@ -227,7 +228,7 @@ def test_warnings_list_every_informational_drop(adapter, sv_emission):
 
 
 def test_a_past_issue_date_is_not_sent_and_says_so(adapter, sv_emission):
-    today = dt.datetime.now(ZoneInfo("America/El_Salvador")).date()
+    today = clock.today(ZoneInfo("America/El_Salvador"))
     past = (today - dt.timedelta(days=3)).isoformat()
     warnings = adapter.warnings(sv_emission(lambda raw: raw.update(issue_date=past), fixed_date=False))
     assert [w for w in warnings if w.startswith("issue_date:")] == [
@@ -325,7 +326,7 @@ async def test_emit_accepted(adapter, api, sv_emission, documented):
     assert PRIVATE not in json.dumps(outcome.raw, default=str)
 
 
-async def test_observaciones_are_warnings_on_acceptance(adapter, api, sv_emission, documented):
+async def test_observaciones_are_warnings_on_acceptance(adapter, api, sv_emission, documented, on_fixed_date):
     api.post(ENDPOINTS["invoice"]).mock(return_value=documented("smartbill", "factura.200.observaciones"))
     outcome = await adapter.emit(sv_emission())
     assert outcome.status == "accepted"
