@@ -10,12 +10,14 @@ import msgspec
 import pytest
 
 from adapters.base import Emission, NumberingRange
+from canonical import clock
 from canonical.document import Document, Issuer, document_decoder
 from canonical.totals import compute_totals
 from simulators.pki import generate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 BOGOTA = ZoneInfo("America/Bogota")
+CREDIT_TERM = dt.timedelta(days=30)
 
 SOFTWARE_ID = "11111111-2222-3333-4444-555555555555"
 SOFTWARE_PIN = "12345"
@@ -65,8 +67,17 @@ _counter = iter(range(1, 10_000_000))
 def document(name: str, **changes) -> Document:
     """A public example with today's Bogotá date and time (what the gateway fills in), plus changes."""
     doc = document_decoder.decode((EXAMPLES / f"{name}.json").read_bytes())
-    now = dt.datetime.now(BOGOTA).replace(microsecond=0)
-    return msgspec.structs.replace(doc, **{"issue_date": now.date(), "issue_time": now.time(), **changes})
+    now = clock.now(BOGOTA).replace(microsecond=0)
+    return msgspec.structs.replace(dated(doc, now.date(), now.time()), **changes)
+
+
+def dated(doc: Document, issue_date: dt.date, issue_time: dt.time) -> Document:
+    """`doc` issued at that date and time; a credit sale falls due CREDIT_TERM later (the examples'
+    far-off due date keeps them valid for years, but no ERP sends a four-year term)."""
+    payment = doc.payment
+    if payment is not None and payment.due_date is not None:
+        payment = msgspec.structs.replace(payment, due_date=issue_date + CREDIT_TERM)
+    return msgspec.structs.replace(doc, issue_date=issue_date, issue_time=issue_time, payment=payment)
 
 
 def debit_note() -> Document:

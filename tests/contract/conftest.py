@@ -33,6 +33,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # Goldens must not change with the clock: examples are emitted on this fixed date and time.
 FIXED_DATE = dt.date(2026, 11, 24)
 FIXED_TIME = dt.time(10, 30, 0)
+CREDIT_TERM = dt.timedelta(days=30)
 
 CO_ISSUER = Issuer(
     country="CO",
@@ -63,6 +64,13 @@ def emission_from_example(
     if fixed_date:
         raw.setdefault("issue_date", FIXED_DATE.isoformat())
         raw.setdefault("issue_time", FIXED_TIME.isoformat())
+    if raw.get("payment", {}).get("due_date"):
+        # The example's far-off due date keeps it valid for years; here credit runs 30 days from
+        # the issue date, as an ERP would send it (and within APIDIAN's 3-digit term).
+        issued = dt.date.fromisoformat(
+            raw.get("issue_date") or clock.today(ZoneInfo("America/Bogota")).isoformat()
+        )
+        raw["payment"]["due_date"] = (issued + CREDIT_TERM).isoformat()
     if edit is not None:
         edit(raw)
     document, totals = prepare(json.dumps(raw).encode())

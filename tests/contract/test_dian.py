@@ -70,7 +70,7 @@ def operation_of(request: httpx.Request) -> str:
 
 
 def fixed(doc):
-    return msgspec.structs.replace(doc, issue_date=dt.date(2026, 11, 24), issue_time=dt.time(10, 30))
+    return ds.dated(doc, dt.date(2026, 11, 24), dt.time(10, 30))
 
 
 # -- golden UBL and registry -------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import hashlib
 import uuid
-from types import SimpleNamespace
 
 import dian_support as ds
 import msgspec
@@ -26,10 +25,11 @@ from hypothesis import strategies as st
 from lxml import etree
 from signxml import XMLVerifier
 
-from adapters.dian import wssecurity, xades
+from adapters.dian import xades
 from adapters.dian.soap import DianService
 from adapters.dian.ubl import NS, build_document
 from adapters.dian.xades import sign, sign_canonical
+from canonical import clock
 
 URL = "http://127.0.0.1:8106/WcfDianCustomerServices.svc"
 # Everything C14N escapes or normalises: markup characters, quotes, CR/LF/TAB (text and attributes),
@@ -149,22 +149,16 @@ def test_any_xml_string_in_any_field_stays_canonical(text: str) -> None:
 # -- the SOAP envelope ---------------------------------------------------------------------------------
 
 
-class _FrozenClock(dt.datetime):
-    @classmethod
-    def now(cls, tz=None):
-        return dt.datetime(2026, 11, 24, 15, 4, 5, 678901, tzinfo=tz)
-
-
 @pytest.fixture
 def deterministic(monkeypatch):
     """Fixed clock and a replayable uuid4, for both the template and zeep + sign_envelope."""
-    monkeypatch.setattr(wssecurity, "dt", SimpleNamespace(datetime=_FrozenClock, UTC=dt.UTC))
+    with clock.set_to(dt.datetime(2026, 11, 24, 15, 4, 5, 678901, tzinfo=dt.UTC), tick=False):
 
-    def replay() -> None:
-        numbers = iter(range(1, 1000))
-        monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers) * 0x1234567890ABCDEF))
+        def replay() -> None:
+            numbers = iter(range(1, 1000))
+            monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(numbers) * 0x1234567890ABCDEF))
 
-    return replay
+        yield replay
 
 
 @pytest.mark.parametrize(
