@@ -9,6 +9,7 @@ a table, and cleans up (or, with `--keep`, leaves everything running and prints 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -19,13 +20,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from canonical import clock
 from simulators import pki
 from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
 
+BOGOTA = ZoneInfo("America/Bogota")
+CREDIT_TERM = dt.timedelta(days=30)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
@@ -322,8 +327,17 @@ def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
 # -- the story ------------------------------------------------------------------------------------
 
 
+def sent_today(document: dict[str, Any]) -> dict[str, Any]:
+    """The example as an ERP sends it today: a credit sale falls due CREDIT_TERM from today, not
+    on the example's fixed date (one day too far for APIDIAN's three-digit term, then past)."""
+    payment = document.get("payment") or {}
+    if payment.get("due_date"):
+        payment["due_date"] = (clock.today(BOGOTA) + CREDIT_TERM).isoformat()
+    return document
+
+
 def story(demo: Demo) -> Iterator[None]:
-    co_invoice = json.loads((EXAMPLES / "co-invoice.json").read_text())
+    co_invoice = sent_today(json.loads((EXAMPLES / "co-invoice.json").read_text()))
     sv_invoice = json.loads((EXAMPLES / "sv-invoice.json").read_text())
 
     demo.route("demo-co", ["dian"])

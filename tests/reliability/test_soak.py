@@ -327,8 +327,8 @@ def read_ledgers(sims: SimulatorThread) -> dict[int, list[tuple[str, dict[str, A
 ACCOUNT_SIMULATOR = {"apidian": "apidian", "koywe": "koywe", "facepro": "facepro", "smartbill": "smartbill"}
 
 
-def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_path, examples_dir):
-    examples = {p.stem: json.loads(p.read_bytes()) for p in examples_dir.glob("*.json")}
+def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_path, example_bytes):
+    examples = {stem: json.loads(body) for stem, body in example_bytes.items()}
     run = format(time.time_ns() % 10**9, "x")
     settings = SimSettings(slow_s=0.1, hang_s=1.0, retry_after_s=1)
     with SimulatorThread(SIMULATORS, settings=settings) as sims:
