@@ -18,8 +18,8 @@ import msgspec
 from lxml import etree
 
 from adapters.base import Emission, Misconfigured, UnsupportedIssue, money, unsupported_if
-from adapters.dian.countries import COUNTRY_NAMES
 from canonical import catalogs, clock, divipola
+from canonical.countries import COUNTRY_NAMES
 from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cufe, qr_url, software_security_code
 from canonical.document import Address, Party
 

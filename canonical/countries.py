@@ -1,7 +1,8 @@
-"""Country names as DIAN lists them (code list `Paises-2.1`, ISO 3166-1 alpha-2 → Spanish name), for
-`cac:Country/cbc:Name languageID="es"` in every address. Copied from DIAN's genericode as published
-in bit4bit/facho (facho/fe/data/dian/codelist/Paises-2.1.gc, commit
-823b6b12eeeee8f6ce07d49487ee8f6ea2363669); contracts/dian/SOURCES.md.
+"""Country names as DIAN lists them (code list `Paises-2.1`, ISO 3166-1 alpha-2 → Spanish name) for
+`cac:Country/cbc:Name languageID="es"` in every DIAN address: the builder writes them, the simulator
+checks them. Copied from DIAN's genericode as published in bit4bit/facho
+(facho/fe/data/dian/codelist/Paises-2.1.gc, commit 823b6b12eeeee8f6ce07d49487ee8f6ea2363669);
+contracts/dian/SOURCES.md.
 """
 
 from __future__ import annotations
