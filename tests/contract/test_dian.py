@@ -698,3 +698,63 @@ async def test_strict_trust_refuses_a_certificate_from_another_ca(dian_pki, tmp_
         assert outcome.status == "accepted"
         await adapter.aclose()
         await trusted.aclose()
+
+
+# -- package, schema and signature rules, one broken document each -----------------------------------------
+
+
+async def _send_xml(live, files: dict[str, bytes]) -> responses.DianResponse:
+    result, _ = await live.service.call(
+        "SendBillSync", emits=True, fileName="z.zip", contentFile=package(files)
+    )
+    return responses.dian_response(result)
+
+
+async def test_schema_rule_zb01(live, state) -> None:
+    """ZB01: not well-formed, not a document DIAN takes, or not valid against the UBL 2.1 XSD."""
+    assert [e.code for e in (await _send_xml(live, {"fv.xml": b"<Invoice"})).rejections] == ["ZB01"]
+    assert [e.code for e in (await _send_xml(live, {"fv.xml": b"<Order/>"})).rejections] == ["ZB01"]
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
+    out_of_order = payload.xml.replace(b"<cbc:UBLVersionID>UBL 2.1</cbc:UBLVersionID>", b"", 1).replace(
+        b"</Invoice>", b"<cbc:UBLVersionID>UBL 2.1</cbc:UBLVersionID></Invoice>"
+    )
+    assert "ZB01" in {e.code for e in (await _send_xml(live, {"fv.xml": out_of_order})).rejections}
+
+
+async def test_signature_without_certificate_is_zd06(live, state) -> None:
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
+    root = etree.fromstring(payload.xml)
+    ds_ns = "{http://www.w3.org/2000/09/xmldsig#}"
+    certificate = root.find(f".//{ds_ns}X509Data/{ds_ns}X509Certificate")
+    certificate.tag, certificate.text = (
+        f"{ds_ns}X509SubjectName",
+        "CN=Facturador",
+    )  # schema-valid, no certificate
+    answer = await _send_xml(live, {"fv.xml": etree.tostring(root)})
+    assert [e.code for e in answer.rejections] == ["ZD06"]
+
+
+async def test_a_signature_from_an_untrusted_ca_is_zd05(dian_pki, tmp_path) -> None:
+    """Strict trust: the envelope's certificate chains to the trusted CA, the document's does not."""
+    from adapters.dian.certificates import load_identity
+    from adapters.dian.xades import sign
+
+    other = generate(tmp_path / "other-ca")
+    settings = SimSettings(dian_software=f"{ds.SOFTWARE_ID}:{ds.SOFTWARE_PIN}", trust=str(dian_pki.ca_pem))
+    with SimulatorThread(["dian"], settings=settings) as strict:
+        adapter = DianAdapter(account(dian_pki, url=strict.url("dian") + "/WcfDianCustomerServices.svc"))
+        built = build_document(ds.emission(ds.document("co-invoice")), ds.software(), "test")
+        xml = sign(
+            built.root, load_identity(str(other.p12), other.password), built.issued_at, built.fiscal_id
+        )
+        answer = await _send_xml(adapter, {"fv.xml": xml})
+        assert [e.code for e in answer.rejections] == ["ZD05"]
+        await adapter.aclose()
+
+
+async def test_package_rules_are_status_89(live, state) -> None:
+    """A zip DIAN will not open for SendBillSync: other files than XML, or more than one document."""
+    answer = await _send_xml(live, {"fv.xml": b"<x/>", "notes.txt": b"hola"})
+    assert answer.status_code == "89" and "solo documentos XML" in (answer.status_description or "")
+    answer = await _send_xml(live, {"a.xml": b"<x/>", "b.xml": b"<x/>"})
+    assert answer.status_code == "89" and "un documento" in (answer.status_description or "")
