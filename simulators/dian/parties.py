@@ -3,9 +3,11 @@ FAK; CAJ/CAK and DAJ/DAK in notes): complete addresses whose names match DIAN's 
 PartyLegalEntity for every party, the anonymous final consumer included.
 
 Written from the Anexo's address rules and DIAN's code lists (canonical.divipola, canonical.countries),
-not from our builder. Rule codes: FAJ08 (issuer Address) and FAJ28 (issuer RegistrationAddress) are
-the Anexo's; the customer's FAK08/FAK28 mirror them and FAJ40/FAK40 (PartyLegalEntity) are this
-simulator's choice where the sources name no code (contracts/dian/README.md).
+not from our builder. Codes (contracts/dian/SOURCES.md): a wrong or missing code, line or country is
+a rejection under FAJ08 (issuer Address) or FAJ28 (issuer RegistrationAddress); a name that differs
+from DIAN's list is only a notification, FAJ10 (as DIAN answers it; production documents carry
+"MEDELLÍN" or "Bogotá D.C."), FAJ30 for the RegistrationAddress. The customer's FAK08/FAK10/FAK28/
+FAK30 mirror them, and FAJ40/FAK40 (PartyLegalEntity) are this simulator's choice.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from canonical import divipola
 from canonical.countries import COUNTRY_NAMES
 from simulators.dian.names import NS
 
-# (party group, where the address is, rule letter and number)
+# (party group, where the address is, rejection rule, name notification rule, required)
 ADDRESSES: Final = (
-    ("AccountingSupplierParty", "cac:PhysicalLocation/cac:Address", "J08", True),
-    ("AccountingSupplierParty", "cac:PartyTaxScheme/cac:RegistrationAddress", "J28", True),
-    ("AccountingCustomerParty", "cac:PhysicalLocation/cac:Address", "K08", False),
-    ("AccountingCustomerParty", "cac:PartyTaxScheme/cac:RegistrationAddress", "K28", False),
+    ("AccountingSupplierParty", "cac:PhysicalLocation/cac:Address", "J08", "J10", True),
+    ("AccountingSupplierParty", "cac:PartyTaxScheme/cac:RegistrationAddress", "J28", "J30", True),
+    ("AccountingCustomerParty", "cac:PhysicalLocation/cac:Address", "K08", "K10", False),
+    ("AccountingCustomerParty", "cac:PartyTaxScheme/cac:RegistrationAddress", "K28", "K30", False),
 )
+NAME_PROBLEM: Final = "nombre"  # a problem string starting so is a name against the list: notification
 LEGAL_ENTITIES: Final = (("AccountingSupplierParty", "J40"), ("AccountingCustomerParty", "K40"))
 ROLES: Final = {"AccountingSupplierParty": "emisor", "AccountingCustomerParty": "adquirente"}
 
@@ -57,12 +60,12 @@ def address_problems(address: etree._Element) -> Iterator[str]:
     if municipality is None:
         yield f"ID {city!r} no corresponde a un código de la lista de municipios"
     elif not _same(text("cbc:CityName", namespaces=NS), municipality):
-        yield f"CityName no corresponde al municipio {city} ({municipality})"
+        yield f"{NAME_PROBLEM}: CityName no corresponde al municipio {city} ({municipality})"
     if divipola.department(department or "") is None:
         yield f"CountrySubentityCode {department!r} no corresponde a la lista de departamentos"
     else:
         if not _same(text("cbc:CountrySubentity", namespaces=NS), divipola.department(department or "")):
-            yield f"CountrySubentity no corresponde al departamento {department}"
+            yield f"{NAME_PROBLEM}: CountrySubentity no corresponde al departamento {department}"
         if municipality is not None and not divipola.agrees(city or "", department or ""):
             yield f"el municipio {city} no pertenece al departamento {department}"
 
@@ -70,7 +73,7 @@ def address_problems(address: etree._Element) -> Iterator[str]:
 def party_errors(root: etree._Element, prefix: str) -> list[str]:
     """Every party rule the document breaks, as "Regla: X, Rechazo: ..." strings."""
     errors = []
-    for group, where, rule, required in ADDRESSES:
+    for group, where, rule, name_rule, required in ADDRESSES:
         party = root.find(f"cac:{group}/cac:Party", NS)
         address = party.find(where, NS) if party is not None else None
         label = f"{where.rsplit('/', 1)[-1]} del {ROLES[group]}"
@@ -78,7 +81,11 @@ def party_errors(root: etree._Element, prefix: str) -> list[str]:
             if required:
                 errors.append(f"Regla: {prefix}{rule}, Rechazo: {label} no informada")
             continue
-        errors.extend(f"Regla: {prefix}{rule}, Rechazo: {label}: {p}" for p in address_problems(address))
+        for problem in address_problems(address):
+            if problem.startswith(NAME_PROBLEM):
+                errors.append(f"Regla: {prefix}{name_rule}, Notificación: {label}: {problem}")
+            else:
+                errors.append(f"Regla: {prefix}{rule}, Rechazo: {label}: {problem}")
     for group, rule in LEGAL_ENTITIES:
         entity = root.find(f"cac:{group}/cac:Party/cac:PartyLegalEntity", NS)
         if entity is None or not all(

@@ -451,16 +451,14 @@ _ALLOWANCE = "cac:AllowanceCharge/"
     ("make", "edit", "rule"),
     [
         # issuer Address (FAJ08) and RegistrationAddress (FAJ28): names from DIAN's lists, every part
-        ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:CityName", "Medellín"), "FAJ08"),
         ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:ID", "99999"), "FAJ08"),
-        ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:CountrySubentity", "Antioquia"), "FAJ08"),
         ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:CountrySubentityCode", "05"), "FAJ08"),
         ("invoice", _drop(_SUPPLIER + _ADDRESS + "cac:AddressLine"), "FAJ08"),
         ("invoice", _drop(_SUPPLIER + _ADDRESS + "cac:Country/cbc:Name"), "FAJ08"),
         ("invoice", _attribute(_SUPPLIER + _ADDRESS + "cac:Country/cbc:Name", "languageID", "en"), "FAJ08"),
         ("invoice", _set(_SUPPLIER + _ADDRESS + "cac:Country/cbc:IdentificationCode", "XX"), "FAJ08"),
         ("invoice", _drop(_SUPPLIER + "cac:PhysicalLocation"), "FAJ08"),
-        ("invoice", _set(_SUPPLIER + _REGISTRATION + "cbc:CityName", "Cali"), "FAJ28"),
+        ("invoice", _set(_SUPPLIER + _REGISTRATION + "cbc:ID", "11002"), "FAJ28"),
         ("invoice", _drop(_SUPPLIER + "cac:PartyTaxScheme/cac:RegistrationAddress"), "FAJ28"),
         # the customer's mirror rules
         ("invoice", _set(_CUSTOMER + _ADDRESS + "cbc:ID", "05001"), "FAK08"),
@@ -469,7 +467,7 @@ _ALLOWANCE = "cac:AllowanceCharge/"
         ("invoice", _drop(_SUPPLIER + "cac:PartyLegalEntity"), "FAJ40"),
         ("invoice", _drop(_CUSTOMER + "cac:PartyLegalEntity"), "FAK40"),
         ("credit_note", _drop(_CUSTOMER + "cac:PartyLegalEntity"), "CAK40"),
-        ("debit_note", _set(_SUPPLIER + _ADDRESS + "cbc:CityName", "Cali"), "DAJ08"),
+        ("debit_note", _set(_SUPPLIER + _ADDRESS + "cbc:CountrySubentityCode", "76"), "DAJ08"),
         # numbering range and resolution
         ("invoice", _set(".//sts:InvoiceControl/sts:InvoiceAuthorization", "18760000009"), "FAB05b"),
         ("invoice", _set("cbc:ID", "PRUE990000001"), "FAD05a"),
@@ -490,8 +488,31 @@ async def test_simulator_rejects_each_broken_rule(live, state, make, edit, rule)
         "debit_note": ds.debit_note,
     }[make]()
     codes, answer = await _send_broken(live, ds.emission(doc), edit)
-    assert rule in codes, answer.errors
+    assert rule in codes, answer.rejections
     assert answer.status_code == "99"
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "rule"),
+    [
+        (_SUPPLIER + _ADDRESS + "cbc:CityName", "Medellín", "FAJ10"),
+        (_SUPPLIER + _ADDRESS + "cbc:CountrySubentity", "Antioquia", "FAJ10"),
+        (_SUPPLIER + _REGISTRATION + "cbc:CityName", "Cali", "FAJ30"),
+        (_CUSTOMER + _ADDRESS + "cbc:CityName", "Tunja", "FAK10"),
+    ],
+)
+async def test_a_name_other_than_dians_is_only_a_notification(live, state, path, name, rule) -> None:
+    """DIAN answers a city or department name off its list with a notification (FAJ10 is "N"), and
+    production documents carry "MEDELLÍN" or "Bogotá D.C.": the document is still accepted."""
+    codes, answer = await _send_broken(live, ds.emission(ds.document("co-invoice")), _set(path, name))
+    assert codes == [] and answer.status_code == "00"
+    assert rule in {n.code for n in answer.notifications}, answer.notifications
+    case, _ = await _send_broken(
+        live,
+        ds.emission(ds.document("co-invoice")),
+        _set(_SUPPLIER + _ADDRESS + "cbc:CityName", "BOGOTÁ, D.C."),
+    )
+    assert case == []
 
 
 async def test_simulator_rejects_an_issue_date_other_than_the_signing_date(live, state) -> None:
@@ -506,7 +527,7 @@ async def test_simulator_accepts_the_documents_as_built(live, state) -> None:
     """The unbroken twins of the cases above pass: the rules reject only what breaks them."""
     for doc in (_with_adjustments(ds.document("co-invoice")), ds.document("co-credit-note"), ds.debit_note()):
         codes, answer = await _send_broken(live, ds.emission(doc), lambda root: None)
-        assert codes == [] and answer.status_code == "00", answer.errors
+        assert codes == [] and answer.status_code == "00", answer.rejections
 
 
 async def test_simulator_answers_a_duplicate_as_dian_does(live, state) -> None:
