@@ -349,7 +349,7 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     assert kind is not None
     if issuer.address is None or _address_issues(issuer.address, "issuer.address"):
         raise Misconfigured(
-            "DIAN needs the issuer's address with its DIVIPOLA municipality (Anexo 1.9 FAJ08/FAJ28)",
+            "DIAN needs the issuer's address: street line, DIVIPOLA municipality (Anexo 1.9 FAJ08/FAJ28)",
             code="issuer-address",
         )
     warnings: list[str] = []
@@ -586,7 +586,7 @@ def _company_id(tag: str, party: Party | None) -> str:
 
 def _address_issues(address: Address, path: str) -> list[UnsupportedIssue]:
     """What keeps an address from DIAN's shape: a Colombian one needs a DIVIPOLA municipality (and
-    a department that holds it), every one a country DIAN lists."""
+    a department that holds it), every one a country DIAN lists and a street line."""
     issues = []
     if address.country not in COUNTRY_NAMES:
         issues.append(
@@ -605,6 +605,14 @@ def _address_issues(address: Address, path: str) -> list[UnsupportedIssue]:
                 path=f"{path}.city_code",
                 rule="dian-address-city",
                 message="a Colombian address needs a DIVIPOLA municipality in its department",
+            )
+        )
+    if not (address.line or "").strip():
+        issues.append(
+            UnsupportedIssue(
+                path=f"{path}.line",
+                rule="dian-address-line",
+                message="DIAN needs the street address (AddressLine/Line) of every address",
             )
         )
     return issues

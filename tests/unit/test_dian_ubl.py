@@ -337,6 +337,12 @@ def test_addresses_outside_divipola_never_reach_the_xml() -> None:
     assert [(i.path, i.rule) for i in caught.value.issues] == [
         ("customer.address.city_code", "dian-address-city")
     ]
+    no_line = msgspec.structs.replace(
+        doc.customer, address=msgspec.structs.replace(doc.customer.address, line=None)
+    )
+    with pytest.raises(Unsupported) as caught:
+        build_document(ds.emission(msgspec.structs.replace(doc, customer=no_line)), ds.software(), "test")
+    assert [(i.path, i.rule) for i in caught.value.issues] == [("customer.address.line", "dian-address-line")]
     issuer = msgspec.structs.replace(ds.ISSUER, address=None)
     emission = msgspec.structs.replace(ds.emission(ds.document("co-invoice")), issuer=issuer)
     with pytest.raises(Misconfigured):
