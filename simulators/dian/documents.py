@@ -246,12 +246,13 @@ def _date_errors(root, prefix: str) -> list[str]:
     errors = []
     try:
         signed = dt.datetime.fromisoformat(text(f".//{{{XADES}}}SigningTime") or "")
+        signed_on = signed.astimezone(BOGOTA).date() if signed.tzinfo else None
     except ValueError:
-        signed = None
-    if signed is None or signed.tzinfo is None or signed.astimezone(BOGOTA).date() != issued:
+        signed_on = None
+    if signed_on != issued:
         errors.append(
             f"Regla: {prefix}D09e, Rechazo: La fecha de emisión ({issued}) no corresponde a la fecha de "
-            f"la firma ({signed.astimezone(BOGOTA).date() if signed and signed.tzinfo else 'sin SigningTime'})"
+            f"la firma ({signed_on or 'SigningTime ausente o sin zona horaria'})"
         )
     if not today - dt.timedelta(days=ISSUE_WINDOW_DAYS) <= issued <= today:
         errors.append(f"Regla: {prefix}D09e, Rechazo: La fecha de emisión debe ser la fecha de envío")
