@@ -525,7 +525,8 @@ async def test_simulator_rejects_an_issue_date_other_than_the_signing_date(live,
 
 async def test_simulator_accepts_the_documents_as_built(live, state) -> None:
     """The unbroken twins of the cases above pass: the rules reject only what breaks them."""
-    for doc in (_with_adjustments(ds.document("co-invoice")), ds.document("co-credit-note"), ds.debit_note()):
+    anonymous = ds.document("co-credit-note", customer=None)  # the final consumer: its PartyLegalEntity too
+    for doc in (_with_adjustments(ds.document("co-invoice")), anonymous, ds.debit_note()):
         codes, answer = await _send_broken(live, ds.emission(doc), lambda root: None)
         assert codes == [] and answer.status_code == "00", answer.rejections
 
