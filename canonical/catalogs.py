@@ -97,22 +97,26 @@ PAYMENT_FORMS: Final[dict[str, dict[str, str]]] = {
     "credit": {"CO": "2", "SV": "2"},
 }
 
-# Note reasons -> DIAN DiscrepancyResponse/ResponseCode (credit 1-5, debit 1-4)
-CREDIT_REASONS: Final[dict[str, str]] = {
+# Note reasons -> DIAN DiscrepancyResponse/ResponseCode. Anexo 1.9 (Resolución 165 de 2023) lists
+# credit-note concepts 1 devolución parcial, 2 anulación, 3 rebaja o descuento, 4 ajuste de precio,
+# 5 descuento comercial por pronto pago, 6 descuento comercial por volumen de ventas: "5 Otros" is
+# gone, so a generic credit reason has no DIAN code (None: DIAN adapters refuse it). Debit notes keep
+# 1 intereses, 2 gastos por cobrar, 3 cambio del valor, 4 otros. (contracts/dian/SOURCES.md)
+CREDIT_REASONS: Final[dict[str, str | None]] = {
     "partial_return": "1",
     "annulment": "2",
     "discount": "3",
     "price_adjustment": "4",
     "full_return": "1",
-    "other": "5",
+    "other": None,
 }
-DEBIT_REASONS: Final[dict[str, str]] = {
+DEBIT_REASONS: Final[dict[str, str | None]] = {
     "interest": "1",
     "expenses": "2",
     "value_change": "3",
     "other": "4",
 }
-NOTE_REASONS: Final[dict[str, dict[str, str]]] = {
+NOTE_REASONS: Final[dict[str, dict[str, str | None]]] = {
     "credit_note": CREDIT_REASONS,
     "debit_note": DEBIT_REASONS,
 }

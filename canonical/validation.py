@@ -22,8 +22,8 @@ from stdnum.co import nit as co_nit
 from stdnum.sv import nit as sv_nit
 
 from canonical import catalogs as cat
-from canonical import clock
-from canonical.document import Document, Party, document_decoder
+from canonical import clock, divipola
+from canonical.document import Address, Document, Party, document_decoder
 from canonical.errors import FieldError, InvalidDocument
 from canonical.totals import Totals, compute_totals
 
@@ -72,6 +72,10 @@ RULES: Final[dict[str, str]] = {
     "sv-dui-check-digit": "DUI check digit does not match",
     "sv-nrc-format": "NRC must be 1 to 8 digits",
     "email-format": "not an e-mail address",
+    "co-address-city-required": "a Colombian address needs its DANE DIVIPOLA municipality (city_code)",
+    "co-city-code-unknown": "city_code is not a DANE DIVIPOLA municipality (DIAN's list of municipios)",
+    "co-department-code-unknown": "department_code is not a DANE DIVIPOLA department (DIAN's list)",
+    "co-city-department-mismatch": "the municipality (city_code) is not in that department",
     "note-reference-required": "a note must reference the document it corrects",
     "note-reason-required": "a note needs a reason",
     "note-reason-unknown": "reason code is not one of this note kind's reasons",
@@ -334,6 +338,8 @@ def check_party(party: Party, country: str, path: str) -> Iterator[FieldError]:
         yield err(f"{path}.email", "email-format")
     if party.nrc is not None and not _NRC.match(party.nrc):
         yield err(f"{path}.nrc", "sv-nrc-format")
+    if country == "CO" and party.address is not None and party.address.country == "CO":
+        yield from _co_address(party.address, f"{path}.address")
     if party.id_type is None:
         return
     if party.id_type not in cat.ID_TYPES[country]:
@@ -347,6 +353,30 @@ def check_party(party: Party, country: str, path: str) -> Iterator[FieldError]:
         yield err(f"{path}.id_number", "id-number-required")
         return
     yield from _ID_CHECKS.get((country, party.id_type), _no_check)(party, f"{path}")
+
+
+def _co_address(address: Address, path: str) -> Iterator[FieldError]:
+    """DIAN names the city and department from these codes (Anexo 1.9 FAJ08/FAJ28 and the
+    customer's mirror rules): both must be in DIVIPOLA, and the municipality in the department."""
+    city, department = address.city_code, address.department_code
+    if city is None:
+        yield err(f"{path}.city_code", "co-address-city-required")
+    elif divipola.municipality(city) is None:
+        yield err(f"{path}.city_code", "co-city-code-unknown", f"{city!r}: {RULES['co-city-code-unknown']}")
+    if department is not None and divipola.department(department) is None:
+        yield err(
+            f"{path}.department_code",
+            "co-department-code-unknown",
+            f"{department!r}: {RULES['co-department-code-unknown']}",
+        )
+    elif city is not None and department is not None and divipola.municipality(city) is not None:
+        if not divipola.agrees(city, department):
+            yield err(
+                f"{path}.department_code",
+                "co-city-department-mismatch",
+                f"{city} ({divipola.municipality(city)}) is in department {divipola.department_of(city)}"
+                f" ({divipola.department(divipola.department_of(city) or '')}), not {department}",
+            )
 
 
 def _co_digits(party: Party, path: str) -> Iterator[FieldError]:

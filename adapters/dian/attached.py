@@ -1,7 +1,12 @@
 """The AttachedDocument: the container Colombian law requires the issuer to send the buyer.
 
-It wraps the signed invoice (or note) and DIAN's ApplicationResponse, both as CDATA, and carries
-the issuer's own signature (research/dian.md §3.7). It is never sent to the web service.
+It wraps the signed invoice (or note) and DIAN's ApplicationResponse, both as CDATA sections (as
+DIAN's own containers and production ones do: contracts/dian/SOURCES.md), and carries the issuer's
+own signature (research/dian.md §3.7). It is never sent to the web service.
+
+The signature is computed over the inclusive C14N form, where a CDATA section is plain escaped text;
+the document is then written with its CDATA sections back in place. A verifier canonicalises it
+again and finds the same digests.
 """
 
 from __future__ import annotations
@@ -51,7 +56,30 @@ def _cdata_attachment(parent, xml: bytes) -> None:
     ref = _sub(_sub(parent, CAC + "Attachment"), CAC + "ExternalReference")
     _sub(ref, CBC + "MimeCode", "text/xml")
     _sub(ref, CBC + "EncodingCode", "UTF-8")
-    _sub(ref, CBC + "Description").text = etree.CDATA(xml.decode("utf-8"))
+    _sub(ref, CBC + "Description").text = _cdata(xml.decode("utf-8"))
+
+
+def _cdata(text: str) -> str:
+    """`text` as a CDATA section; escaped text if it holds "]]>" (only an attribute value of the
+    untrusted answer could), which a CDATA section cannot carry."""
+    try:
+        return etree.CDATA(text)
+    except ValueError:
+        return text
+
+
+_EMBEDDED: Final = (
+    "cac:Attachment/cac:ExternalReference/cbc:Description",
+    "cac:ParentDocumentLineReference/cac:DocumentReference/cac:Attachment/cac:ExternalReference/cbc:Description",
+)
+
+
+def _with_cdata(signed: bytes, embedded: tuple[bytes, bytes]) -> bytes:
+    """The signed container written again with its two embedded documents as CDATA sections."""
+    root = etree.fromstring(signed, _UNTRUSTED)
+    for path, xml in zip(_EMBEDDED, embedded, strict=True):
+        root.find(path, NS).text = _cdata(xml.decode("utf-8"))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
 def _tax_scheme(parent, tag: str, party: etree._Element | None) -> None:
@@ -107,4 +135,4 @@ def build_attached(
         CBC + "ValidationTime",
         answer.findtext("cbc:IssueTime", namespaces=NS) or now.strftime("%H:%M:%S") + "-05:00",
     )
-    return sign(root, identity, now, f"attached-{uuid.text}")
+    return _with_cdata(sign(root, identity, now, f"attached-{uuid.text}"), (signed, application_response))

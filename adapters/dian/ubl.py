@@ -18,9 +18,10 @@ import msgspec
 from lxml import etree
 
 from adapters.base import Emission, Misconfigured, UnsupportedIssue, money, unsupported_if
-from canonical import catalogs, clock
+from canonical import catalogs, clock, divipola
+from canonical.countries import COUNTRY_NAMES
 from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cufe, qr_url, software_security_code
-from canonical.document import Party
+from canonical.document import Address, Party
 
 BOGOTA: Final = ZoneInfo("America/Bogota")
 _CENT: Final = Decimal("0.01")
@@ -171,6 +172,12 @@ TAX_NAMES: Final[dict[str, str]] = {
     "07": "ReteICA",
 }
 
+# Document-level AllowanceChargeReasonCode (Anexo 1.9 table "Códigos de descuento"): 00/01 discount
+# not conditioned / conditioned, 02/03 charge not conditioned / conditioned. The engine keeps
+# document-level discounts and charges (tips included) out of the tax base: the conditioned codes.
+ADJUSTMENT_REASON_CODES: Final[dict[str, str]] = {"false": "01", "true": "03"}
+FINAL_CONSUMER_NAME: Final = "Consumidor final"
+
 # A party's IVA regime: TaxLevelCode@listName (48 responsable de IVA, 49 no responsable, as facho
 # writes it; research/dian.md §3.4) and its PartyTaxScheme (01 IVA, or ZZ "No aplica").
 NOT_IVA_RESPONSIBLE: Final = "R-99-PN"
@@ -320,6 +327,17 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         issues.append(
             UnsupportedIssue(path="reason", rule="dian-note-reason", message="a note needs a reason")
         )
+    elif doc.kind in catalogs.NOTE_KINDS and catalogs.NOTE_REASONS[doc.kind].get(doc.reason.code) is None:
+        # Anexo 1.9 dropped credit-note concept 5 "Otros": DIAN has no code for a generic reason.
+        issues.append(
+            UnsupportedIssue(
+                path="reason.code",
+                rule="dian-note-reason",
+                message=f"DIAN (Anexo 1.9) has no {doc.kind} concept for {doc.reason.code!r}",
+            )
+        )
+    if doc.customer is not None and doc.customer.address is not None:
+        issues.extend(_address_issues(doc.customer.address, "customer.address"))
     if (doc.currency or "COP") != "COP":
         # A foreign currency needs cac:PaymentExchangeRate with the day's TRM, which the model lacks.
         issues.append(
@@ -329,6 +347,11 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         )
     unsupported_if(issues)
     assert kind is not None
+    if issuer.address is None or _address_issues(issuer.address, "issuer.address"):
+        raise Misconfigured(
+            "DIAN needs the issuer's address: street line, DIVIPOLA municipality (Anexo 1.9 FAJ08/FAJ28)",
+            code="issuer-address",
+        )
     warnings: list[str] = []
     currency = "COP"
     at = issued_at(emission)
@@ -390,7 +413,7 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
             _w(
                 "cac:DiscrepancyResponse",
                 _e("cbc:ReferenceID", doc.reference.number) if doc.reference else "",
-                _e("cbc:ResponseCode", reasons[doc.reason.code]),
+                _e("cbc:ResponseCode", reasons[doc.reason.code] or ""),
                 _e("cbc:Description", doc.reason.description or doc.reason.code),
             ),
         )
@@ -561,36 +584,95 @@ def _company_id(tag: str, party: Party | None) -> str:
     return _e(tag, party.id_number, **attrs)
 
 
-def _address(tag: str, party: Party) -> str:
-    addr = party.address
-    if addr is None:
-        return ""
+def _address_issues(address: Address, path: str) -> list[UnsupportedIssue]:
+    """What keeps an address from DIAN's shape: a Colombian one needs a DIVIPOLA municipality (and
+    a department that holds it), every one a country DIAN lists and a street line."""
+    issues = []
+    if address.country not in COUNTRY_NAMES:
+        issues.append(
+            UnsupportedIssue(
+                path=f"{path}.country",
+                rule="dian-address-country",
+                message=f"{address.country!r} is not in DIAN's country list",
+            )
+        )
+    elif address.country == "CO" and (
+        divipola.municipality(address.city_code or "") is None
+        or not divipola.agrees(address.city_code or "", _department(address))
+    ):
+        issues.append(
+            UnsupportedIssue(
+                path=f"{path}.city_code",
+                rule="dian-address-city",
+                message="a Colombian address needs a DIVIPOLA municipality in its department",
+            )
+        )
+    if not (address.line or "").strip():
+        issues.append(
+            UnsupportedIssue(
+                path=f"{path}.line",
+                rule="dian-address-line",
+                message="DIAN needs the street address (AddressLine/Line) of every address",
+            )
+        )
+    return issues
+
+
+def _department(address: Address) -> str:
+    return address.department_code or divipola.department_of(address.city_code or "") or ""
+
+
+def _address(tag: str, address: Address) -> str:
+    """Address or RegistrationAddress, complete (Anexo 1.9 FAJ08/FAJ28 and the customer's rules):
+    names come from the codes, never from free text."""
+    located = ""
+    if address.country == "CO":
+        city, department = address.city_code or "", _department(address)
+        located = "".join(
+            (
+                _e("cbc:ID", city),
+                _e("cbc:CityName", divipola.municipality(city) or ""),
+                _e("cbc:PostalZone", address.postal_code) if address.postal_code else "",
+                _e("cbc:CountrySubentity", divipola.department(department) or ""),
+                _e("cbc:CountrySubentityCode", department),
+            )
+        )
+    elif address.postal_code:
+        located = _e("cbc:PostalZone", address.postal_code)
     return _w(
         tag,
-        _e("cbc:ID", addr.city_code) if addr.city_code else "",  # DIVIPOLA municipality
-        _e("cbc:CountrySubentityCode", addr.department_code) if addr.department_code else "",
-        _w("cac:AddressLine", _e("cbc:Line", addr.line)) if addr.line else "",
-        _w("cac:Country", _e("cbc:IdentificationCode", addr.country)),
+        located,
+        _w("cac:AddressLine", _e("cbc:Line", address.line)) if address.line else "",
+        _w(
+            "cac:Country",
+            _e("cbc:IdentificationCode", address.country),
+            _e("cbc:Name", COUNTRY_NAMES[address.country], languageID="es"),
+        ),
     )
 
 
 def _party(tag: str, party: Party | None, emission: Emission, *, supplier: bool) -> str:
     party_type = party.party_type if party else "person"
     account = _e("cbc:AdditionalAccountID", catalogs.PARTY_TYPES[party_type]["CO"])
-    if party is None:  # anonymous final consumer (§3.4)
+    if party is None:  # anonymous final consumer (§3.4); PartyLegalEntity is mandatory for every customer
         return _w(
             tag,
             account,
             _w(
                 "cac:Party",
                 _w("cac:PartyIdentification", _e("cbc:ID", FINAL_CONSUMER_ID, schemeName="13")),
-                _w("cac:PartyName", _e("cbc:Name", "Consumidor final")),
+                _w("cac:PartyName", _e("cbc:Name", FINAL_CONSUMER_NAME)),
                 _w(
                     "cac:PartyTaxScheme",
-                    _e("cbc:RegistrationName", "Consumidor final"),
+                    _e("cbc:RegistrationName", FINAL_CONSUMER_NAME),
                     _company_id("cbc:CompanyID", None),
                     _e("cbc:TaxLevelCode", NOT_IVA_RESPONSIBLE, listName=REGIMES[False][0]),
                     _w("cac:TaxScheme", _e("cbc:ID", REGIMES[False][1]), _e("cbc:Name", REGIMES[False][2])),
+                ),
+                _w(
+                    "cac:PartyLegalEntity",
+                    _e("cbc:RegistrationName", FINAL_CONSUMER_NAME),
+                    _company_id("cbc:CompanyID", None),
                 ),
             ),
         )
@@ -619,13 +701,13 @@ def _party(tag: str, party: Party | None, emission: Emission, *, supplier: bool)
             "cac:Party",
             identification,
             _w("cac:PartyName", _e("cbc:Name", party.trade_name or party.name)),
-            _w("cac:PhysicalLocation", _address("cac:Address", party)) if party.address else "",
+            _w("cac:PhysicalLocation", _address("cac:Address", party.address)) if party.address else "",
             _w(
                 "cac:PartyTaxScheme",
                 _e("cbc:RegistrationName", party.name),
                 _company_id("cbc:CompanyID", party),
                 _e("cbc:TaxLevelCode", ";".join(responsibilities), listName=list_name),
-                _address("cac:RegistrationAddress", party),
+                _address("cac:RegistrationAddress", party.address) if party.address else "",
                 _w("cac:TaxScheme", _e("cbc:ID", scheme_id), _e("cbc:Name", scheme_name)),
             ),
             _w(
@@ -682,15 +764,28 @@ def _percent(rate: Decimal) -> str:
 
 
 def _document_adjustment(n: int, indicator: str, items, total: Decimal, base: Decimal, currency: str) -> str:
-    """One AllowanceCharge per direction with the engine's total (never recomputed per item)."""
+    """One AllowanceCharge per direction with the engine's total (never recomputed per item), its
+    reason code and percentage (Anexo 1.9: both mandatory at document level)."""
+    single = items[0].percent if len(items) == 1 else None
     return _w(
         "cac:AllowanceCharge",
         _e("cbc:ID", str(n)),
         _e("cbc:ChargeIndicator", indicator),
+        _e("cbc:AllowanceChargeReasonCode", ADJUSTMENT_REASON_CODES[indicator]),
         _e("cbc:AllowanceChargeReason", "; ".join(i.reason for i in items)),
+        _e("cbc:MultiplierFactorNumeric", _percent(single if single is not None else _share(total, base))),
         _amount("Amount", total, currency),
         _amount("BaseAmount", base, currency),
     )
+
+
+_SHARE: Final = Decimal("0.000001")
+
+
+def _share(amount: Decimal, base: Decimal) -> Decimal:
+    """`amount` as a percentage of `base`, to 6 decimals, so BaseAmount × it / 100 gives Amount back
+    to the cent (an amount-based adjustment has no percentage of its own)."""
+    return (amount * 100 / base).quantize(_SHARE).normalize() if base else Decimal(0)
 
 
 def _line(kind: KindProfile, index: int, line, lt, currency: str) -> str:
@@ -701,7 +796,10 @@ def _line(kind: KindProfile, index: int, line, lt, currency: str) -> str:
             "cac:AllowanceCharge",
             "<cbc:ID>1</cbc:ID><cbc:ChargeIndicator>false</cbc:ChargeIndicator>",
             "<cbc:AllowanceChargeReason>Descuento</cbc:AllowanceChargeReason>",
-            _e("cbc:MultiplierFactorNumeric", format(percent, "f")) if percent is not None else "",
+            _e(
+                "cbc:MultiplierFactorNumeric",
+                _percent(percent if percent is not None else _share(lt.discount, lt.gross)),
+            ),
             _amount("Amount", lt.discount, currency),
             _amount("BaseAmount", lt.gross, currency),
         )

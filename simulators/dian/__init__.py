@@ -5,7 +5,8 @@ Timestamp with exclusive C14N); per zip: its structure (one XML for SendBillSync
 async operations); per document: UBL 2.1 XSD validity, the XAdES-EPES signature (signxml's verifier,
 an implementation independent of our signer), DIAN's policy digest, the CUFE/CUDE recomputed with
 the habilitación technical key or the software PIN, the SoftwareSecurityCode, the number inside
-its authorised range, the issue date window, duplicates (rule 90). Answers are DIAN-shaped, built
+its authorised range, the issue date against the signing time and its window, the parties' addresses
+and legal entities, document-level discounts and charges, note concepts, duplicates (rule 90). Answers are DIAN-shaped, built
 from the envelopes in contracts/dian/examples/, and carry an ApplicationResponse signed (XAdES, with
 signxml) by a throwaway key the simulator makes at start, as DIAN signs its own.
 
@@ -23,9 +24,10 @@ validation result is published only `hang_s` later, and the answer never comes w
 timeout: meanwhile GetStatus says 66 ("no validation result yet", research/dian.md §5.5), a resend
 is validated normally, and once published a resend gets rule 90.
 
-Rule codes: FAD06/CAD06/DAD06, FAB24b, ZE02, ZD05, ZD07, FAD09e and 90 are DIAN's (research/dian.md);
-ZB01 (schema), FAB27b (security code) and FAB10b (range) are this simulator's choice where the
-research names no code (contracts/dian/README.md).
+Rule codes: FAD06/CAD06/DAD06, FAB24b, FAB05b, ZE02, ZD05, ZD07, FAD09e, FAJ08, FAJ28 and 90 are
+DIAN's (research/dian.md, contracts/dian/SOURCES.md); the others (ZB01, FAB27b, the letters of FAD05a/
+FAD05c, the customer's FAK08/FAK28, FAJ40/FAK40, FAQ03/FAQ05, CBE03/DBE03) are this simulator's choice
+where the sources name no code (contracts/dian/README.md).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from simulators.dian.answers import (
     upload_refused,
 )
 from simulators.dian.documents import (
+    DUPLICATE_ERROR,
     KIND_NAMES,
     KINDS,
     MAX_BATCH,
@@ -135,11 +138,14 @@ class DianSimulator:
         with self.lock:
             previous = self.published.get(key)
         if previous is not None and previous.result.status_code == "00":
+            # DIAN's shape, as Odoo's production l10n_co_dian reads it (_document_already_processed,
+            # test_send_bill_sync_duplicated): IsValid false, 99, the usual description, this rule as
+            # the only ErrorMessage, and the CUFE in XmlDocumentKey.
             return Result(
                 status_code="99",
-                description=f"Documento con CUFE {key} procesado anteriormente.",
+                description=REJECTED_DESCRIPTION,
                 message=REJECTED_MESSAGE,
-                errors=["Regla: 90, Rechazo: Documento procesado anteriormente."],
+                errors=[DUPLICATE_ERROR],
                 document_key=key,
                 file_name=base,
             ), None

@@ -1,6 +1,8 @@
-"""What DIAN checks in a package and in each document (research/dian.md §1–§5): zip structure, UBL
-2.1 XSD, the XAdES-EPES signature, software and SoftwareSecurityCode, the numbering range, the
-CUFE/CUDE recomputed from the XML, the issue date window."""
+"""What DIAN checks in a package and in each document (research/dian.md §1–§5, Anexo Técnico 1.9): zip
+structure, UBL 2.1 XSD, the XAdES-EPES signature, software and SoftwareSecurityCode, the numbering
+range (FAB05b, FAD05a/FAD05c), the CUFE/CUDE recomputed from the XML, the issue date against the
+signing time and the window (FAD09e), document-level discounts and charges (reason code and
+percentage), note concepts, and the parties (simulators/dian/parties.py)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ from signxml.xades import XAdESVerifier
 
 from canonical import clock
 from canonical.dian import cufe, software_security_code
-from simulators.dian.names import BOGOTA, NS, POLICY
+from simulators.dian.names import BOGOTA, NS, POLICY, XADES
+from simulators.dian.parties import party_errors
 
 ISSUE_WINDOW_DAYS: Final = 10  # ARCHITECTURE.md: issue dates from 10 days back to today
 MAX_BATCH: Final = 50
@@ -50,9 +53,20 @@ KIND_NAMES: Final = {
 }
 KINDS: Final = {"Invoice": "invoice", "CreditNote": "credit_note", "DebitNote": "debit_note"}
 
+# Anexo 1.9 "Códigos de descuento": 00/01 discount (not) conditioned, 02/03 charge (not) conditioned.
+ADJUSTMENT_REASON_CODES: Final = {"false": frozenset({"00", "01"}), "true": frozenset({"02", "03"})}
+ADJUSTMENT_TOLERANCE: Final = Decimal("1.00")  # Amount against BaseAmount × MultiplierFactorNumeric / 100
+# Anexo 1.9 note concepts (DiscrepancyResponse/ResponseCode): credit 1–6 ("5 Otros" is gone; 5 and 6
+# are the commercial discounts for early payment and volume), debit 1–4.
+NOTE_CONCEPTS: Final = {
+    "CreditNote": frozenset({"1", "2", "3", "4", "5", "6"}),
+    "DebitNote": frozenset({"1", "2", "3", "4"}),
+}
+
 OK_DESCRIPTION: Final = "Procesado Correctamente."
 REJECTED_DESCRIPTION: Final = "Validación contiene errores en campos mandatorios."
 REJECTED_MESSAGE: Final = "Documento con errores en campos mandatorios."
+DUPLICATE_ERROR: Final = "Regla: 90, Rechazo: Documento procesado anteriormente."
 
 
 # -- the UBL schemas, compiled once per process -----------------------------------------------------
@@ -179,14 +193,7 @@ def content_errors(root, root_name: str, number: str, key: str, software: dict[s
             text(control + "sts:AuthorizedInvoices/sts:Prefix") or "",
         )
         known = RANGES.get((resolution or "", range_prefix))
-        consecutive = number.removeprefix(range_prefix)
-        if (
-            known is None
-            or not number.startswith(range_prefix)
-            or not consecutive.isdigit()
-            or not known[0] <= int(consecutive) <= known[1]
-        ):
-            errors.append("Regla: FAB10b, Rechazo: El número del documento no está en el rango autorizado")
+        errors += _range_errors(number, range_prefix, known)
         technical_key = TEST_TECHNICAL_KEY if environment == "2" else (known[2] if known else "")
     else:
         technical_key = pin
@@ -199,14 +206,98 @@ def content_errors(root, root_name: str, number: str, key: str, software: dict[s
             f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
             "no está calculado correctamente."
         )
+    errors += _date_errors(root, prefix)
+    errors += adjustment_errors(root, prefix)
+    errors += _note_errors(root, root_name)
+    errors += party_errors(root, prefix)
+    return errors
+
+
+def _range_errors(number: str, prefix: str, known: tuple[int, int, str] | None) -> list[str]:
+    """FAB05b: the resolution is not one of the issuer's; FAD05*: the number is not prefix +
+    a consecutive inside From..To (the letters a/c are this simulator's reading: README)."""
+    if known is None:
+        return [
+            "Regla: FAB05b, Rechazo: Número de la resolución que autoriza la numeración no corresponde "
+            "a un número de resolución de este contribuyente emisor para este Proveedor de Autorización"
+        ]
+    consecutive = number.removeprefix(prefix)
+    if not number.startswith(prefix) or not consecutive.isdigit():
+        return [
+            f"Regla: FAD05a, Rechazo: El número {number} no está formado por el prefijo {prefix} y un consecutivo"
+        ]
+    if not known[0] <= int(consecutive) <= known[1]:
+        return [
+            f"Regla: FAD05c, Rechazo: El consecutivo {consecutive} no está dentro del rango de numeración "
+            f"autorizado ({known[0]}–{known[1]})"
+        ]
+    return []
+
+
+def _date_errors(root, prefix: str) -> list[str]:
+    """FAD09e: the issue date is the date the document was signed, and within the window the
+    simulator accepts (ARCHITECTURE: 10 days back to today, never ahead)."""
+    text = functools.partial(root.findtext, namespaces=NS)
     today = clock.now(BOGOTA).date()
     try:
         issued = dt.date.fromisoformat(text("cbc:IssueDate") or "")
     except ValueError:
-        issued = None
-    if issued is None or not today - dt.timedelta(days=ISSUE_WINDOW_DAYS) <= issued <= today:
+        return [f"Regla: {prefix}D09e, Rechazo: Fecha de emisión no informada o inválida"]
+    errors = []
+    try:
+        signed = dt.datetime.fromisoformat(text(f".//{{{XADES}}}SigningTime") or "")
+        signed_on = signed.astimezone(BOGOTA).date() if signed.tzinfo else None
+    except ValueError:
+        signed_on = None
+    if signed_on != issued:
+        errors.append(
+            f"Regla: {prefix}D09e, Rechazo: La fecha de emisión ({issued}) no corresponde a la fecha de "
+            f"la firma ({signed_on or 'SigningTime ausente o sin zona horaria'})"
+        )
+    if not today - dt.timedelta(days=ISSUE_WINDOW_DAYS) <= issued <= today:
         errors.append(f"Regla: {prefix}D09e, Rechazo: La fecha de emisión debe ser la fecha de envío")
     return errors
+
+
+def adjustment_errors(root, prefix: str) -> list[str]:
+    """Document-level AllowanceCharge: a reason code of the Anexo's table for its direction
+    ({prefix}Q03) and a MultiplierFactorNumeric that turns BaseAmount into Amount ({prefix}Q05).
+    Codes chosen by the simulator (README)."""
+    errors = []
+    for n, charge in enumerate(root.iterfind("cac:AllowanceCharge", NS), start=1):
+        text = functools.partial(charge.findtext, namespaces=NS)
+        indicator = (text("cbc:ChargeIndicator") or "").strip()
+        if text("cbc:AllowanceChargeReasonCode") not in ADJUSTMENT_REASON_CODES.get(indicator, ()):
+            errors.append(
+                f"Regla: {prefix}Q03, Rechazo: AllowanceCharge {n}: AllowanceChargeReasonCode no corresponde "
+                f"a la lista de códigos de {'cargo' if indicator == 'true' else 'descuento'}"
+            )
+        try:
+            factor = Decimal(text("cbc:MultiplierFactorNumeric") or "")
+            amount, base = Decimal(text("cbc:Amount") or ""), Decimal(text("cbc:BaseAmount") or "")
+            consistent = abs(base * factor / 100 - amount) <= ADJUSTMENT_TOLERANCE
+        except InvalidOperation:
+            consistent = False
+        if not consistent:
+            errors.append(
+                f"Regla: {prefix}Q05, Rechazo: AllowanceCharge {n}: MultiplierFactorNumeric no informado o "
+                "Amount diferente de BaseAmount × MultiplierFactorNumeric / 100"
+            )
+    return errors
+
+
+def _note_errors(root, root_name: str) -> list[str]:
+    """A note's concept (DiscrepancyResponse/ResponseCode) from the Anexo 1.9 list: CBE03/DBE03
+    (codes chosen by the simulator, README)."""
+    if root_name not in NOTE_CONCEPTS:
+        return []
+    code = root.findtext("cac:DiscrepancyResponse/cbc:ResponseCode", namespaces=NS)
+    if code in NOTE_CONCEPTS[root_name]:
+        return []
+    rule = "CBE03" if root_name == "CreditNote" else "DBE03"
+    return [
+        f"Regla: {rule}, Rechazo: Concepto de corrección {code!r} no corresponde a la lista del Anexo 1.9"
+    ]
 
 
 def certificate_nit(cert: x509.Certificate) -> str | None:

@@ -37,4 +37,4 @@ POLICY: Final = XAdESSignaturePolicy(
     DigestMethod=DigestAlgorithm.SHA256,
     DigestValue="dMoMvtcG5aIzgYo0tIsSQeVJBDnUnfSOfBpxXrmor0Y=",
 )
-XADES: Final = "http://uri.etsi.org/01903/v1.3.2#"
+XADES: Final = "http://uri.etsi.org/01903/v1.3.2#"  # xades:SigningTime (FAD09e)

@@ -254,11 +254,6 @@ async def test_emit_without_number_is_misconfigured(adapter, make_emission, api)
         (lambda raw: raw.update(currency="USD"), "currency", "apidian-currency"),
         (lambda raw: raw["lines"][0].update(unit="XYZ"), "lines[0].unit", "apidian-unit"),
         (
-            lambda raw: raw["customer"]["address"].update(city_code="99999"),
-            "customer.address.city_code",
-            "apidian-municipality",
-        ),
-        (
             lambda raw: raw.update(
                 discounts=[{"reason": "a", "percent": "1"}, {"reason": "b", "percent": "2"}]
             ),

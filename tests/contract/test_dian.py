@@ -26,6 +26,7 @@ from adapters.base import Account, Ambiguous, Misconfigured, ProviderRef, Reject
 from adapters.dian import DianAdapter, responses
 from adapters.dian.soap import package
 from adapters.dian.ubl import NS, build_document
+from canonical import clock
 from contracts import read_bytes
 from simulators.control import SimSettings
 from simulators.dian import xsd_errors
@@ -383,11 +384,169 @@ async def test_simulator_rejects_a_wrong_technical_key_and_unknown_software(
 async def test_simulator_rejects_a_number_outside_the_range_and_an_old_date(live, state) -> None:
     with pytest.raises(Rejected) as exc:
         await live.emit(ds.emission(ds.document("co-invoice"), consecutive=996000000))
-    assert "FAB10b" in {e.code for e in exc.value.errors}
-    old = ds.document("co-invoice", issue_date=dt.date.today() - dt.timedelta(days=30))
+    assert [e.code for e in exc.value.errors] == ["FAD05c"]  # the FAD05 family, not a FAB rule
+    today = clock.now(ds.BOGOTA).date()
+    old = ds.document("co-invoice", issue_date=today - dt.timedelta(days=30))
     with pytest.raises(Rejected) as exc:
         await live.emit(ds.emission(old))
-    assert "FAD09e" in {e.code for e in exc.value.errors}
+    assert [e.code for e in exc.value.errors] == ["FAD09e"]  # signed that day too: only the window
+
+
+# -- every rule the simulator enforces, broken one at a time (Anexo 1.9) ---------------------------------
+
+_SUPPLIER = "cac:AccountingSupplierParty/cac:Party/"
+_CUSTOMER = "cac:AccountingCustomerParty/cac:Party/"
+_ADDRESS = "cac:PhysicalLocation/cac:Address/"
+_REGISTRATION = "cac:PartyTaxScheme/cac:RegistrationAddress/"
+
+
+def _set(path: str, value: str):
+    def edit(root):
+        root.find(path, NS).text = value
+
+    return edit
+
+
+def _drop(path: str):
+    def edit(root):
+        element = root.find(path, NS)
+        element.getparent().remove(element)
+
+    return edit
+
+
+def _attribute(path: str, name: str, value: str):
+    def edit(root):
+        root.find(path, NS).set(name, value)
+
+    return edit
+
+
+async def _send_broken(live, emission, edit, signing_time=None) -> tuple[list[str], responses.DianResponse]:
+    """Build and sign the emission with `edit` applied to its UBL first; send it as it is."""
+    from adapters.dian.xades import sign
+
+    built = build_document(emission, ds.software(), "test")
+    root = built.root
+    edit(root)
+    xml = sign(root, live.identity, signing_time or built.issued_at, built.fiscal_id)
+    result, _ = await live.service.call(
+        "SendBillSync", emits=True, fileName="z.zip", contentFile=package({"fv.xml": xml})
+    )
+    answer = responses.dian_response(result)
+    return [e.code for e in answer.rejections], answer
+
+
+def _with_adjustments(doc):
+    raw = msgspec.to_builtins(doc)
+    raw["discounts"] = [{"reason": "Pronto pago", "percent": "2"}]
+    raw["charges"] = [{"reason": "Propina", "amount": "10000", "kind": "tip"}]
+    return msgspec.convert(raw, type(doc))
+
+
+_ALLOWANCE = "cac:AllowanceCharge/"
+
+
+@pytest.mark.parametrize(
+    ("make", "edit", "rule"),
+    [
+        # issuer Address (FAJ08) and RegistrationAddress (FAJ28): names from DIAN's lists, every part
+        ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:ID", "99999"), "FAJ08"),
+        ("invoice", _set(_SUPPLIER + _ADDRESS + "cbc:CountrySubentityCode", "05"), "FAJ08"),
+        ("invoice", _drop(_SUPPLIER + _ADDRESS + "cac:AddressLine"), "FAJ08"),
+        ("invoice", _drop(_SUPPLIER + _ADDRESS + "cac:Country/cbc:Name"), "FAJ08"),
+        ("invoice", _attribute(_SUPPLIER + _ADDRESS + "cac:Country/cbc:Name", "languageID", "en"), "FAJ08"),
+        ("invoice", _set(_SUPPLIER + _ADDRESS + "cac:Country/cbc:IdentificationCode", "XX"), "FAJ08"),
+        ("invoice", _drop(_SUPPLIER + "cac:PhysicalLocation"), "FAJ08"),
+        ("invoice", _set(_SUPPLIER + _REGISTRATION + "cbc:ID", "11002"), "FAJ28"),
+        ("invoice", _drop(_SUPPLIER + "cac:PartyTaxScheme/cac:RegistrationAddress"), "FAJ28"),
+        # the customer's mirror rules
+        ("invoice", _set(_CUSTOMER + _ADDRESS + "cbc:ID", "05001"), "FAK08"),
+        ("invoice", _set(_CUSTOMER + _REGISTRATION + "cbc:CountrySubentityCode", "99"), "FAK28"),
+        # PartyLegalEntity, the issuer's and the customer's
+        ("invoice", _drop(_SUPPLIER + "cac:PartyLegalEntity"), "FAJ40"),
+        ("invoice", _drop(_CUSTOMER + "cac:PartyLegalEntity"), "FAK40"),
+        ("credit_note", _drop(_CUSTOMER + "cac:PartyLegalEntity"), "CAK40"),
+        ("debit_note", _set(_SUPPLIER + _ADDRESS + "cbc:CountrySubentityCode", "76"), "DAJ08"),
+        # numbering range and resolution
+        ("invoice", _set(".//sts:InvoiceControl/sts:InvoiceAuthorization", "18760000009"), "FAB05b"),
+        ("invoice", _set("cbc:ID", "PRUE990000001"), "FAD05a"),
+        # document-level discounts and charges
+        ("adjusted", _set(_ALLOWANCE + "cbc:AllowanceChargeReasonCode", "03"), "FAQ03"),
+        ("adjusted", _drop(_ALLOWANCE + "cbc:MultiplierFactorNumeric"), "FAQ05"),
+        ("adjusted", _set(_ALLOWANCE + "cbc:MultiplierFactorNumeric", "20.00"), "FAQ05"),
+        # note concepts: credit 1-6, debit 1-4
+        ("credit_note", _set("cac:DiscrepancyResponse/cbc:ResponseCode", "7"), "CBE03"),
+        ("debit_note", _set("cac:DiscrepancyResponse/cbc:ResponseCode", "5"), "DBE03"),
+    ],
+)
+async def test_simulator_rejects_each_broken_rule(live, state, make, edit, rule) -> None:
+    doc = {
+        "invoice": lambda: ds.document("co-invoice"),
+        "adjusted": lambda: _with_adjustments(ds.document("co-invoice")),
+        "credit_note": lambda: ds.document("co-credit-note"),
+        "debit_note": ds.debit_note,
+    }[make]()
+    codes, answer = await _send_broken(live, ds.emission(doc), edit)
+    assert rule in codes, answer.rejections
+    assert answer.status_code == "99"
+
+
+@pytest.mark.parametrize(
+    ("path", "name", "rule"),
+    [
+        (_SUPPLIER + _ADDRESS + "cbc:CityName", "Medellín", "FAJ10"),
+        (_SUPPLIER + _ADDRESS + "cbc:CountrySubentity", "Antioquia", "FAJ10"),
+        (_SUPPLIER + _REGISTRATION + "cbc:CityName", "Cali", "FAJ30"),
+        (_CUSTOMER + _ADDRESS + "cbc:CityName", "Tunja", "FAK10"),
+    ],
+)
+async def test_a_name_other_than_dians_is_only_a_notification(live, state, path, name, rule) -> None:
+    """DIAN answers a city or department name off its list with a notification (FAJ10 is "N"), and
+    production documents carry "MEDELLÍN" or "Bogotá D.C.": the document is still accepted."""
+    codes, answer = await _send_broken(live, ds.emission(ds.document("co-invoice")), _set(path, name))
+    assert codes == [] and answer.status_code == "00"
+    assert rule in {n.code for n in answer.notifications}, answer.notifications
+    case, _ = await _send_broken(
+        live,
+        ds.emission(ds.document("co-invoice")),
+        _set(_SUPPLIER + _ADDRESS + "cbc:CityName", "BOGOTÁ, D.C."),
+    )
+    assert case == []
+
+
+async def test_simulator_rejects_an_issue_date_other_than_the_signing_date(live, state) -> None:
+    """FAD09e compares IssueDate with the signature's SigningTime, not only with today."""
+    emission = ds.emission(ds.document("co-invoice"))
+    built = build_document(emission, ds.software(), "test")
+    codes, _ = await _send_broken(live, emission, lambda root: None, built.issued_at - dt.timedelta(days=1))
+    assert codes == ["FAD09e"]
+
+
+async def test_simulator_accepts_the_documents_as_built(live, state) -> None:
+    """The unbroken twins of the cases above pass: the rules reject only what breaks them."""
+    anonymous = ds.document("co-credit-note", customer=None)  # the final consumer: its PartyLegalEntity too
+    for doc in (_with_adjustments(ds.document("co-invoice")), anonymous, ds.debit_note()):
+        codes, answer = await _send_broken(live, ds.emission(doc), lambda root: None)
+        assert codes == [] and answer.status_code == "00", answer.rejections
+
+
+async def test_simulator_answers_a_duplicate_as_dian_does(live, state) -> None:
+    """Rule 90 in DIAN's shape (Odoo's l10n_co_dian reads exactly this): IsValid false, 99, the
+    usual description, rule 90 as the only message, the CUFE in XmlDocumentKey."""
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
+    sent = {"fileName": "z.zip", "contentFile": package({payload.file_name + ".xml": payload.xml})}
+    first, _ = await live.service.call("SendBillSync", emits=True, **sent)
+    assert responses.dian_response(first).status_code == "00"
+    again, _ = await live.service.call("SendBillSync", emits=True, **sent)
+    fields = {etree.QName(child).localname: child.text for child in again}
+    assert (fields["IsValid"], fields["StatusCode"]) == ("false", "99")
+    assert fields["StatusDescription"] == "Validación contiene errores en campos mandatorios."
+    assert [c.text for c in again.iter("{*}string")] == [
+        "Regla: 90, Rechazo: Documento procesado anteriormente."
+    ]
+    assert fields["XmlDocumentKey"] == payload.fiscal_id
+    assert len([e for e in state.entries() if e.fiscal_id == payload.fiscal_id]) == 1
 
 
 async def test_async_test_set_then_get_status_zip(sim, state, dian_pki) -> None:
@@ -561,3 +720,63 @@ async def test_strict_trust_refuses_a_certificate_from_another_ca(dian_pki, tmp_
         assert outcome.status == "accepted"
         await adapter.aclose()
         await trusted.aclose()
+
+
+# -- package, schema and signature rules, one broken document each -----------------------------------------
+
+
+async def _send_xml(live, files: dict[str, bytes]) -> responses.DianResponse:
+    result, _ = await live.service.call(
+        "SendBillSync", emits=True, fileName="z.zip", contentFile=package(files)
+    )
+    return responses.dian_response(result)
+
+
+async def test_schema_rule_zb01(live, state) -> None:
+    """ZB01: not well-formed, not a document DIAN takes, or not valid against the UBL 2.1 XSD."""
+    assert [e.code for e in (await _send_xml(live, {"fv.xml": b"<Invoice"})).rejections] == ["ZB01"]
+    assert [e.code for e in (await _send_xml(live, {"fv.xml": b"<Order/>"})).rejections] == ["ZB01"]
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
+    out_of_order = payload.xml.replace(b"<cbc:UBLVersionID>UBL 2.1</cbc:UBLVersionID>", b"", 1).replace(
+        b"</Invoice>", b"<cbc:UBLVersionID>UBL 2.1</cbc:UBLVersionID></Invoice>"
+    )
+    assert "ZB01" in {e.code for e in (await _send_xml(live, {"fv.xml": out_of_order})).rejections}
+
+
+async def test_signature_without_certificate_is_zd06(live, state) -> None:
+    payload = live.prepare(ds.emission(ds.document("co-invoice")))
+    root = etree.fromstring(payload.xml)
+    ds_ns = "{http://www.w3.org/2000/09/xmldsig#}"
+    certificate = root.find(f".//{ds_ns}X509Data/{ds_ns}X509Certificate")
+    certificate.tag, certificate.text = (
+        f"{ds_ns}X509SubjectName",
+        "CN=Facturador",
+    )  # schema-valid, no certificate
+    answer = await _send_xml(live, {"fv.xml": etree.tostring(root)})
+    assert [e.code for e in answer.rejections] == ["ZD06"]
+
+
+async def test_a_signature_from_an_untrusted_ca_is_zd05(dian_pki, tmp_path) -> None:
+    """Strict trust: the envelope's certificate chains to the trusted CA, the document's does not."""
+    from adapters.dian.certificates import load_identity
+    from adapters.dian.xades import sign
+
+    other = generate(tmp_path / "other-ca")
+    settings = SimSettings(dian_software=f"{ds.SOFTWARE_ID}:{ds.SOFTWARE_PIN}", trust=str(dian_pki.ca_pem))
+    with SimulatorThread(["dian"], settings=settings) as strict:
+        adapter = DianAdapter(account(dian_pki, url=strict.url("dian") + "/WcfDianCustomerServices.svc"))
+        built = build_document(ds.emission(ds.document("co-invoice")), ds.software(), "test")
+        xml = sign(
+            built.root, load_identity(str(other.p12), other.password), built.issued_at, built.fiscal_id
+        )
+        answer = await _send_xml(adapter, {"fv.xml": xml})
+        assert [e.code for e in answer.rejections] == ["ZD05"]
+        await adapter.aclose()
+
+
+async def test_package_rules_are_status_89(live, state) -> None:
+    """A zip DIAN will not open for SendBillSync: other files than XML, or more than one document."""
+    answer = await _send_xml(live, {"fv.xml": b"<x/>", "notes.txt": b"hola"})
+    assert answer.status_code == "89" and "solo documentos XML" in (answer.status_description or "")
+    answer = await _send_xml(live, {"a.xml": b"<x/>", "b.xml": b"<x/>"})
+    assert answer.status_code == "89" and "un documento" in (answer.status_description or "")

@@ -146,6 +146,41 @@ def test_lost_answer_is_reconciled_by_cufe_and_issued_once(gw, sims, fault, exam
     assert len(sims.states["apidian"].entries()) == apidian_before  # never sent elsewhere
 
 
+def test_addresses_outside_divipola_are_a_problem_with_rule_codes(gw, sims, example_bytes):
+    """City and department codes are checked against DIVIPOLA before anything is stored or sent."""
+    before = len(sims.states["dian"].entries())
+    raw = json.loads(example_bytes["co-invoice"])
+    raw["customer"]["address"].update(city_code="05001", department_code="11")
+    r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    errors = [(e["path"], e["rule"]) for e in r.json()["errors"]]
+    assert errors == [("customer.address.department_code", "co-city-department-mismatch")]
+    raw["customer"]["address"].update(city_code="99999")
+    r = gw.client.post("/v1/documents", content=json.dumps(raw).encode(), headers=AUTH)
+    assert ("customer.address.city_code", "co-city-code-unknown") in [
+        (e["path"], e["rule"]) for e in r.json()["errors"]
+    ]
+    assert len(sims.states["dian"].entries()) == before
+
+
+def test_the_accepted_invoice_names_its_places_from_the_codes(gw, sims, example_bytes):
+    r = gw.client.post(
+        "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "dian-direct"}
+    )
+    doc = r.json()
+    assert doc["status"] == "accepted", doc
+    root = etree.fromstring(sims.states["dian"].issued(doc["fiscal_id"]).payload["xml"].encode())
+    ns = {"cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"}
+    addresses = root.findall(".//cac:Address", ns) + root.findall(".//cac:RegistrationAddress", ns)
+    assert len(addresses) == 4  # the issuer's and the customer's, physical and registered
+    for address in addresses:
+        assert address.findtext("{*}CityName") == "Bogotá, D.c."
+        assert address.findtext("{*}CountrySubentity") == "Bogotá"
+    assert not any("FAJ10" in w or "FAK10" in w for w in doc["warnings"])  # DIAN's names: no notification
+
+
+# The fallback test leaves dian-direct's circuit open: it stays last.
 def test_falls_back_from_dian_to_apidian_under_the_same_number(gw, sims, fault, example_bytes):
     fault("dian", "down")
     before = len(sims.states["apidian"].entries())

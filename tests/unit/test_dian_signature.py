@@ -144,6 +144,10 @@ def test_attached_document_is_valid_ubl_and_carries_both_documents(signed_invoic
     root = etree.fromstring(attached)
     assert xsd_errors(root) == []
     assert xsd_errors(etree.fromstring(answer)) == []
+    # Both embedded as CDATA, as DIAN's own containers carry them, not as escaped text
+    assert attached.count(b"<![CDATA[") == 2
+    assert b"<![CDATA[" + signed_invoice.split(b">", 1)[0] in attached
+    assert b"&lt;Invoice" not in attached and b"&lt;ApplicationResponse" not in attached
     assert root.findtext("cac:Attachment/cac:ExternalReference/cbc:Description", namespaces=NS) == (
         signed_invoice.decode()
     )

@@ -256,3 +256,168 @@ def test_a_party_not_responsible_for_iva_says_so() -> None:
     assert scheme.findtext("cac:TaxScheme/cbc:ID", namespaces=NS) == "ZZ"
     supplier = built.root.find("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme", NS)
     assert supplier.findtext("cac:TaxScheme/cbc:ID", namespaces=NS) == "01"  # O-13: responsible
+
+
+# -- Anexo 1.9: complete addresses, legal entities, adjustments, note concepts -----------------------
+
+_ADDRESS_FIELDS = [
+    "cbc:ID",
+    "cbc:CityName",
+    "cbc:CountrySubentity",
+    "cbc:CountrySubentityCode",
+    "cac:AddressLine/cbc:Line",
+    "cac:Country/cbc:IdentificationCode",
+    "cac:Country/cbc:Name",
+]
+
+
+def _address(root, party: str, where: str) -> dict[str, str | None]:
+    address = root.find(f"cac:{party}/cac:Party/{where}", NS)
+    assert address is not None, (party, where)
+    values = {path: address.findtext(path, namespaces=NS) for path in _ADDRESS_FIELDS}
+    values["languageID"] = address.find("cac:Country/cbc:Name", NS).get("languageID")
+    values["cbc:PostalZone"] = address.findtext("cbc:PostalZone", namespaces=NS)
+    return values
+
+
+@pytest.mark.parametrize("kind", ["invoice", "credit_note", "debit_note"])
+@pytest.mark.parametrize(
+    "where", ["cac:PhysicalLocation/cac:Address", "cac:PartyTaxScheme/cac:RegistrationAddress"]
+)
+def test_supplier_addresses_are_complete_with_names_from_the_codes(signed, kind, where) -> None:
+    _, root = signed[kind]
+    assert _address(root, "AccountingSupplierParty", where) == {
+        "cbc:ID": "11001",
+        "cbc:CityName": "Bogotá, D.c.",  # DIAN's Municipio-2.1 spelling
+        "cbc:CountrySubentity": "Bogotá",
+        "cbc:CountrySubentityCode": "11",
+        "cac:AddressLine/cbc:Line": "Carrera 7 # 71-21",
+        "cac:Country/cbc:IdentificationCode": "CO",
+        "cac:Country/cbc:Name": "Colombia",
+        "languageID": "es",
+        "cbc:PostalZone": None,  # not known: not written
+    }
+
+
+def test_customer_address_follows_the_same_rules_and_carries_a_known_postal_zone() -> None:
+    doc = ds.document("co-invoice")
+    address = msgspec.structs.replace(
+        doc.customer.address, city_code="05001", department_code=None, postal_code="050021"
+    )
+    customer = msgspec.structs.replace(doc.customer, address=address)
+    root = build_document(
+        ds.emission(msgspec.structs.replace(doc, customer=customer)), ds.software(), "test"
+    ).root
+    for where in ("cac:PhysicalLocation/cac:Address", "cac:PartyTaxScheme/cac:RegistrationAddress"):
+        got = _address(root, "AccountingCustomerParty", where)
+        assert got["cbc:ID"] == "05001" and got["cbc:CityName"] == "Medellín"
+        assert got["cbc:CountrySubentityCode"] == "05" and got["cbc:CountrySubentity"] == "Antioquia"
+        assert got["cbc:PostalZone"] == "050021"
+        assert got["cac:Country/cbc:Name"] == "Colombia" and got["languageID"] == "es"
+
+
+def test_a_foreign_customer_address_names_its_country() -> None:
+    doc = ds.document("co-invoice")
+    address = msgspec.convert({"line": "5th Avenue 1", "country": "US"}, type(doc.customer.address))
+    customer = msgspec.structs.replace(doc.customer, address=address)
+    root = build_document(
+        ds.emission(msgspec.structs.replace(doc, customer=customer)), ds.software(), "test"
+    ).root
+    got = _address(root, "AccountingCustomerParty", "cac:PhysicalLocation/cac:Address")
+    assert got["cac:Country/cbc:IdentificationCode"] == "US"
+    assert got["cac:Country/cbc:Name"] == "Estados Unidos" and got["cbc:ID"] is None
+
+
+def test_addresses_outside_divipola_never_reach_the_xml() -> None:
+    doc = ds.document("co-invoice")
+    address = msgspec.structs.replace(doc.customer.address, city_code="05001", department_code="11")
+    customer = msgspec.structs.replace(doc.customer, address=address)
+    with pytest.raises(Unsupported) as caught:
+        build_document(ds.emission(msgspec.structs.replace(doc, customer=customer)), ds.software(), "test")
+    assert [(i.path, i.rule) for i in caught.value.issues] == [
+        ("customer.address.city_code", "dian-address-city")
+    ]
+    no_line = msgspec.structs.replace(
+        doc.customer, address=msgspec.structs.replace(doc.customer.address, line=None)
+    )
+    with pytest.raises(Unsupported) as caught:
+        build_document(ds.emission(msgspec.structs.replace(doc, customer=no_line)), ds.software(), "test")
+    assert [(i.path, i.rule) for i in caught.value.issues] == [("customer.address.line", "dian-address-line")]
+    issuer = msgspec.structs.replace(ds.ISSUER, address=None)
+    emission = msgspec.structs.replace(ds.emission(ds.document("co-invoice")), issuer=issuer)
+    with pytest.raises(Misconfigured):
+        build_document(emission, ds.software(), "test")
+
+
+def test_the_anonymous_final_consumer_has_a_legal_entity(dian_identity) -> None:
+    doc = ds.document("co-credit-note", customer=None)
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    entity = built.root.find("cac:AccountingCustomerParty/cac:Party/cac:PartyLegalEntity", NS)
+    assert entity is not None
+    assert entity.findtext("cbc:RegistrationName", namespaces=NS) == "Consumidor final"
+    assert entity.findtext("cbc:CompanyID", namespaces=NS) == "222222222222"
+    assert entity.find("cbc:CompanyID", NS).get("schemeName") == "13"
+    signed = etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id))
+    assert xsd_errors(signed) == []
+
+
+def test_document_discounts_and_charges_carry_reason_code_and_percentage(dian_identity) -> None:
+    doc = ds.document("co-invoice")
+    raw = msgspec.to_builtins(doc)
+    raw["discounts"] = [{"reason": "Pronto pago", "percent": "2"}]
+    raw["charges"] = [{"reason": "Propina", "amount": "10000", "kind": "tip"}]
+    doc = msgspec.convert(raw, type(doc))
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    found = {
+        ac.findtext("cbc:ChargeIndicator", namespaces=NS): (
+            ac.findtext("cbc:AllowanceChargeReasonCode", namespaces=NS),
+            ac.findtext("cbc:MultiplierFactorNumeric", namespaces=NS),
+            ac.findtext("cbc:Amount", namespaces=NS),
+            ac.findtext("cbc:BaseAmount", namespaces=NS),
+        )
+        for ac in built.root.iterfind("cac:AllowanceCharge", NS)
+    }
+    # 2 % of 321000.00; 10000.00 of 321000.00 is 3.115265 %
+    assert found == {
+        "false": ("01", "2.00", "6420.00", "321000.00"),
+        "true": ("03", "3.115265", "10000.00", "321000.00"),
+    }
+    signed = etree.fromstring(sign(built.root, dian_identity, built.issued_at, built.fiscal_id))
+    assert xsd_errors(signed) == []
+
+
+def test_a_line_discount_by_amount_states_its_percentage() -> None:
+    doc = ds.document("co-invoice")
+    raw = msgspec.to_builtins(doc)
+    raw["lines"][1]["discount"] = {"amount": "5000"}  # of 2 × 25000
+    built = build_document(ds.emission(msgspec.convert(raw, type(doc))), ds.software(), "test")
+    line = built.root.findall("cac:InvoiceLine", NS)[1]
+    assert line.findtext("cac:AllowanceCharge/cbc:MultiplierFactorNumeric", namespaces=NS) == "10.00"
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason", "code"),
+    [
+        ("credit_note", "partial_return", "1"),
+        ("credit_note", "annulment", "2"),
+        ("credit_note", "discount", "3"),
+        ("credit_note", "price_adjustment", "4"),
+        ("debit_note", "interest", "1"),
+        ("debit_note", "expenses", "2"),
+        ("debit_note", "value_change", "3"),
+        ("debit_note", "other", "4"),
+    ],
+)
+def test_note_concepts_follow_anexo_1_9(kind, reason, code) -> None:
+    doc = ds.document("co-credit-note") if kind == "credit_note" else ds.debit_note()
+    doc = msgspec.structs.replace(doc, reason=msgspec.structs.replace(doc.reason, code=reason))
+    built = build_document(ds.emission(doc), ds.software(), "test")
+    assert built.root.findtext("cac:DiscrepancyResponse/cbc:ResponseCode", namespaces=NS) == code
+
+
+def test_a_generic_credit_reason_has_no_dian_concept_since_anexo_1_9() -> None:
+    doc = ds.document("co-credit-note")
+    doc = msgspec.structs.replace(doc, reason=msgspec.structs.replace(doc.reason, code="other"))
+    with pytest.raises(Unsupported) as caught:
+        build_document(ds.emission(doc), ds.software(), "test")
+    assert [(i.path, i.rule) for i in caught.value.issues] == [("reason.code", "dian-note-reason")]
