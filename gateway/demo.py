@@ -9,6 +9,7 @@ a table, and cleans up (or, with `--keep`, leaves everything running and prints 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import os
@@ -19,15 +20,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
+from canonical import clock
 from simulators import pki
 from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
+BOGOTA = ZoneInfo("America/Bogota")
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
 SOFTWARE_ID, SOFTWARE_PIN = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", "12345"
 API_KEYS = {"demo-co": "demo-co-key-0123456789", "demo-sv": "demo-sv-key-0123456789"}
@@ -119,7 +123,8 @@ credentials = {{ api_key = "demo-smartapp-key" }}
 name = "koywe"
 provider = "koywe"
 base_url = "{sim_koywe}/V1"
-credentials = {{ client_id = "demo-client", client_secret = "demo-secret", username = "demo@acme.example", password = "demo-password" }}
+# county_ids: DANE code -> Koywe's county_id; "496" is the county_id of Koywe's Colombian examples
+credentials = {{ client_id = "demo-client", client_secret = "demo-secret", username = "demo@acme.example", password = "demo-password", county_ids = {{ "11001" = "496" }} }}
 
 [[tenants.routes]]
 match = {{ country = "CO", kinds = ["invoice", "credit_note", "debit_note"] }}
@@ -296,6 +301,8 @@ def row(doc: dict[str, Any], latency_ms: float) -> tuple[str, ...]:
     fiscal = doc.get("fiscal_id") or "—"
     attempts = doc.get("attempts") or []
     trail = " → ".join(f"{a.get('account')}:{a.get('outcome')}" for a in attempts) or "—"
+    if "problem" in doc:  # refused before any attempt: the rules say why
+        trail = ", ".join(sorted({e.get("rule", "?") for e in doc["problem"].get("errors", [])})) or trail
     return (
         doc.get("_label", doc.get("kind", "")),
         doc.get("account") or "—",
@@ -324,6 +331,9 @@ def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
 
 def story(demo: Demo) -> Iterator[None]:
     co_invoice = json.loads((EXAMPLES / "co-invoice.json").read_text())
+    # credit for 30 days from today, as an ERP sends it: the example's far-off due date is more than
+    # APIDIAN's 3-digit duration_measure allows (InvoiceRequest: digits_between:1,3)
+    co_invoice["payment"]["due_date"] = (clock.today(BOGOTA) + dt.timedelta(days=30)).isoformat()
     sv_invoice = json.loads((EXAMPLES / "sv-invoice.json").read_text())
 
     demo.route("demo-co", ["dian"])
@@ -338,17 +348,25 @@ def story(demo: Demo) -> Iterator[None]:
     for account in CO_PROVIDERS[1:]:
         demo.route("demo-co", [account])
         doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+        doc.setdefault("account", account)
         rows.append(row(doc, ms))
     table(
-        "2. The same canonical invoice through every other CO provider: only the routing rule changes",
+        "2. The same canonical invoice through every other CO provider: only the routing rule changes;"
+        " one without a field for its credit terms or address codes refuses it (fiscal content is never dropped)",
         rows,
         'PUT /v1/routing {"routes": [{"match": {"country": "CO"}, "chain": [ACCOUNT]}]}',
     )
     yield
 
+    # a cash sale to a customer given without address: what FacEPro and SmartApp can both carry
+    cash_sale = {
+        **co_invoice,
+        "payment": {"form": "cash", "means": "cash"},
+        "customer": {k: v for k, v in co_invoice["customer"].items() if k != "address"},
+    }
     demo.route("demo-co", ["facepro", "smartapp"])  # both number documents themselves: a safe fallback
     demo.fault("facepro", "down")
-    doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    doc, ms = demo.emit("demo-co", cash_sale, "invoice (cash)")
     demo.fault("facepro", "ok")
     table("3. FacEPro is down (503 before taking the document): fallback to SmartApp", [row(doc, ms)])
     yield
