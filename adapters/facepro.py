@@ -445,6 +445,13 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
         "FacEPro has no payment form or due date: a credit sale cannot be issued through it",
     ),
     (
+        # the country is part of the address (Country/IdentificationCode): fiscal, never dropped
+        lambda d: bool(d.customer and d.customer.address and d.customer.address.country != "CO"),
+        "customer.address.country",
+        "facepro-foreign-address",
+        "FacEPro addresses are Colombian: a foreign address cannot be carried",
+    ),
+    (
         lambda d: d.kind not in ENDPOINTS,
         "kind",
         "facepro-kind",
@@ -513,10 +520,6 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
         "payment.means: FacEPro has no payment means; not sent (a cash sale is FacEPro's own default)",
     ),
     (lambda d: bool(d.customer and d.customer.phone), "customer.phone: FacEPro has no phone field; not sent"),
-    (
-        lambda d: bool(d.customer and d.customer.address and d.customer.address.country != "CO"),
-        "customer.address.country: FacEPro addresses are Colombian; country not sent",
-    ),
     (
         lambda d: bool(d.customer and d.customer.address and d.customer.address.postal_code),
         "customer.address.postal_code: FacEPro has no postal code field; not sent",

@@ -213,6 +213,9 @@ UNSUPPORTED = {
     "facepro-line-iva-only": lambda raw: raw["lines"][0].update(taxes=[{"tax": "INC", "rate": "8"}]),
     # fiscal in Colombia (PaymentMeans ID 2, PaymentDueDate) and FacEPro has no field: refused,
     # where main sent it accepted with a "not sent" warning
+    "facepro-foreign-address": lambda raw: raw["customer"].update(
+        address={"line": "5th Avenue 1", "country": "US"}
+    ),
     "facepro-credit-sale": lambda raw: raw.update(
         payment={"form": "credit", "means": "bank_transfer", "due_date": "2026-12-24"}
     ),
