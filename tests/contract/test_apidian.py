@@ -669,6 +669,26 @@ async def test_simulator_laravel_422(live, make_emission):
     }
 
 
+async def test_simulator_validates_as_current_servers_do(live, make_emission):
+    """Cosmox-SAS/co-apidian2026: an allowance or charge needs discount_id or type_discount_id; a
+    debit note needs the customer's e-mail."""
+
+    def charged(raw: dict[str, Any]) -> None:
+        raw["charges"] = [{"reason": "flete", "amount": "2500"}]
+
+    body = json.loads(
+        json.dumps(live.build_payload(numbered(make_emission("co-invoice", edit=charged, fixed_date=False))))
+    )
+    del body["allowance_charges"][0]["type_discount_id"]
+    answer = await live.http.send("POST", "/invoice", json=body)
+    assert answer.status_code == 422 and "allowance_charges.0" in answer.json()["errors"]
+    note = numbered(make_emission("co-credit-note", edit=as_debit_note, fixed_date=False))
+    body = json.loads(json.dumps(live.build_payload(note)))
+    del body["customer"]["email"]
+    answer = await live.http.send("POST", "/debit-note", json=body)
+    assert answer.status_code == 422 and "customer.email" in answer.json()["errors"]
+
+
 async def test_simulator_redirects_a_failed_validation_without_accept_json(live, make_emission):
     """Laravel answers a failed FormRequest with a redirect unless asked for JSON: why the adapter
     always sends Accept: application/json."""

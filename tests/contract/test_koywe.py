@@ -529,6 +529,23 @@ async def test_simulator_recomputes_the_amounts(live, make_emission):
     assert isinstance(classify_error(answer, emits=True), Rejected)
 
 
+async def test_simulator_wants_the_county_of_a_colombian_receiver(live, make_emission):
+    """Like Koywe (openapi.json), the simulator refuses a Colombian receiver given by city and
+    district instead of receiver_county_id."""
+    from adapters.koywe import WIRE
+
+    payload = live.build_payload(make_emission("co-invoice", fixed_date=False))
+    payload["header"].pop("receiver_county_id")
+    payload["header"].update(receiver_city="Bogotá, D.C.", receiver_district="Bogotá")
+    answer = await live.http.send(
+        "POST",
+        "/documents",
+        content=WIRE.encode(payload),
+        headers={"Authorization": f"Bearer {await live.token()}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400 and "receiver_county_id" in answer.json()["error"]
+
+
 async def test_simulator_refuses_empty_credentials(simulator, make_emission):
     instance = koywe(base_url=simulator.url("koywe") + "/V1", password="")
     with pytest.raises(Misconfigured):
