@@ -29,9 +29,10 @@ from simulators import pki
 from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
 
+BOGOTA = ZoneInfo("America/Bogota")
+CREDIT_TERM = dt.timedelta(days=30)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
-BOGOTA = ZoneInfo("America/Bogota")
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
 SOFTWARE_ID, SOFTWARE_PIN = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", "12345"
 API_KEYS = {"demo-co": "demo-co-key-0123456789", "demo-sv": "demo-sv-key-0123456789"}
@@ -329,11 +330,17 @@ def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
 # -- the story ------------------------------------------------------------------------------------
 
 
+def sent_today(document: dict[str, Any]) -> dict[str, Any]:
+    """The example as an ERP sends it today: a credit sale falls due CREDIT_TERM from today, not
+    on the example's fixed date (one day too far for APIDIAN's three-digit term, then past)."""
+    payment = document.get("payment") or {}
+    if payment.get("due_date"):
+        payment["due_date"] = (clock.today(BOGOTA) + CREDIT_TERM).isoformat()
+    return document
+
+
 def story(demo: Demo) -> Iterator[None]:
-    co_invoice = json.loads((EXAMPLES / "co-invoice.json").read_text())
-    # credit for 30 days from today, as an ERP sends it: the example's far-off due date is more than
-    # APIDIAN's 3-digit duration_measure allows (InvoiceRequest: digits_between:1,3)
-    co_invoice["payment"]["due_date"] = (clock.today(BOGOTA) + dt.timedelta(days=30)).isoformat()
+    co_invoice = sent_today(json.loads((EXAMPLES / "co-invoice.json").read_text()))
     sv_invoice = json.loads((EXAMPLES / "sv-invoice.json").read_text())
 
     demo.route("demo-co", ["dian"])

@@ -5,13 +5,11 @@ to Koywe (mixed numbering allowed by the route)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from canonical import clock, dian
+from canonical import dian
 from e2e.documents import as_debit_note, settled, wait_for
 from e2e.tenants import CO_ISSUER, KOYWE_CREDENTIALS, account, dian_numbering, dispatch, tenant
 
@@ -43,17 +41,6 @@ chain = ["apidian-main"]
 """,
     )
 )
-
-
-@pytest.fixture
-def example_bytes(example_bytes):
-    """The invoice example's credit falls due 30 days after today, its issue date: APIDIAN's
-    duration_measure has 1 to 3 digits (InvoiceRequest: digits_between:1,3), the example's far-off
-    due date more than 999 days."""
-    invoice = json.loads(example_bytes["co-invoice"])
-    due = clock.today(ZoneInfo("America/Bogota")) + dt.timedelta(days=30)
-    invoice["payment"]["due_date"] = due.isoformat()
-    return {**example_bytes, "co-invoice": json.dumps(invoice).encode()}
 
 
 @pytest.fixture
