@@ -97,7 +97,13 @@ DISCREPANCY_IDS: Final = {kind: ids_by_code(table) for kind, table in DISCREPANC
 REGIMES: Final[dict[str, str]] = {"company": "48", "person": "49"}
 ITEM_IDENTIFICATION: Final = 4  # 999: the seller's own item code (Estándar de adopción del contribuyente)
 DOCUMENT_DISCOUNT_CODE: Final = "11"  # DIAN 11 "otro descuento": the canonical reason travels as text
-TIP_TYPE_DISCOUNT: Final = 2  # provider-docs/apidian.txt: "type_discount_id: 2, id para agregar propinas"
+# AllowanceChargeReasonCode by side (Anexo 1.9: 00/01 discounts, 02/03 charges), sent as APIDIAN's
+# type_discount_id. Current servers require discount_id or type_discount_id on every item
+# (Cosmox-SAS/co-apidian2026 InvoiceRequest) and write type_discount's code first; older ones
+# (apidian8.1) require discount_id on a discount and ignore type_discount_id. A tip is a charge too:
+# the documented `type_discount_id: 2` predates the 02/03 rows and now means "01 descuento condicionado".
+REASON_CODES: Final[dict[bool, str]] = {False: "00", True: "02"}  # charge_indicator -> unconditioned
+TYPE_DISCOUNT_IDS: Final = ids_by_code("type_discounts")
 UTC_OFFSET: Final = "-05:00"  # APIDIAN writes IssueTime with Colombia's fixed offset
 
 # DIAN StatusCode -> Outcome status; IsValid "true" is accepted whatever the code. 66 = NSU (the
@@ -111,20 +117,30 @@ DIAN_STATUSES: Final[dict[str, OutcomeStatus]] = {
 }
 
 # HTTP 200 {"success": false, "message"} business failures, matched on the accent-free lowercase
-# message, first match wins. Unlisted messages are Ambiguous: whether APIDIAN sent it is unknown.
+# message, first match wins. Unlisted messages (e.g. "Problema con el documento ...", raised after the
+# SOAP call) are Ambiguous: whether DIAN has it is unknown. Messages: the InvoiceController of
+# Cosmox-SAS/co-apidian2026 (contracts/apidian/SOURCES.md).
 BUSINESS_FAILURES: Final[list[tuple[str, type[ProviderFailure], str]]] = [
-    # examples/invoice.200.already-sent: this number went to DIAN before; reconcile by CUFE
+    # examples/invoice.200.already-sent: this number went to DIAN before; confirmed by its cufe
     ("ya fue enviado", Ambiguous, "already-sent"),
-    # examples/invoice.200.dian-unavailable
-    ("dian no se encuentra disponible", Unavailable, "dian-unavailable"),
+    # examples/invoice.200.dian-unavailable: DIAN's health check failed before anything was sent
+    ("no esta disponible en este momento", Unavailable, "dian-unavailable"),
+    # examples/invoice.200.dian-unavailable-after-send: the SOAP call went out and DIAN answered an
+    # error page; the answer carries the document's cufe and DIAN may hold it: reconcile, never fall back
+    ("no se encuentra disponible", Ambiguous, "dian-unavailable-after-send"),
+    # examples/invoice.200.company-inactive: the company or its plan is switched off
+    ("inactiv", Misconfigured, "company-inactive"),
     # examples/invoice.200.plan-limit: the plan's document quota
     ("plan", Unavailable, "plan-limit"),
     ("limite", Unavailable, "plan-limit"),
     # examples/invoice.200.certificate
     ("certificado", Misconfigured, "certificate"),
     ("resolucion", Misconfigured, "resolution"),
-    ("inactiv", Misconfigured, "company-inactive"),
 ]
+# Failures that mean "this document was sent before": the answer's cufe is asked at DIAN (GetStatus)
+# before anything else, as the direct adapter does on rule 90.
+HELD_BEFORE: Final = frozenset({"already-sent"})
+DUPLICATE_RULE: Final = "90"  # "Regla: 90, Rechazo: Documento procesado anteriormente."
 
 STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
     401: Misconfigured,  # examples/invoice.401: {"message": "Unauthenticated."}
@@ -315,9 +331,37 @@ class ApidianAdapter:
             raise Ambiguous(
                 "APIDIAN answered 200 without a JSON object", http_status=200, raw=response.text[:2000]
             )
-        outcome = parse_response(body, kind=kind, environment=emission.environment)
+        try:
+            outcome = parse_response(body, kind=kind, environment=emission.environment)
+        except Ambiguous as failure:
+            held = _text(body.get(FISCAL_ID_KEY[kind])) or _text(body.get("cufe"))
+            if failure.code not in HELD_BEFORE or held is None:
+                raise
+            return await self._held_before(emission, held, failure.message)
+        if is_duplicate(outcome) and outcome.fiscal_id:
+            return await self._held_before(emission, outcome.fiscal_id, "DIAN rule 90 on a resend")
         outcome.number = emission.number
         outcome.warnings = self.warnings(emission) + outcome.warnings
+        return outcome
+
+    async def _held_before(self, emission: Emission, fiscal_id: str, said: str) -> Outcome:
+        """A resend of a document APIDIAN or DIAN already holds ("ya fue enviado" with its cufe, or
+        DIAN's rule 90): DIAN's GetStatus by that CUFE/CUDE tells its state. Never a rejection of the
+        resend itself, which would hide an issued document."""
+        outcome = await self.status(ProviderRef(fiscal_id=fiscal_id, number=emission.number))
+        if outcome.status == "not_found":
+            raise Ambiguous(
+                f"{said}, but DIAN's GetStatus does not know {fiscal_id}",
+                code="held-not-found",
+                raw=outcome.raw,
+            )
+        if outcome.status == "accepted":
+            outcome.links["qr"] = dian.qr_url(fiscal_id, emission.environment)
+        outcome.warnings = [
+            *self.warnings(emission),
+            f"sent before ({said}); DIAN's GetStatus gave its state",
+            *outcome.warnings,
+        ]
         return outcome
 
     async def status(self, ref: ProviderRef) -> Outcome:
@@ -415,6 +459,11 @@ def parse_response(body: Mapping[str, Any], *, kind: str, environment: str = "te
     if signed:
         outcome.xml = base64.b64decode(signed)
     return outcome
+
+
+def is_duplicate(outcome: Outcome) -> bool:
+    """DIAN's 99 whose only rejection is rule 90: it already holds a document with this CUFE."""
+    return outcome.status == "rejected" and [e.code for e in outcome.authority.errors] == [DUPLICATE_RULE]
 
 
 def business_failure(body: Mapping[str, Any]) -> ProviderFailure:
@@ -642,8 +691,7 @@ def _allowance_charges(doc: Document, totals: Any) -> list[dict[str, Any]]:
             item: dict[str, Any] = {"charge_indicator": is_charge}
             if not is_charge:
                 item["discount_id"] = DISCOUNT_IDS[DOCUMENT_DISCOUNT_CODE]
-            elif a.kind == "tip":
-                item["type_discount_id"] = TIP_TYPE_DISCOUNT
+            item["type_discount_id"] = TYPE_DISCOUNT_IDS[REASON_CODES[is_charge]]
             item["allowance_charge_reason"] = a.reason
             item["amount"] = money(amount)
             # provider-docs/apidian.txt: a tip's base is the tax-inclusive amount
@@ -731,6 +779,13 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     party = doc.customer
     if party is not None:
         issues += _customer_issues(party)
+    if doc.kind == "debit_note" and party is not None and not party.email:
+        # current servers: customer.email required_unless the final consumer (DebitNoteRequest)
+        issues.append(
+            _issue(
+                "customer.email", "apidian-debit-note-email", "APIDIAN debit notes need the customer's email"
+            )
+        )
     if doc.kind in NOTE_OPERATIONS:
         ref = doc.reference
         if ref is None or not ref.fiscal_id or ref.issue_date is None:

@@ -45,7 +45,8 @@ class Account(Struct, kw_only=True):
     provider: str
     base_url: str
     environment: Environment = "test"
-    credentials: dict[str, str] = field(default_factory=dict)
+    # the adapter's Credentials Struct decodes it: mostly secrets, some per-account tables (Koywe)
+    credentials: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 10.0
     transmitter_code: str | None = None  # SmartBill: the P### part of numeroControl
     enabled: bool = True

@@ -437,6 +437,21 @@ def exclusive_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | No
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "facepro-country", "FacEPro issues Colombian documents only"),
     (
+        # Fiscal in Colombia (PaymentMeans/ID 2 and PaymentDueDate make a credit invoice a título
+        # valor); FacEPro's factura has no field for either (README.md), so it cannot issue one.
+        lambda d: d.payment is not None and (d.payment.form == "credit" or d.payment.due_date is not None),
+        "payment.form",
+        "facepro-credit-sale",
+        "FacEPro has no payment form or due date: a credit sale cannot be issued through it",
+    ),
+    (
+        # the country is part of the address (Country/IdentificationCode): fiscal, never dropped
+        lambda d: bool(d.customer and d.customer.address and d.customer.address.country != "CO"),
+        "customer.address.country",
+        "facepro-foreign-address",
+        "FacEPro addresses are Colombian: a foreign address cannot be carried",
+    ),
+    (
         lambda d: d.kind not in ENDPOINTS,
         "kind",
         "facepro-kind",
@@ -500,12 +515,11 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
 
 _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
     (lambda d: bool(d.notes), "notes: FacEPro has no notes field; not sent"),
-    (lambda d: d.payment is not None, "payment: FacEPro has no payment form, means or due date; not sent"),
-    (lambda d: bool(d.customer and d.customer.phone), "customer.phone: FacEPro has no phone field; not sent"),
     (
-        lambda d: bool(d.customer and d.customer.address and d.customer.address.country != "CO"),
-        "customer.address.country: FacEPro addresses are Colombian; country not sent",
+        lambda d: d.payment is not None,
+        "payment.means: FacEPro has no payment means; not sent (a cash sale is FacEPro's own default)",
     ),
+    (lambda d: bool(d.customer and d.customer.phone), "customer.phone: FacEPro has no phone field; not sent"),
     (
         lambda d: bool(d.customer and d.customer.address and d.customer.address.postal_code),
         "customer.address.postal_code: FacEPro has no postal code field; not sent",

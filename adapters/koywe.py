@@ -4,7 +4,7 @@ tells DIAN's verdict (`taxbureau_validation_status`).
 
 Contract: `contracts/koywe/` (request.schema.json, examples/, openapi.json, README.md with the
 assumptions). Only what the material documents for Colombia is supported: IVA (tax_type_id 388),
-unit 70, NIT receivers (`CO-NIT`, "NIT-DV"), COP; the rest is refused, never guessed.
+unit UN (DIAN 94), NIT receivers (`CO-NIT`, "NIT-DV"), COP; the rest is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ class KoyweCredentials(msgspec.Struct, kw_only=True):
     username: str  # API username, not the web login
     password: str  # API password, not the web login
     account_id: str | None = None  # Koywe account of the issuer (`header.account_id`), where it has several
+    # DANE municipality code -> Koywe county_id. Colombian receivers are identified by Koywe's own
+    # county code (openapi.json: receiver_county_id "replaces receiver_city and receiver_district"),
+    # whose table is not public: each account lists the municipalities it bills, as Koywe gives them.
+    county_ids: dict[str, str] = {}
 
 
 # -- code tables (canonical -> Koywe) -----------------------------------------------------------------
@@ -85,7 +89,8 @@ REFERENCE_CODES: Final[dict[str, dict[str, int]]] = {
     "debit_note": {"interest": 3, "expenses": 3, "value_change": 3, "other": 3},
 }
 TAX_TYPES: Final[dict[str, str]] = {"IVA": "388"}  # the only Colombian tax id in the material
-UNITS: Final[dict[str, str]] = {"94": "70"}  # unit; Koywe's unit table is not in the material
+# unit; every current Colombian example (api-billing-postman) sends "UN" (older docs: "70")
+UNITS: Final[dict[str, str]] = {"94": "UN"}
 ID_TYPES: Final[dict[str, str]] = {"NIT": "CO-NIT"}  # sent as "NIT-DV"
 COUNTRIES: Final[dict[str, str]] = {"CO": "66", "US": "89", "MX": "80", "PE": "83", "CL": "253"}
 CURRENCIES: Final[dict[str, int]] = {"COP": 28}  # every Colombian example sends 28
@@ -151,7 +156,7 @@ class KoyweAdapter:
         """`POST /documents` body: header, details, references, totals; exact Decimal amounts,
         line prices before tax, line and document totals including it."""
         doc, totals = emission.document, emission.totals
-        unsupported_if(_unsupported(doc, emission))
+        unsupported_if(_unsupported(doc, emission, self.credentials.county_ids))
         payload: dict[str, Any] = {"header": self._header(emission)}
         payload["details"] = [_detail(line, totals.lines[i]) for i, line in enumerate(doc.lines)]
         if doc.reference is not None:
@@ -176,7 +181,7 @@ class KoyweAdapter:
         header["received_issued_flag"] = 0  # as every Colombian example (0 = issued in the CO pages)
         header["issue_date"] = (doc.issue_date or clock.now(BOGOTA).date()).isoformat()
         header.update(_party("issuer", issuer))
-        header.update(_party("receiver", customer))
+        header.update(_receiver(customer, self.credentials.county_ids))
         if customer.email:
             header["receiver_email"] = customer.email
         if doc.kind == "pos_invoice" and customer.address and customer.address.postal_code:
@@ -295,7 +300,8 @@ class KoyweAdapter:
     async def _authenticate(self) -> tuple[str, float]:
         started = self.clock()
         body = {"grant_type": "password", **msgspec.to_builtins(self.credentials)}
-        body.pop("account_id", None)
+        for setting in ("account_id", "county_ids"):  # ours, not AuthRequest's
+            body.pop(setting, None)
         response = await self.http.send("POST", "/auth", json=body)
         answer = exact_json_body(response)
         if response.status_code != 200:
@@ -472,6 +478,17 @@ def _party(role: str, party: Party) -> dict[str, Any]:
     }
 
 
+def _receiver(party: Party, county_ids: Mapping[str, str]) -> dict[str, Any]:
+    """The issuer's fields for the receiver, with Koywe's county code in place of city and district
+    for a Colombian one (api-billing-postman, Colombian examples; openapi.json)."""
+    receiver = _party("receiver", party)
+    del receiver["receiver_district"], receiver["receiver_city"]
+    address = party.address or Address()
+    if address.country == "CO":
+        receiver["receiver_county_id"] = county_ids[address.city_code or ""]
+    return receiver
+
+
 def _payment_conditions(doc: Document) -> str:
     """Days after issue, comma-separated: "0" cash; one credit term is its number of days."""
     payment = doc.payment
@@ -518,8 +535,9 @@ def _detail(line: Any, figures: Any) -> dict[str, Any]:
 # -- what Koywe cannot express -------------------------------------------------------------------------------
 
 
-def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
-    """Fiscal content the Koywe material gives no code for: refused, never dropped."""
+def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str]) -> list[UnsupportedIssue]:
+    """Fiscal content the Koywe material (or the account's county table) gives no code for:
+    refused, never dropped."""
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     issuer = emission.issuer
     if issuer.id_type not in ID_TYPES:
@@ -536,6 +554,18 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
                     "the Koywe material documents only NIT receivers (CO-NIT)",
                 )
             )
+        address = party.address or Address()
+        if address.country == "CO" and address.city_code not in county_ids:
+            issues.append(
+                _issue(
+                    "customer.address.city_code",
+                    "koywe-county",
+                    f"no Koywe county_id for DANE {address.city_code!r}: list it in this account's"
+                    " credentials.county_ids (Koywe's county table is not public)"
+                    if address.city_code
+                    else "Koywe identifies a Colombian receiver by its municipality (receiver_county_id)",
+                )
+            )
         if party.address is not None and party.address.country not in COUNTRIES:
             issues.append(
                 _issue(
@@ -548,7 +578,7 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
         if line.unit not in UNITS:
             issues.append(
                 _issue(
-                    f"lines[{i}].unit", "koywe-unit", "the Koywe material documents only unit 70 (DIAN 94)"
+                    f"lines[{i}].unit", "koywe-unit", "the Koywe material documents only unit UN (DIAN 94)"
                 )
             )
         for j, tax in enumerate(line.taxes):

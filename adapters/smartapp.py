@@ -158,11 +158,6 @@ class SmartAppAdapter:
                 found.append(
                     f"lines[{i}].code: SmartApp requires an item code; the line position {i + 1} is sent"
                 )
-        today = clock.now(BOGOTA).date()
-        if doc.issue_date is not None and doc.issue_date != today:
-            found.append(
-                f"issue_date: SmartApp stamps the day it receives the invoice ({today}), not {doc.issue_date}"
-            )
         return found
 
     # -- calls -------------------------------------------------------------------------------------
@@ -322,6 +317,16 @@ def canonical_path(field: str) -> str | None:
 def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     """Fiscal content SmartApp cannot carry: refused, never dropped (ARCHITECTURE.md)."""
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    today = clock.now(BOGOTA).date()
+    if doc.issue_date is not None and doc.issue_date != today:
+        # the issue date is in the CUFE and in DIAN's FAD09e: SmartApp would write another one
+        issues.append(
+            UnsupportedIssue(
+                path="issue_date",
+                rule="smartapp-issue-date",
+                message=f"SmartApp stamps the day it receives the invoice ({today}), not {doc.issue_date}",
+            )
+        )
     for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
         unknown = sorted({t.tax for t in line.taxes} - set(TAXES))
         if unknown:
@@ -358,6 +363,26 @@ def net_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | None:
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "smartapp-country", "SmartApp issues Colombian documents only"),
+    (
+        # Fiscal in Colombia (PaymentMeans/ID 1 or 2): the quickstart's payment has a due date but no
+        # form, and nothing public says SmartApp derives "credit" from it (README.md)
+        lambda d: d.payment is not None and d.payment.form == "credit",
+        "payment.form",
+        "smartapp-credit-sale",
+        "SmartApp's payment has no form (cash/credit): a credit sale cannot be issued through it",
+    ),
+    (
+        # address codes are fiscal (ARCHITECTURE.md, "Fiscal content, per country"); the quickstart's
+        # customer has no address
+        lambda d: bool(
+            d.customer
+            and d.customer.address
+            and (d.customer.address.city_code or d.customer.address.department_code)
+        ),
+        "customer.address",
+        "smartapp-customer-address",
+        "SmartApp's customer has no address: its DANE codes cannot be carried",
+    ),
     (lambda d: d.kind not in ENDPOINTS, "kind", "smartapp-kind", "SmartApp documents only invoice emission"),
     (
         lambda d: (d.currency or "COP") != "COP",
@@ -407,10 +432,6 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
         "customer.phone: SmartApp has no phone field; not sent",
     ),
     (
-        lambda d: bool(d.customer and d.customer.address),
-        "customer.address: SmartApp's customer has no address; not sent",
-    ),
-    (
         lambda d: bool(d.customer and d.customer.tax_responsibilities),
         "customer.tax_responsibilities: SmartApp's customer has no responsibilities field; not sent",
     ),
@@ -421,10 +442,6 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
     (
         lambda d: d.customer is not None,
         "customer.party_type: SmartApp's customer has no person/company field; not sent",
-    ),
-    (
-        lambda d: d.payment is not None and d.payment.form == "credit",
-        "payment.form: SmartApp has no payment form field (credit is implied by the due date); not sent",
     ),
     (lambda d: bool(d.metadata), "metadata: SmartApp has no metadata field; not sent"),
 ]

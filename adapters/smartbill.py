@@ -166,11 +166,6 @@ class SmartBillAdapter:
                 for i, line in enumerate(doc.lines)
                 if line.code
             ]
-        today = clock.now(EL_SALVADOR).date()
-        if doc.issue_date is not None and doc.issue_date != today:
-            found.append(
-                f"issue_date: SmartBill dates the DTE when it receives it ({today}), not {doc.issue_date}"
-            )
         return found
 
     # -- requests -----------------------------------------------------------------------------------
@@ -439,6 +434,16 @@ def _codigo(ref: ProviderRef) -> str:
 def _unsupported(doc: Document, totals: Totals) -> list[UnsupportedIssue]:
     """Fiscal content SmartBill cannot carry faithfully: refused, never dropped (ARCHITECTURE.md)."""
     issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    today = clock.now(EL_SALVADOR).date()
+    if doc.issue_date is not None and doc.issue_date != today:
+        # fecEmi is the DTE's date (MH, modelo previo): SmartBill would write another one
+        issues.append(
+            UnsupportedIssue(
+                path="issue_date",
+                rule="smartbill-issue-date",
+                message=f"SmartBill dates the DTE when it receives it ({today}), not {doc.issue_date}",
+            )
+        )
     for i, w in enumerate(doc.withholdings):
         expected = {"IVA": IVA_RETENTION_RATE, "Renta": RENTA_RATE}.get(w.tax)
         if w.rate != expected:
@@ -498,6 +503,27 @@ def _taxed_lines_priced_without_iva(doc: Document) -> bool:
 
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
+    (
+        # a party id (README.md, "What a provider cannot express"): the MH factura's receptor has an
+        # nrc, SmartBill's receptor none
+        lambda d: d.customer is not None and d.customer.nrc is not None and d.kind == "invoice",
+        "customer.nrc",
+        "smartbill-receptor-nrc",
+        "SmartBill's receptor has no NRC: a factura to an NRC holder cannot carry it",
+    ),
+    (
+        # address codes are fiscal: SmartBill takes department, municipio and street only together
+        lambda d: (
+            d.customer is not None
+            and d.kind == "invoice"
+            and d.customer.address is not None
+            and bool(d.customer.address.department_code or d.customer.address.city_code)
+            and _address(d.customer) is None
+        ),
+        "customer.address",
+        "smartbill-receptor-address",
+        "SmartBill needs department, municipio and street together: these address codes cannot be carried",
+    ),
     (
         lambda d: d.kind not in ENDPOINTS,
         "kind",
@@ -565,10 +591,6 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
         "payment.means: SmartBill takes no payment means; not sent",
     ),
     (
-        lambda d: d.customer is not None and d.customer.nrc is not None and d.kind == "invoice",
-        "customer.nrc: SmartBill's receptor has no NRC (a factura needs none); not sent",
-    ),
-    (
         lambda d: d.customer is not None and d.customer.economic_activity is not None,
         "customer.economic_activity: SmartBill's receptor has no activity field; not sent",
     ),
@@ -577,8 +599,13 @@ _DROPS: Final[list[tuple[Callable[[Document], bool], str]]] = [
         "customer.trade_name: SmartBill's receptor has no trade name; not sent",
     ),
     (
-        lambda d: d.customer is not None and d.customer.address is not None and _address(d.customer) is None,
-        "customer.address: SmartBill needs department, municipio and street together; not sent",
+        lambda d: (
+            d.customer is not None
+            and d.customer.address is not None
+            and _address(d.customer) is None
+            and not (d.customer.address.department_code or d.customer.address.city_code)
+        ),
+        "customer.address: SmartBill needs department, municipio and street together; the street alone is not sent",
     ),
     (
         lambda d: d.kind == "credit_note",

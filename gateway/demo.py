@@ -124,7 +124,8 @@ credentials = {{ api_key = "demo-smartapp-key" }}
 name = "koywe"
 provider = "koywe"
 base_url = "{sim_koywe}/V1"
-credentials = {{ client_id = "demo-client", client_secret = "demo-secret", username = "demo@acme.example", password = "demo-password" }}
+# county_ids: DANE code -> Koywe's county_id; "496" is the county_id of Koywe's Colombian examples
+credentials = {{ client_id = "demo-client", client_secret = "demo-secret", username = "demo@acme.example", password = "demo-password", county_ids = {{ "11001" = "496" }} }}
 
 [[tenants.routes]]
 match = {{ country = "CO", kinds = ["invoice", "credit_note", "debit_note"] }}
@@ -301,6 +302,8 @@ def row(doc: dict[str, Any], latency_ms: float) -> tuple[str, ...]:
     fiscal = doc.get("fiscal_id") or "—"
     attempts = doc.get("attempts") or []
     trail = " → ".join(f"{a.get('account')}:{a.get('outcome')}" for a in attempts) or "—"
+    if "problem" in doc:  # refused before any attempt: the rules say why
+        trail = ", ".join(sorted({e.get("rule", "?") for e in doc["problem"].get("errors", [])})) or trail
     return (
         doc.get("_label", doc.get("kind", "")),
         doc.get("account") or "—",
@@ -352,17 +355,25 @@ def story(demo: Demo) -> Iterator[None]:
     for account in CO_PROVIDERS[1:]:
         demo.route("demo-co", [account])
         doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+        doc.setdefault("account", account)
         rows.append(row(doc, ms))
     table(
-        "2. The same canonical invoice through every other CO provider: only the routing rule changes",
+        "2. The same canonical invoice through every other CO provider: only the routing rule changes;"
+        " one without a field for its credit terms or address codes refuses it (fiscal content is never dropped)",
         rows,
         'PUT /v1/routing {"routes": [{"match": {"country": "CO"}, "chain": [ACCOUNT]}]}',
     )
     yield
 
+    # a cash sale to a customer given without address: what FacEPro and SmartApp can both carry
+    cash_sale = {
+        **co_invoice,
+        "payment": {"form": "cash", "means": "cash"},
+        "customer": {k: v for k, v in co_invoice["customer"].items() if k != "address"},
+    }
     demo.route("demo-co", ["facepro", "smartapp"])  # both number documents themselves: a safe fallback
     demo.fault("facepro", "down")
-    doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    doc, ms = demo.emit("demo-co", cash_sale, "invoice (cash)")
     demo.fault("facepro", "ok")
     table("3. FacEPro is down (503 before taking the document): fallback to SmartApp", [row(doc, ms)])
     yield

@@ -90,9 +90,11 @@ FOREIGN_KEYS: Final[dict[str, str]] = {
 }
 LINE_FOREIGN_KEYS: Final[dict[str, str]] = {"unit_measure_id": "unit_measures"}
 TAX_CODES: Final = codes_by_id("taxes")  # APIDIAN tax_id -> DIAN code ("01" IVA ...)
+# allowance_charges.*: field -> catalog (request.schema.json requires one of the two on every item).
+ADJUSTMENT_KEYS: Final[dict[str, str]] = {"discount_id": "discounts", "type_discount_id": "type_discounts"}
 KNOWN_IDS: Final = {
     table: frozenset(codes_by_id(table))
-    for table in {*FOREIGN_KEYS.values(), *LINE_FOREIGN_KEYS.values(), "taxes"}
+    for table in {*FOREIGN_KEYS.values(), *LINE_FOREIGN_KEYS.values(), *ADJUSTMENT_KEYS.values(), "taxes"}
 }
 
 
@@ -155,6 +157,8 @@ def _catalog_errors(body: dict[str, Any], lines_key: str) -> dict[str, list[str]
     checks += [
         (f"tax_totals.{j}.tax_id", "taxes", t["tax_id"]) for j, t in enumerate(body.get("tax_totals", []))
     ]
+    for j, item in enumerate(body.get("allowance_charges", [])):
+        checks += [(f"allowance_charges.{j}.{k}", t, item.get(k)) for k, t in ADJUSTMENT_KEYS.items()]
     for field, table, value in checks:
         if value is not None and value not in KNOWN_IDS[table]:
             errors[field] = [f"El campo {field} seleccionado es inválido."]

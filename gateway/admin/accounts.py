@@ -38,7 +38,9 @@ class AccountRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     provider: str
     base_url: str
     environment: Environment = "test"
-    credentials: dict[str, str] = field(default_factory=dict)
+    credentials: dict[str, Any] = field(
+        default_factory=dict
+    )  # secrets, and tables such as Koywe's county_ids
     timeout_s: float = 10.0
     transmitter_code: str | None = None
     enabled: bool = True
@@ -49,7 +51,7 @@ class AccountPatch(Struct, kw_only=True, forbid_unknown_fields=True):
 
     base_url: str | None = None
     environment: Environment | None = None
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, Any] | None = None
     timeout_s: float | None = None
     transmitter_code: str | None = None
     enabled: bool | None = None

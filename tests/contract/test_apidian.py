@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import pytest
 
-from adapters.apidian import ApidianAdapter, classify_error, parse_response
+from adapters.apidian import ID_TYPE_IDS, TAX_IDS, ApidianAdapter, classify_error, parse_response
 from adapters.base import (
     Account,
     Ambiguous,
@@ -30,6 +30,7 @@ from adapters.base import (
 )
 from canonical import dian
 from contracts import example, example_names, request_errors
+from contracts.apidian import codes_by_id
 
 PROVIDER = "apidian"
 BASE = "http://127.0.0.1:9/api/ubl2.1"  # never reached: respx answers
@@ -206,7 +207,10 @@ def test_documented_tip_invoice_is_reproduced(adapter, make_emission):
 
     payload = adapter.build_payload(numbered(make_emission("co-invoice", edit=documented)))
     doc = example("apidian", "request.invoice")
-    assert payload["allowance_charges"] == doc["allowance_charges"]
+    # the documented type_discount_id 2 predates the 02/03 rows: today id 2 is "01 descuento
+    # condicionado", so the tip goes as id 3, "02 recargo no condicionado" (catalogs/SOURCE.md)
+    assert [{**a, "type_discount_id": 2} for a in payload["allowance_charges"]] == doc["allowance_charges"]
+    assert payload["allowance_charges"][0]["type_discount_id"] == 3
     assert payload["legal_monetary_totals"] == doc["legal_monetary_totals"]
     assert [{k: Decimal(v) for k, v in t.items()} for t in payload["tax_totals"]] == [
         {k: Decimal(v) for k, v in t.items()} for t in doc["tax_totals"]
@@ -283,6 +287,64 @@ def test_document_adjustments_add_up_to_the_engine_totals(adapter, make_emission
     assert sum(Decimal(a["amount"]) for a in items if a["charge_indicator"]) == emission.totals.charges
     assert all("discount_id" in a for a in items if not a["charge_indicator"])
     assert Decimal(payload["legal_monetary_totals"]["payable_amount"]) == emission.totals.payable
+
+
+def test_every_adjustment_carries_its_anexo_reason_code(adapter, make_emission):
+    """Current servers require discount_id or type_discount_id on every item and write the
+    type_discount's code as AllowanceChargeReasonCode: 00 for a discount, 02 for a charge or tip."""
+
+    def adjusted(raw: dict[str, Any]) -> None:
+        raw["discounts"] = [{"reason": "pronto pago", "amount": "1000"}]
+        raw["charges"] = [
+            {"reason": "flete", "amount": "2500"},
+            {"reason": "propina", "amount": "10", "kind": "tip"},
+        ]
+
+    payload = adapter.build_payload(numbered(make_emission("co-invoice", edit=adjusted)))
+    codes = codes_by_id("type_discounts")
+    assert [(a["charge_indicator"], codes[a["type_discount_id"]]) for a in payload["allowance_charges"]] == [
+        (False, "00"),
+        (True, "02"),
+        (True, "02"),
+    ]
+    assert codes_by_id("discounts")[payload["allowance_charges"][0]["discount_id"]] == "11"
+    assert request_errors("apidian", "invoice", payload) == {}
+    del payload["allowance_charges"][1]["type_discount_id"]
+    assert request_errors("apidian", "invoice", payload)  # neither id: refused, as APIDIAN does
+
+
+def test_catalogs_know_the_newer_rows():
+    """PEP (47) and PPT (48) id types, taxes 19-23 (ICL 32 ... ADV 36): APIDIAN's migrations. The
+    canonical model has no such id types or taxes yet, so nothing sends them (README.md)."""
+    assert (ID_TYPE_IDS["47"], ID_TYPE_IDS["48"]) == (11, 12)
+    assert [TAX_IDS[c] for c in ("32", "33", "34", "35", "36")] == [19, 20, 21, 22, 23]
+
+
+def test_debit_note_needs_the_customers_email(adapter, make_emission):
+    def without_email(raw: dict[str, Any]) -> None:
+        as_debit_note(raw)
+        raw["customer"].pop("email", None)
+
+    with pytest.raises(Unsupported) as caught:
+        adapter.build_payload(numbered(make_emission("co-credit-note", edit=without_email)))
+    assert [(i.path, i.rule) for i in caught.value.issues] == [("customer.email", "apidian-debit-note-email")]
+    payload = adapter.build_payload(numbered(make_emission("co-credit-note", edit=as_debit_note)))
+    assert payload["customer"]["email"]
+    del payload["customer"]["email"]
+    assert request_errors("apidian", "debit_note", payload)
+
+
+def test_duration_measure_is_one_to_three_digits():
+    """InvoiceRequest/DebitNoteRequest: duration_measure numeric|digits_between:1,3."""
+    payment = {"payment_form_id": 2, "payment_method_id": 47, "payment_due_date": "2027-01-01"}
+    body = example("apidian", "request.invoice")
+    assert (
+        request_errors("apidian", "invoice", {**body, "payment_form": {**payment, "duration_measure": "999"}})
+        == {}
+    )
+    assert request_errors(
+        "apidian", "invoice", {**body, "payment_form": {**payment, "duration_measure": "1000"}}
+    )
 
 
 def test_informational_drops_are_listed(adapter, invoice):
@@ -368,10 +430,13 @@ async def test_single_rejection_rule_arrives_as_a_string(adapter, invoice, api, 
 @pytest.mark.parametrize(
     ("name", "failure", "code"),
     [
-        ("invoice.200.already-sent", Ambiguous, "already-sent"),  # reconcile by CUFE
         ("invoice.200.plan-limit", Unavailable, "plan-limit"),
         ("invoice.200.certificate", Misconfigured, "certificate"),
+        ("invoice.200.company-inactive", Misconfigured, "company-inactive"),
+        # checked before sending: nothing went to DIAN, so retry and fall back
         ("invoice.200.dian-unavailable", Unavailable, "dian-unavailable"),
+        # after the SOAP call, with the document's cufe: DIAN may hold it, so reconcile, never fall back
+        ("invoice.200.dian-unavailable-after-send", Ambiguous, "dian-unavailable-after-send"),
     ],
 )
 async def test_success_false_business_failures(name, failure, code, adapter, invoice, api, documented):
@@ -381,6 +446,44 @@ async def test_success_false_business_failures(name, failure, code, adapter, inv
         await adapter.emit(invoice)
     assert type(caught.value) is failure and caught.value.code == code
     assert caught.value.message == example("apidian", name)["body"]["message"]
+
+
+async def test_unavailable_after_the_soap_call_is_reconciled_by_its_cufe(adapter, invoice, api, documented):
+    """Cosmox-SAS/co-apidian2026 InvoiceController: "El servicio DIAN no se encuentra disponible ...,
+    reintente mas tarde..." comes from responseStore with the document's cufe, after sendBillSync."""
+    api.post("/invoice").mock(return_value=documented("apidian", "invoice.200.dian-unavailable-after-send"))
+    with pytest.raises(Ambiguous) as caught:
+        await adapter.emit(invoice)
+    assert caught.value.raw["cufe"] == CUFE
+    status = api.post(f"/status/document/{CUFE}").mock(
+        return_value=documented("apidian", "status-document.200.accepted")
+    )
+    assert (await adapter.status(ProviderRef(fiscal_id=caught.value.raw["cufe"]))).status == "accepted"
+    assert status.called
+
+
+@pytest.mark.parametrize("name", ["invoice.200.already-sent", "invoice.200.rule-90"])
+async def test_a_resend_of_a_held_document_is_accepted_by_getstatus(name, adapter, invoice, api, documented):
+    """ "Este documento ya fue enviado anteriormente" with its cufe (APIDIAN) or rule 90 "Documento
+    procesado anteriormente" (DIAN): GetStatus by that CUFE says accepted, so it is, never rejected."""
+    api.post("/invoice").mock(return_value=documented("apidian", name))
+    status = api.post(f"/status/document/{CUFE}").mock(
+        return_value=documented("apidian", "status-document.200.accepted")
+    )
+    outcome = await adapter.emit(invoice)
+    assert status.called
+    assert (outcome.status, outcome.fiscal_id, outcome.number) == ("accepted", CUFE, "SETP990000001")
+    assert any("sent before" in w for w in outcome.warnings)
+
+
+async def test_a_held_document_dian_does_not_know_stays_ambiguous(adapter, invoice, api, documented):
+    api.post("/invoice").mock(return_value=documented("apidian", "invoice.200.rule-90"))
+    api.post(f"/status/document/{CUFE}").mock(
+        return_value=documented("apidian", "status-document.200.not-found")
+    )
+    with pytest.raises(Ambiguous) as caught:
+        await adapter.emit(invoice)
+    assert caught.value.code == "held-not-found"
 
 
 async def test_laravel_422_maps_to_canonical_paths(adapter, invoice, api, documented):
@@ -561,6 +664,26 @@ async def test_simulator_laravel_422(live, make_emission):
     }
 
 
+async def test_simulator_validates_as_current_servers_do(live, make_emission):
+    """Cosmox-SAS/co-apidian2026: an allowance or charge needs discount_id or type_discount_id; a
+    debit note needs the customer's e-mail."""
+
+    def charged(raw: dict[str, Any]) -> None:
+        raw["charges"] = [{"reason": "flete", "amount": "2500"}]
+
+    body = json.loads(
+        json.dumps(live.build_payload(numbered(make_emission("co-invoice", edit=charged, fixed_date=False))))
+    )
+    del body["allowance_charges"][0]["type_discount_id"]
+    answer = await live.http.send("POST", "/invoice", json=body)
+    assert answer.status_code == 422 and "allowance_charges.0" in answer.json()["errors"]
+    note = numbered(make_emission("co-credit-note", edit=as_debit_note, fixed_date=False))
+    body = json.loads(json.dumps(live.build_payload(note)))
+    del body["customer"]["email"]
+    answer = await live.http.send("POST", "/debit-note", json=body)
+    assert answer.status_code == 422 and "customer.email" in answer.json()["errors"]
+
+
 async def test_simulator_redirects_a_failed_validation_without_accept_json(live, make_emission):
     """Laravel answers a failed FormRequest with a redirect unless asked for JSON: why the adapter
     always sends Accept: application/json."""
@@ -575,9 +698,8 @@ async def test_simulator_redirects_a_failed_validation_without_accept_json(live,
 async def test_simulator_number_sent_twice_is_reconciled(live, make_emission):
     emission = numbered(make_emission("co-invoice", fixed_date=False))
     first = await live.emit(emission)
-    with pytest.raises(Ambiguous) as caught:
-        await live.emit(emission)
-    assert caught.value.code == "already-sent"
+    again = await live.emit(emission)  # "ya fue enviado" + cufe, confirmed by GetStatus
+    assert (again.status, again.fiscal_id) == ("accepted", first.fiscal_id)
     found = await live.find(emission)
     assert found is not None and found.fiscal_id == first.fiscal_id
 

@@ -34,10 +34,23 @@ CREDENTIALS = {
     "username": "api-user",
     "password": "api-pass-word",
     "account_id": "39",
+    # DANE -> Koywe county_id: Koywe's table is not public, so the account lists it; "496" is the
+    # county_id of Koywe's Colombian examples (api-billing-postman)
+    "county_ids": {"11001": "496"},
 }
 
 
+BOGOTA_ADDRESS = {"line": "Cra 7 # 71-21", "city_code": "11001", "department_code": "11", "country": "CO"}
+
+
+def with_address(raw: dict[str, Any]) -> None:
+    """The credit-note example's customer with an address: Koywe identifies a Colombian receiver
+    by its county (receiver_county_id, openapi.json)."""
+    raw["customer"].setdefault("address", dict(BOGOTA_ADDRESS))
+
+
 def as_debit_note(raw: dict[str, Any]) -> None:
+    with_address(raw)
     raw["kind"] = "debit_note"
     raw["reason"] = {"code": "value_change", "description": "Cambio de valor"}
 
@@ -51,7 +64,7 @@ def as_pos(raw: dict[str, Any]) -> None:
 
 KIND_EXAMPLES = {
     "invoice": ("co-invoice", None),
-    "credit_note": ("co-credit-note", None),
+    "credit_note": ("co-credit-note", with_address),
     "debit_note": ("co-credit-note", as_debit_note),
     "pos_invoice": ("co-invoice", as_pos),
 }
@@ -95,10 +108,11 @@ def kemper_invoice(raw: dict[str, Any]) -> None:
         "id_number": "860517022",
         "check_digit": "2",
         "name": "ESCUELA KEMPER URGATE",
+        "address": dict(BOGOTA_ADDRESS),
     }
     raw["lines"] = [
         {
-            "description": "Prueba Koywe",
+            "description": "Prueba Koywe Marco",
             "quantity": "1",
             "unit_price": "1500",
             "discount": {"amount": "100"},
@@ -161,6 +175,43 @@ def test_documented_invoice_is_reproduced(adapter, make_emission, wire_json):
     )
 
 
+def test_colombian_receiver_goes_by_its_county_id(adapter, invoice):
+    """openapi.json: receiver_county_id "replaces receiver_city and receiver_district" for
+    Colombia, as every current Colombian example sends it; the issuer keeps city and district."""
+    header = adapter.build_payload(invoice)["header"]
+    assert header["receiver_county_id"] == "496"  # the account's county_ids["11001"]
+    assert "receiver_city" not in header and "receiver_district" not in header
+    assert "issuer_city" in header and "issuer_district" in header
+    del header["receiver_county_id"]
+    assert request_errors("koywe", "invoice", {"header": header, "details": [], "totals": {}}).get("header")
+
+
+@pytest.mark.parametrize(
+    ("address", "says"),
+    [
+        ({"line": "Cl 10", "city_code": "05001", "department_code": "05", "country": "CO"}, "'05001'"),
+        (None, "municipality"),
+    ],
+)
+def test_a_municipality_without_county_id_is_refused_at_preview(address, says, adapter, make_emission):
+    """Koywe's county table is not public: the account's county_ids lists what it bills; anything
+    else is a clear error before sending, never a guessed code."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        if address is None:
+            raw["customer"].pop("address")
+        else:
+            raw["customer"]["address"] = address
+
+    with pytest.raises(Unsupported) as caught:
+        adapter.build_payload(make_emission("co-invoice", edit=edit))
+    [issue] = caught.value.issues
+    assert (issue.path, issue.rule) == (
+        "customer.address.city_code",
+        "koywe-county",
+    ) and says in issue.message
+
+
 def test_amounts_travel_as_exact_json_numbers(adapter, invoice):
     from adapters.koywe import WIRE
 
@@ -183,7 +234,12 @@ def test_credit_terms_become_payment_conditions(adapter, invoice):
     ],
 )
 def test_notes_reference_the_document(kind, edit, type_id, reference_type, code, adapter, make_emission):
-    payload = adapter.build_payload(make_emission("co-credit-note", edit=edit))
+    def edited(raw: dict[str, Any]) -> None:
+        with_address(raw)
+        if edit is not None:
+            edit(raw)
+
+    payload = adapter.build_payload(make_emission("co-credit-note", edit=edited))
     assert payload["header"]["document_type_id"] == type_id
     (reference,) = payload["references"]
     assert reference["document_type_id"] == reference_type
@@ -471,6 +527,23 @@ async def test_simulator_recomputes_the_amounts(live, make_emission):
     )
     assert answer.status_code == 400 and "total_amount_line" in answer.json()["error"]
     assert isinstance(classify_error(answer, emits=True), Rejected)
+
+
+async def test_simulator_wants_the_county_of_a_colombian_receiver(live, make_emission):
+    """Like Koywe (openapi.json), the simulator refuses a Colombian receiver given by city and
+    district instead of receiver_county_id."""
+    from adapters.koywe import WIRE
+
+    payload = live.build_payload(make_emission("co-invoice", fixed_date=False))
+    payload["header"].pop("receiver_county_id")
+    payload["header"].update(receiver_city="Bogotá, D.C.", receiver_district="Bogotá")
+    answer = await live.http.send(
+        "POST",
+        "/documents",
+        content=WIRE.encode(payload),
+        headers={"Authorization": f"Bearer {await live.token()}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400 and "receiver_county_id" in answer.json()["error"]
 
 
 async def test_simulator_refuses_empty_credentials(simulator, make_emission):

@@ -5,9 +5,11 @@ to the right Outcome or failure class; and the adapter works against the simulat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -27,6 +29,7 @@ from adapters.base import (
     adapter_class,
 )
 from adapters.smartapp import SmartAppAdapter, net_unit_price
+from canonical import clock
 from canonical.totals import round_half_up
 from contracts import example, example_names, request_errors
 
@@ -34,6 +37,37 @@ PROVIDER = "smartapp"
 BASE = "http://127.0.0.1:9"  # the host root; never reached: respx answers
 API_KEY = "sk_contract_test_secret"
 DOCUMENTED_LINK = "https://..."  # emit.200.json's xml_url / pdf_url placeholders
+
+
+def expressible(raw: dict[str, Any]) -> None:
+    """The examples as SmartApp can carry them: a cash sale to a customer without address codes
+    (payment form and DANE codes are fiscal and SmartApp has no field for them, README.md)."""
+    if "payment" in raw:
+        raw["payment"] = {"form": "cash", "means": raw["payment"].get("means", "cash")}
+    if raw.get("customer"):
+        raw["customer"].pop("address", None)
+
+
+@pytest.fixture(autouse=True)
+def fixed_calendar():
+    """SmartApp stamps the day it receives an invoice: the examples' issue date is "today"."""
+    with clock.set_to(dt.datetime(2026, 11, 24, 10, 30, tzinfo=ZoneInfo("America/Bogota"))):  # FIXED_DATE
+        yield
+
+
+@pytest.fixture
+def make_emission(make_emission):
+    """Every example as SmartApp can carry it first, then the test's own edit."""
+
+    def make(stem: str, *, edit=None, **options: Any) -> Emission:
+        def both(raw: dict[str, Any]) -> None:
+            expressible(raw)
+            if edit is not None:
+                edit(raw)
+
+        return make_emission(stem, edit=both, **options)
+
+    return make
 
 
 def smartapp(base_url: str = BASE, api_key: str = API_KEY, timeout_s: float = 5.0) -> SmartAppAdapter:
@@ -79,7 +113,7 @@ def quickstart_invoice(raw: dict[str, Any]) -> None:
             "taxes": [{"tax": "IVA", "rate": "19"}],
         }
     ]
-    raw["payment"] = {"form": "credit", "means": "cash", "due_date": "2026-12-10"}
+    raw["payment"] = {"form": "cash", "means": "cash"}
     for key in ("notes", "metadata"):
         raw.pop(key, None)
 
@@ -113,7 +147,9 @@ def test_documented_requests_satisfy_the_schema(name):
 def test_quickstart_invoice_gives_the_documented_body(adapter, make_emission, wire_json):
     payload = wire_json(adapter.build_payload(make_emission("co-invoice", edit=quickstart_invoice)))
     documented_body = example("smartapp", "request.invoice")
-    documented_body["payment"]["due_date"] = "2026-12-10"  # the quickstart's date is in the past
+    # a cash sale is due on its issue date: the quickstart's later due date would be a credit sale,
+    # whose form SmartApp's payment cannot carry (test_fiscal_content_is_refused)
+    documented_body["payment"]["due_date"] = "2026-11-24"
     assert payload == documented_body
 
 
@@ -173,6 +209,14 @@ UNSUPPORTED = {
     ),
     "smartapp-withholdings": lambda raw: raw.update(withholdings=[{"tax": "ReteFuente", "rate": "2.5"}]),
     "smartapp-currency": lambda raw: raw.update(currency="USD"),
+    # fiscal content main sent with a "not sent" warning (ARCHITECTURE.md, "Fiscal content, per country"):
+    "smartapp-credit-sale": lambda raw: raw.update(
+        payment={"form": "credit", "means": "bank_transfer", "due_date": "2026-12-24"}
+    ),
+    "smartapp-customer-address": lambda raw: raw["customer"].update(
+        address={"line": "Calle 1", "city_code": "11001", "department_code": "11", "country": "CO"}
+    ),
+    "smartapp-issue-date": lambda raw: raw.update(issue_date="2026-11-23"),  # SmartApp stamps today
 }
 
 

@@ -101,6 +101,14 @@ async def adapter():
     await instance.aclose()
 
 
+@pytest.fixture(autouse=True)
+def fixed_calendar():
+    """SmartBill dates the DTE the day it receives it: the examples' date (FIXED_DATE, 2026-11-24)
+    is "today" in El Salvador, so a dated document is one SmartBill can carry."""
+    with clock.set_to(dt.datetime(2026, 11, 24, 10, 30, tzinfo=ZoneInfo("America/El_Salvador"))):
+        yield
+
+
 @pytest.fixture
 def sv_emission(make_emission):
     def build(edit=None, **kwargs) -> Emission:
@@ -227,12 +235,19 @@ def test_warnings_list_every_informational_drop(adapter, sv_emission):
     ]
 
 
-def test_a_past_issue_date_is_not_sent_and_says_so(adapter, sv_emission):
+def test_a_past_issue_date_is_refused(adapter, sv_emission):
+    """fecEmi is fiscal: SmartBill would date the DTE today, so a past date is refused (main sent it
+    with a warning)."""
     today = clock.today(ZoneInfo("America/El_Salvador"))
     past = (today - dt.timedelta(days=3)).isoformat()
-    warnings = adapter.warnings(sv_emission(lambda raw: raw.update(issue_date=past), fixed_date=False))
-    assert [w for w in warnings if w.startswith("issue_date:")] == [
-        f"issue_date: SmartBill dates the DTE when it receives it ({today}), not {past}"
+    with pytest.raises(Unsupported) as caught:
+        adapter.build_payload(sv_emission(lambda raw: raw.update(issue_date=past), fixed_date=False))
+    assert [(i.path, i.rule, i.message) for i in caught.value.issues] == [
+        (
+            "issue_date",
+            "smartbill-issue-date",
+            f"SmartBill dates the DTE when it receives it ({today}), not {past}",
+        )
     ]
 
 
@@ -258,6 +273,15 @@ def _set(path: str, value: Any):
         (lambda raw: (large_taxpayer_with_tip(raw), raw.pop("withholdings")), "smartbill-iva-retention"),
         (_set("withholdings", [{"tax": "IVA", "rate": "1"}]), "smartbill-iva-retention"),  # below USD 100
         (lambda raw: raw["customer"].update(id_type="NRC", id_number="1234567"), "smartbill-receptor-id"),
+        # party ids and address codes are fiscal; main dropped both with a warning
+        (
+            lambda raw: raw["customer"].update(id_type="NIT", id_number="045678903", nrc="1234567"),
+            "smartbill-receptor-nrc",
+        ),
+        (
+            _set("customer.address", {"department_code": "06", "city_code": "14", "country": "SV"}),
+            "smartbill-receptor-address",
+        ),
         (
             lambda raw: (as_credit_note(raw), raw["reference"].update(kind="invoice")),
             "smartbill-credit-note-ccf",

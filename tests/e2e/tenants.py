@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 CO_ISSUER: Final = """
 [tenants.issuer]
@@ -55,6 +55,8 @@ KOYWE_CREDENTIALS: Final = {
     "client_secret": "e2e-secret",
     "username": "e2e-user",
     "password": "e2e-password",
+    # DANE -> Koywe county_id (per account: Koywe's table is not public); "496" is its examples' code
+    "county_ids": {"11001": "496"},
 }
 DIAN_TECHNICAL_KEY: Final = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"  # DIAN's public test range
 
@@ -113,7 +115,7 @@ to = 99999999
 def account(
     name: str,
     provider: str,
-    credentials: Mapping[str, str],
+    credentials: Mapping[str, Any],
     *,
     base_url: str | None = None,
     timeout_s: float | None = 0.5,
@@ -130,9 +132,18 @@ def account(
         f'provider = "{provider}"',
         f'base_url = "{base_url or BASE_URLS[provider]}"',
         *(f"{key} = {json.dumps(value)}" for key, value in fields.items()),
-        "credentials = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in credentials.items()) + " }",
+        f"credentials = {_inline_table(credentials)}",
     ]
     return "\n" + "\n".join(lines) + "\n"
+
+
+def _inline_table(table: Mapping[str, Any]) -> str:
+    """A TOML inline table; a nested mapping (Koywe's county_ids) becomes one too."""
+    cells = (
+        f"{json.dumps(k)} = {_inline_table(v) if isinstance(v, Mapping) else json.dumps(v)}"
+        for k, v in table.items()
+    )
+    return "{ " + ", ".join(cells) + " }"
 
 
 def dian_account(name: str, *, env: str, timeout_s: float = 0.5, **credentials: str) -> str:

@@ -23,9 +23,12 @@ def test_demo_tells_the_story_and_cleans_up():
     assert proc.returncode == 0, out + proc.stderr
     for step in range(1, 8):
         assert f"▶ {step}." in out
-    # every CO provider and SmartBill accepted the same canonical invoice
-    for account in ("dian", "apidian", "facepro", "smartapp", "koywe", "smartbill"):
+    # the providers that can carry the canonical invoice accepted it; FacEPro and SmartApp have no
+    # field for its credit terms (and SmartApp none for address codes): refused, never dropped
+    for account in ("dian", "apidian", "koywe", "smartbill"):
         assert re.search(rf"\b{account}\s+accepted\b", out), account
+    assert re.search(r"\bfacepro\s+HTTP 422\b.*facepro-credit-sale", out)
+    assert re.search(r"\bsmartapp\s+HTTP 422\b.*smartapp-credit-sale", out)
     assert "facepro:unavailable" in out and "smartapp:accepted" in out  # the fallback
     assert "DIAN's ledger holds 1 document(s)" in out  # reconciled, not sent twice
     assert re.search(r"invoice\s+dian\s+rejected", out)

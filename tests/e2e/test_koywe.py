@@ -37,6 +37,21 @@ chain = ["koywe-main"]
 
 
 @pytest.fixture
+def example_bytes(example_bytes):
+    """The CO examples as this module's chain (Koywe, then FacEPro) can carry them: the credit
+    note's customer with an address (Koywe identifies a Colombian receiver by its county), the
+    invoice a cash sale (FacEPro has no field for credit terms)."""
+    invoice, note = json.loads(example_bytes["co-invoice"]), json.loads(example_bytes["co-credit-note"])
+    note["customer"]["address"] = invoice["customer"]["address"]
+    invoice["payment"] = {"form": "cash", "means": invoice["payment"]["means"]}
+    return {
+        **example_bytes,
+        "co-invoice": json.dumps(invoice).encode(),
+        "co-credit-note": json.dumps(note).encode(),
+    }
+
+
+@pytest.fixture
 def gw(gateway_for, sims):
     for name in ("koywe", "facepro"):
         sims.states[name].set_fault("ok")

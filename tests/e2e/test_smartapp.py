@@ -32,6 +32,19 @@ chain = ["smartapp-main", "facepro-backup"]
 
 
 @pytest.fixture
+def example_bytes(example_bytes):
+    """The CO examples as SmartApp can carry them: a cash sale to a customer without address codes
+    (the payment form and DANE codes are fiscal, README.md)."""
+    edited = dict(example_bytes)
+    for stem in ("co-invoice", "co-credit-note"):
+        raw = json.loads(example_bytes[stem])
+        raw["payment"] = {"form": "cash", "means": raw.get("payment", {}).get("means", "cash")}
+        raw["customer"].pop("address", None)
+        edited[stem] = json.dumps(raw).encode()
+    return edited
+
+
+@pytest.fixture
 def gw(gateway_for, sims):
     for name in ("facepro", "smartapp"):
         sims.states[name].set_fault("ok")
