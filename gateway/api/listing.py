@@ -13,13 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 from litestar import Request, Response
 from litestar.exceptions import ValidationException
 
 from canonical import catalogs
 from gateway.api.problems import Problem, problem
+from gateway.resources import DocumentStatus
 from gateway.store import documents as docs
 
 DocumentKind = Literal[tuple(sorted({k for kinds in catalogs.KINDS.values() for k in kinds}))]  # type: ignore[valid-type]
@@ -35,6 +36,7 @@ RULES: Final = {
     "cursor": "query-cursor",
     "limit": "query-limit",
 }
+ALLOWED: Final = {"status": DocumentStatus, "country": Country, "kind": DocumentKind}  # named in refusals
 QUERY_NAMES: Final = {"created_from": "from", "created_to": "to"}  # the handler's names → the query's
 UNKNOWN: Final = "query-unknown"
 REPEATED: Final = "query-repeated"
@@ -50,7 +52,10 @@ def refused_by_type(_: Request[Any, Any, Any], exc: ValidationException) -> Resp
     errors = []
     for e in exc.extra if isinstance(exc.extra, list) else []:
         name = QUERY_NAMES.get(e.get("key", ""), e.get("key", ""))
-        errors.append({"path": name, "rule": RULES.get(name, UNKNOWN), "message": e.get("message", "")})
+        message = e.get("message", "")
+        if name in ALLOWED:
+            message += f" (one of: {', '.join(get_args(ALLOWED[name]))})"
+        errors.append({"path": name, "rule": RULES.get(name, UNKNOWN), "message": message})
     failure = _problem(errors)
     return problem(failure.status, failure.slug, failure.detail, **failure.extensions)
 
