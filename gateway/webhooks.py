@@ -7,10 +7,10 @@ Deliveries are retried with exponential backoff (at least the receiver's Retry-A
 stops them; redirects count as failures.
 
 Secrets are the spec's symmetric ones: base64 of 24 to 64 random bytes, shown with a `whsec_`
-prefix (standard-webhooks spec/standard-webhooks.md, "Signature scheme"). Receivers' libraries
-(the reference `standardwebhooks` among them) base64-decode whatever follows the prefix, with or
-without it, so a secret that is not base64 is refused when the tenants file is loaded: signing with
-its UTF-8 bytes would give signatures no receiver can verify.
+prefix (repository standard-webhooks/standard-webhooks, spec/standard-webhooks.md at 03f5f8c,
+"Signature scheme"). Receivers' libraries (the reference `standardwebhooks` among them) base64-decode
+whatever follows the prefix, with or without it, so a secret that is not base64 is refused when the
+tenants file is loaded: signing with its UTF-8 bytes would give signatures no receiver can verify.
 """
 
 from __future__ import annotations
