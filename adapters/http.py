@@ -3,6 +3,11 @@ errors and HTTP statuses into the four failure classes. Adapters keep only the m
 
 No retries here (httpx transport retries = 0): dispatch is the only layer that retries, so attempts
 never multiply across layers (research/anchors.md (c) 2).
+
+Proxies: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY are read as httpx reads them. httpx skips
+the environment once a client is given `transport=`, which ours always is (adapters.transport), so
+the proxied URL patterns are mounted here, each on httpx's own proxy transport; everything else,
+NO_PROXY's hosts included, goes through our transport.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Final
 
 import httpx
 import msgspec
+from httpx._utils import get_environment_proxies  # httpx's own reading of the environment (pinned: 0.28)
 
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
 from adapters.transport import Http11Transport
@@ -73,6 +79,7 @@ class ProviderHttp:
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
             headers={"Accept-Encoding": ", ".join(INFLATE_WBITS), **(headers or {})},
             transport=transport or Http11Transport(),
+            mounts=None if transport else environment_proxies(),
             follow_redirects=False,
         )
         self._urls: dict[str, httpx.URL] = {}
@@ -156,6 +163,16 @@ class ProviderHttp:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def environment_proxies() -> dict[str, httpx.AsyncBaseTransport | None]:
+    """URL pattern → transport, as httpx builds them with `trust_env` and no `transport=`: a proxy
+    transport per proxied pattern, None (our transport, direct) per NO_PROXY entry. Empty without
+    proxy variables: then every request takes our transport with no pattern to match first."""
+    return {
+        pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, retries=0)
+        for pattern, proxy in get_environment_proxies().items()
+    }
 
 
 def retry_after(response: httpx.Response) -> float | None:

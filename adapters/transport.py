@@ -9,7 +9,7 @@ idle connection learns the server closed it from `connection_lost`, never by pol
 
 Only what a provider call needs: HTTP/1.1 with keep-alive, TLS, bodies delimited by
 Content-Length, chunks or the close of the connection. No HTTP/2, no Upgrade; proxies from the
-environment stay with httpx's own transports (httpx mounts them over this one).
+environment stay with httpx's own transports (adapters.http mounts them over this one).
 """
 
 from __future__ import annotations

@@ -284,6 +284,8 @@ def _check_numbering(tenant: Tenant, at: str) -> list[str]:
 
 
 def _check_webhooks(tenant: Tenant, at: str) -> list[str]:
+    from gateway.webhooks import signing_key  # the one reading of a secret, also used to sign
+
     problems: list[str] = []
     for i, hook in enumerate(tenant.webhooks):
         where = f"{at}.webhooks[{i}]"
@@ -291,6 +293,13 @@ def _check_webhooks(tenant: Tenant, at: str) -> list[str]:
             problems.append(f"{where}.url: must be an http(s) URL")
         if not hook.secret:
             problems.append(f"{where}.secret: required (Standard Webhooks signing key)")
+        for name, secret in (("secret", hook.secret), ("previous_secret", hook.previous_secret)):
+            if not secret:
+                continue
+            try:
+                signing_key(secret)
+            except ValueError as exc:  # the message never quotes the secret
+                problems.append(f"{where}.{name}: {exc}")
         for event in hook.events:
             if event not in WEBHOOK_EVENTS:
                 problems.append(f"{where}.events: unknown event {event!r} (known: {sorted(WEBHOOK_EVENTS)})")

@@ -398,7 +398,11 @@ def story(demo: Demo) -> Iterator[None]:
     note["reference"] = {
         "number": first.get("number"),
         "fiscal_id": first.get("fiscal_id"),
-        "issue_date": (first.get("created_at") or "")[:10] or None,
+        # the invoice's issue date: the day in Bogotá it was created (created_at is UTC)
+        "issue_date": dt.datetime.fromisoformat(first["created_at"])
+        .astimezone(ZoneInfo("America/Bogota"))
+        .date()
+        .isoformat(),
     }
     doc, ms = demo.emit("demo-co", note, "credit note")
     table(f"5. A credit note referencing invoice {first.get('number')} by its CUFE", [row(doc, ms)])

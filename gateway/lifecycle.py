@@ -29,6 +29,7 @@ from canonical.validation import prepare
 from gateway.config import Tenant
 from gateway.dispatch import provider_ref
 from gateway.jobs import run_document
+from gateway.references import check_reference
 from gateway.resources import DocumentResource
 from gateway.service import DocumentNotFound, DocumentService
 from gateway.store import documents as docs
@@ -241,6 +242,7 @@ class LifecycleService:
                 f"only a rejected or failed document can be corrected; this one is {row.status}",
             )
         document, totals = prepare(body)
+        await check_reference(self.rt.reader, tenant.id, document)
         changed = [f for f in ("country", "kind") if getattr(document, f) != getattr(row, f)]
         if changed:
             raise InvalidDocument(

@@ -24,6 +24,7 @@ from gateway.config import Tenant
 from gateway.dispatch import Dispatcher
 from gateway.jobs import run_document
 from gateway.preview import AccountPreview, account_preview, eligible
+from gateway.references import check_reference
 from gateway.resources import DocumentResource, document_resource
 from gateway.routing import RoutingError, choose_chain
 from gateway.runtime import Runtime
@@ -120,6 +121,7 @@ class DocumentService:
         idempotency_key: str | None,
     ) -> tuple[str, tuple[Row[Any], Sequence[Row[Any]]] | None]:
         document, totals = prepare(body)
+        await check_reference(self.rt.reader, tenant.id, document)
         chain = choose_chain(
             await self.rt.routes(tenant.id), tenant.accounts, document, totals, forced=provider
         )
@@ -223,6 +225,7 @@ class DocumentService:
 
     async def preview(self, tenant: Tenant, body: bytes, provider: str | None) -> Preview:
         document, totals = prepare(body)
+        await check_reference(self.rt.reader, tenant.id, document)
         accounts = eligible(tenant, document, provider)
         if provider is not None and not accounts:
             raise RoutingError(

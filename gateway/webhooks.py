@@ -5,15 +5,23 @@ delivery per subscribed endpoint, deduplicated by (event id, url): the same even
 twice, and its `webhook-id` stays the same on every retry so receivers can deduplicate too.
 Deliveries are retried with exponential backoff (at least the receiver's Retry-After); 410 Gone
 stops them; redirects count as failures.
+
+Secrets are the spec's symmetric ones: base64 of 24 to 64 random bytes, shown with a `whsec_`
+prefix (repository standard-webhooks/standard-webhooks, spec/standard-webhooks.md at 03f5f8c,
+"Signature scheme"). Receivers' libraries (the reference `standardwebhooks` among them) base64-decode
+whatever follows the prefix, with or without it, so a secret that is not base64 is refused when the
+tenants file is loaded: signing with its UTF-8 bytes would give signatures no receiver can verify.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
 import random
+import secrets
 from typing import Any, Final
 
 import httpx
@@ -30,14 +38,31 @@ from gateway.store.engine import reader
 from gateway.store.schema import webhook_deliveries
 
 SECRET_PREFIX: Final = "whsec_"
+KEY_BYTES: Final = range(24, 65)  # the spec: at least 24 random bytes (192 bits), at most 64 (512 bits)
+NEW_KEY_BYTES: Final = 32
 _encoder = msgspec.json.Encoder()
 
 
 def signing_key(secret: str) -> bytes:
-    """`whsec_<base64>` secrets carry their key bytes; any other string is used as UTF-8 bytes."""
-    if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret[len(SECRET_PREFIX) :])
-    return secret.encode()
+    """The key bytes of a secret: standard base64 (padding optional), optionally after `whsec_`.
+    Raises ValueError for anything else, with what is wrong."""
+    encoded = secret.removeprefix(SECRET_PREFIX)
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError(
+            "not base64 (Standard Webhooks secrets are base64 of random bytes, optionally prefixed whsec_)"
+        ) from None
+    if len(key) not in KEY_BYTES:
+        raise ValueError(
+            f"{len(key)} key bytes; Standard Webhooks wants {KEY_BYTES.start} to {KEY_BYTES.stop - 1}"
+        )
+    return key
+
+
+def new_secret() -> str:
+    """A fresh secret as the spec serialises it: `whsec_` + base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(NEW_KEY_BYTES)).decode()
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -3,7 +3,6 @@ endpoints removed (a file endpoint too), recent deliveries listed and redelivere
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import secrets
 from typing import Any
@@ -20,6 +19,7 @@ from gateway.resources import timestamp
 from gateway.secrets import seal
 from gateway.store import jobs
 from gateway.store.schema import webhook_deliveries, webhook_endpoints
+from gateway.webhooks import new_secret
 
 _encoder = msgspec.json.Encoder()
 
@@ -55,10 +55,6 @@ class DeliveryView(Struct, kw_only=True):
     last_error: str | None
     created_at: dt.datetime
     delivered_at: dt.datetime | None
-
-
-def new_webhook_secret() -> str:
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def file_webhook_id(url: str) -> str:
@@ -100,7 +96,7 @@ class EndpointsAdmin(AdminBase):
     ) -> WebhookRevealed:
         """A new secret for `url`; with `previous`, the old secret keeps signing for `overlap_s`."""
         secret_key = self._secret_key()
-        secret = new_webhook_secret()
+        secret = new_secret()
 
         async def change(conn: AsyncConnection, now: float) -> str:
             existing = (

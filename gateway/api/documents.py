@@ -9,6 +9,7 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
@@ -16,12 +17,13 @@ from adapters.base import ProviderFailure
 from canonical.errors import InvalidDocument
 from gateway import idempotency
 from gateway.api.deps import current_tenant, runtime, service
+from gateway.api.listing import Country, DocumentKind, checked_query, refused_by_type
 from gateway.api.openapi import DocumentOperation, PreviewOperation
 from gateway.api.problems import PROBLEM_JSON, Problem, problem_for
 from gateway.config import Tenant
 from gateway.dispatch import provider_ref
 from gateway.numbering import NumberingError
-from gateway.resources import DocumentPage, DocumentResource, document_resource
+from gateway.resources import DocumentPage, DocumentResource, DocumentStatus, document_resource
 from gateway.routing import RoutingError
 from gateway.service import Preview, Resolution, UnsupportedDocument
 from gateway.store import documents as docs
@@ -95,12 +97,6 @@ async def idempotent(
     return answer
 
 
-def _epoch(value: dt.date | None) -> float | None:
-    if value is None:
-        return None
-    return dt.datetime.combine(value, dt.time(), dt.UTC).timestamp()
-
-
 class DocumentController(Controller):
     path = "/v1/documents"
     tags: ClassVar[list[str]] = ["documents"]
@@ -156,14 +152,14 @@ class DocumentController(Controller):
         would receive, with `unsupported` errors. Nothing is stored or sent."""
         return await service(request).preview(tenant, await request.body(), provider)
 
-    @get("/", operation_id="listDocuments")
+    @get("/", operation_id="listDocuments", exception_handlers={ValidationException: refused_by_type})
     async def list_documents(
         self,
         request: Request[Any, Any, Any],
         tenant: NamedDependency[Tenant],
-        status: FromQuery[str | None] = None,
-        country: FromQuery[str | None] = None,
-        kind: FromQuery[str | None] = None,
+        status: FromQuery[DocumentStatus | None] = None,
+        country: FromQuery[Country | None] = None,
+        kind: FromQuery[DocumentKind | None] = None,
         created_from: Annotated[
             dt.date | None, QueryParameter(name="from", description="created on or after (UTC)")
         ] = None,
@@ -173,11 +169,11 @@ class DocumentController(Controller):
         cursor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> DocumentPage:
-        """This tenant's documents, newest first; follow `next_cursor` for the next page."""
-        try:
-            position = docs.decode_cursor(cursor) if cursor else None
-        except ValueError:
-            raise Problem(400, "bad-request", "cursor is not one this API returned") from None
+        """This tenant's documents, newest first; follow `next_cursor` for the next page. A filter
+        it cannot apply (unknown value or name, repeated, bad date or cursor) is a 422 naming it."""
+        since, until, position = checked_query(
+            request.query_params.multi_items(), created_from, created_to, cursor
+        )
         async with runtime(request).reader.connect() as conn:
             rows, next_cursor = await docs.list_page(
                 conn,
@@ -185,8 +181,8 @@ class DocumentController(Controller):
                 status=status,
                 country=country,
                 kind=kind,
-                created_from=_epoch(created_from),
-                created_to=_epoch(created_to),
+                created_from=since,
+                created_to=until,
                 cursor=position,
                 limit=limit,
             )

@@ -28,6 +28,7 @@ TYPE_BASE: Final = "urn:pasarela:problem:"
 
 TITLES: Final = {
     "invalid-document": "The document is not valid",
+    "invalid-query": "The query is not valid",
     "unsupported": "No provider account can express this document",
     "routing": "No provider account can take this document",
     "numbering": "No usable numbering range",

@@ -1,5 +1,5 @@
-"""Document helpers shared by the e2e modules: a debit note made from the credit-note example, and
-polling a document until the gateway has settled it."""
+"""Document helpers shared by the e2e modules: a debit note made from the credit-note example, a
+note referencing the invoice a test issued, and polling a document until the gateway has settled it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from zoneinfo import ZoneInfo
+
+from canonical import clock
 
 SETTLED = frozenset({"accepted", "rejected", "failed"})
 
@@ -16,6 +19,19 @@ def as_debit_note(example_bytes: dict[str, bytes]) -> bytes:
     raw = json.loads(example_bytes["co-credit-note"])
     raw["kind"] = "debit_note"
     raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
+    return json.dumps(raw).encode()
+
+
+def referencing(note: bytes, invoice: Mapping[str, Any]) -> bytes:
+    """`note` with its reference naming `invoice` as the gateway issued it: the gateway refuses a note
+    that names one of the tenant's documents with another number, CUFE or issue date. The examples
+    leave the issue date to its default, today in Bogotá."""
+    raw = json.loads(note)
+    raw["reference"] = {
+        "number": invoice["number"],
+        "fiscal_id": invoice["fiscal_id"],
+        "issue_date": clock.today(ZoneInfo("America/Bogota")).isoformat(),
+    }
     return json.dumps(raw).encode()
 
 

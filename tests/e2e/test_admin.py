@@ -115,7 +115,7 @@ def test_certificate_expiring_within_30_days_alerts_once(gateway_for, sims, tmp_
         "LIFE_P12_PASSWORD": short.password,
         "PASARELA_SECRET_KEY": SECRET_KEY,
     }
-    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["account.misconfigured"]\n'
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="\nevents = ["account.misconfigured"]\n'
     gw = gateway_for(
         TENANTS.replace('[[tenants]]\nid = "life-sv"', hook + '[[tenants]]\nid = "life-sv"'), env=env
     )

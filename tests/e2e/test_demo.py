@@ -31,6 +31,7 @@ def test_demo_tells_the_story_and_cleans_up():
     assert re.search(r"\bsmartapp\s+HTTP 422\b.*smartapp-credit-sale", out)
     assert "facepro:unavailable" in out and "smartapp:accepted" in out  # the fallback
     assert "DIAN's ledger holds 1 document(s)" in out  # reconciled, not sent twice
+    assert re.search(r"credit note\s+dian\s+accepted", out)  # its reference matches the invoice
     assert re.search(r"invoice\s+dian\s+rejected", out)
     assert "[co-nit-check-digit]" in out
     assert "signed UBL" in out

@@ -10,7 +10,7 @@ import json
 import pytest
 from lxml import etree
 
-from e2e.documents import as_debit_note, settled, wait_for
+from e2e.documents import as_debit_note, referencing, settled, wait_for
 from e2e.tenants import CO_ISSUER, account, dian_account, dian_numbering, dispatch, tenant
 from simulators.dian import xsd_errors
 from simulators.pki import generate
@@ -64,17 +64,20 @@ def gw(gateway_for, sims, pki, monkeypatch):
 
 
 def test_every_kind_is_accepted_under_our_number_and_its_xml_served(gw, sims, example_bytes):
-    bodies = {
+    bodies = {  # the notes reference the invoice issued first
         "invoice": (example_bytes["co-invoice"], "SETP"),
         "credit_note": (example_bytes["co-credit-note"], "NCD"),
         "debit_note": (as_debit_note(example_bytes), "NDD"),
     }
+    invoice = None
     for kind, (body, prefix) in bodies.items():
+        body = referencing(body, invoice) if invoice else body
         r = gw.client.post("/v1/documents", content=body, headers=AUTH, params={"provider": "dian-direct"})
         assert r.status_code == 201, r.text
         doc = r.json()
         assert (doc["status"], doc["kind"], doc["provider"]) == ("accepted", kind, "dian"), doc
         assert doc["number"].startswith(prefix) and doc["authority"]["code"] == "00"
+        invoice = invoice or doc
         issued = sims.states["dian"].issued(doc["fiscal_id"])
         assert issued is not None and issued.number == doc["number"]
         xml = gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)

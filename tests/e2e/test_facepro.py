@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from e2e.documents import as_debit_note, settled, wait_for
+from e2e.documents import as_debit_note, referencing, settled, wait_for
 from e2e.tenants import CO_ISSUER, account, dispatch, tenant
 
 KEY = "e2e-facepro-key-0123456789"
@@ -54,13 +54,16 @@ def gw(gateway_for, sims):
 
 
 def test_every_kind_is_issued_with_facepros_number(gw, sims, example_bytes):
-    bodies = {
+    bodies = {  # the notes reference the invoice issued first
         "invoice": example_bytes["co-invoice"],
         "credit_note": example_bytes["co-credit-note"],
         "debit_note": as_debit_note(example_bytes),
     }
+    invoice = None
     for kind, body in bodies.items():
-        r = gw.client.post("/v1/documents", content=body, headers=AUTH)
+        r = gw.client.post(
+            "/v1/documents", content=referencing(body, invoice) if invoice else body, headers=AUTH
+        )
         assert r.status_code == 201, r.text
         doc = r.json()
         assert (doc["status"], doc["kind"], doc["account"]) == ("accepted", kind, "facepro-main"), doc
@@ -68,6 +71,7 @@ def test_every_kind_is_issued_with_facepros_number(gw, sims, example_bytes):
         assert issued is not None
         assert (doc["number"], doc["fiscal_id"]) == (issued.number, issued.fiscal_id)
         assert len(doc["fiscal_id"]) == 96
+        invoice = invoice or doc
 
 
 def test_invoice_warnings_and_xml(gw, example_bytes):

@@ -61,6 +61,9 @@ def test_example_tenants_file_loads_unchanged_and_emits_through_smartbill(gatewa
     }
     text = re.sub(r"http://127\.0\.0\.1:(810[1-6])", lambda m: f"{{sims.{ports[m.group(1)]}}}", text)
     env = {name: f"{name.lower()}-value-0123456789" for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)}
+    env["ACME_WEBHOOK_SECRET"] = (
+        "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # Standard Webhooks: base64
+    )
     gw = gateway_for(text, env=env)
     before = len(sims.states["smartbill"].entries())
     r = gw.client.post(

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from e2e.documents import wait_for
+from e2e.documents import referencing, wait_for
 from e2e.tenants import CO_ISSUER, account, dispatch, tenant
 
 KEY = "e2e-smartapp-key-0123456789"
@@ -88,8 +88,11 @@ def test_providers_and_preview_show_smartapp(gw, example_bytes):
     assert r.status_code == 200, r.text
     (account,) = r.json()["accounts"]
     assert Decimal(str(account["payload"]["lines"][1]["unit_price"])) == Decimal("22500.00")
+    invoice = gw.client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH).json()
     note = gw.client.post(
-        "/v1/documents/preview?provider=smartapp-main", content=example_bytes["co-credit-note"], headers=AUTH
+        "/v1/documents/preview?provider=smartapp-main",
+        content=referencing(example_bytes["co-credit-note"], invoice),
+        headers=AUTH,
     )
     assert note.status_code == 422, note.text  # no eligible account can express a note
     assert [(e["account"], e["rule"]) for e in note.json()["errors"]] == [("smartapp-main", "smartapp-kind")]

@@ -63,6 +63,9 @@ def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir,
         "ACME_DIAN_TEST_SET_ID",
     ):
         monkeypatch.setenv(name, "preview-" + name.lower())
+    monkeypatch.setenv(
+        "ACME_WEBHOOK_SECRET", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    )  # Standard Webhooks: base64
     args = ["preview", str(examples_dir / "sv-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
     assert main([*args, "--tenant", "tienda-sv"]) == 0
     out = json.loads(capsys.readouterr().out)

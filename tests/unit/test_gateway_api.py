@@ -174,7 +174,46 @@ async def test_list_filters_and_cursor_pagination(example_bytes):
         )
         assert (
             await client.get("/v1/documents", params={"cursor": "garbage"}, headers=AUTH)
-        ).status_code == 400
+        ).status_code == 422
+
+
+INVALID_FILTERS = [  # query → the (path, rule) of each problem it holds
+    ("status=bogus", [("status", "query-status")]),
+    ("status=", [("status", "query-status")]),
+    ("country=GT", [("country", "query-country")]),
+    ("kind=receipt", [("kind", "query-kind")]),
+    ("from=2026-13-01", [("from", "query-date")]),
+    ("to=yesterday", [("to", "query-date")]),
+    ("from=2026-02-01&to=2026-02-01", [("to", "query-date-window")]),
+    ("cursor=garbage", [("cursor", "query-cursor")]),
+    ("cursor=bmFufGRvY194", [("cursor", "query-cursor")]),  # "nan|doc_x": decodes, yet not ours
+    ("limit=0", [("limit", "query-limit")]),
+    ("limit=201", [("limit", "query-limit")]),
+    ("limit=many", [("limit", "query-limit")]),
+    ("stauts=failed", [("stauts", "query-unknown")]),
+    ("status=failed&status=accepted", [("status", "query-repeated")]),
+    (
+        "status=bogus&kind=receipt&limit=0",
+        [("status", "query-status"), ("kind", "query-kind"), ("limit", "query-limit")],
+    ),
+]
+
+
+async def test_invalid_list_filters_are_a_422_naming_the_parameter(example_bytes):
+    """A filter the list cannot apply is refused, never answered with an empty (or unfiltered) page."""
+    async with running(tenants_toml()) as (client, _):
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        for query, expected in INVALID_FILTERS:
+            r = await client.get(f"/v1/documents?{query}", headers=AUTH)
+            assert r.status_code == 422, (query, r.text)
+            assert r.headers["content-type"].startswith(PROBLEM)
+            problem = r.json()
+            assert problem["status"] == 422 and problem["type"].endswith("invalid-query"), query
+            assert sorted((e["path"], e["rule"]) for e in problem["errors"]) == sorted(expected), query
+            assert all(e["message"] for e in problem["errors"])
+        for query in ("status=accepted&country=CO&kind=invoice&from=2000-01-01&to=2100-01-01&limit=200", ""):
+            r = await client.get(f"/v1/documents?{query}", headers=AUTH)
+            assert r.status_code == 200 and len(r.json()["items"]) == 1, (query, r.text)
 
 
 async def test_forced_provider_names_an_account(example_bytes):

@@ -18,6 +18,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_tenants_check_accepts_the_example_with_its_environment(monkeypatch, capsys):
     for name in set(re.findall(r"\$\{([A-Z0-9_]+)\}", (EXAMPLES / "tenants.toml").read_text())):
         monkeypatch.setenv(name, f"{name.lower()}-0123456789abcdef")
+    monkeypatch.setenv(
+        "ACME_WEBHOOK_SECRET", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+    )  # Standard Webhooks: base64
     assert main(["tenants", "check", str(EXAMPLES / "tenants.toml")]) == 0
     out = capsys.readouterr()
     assert "acme-co: 3 account(s)" in out.out and out.err == ""

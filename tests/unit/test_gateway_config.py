@@ -19,7 +19,8 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tenants.toml"
 
 def example_env() -> dict[str, str]:
     names = re.findall(r"\$\{([A-Z0-9_]+)\}", EXAMPLE.read_text())
-    return {name: f"value-of-{name.lower()}-0123456789" for name in names}
+    env = {name: f"value-of-{name.lower()}-0123456789" for name in names}
+    return {**env, "ACME_WEBHOOK_SECRET": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}  # base64
 
 
 def test_example_tenants_file_loads_with_only_its_env_vars():
@@ -127,7 +128,7 @@ def test_routes_refuse_mixed_numbering_unless_allowed_and_missing_kinds():
 
 def test_webhook_events_are_checked():
     text = tenants_toml(
-        extra='[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\n'
+        extra='[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="\n'
         'events = ["document.exploded"]',
     )
     with pytest.raises(ConfigError, match=r"unknown event 'document\.exploded'"):

@@ -74,7 +74,7 @@ async def test_rejected_stops_without_fallback(example_bytes):
 
 
 async def test_misconfigured_falls_back_and_alerts(example_bytes):
-    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\n'
+    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="\n'
     hook += 'events = ["account.misconfigured"]'
     async with running(tenants_toml(extra=hook), run_jobs=False) as (client, rt):
         book("primary").script = ["misconfigured"]

@@ -1,24 +1,27 @@
-"""Webhooks: Standard Webhooks signatures (checked here with hashlib, independently of the
-gateway's code), retries with the same webhook-id, no duplicates, 410 stops, attention events."""
+"""Webhooks: Standard Webhooks signatures (verified with the reference `standardwebhooks` package,
+as receivers verify them, never with the gateway's own HMAC), secrets as the spec serialises them,
+retries with the same webhook-id, no duplicates, 410 stops, attention events."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
+import standardwebhooks
 import uvicorn
 from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
 from litestar import Litestar, Request, Response, post
 
+from gateway.cli import main
 from gateway.store.schema import webhook_deliveries
 from simulators.runner import free_port
 
@@ -66,12 +69,14 @@ def webhook_toml(
     )
 
 
-def verify(headers: dict[str, str], body: bytes) -> bool:
-    content = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    expected = base64.b64encode(hmac.new(SECRET_BYTES, content, hashlib.sha256).digest()).decode()
-    return any(
-        hmac.compare_digest(sig.partition(",")[2], expected) for sig in headers["webhook-signature"].split()
-    )
+def verify(headers: dict[str, str], body: bytes, secret: str = SECRET) -> bool:
+    """The receiver's check, by the reference implementation (it also bounds the timestamp to
+    5 minutes around the real time, which deliveries take from the system clock too)."""
+    try:
+        standardwebhooks.Webhook(secret).verify(body, headers)
+    except standardwebhooks.WebhookVerificationError:
+        return False
+    return True
 
 
 async def wait_for(predicate: Any, timeout: float = 20.0) -> None:
@@ -130,7 +135,9 @@ async def test_needs_attention_is_sent_once_and_unsubscribed_events_are_not(exam
 
 async def test_numbering_low_is_announced_once_when_the_range_runs_low(example_bytes):
     tiny = '[[tenants.numbering]]\nname = "tiny"\nkinds = ["invoice"]\nprefix = "T"\nfrom = 1\nto = 10'
-    hook = '[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "s"\nevents = ["numbering.low"]'
+    hook = (
+        f'[[tenants.webhooks]]\nurl = "http://127.0.0.1:9/h"\nsecret = "{SECRET}"\nevents = ["numbering.low"]'
+    )
     async with running(tenants_toml([("ours", "fakeours")], numbering=tiny, extra=hook), run_jobs=False) as (
         client,
         rt,
@@ -150,3 +157,52 @@ async def test_receiver_retry_after_is_honoured(example_bytes):
         await asyncio.sleep(0.5)
         assert len(hooks.received) == 1  # the backoff alone would have retried within milliseconds
         await wait_for(lambda: len(hooks.received) == 2)
+
+
+# secrets as Standard Webhooks serialises them: base64 of 24 to 64 bytes, `whsec_` optional
+SECRET_FORMS = {
+    "unprefixed": base64.b64encode(SECRET_BYTES).decode(),
+    "unpadded": "whsec_" + base64.b64encode(SECRET_BYTES[:25]).decode().rstrip("="),
+    "64 bytes": "whsec_" + base64.b64encode(SECRET_BYTES * 2).decode(),
+}
+
+
+@pytest.mark.parametrize("secret", SECRET_FORMS.values(), ids=SECRET_FORMS.keys())
+async def test_every_spec_secret_form_verifies_at_the_receiver(example_bytes, secret):
+    """The receiver holds the same string; the reference library decodes it as base64 whether or
+    not it starts with `whsec_` (the gateway used to sign with an unprefixed secret's UTF-8 bytes)."""
+    async with receiver() as (hooks, url), running(webhook_toml(url).replace(SECRET, secret)) as (client, _):
+        await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
+        await wait_for(lambda: hooks.received)
+        headers, body = hooks.received[0]
+        assert verify(headers, body, secret)
+        with pytest.raises(standardwebhooks.WebhookVerificationError):  # not keyed by the text's bytes
+            standardwebhooks.Webhook(secret.encode()).verify(body, headers)
+
+
+NOT_SPEC_SECRETS = {
+    "short plain text": "s",
+    "plain text": "my-webhook-secret-for-acme-2026",
+    "url-safe alphabet": "whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(),
+    "space inside": "whsec_" + base64.b64encode(SECRET_BYTES).decode()[:20] + " " + "A" * 24,
+    "16 bytes": "whsec_" + base64.b64encode(SECRET_BYTES[:16]).decode(),
+    "65 bytes": "whsec_" + base64.b64encode(SECRET_BYTES * 2 + b"!").decode(),
+    "prefix only": "whsec_",
+}
+
+
+@pytest.mark.parametrize("secret", NOT_SPEC_SECRETS.values(), ids=NOT_SPEC_SECRETS.keys())
+def test_tenants_check_refuses_a_secret_receivers_cannot_decode(tmp_path, capsys, secret):
+    config = tmp_path / "tenants.toml"
+    config.write_text(webhook_toml("http://127.0.0.1:9/hooks").replace(SECRET, secret))
+    assert main(["tenants", "check", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert re.search(r"webhooks\[0\]\.secret: .*(base64|key bytes)", err)
+    assert len(secret) < 8 or secret.removeprefix("whsec_") not in err  # the refusal does not quote it
+
+
+def test_tenants_check_accepts_the_spec_forms(tmp_path, capsys):
+    for secret in (SECRET, *SECRET_FORMS.values()):
+        config = tmp_path / "tenants.toml"
+        config.write_text(webhook_toml("http://127.0.0.1:9/hooks").replace(SECRET, secret))
+        assert main(["tenants", "check", str(config)]) == 0, capsys.readouterr().err
