@@ -194,7 +194,7 @@ def create_app(state: SimState) -> Litestar:
                 number=numero,
                 fiscal_id=code,
                 kind=ident["tipoDte"],
-                payload={"dte": dte, "jws": body["documento"], "sello": seal},
+                payload={"dte": dte, "jws": body["documento"], "sello": seal, "estado": "PROCESADO"},
             )
         )
         await state.after_issue(mode)
@@ -253,6 +253,9 @@ def create_app(state: SimState) -> Litestar:
             found.invalidated_by = code  # type: ignore[union-attr]  # checked in _invalidation_refusal
             mh.events.add(code)
         seal = _seal()
+        entry = state.issued(target["codigoGeneracion"])
+        if entry is not None:  # the ledger shows the DTE's public state
+            entry.payload |= {"estado": "INVALIDADO", "invalidacion": {"codigoGeneracion": code, "sello": seal}}
         await state.after_issue(mode)
         return _json(200, _answer("PROCESADO", code, seal, "10", "001", "Invalidación Recibida y Procesada"))
 
