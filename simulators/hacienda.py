@@ -255,7 +255,10 @@ def create_app(state: SimState) -> Litestar:
         seal = _seal()
         entry = state.issued(target["codigoGeneracion"])
         if entry is not None:  # the ledger shows the DTE's public state
-            entry.payload |= {"estado": "INVALIDADO", "invalidacion": {"codigoGeneracion": code, "sello": seal}}
+            entry.payload |= {
+                "estado": "INVALIDADO",
+                "invalidacion": {"codigoGeneracion": code, "sello": seal},
+            }
         await state.after_issue(mode)
         return _json(200, _answer("PROCESADO", code, seal, "10", "001", "Invalidación Recibida y Procesada"))
 

@@ -10,14 +10,16 @@ import json
 import os
 import re
 from decimal import Decimal
+from xml.etree import ElementTree
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_der_public_key
-from e2e.documents import settled, wait_for
-from e2e.tenants import SV_ISSUER, account, dispatch, tenant
 
 from adapters.hacienda.certificate import write_test_certificate
+from e2e.documents import settled, wait_for
+from e2e.tenants import SV_ISSUER, account, dispatch, tenant
 
 KEY = "e2e-hacienda-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -143,10 +145,7 @@ def emit(gw, body: bytes | dict, **params) -> dict:
 
 
 def public_key_pem(certificate) -> bytes:
-    from xml.etree import ElementTree
-
-    from cryptography.hazmat.primitives import serialization
-
+    """The certificate's public key, read here from the .crt (not through our adapter)."""
     encoded = ElementTree.parse(certificate).getroot().findtext("publicKey/encodied")
     key = load_der_public_key(base64.b64decode(encoded))
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -235,7 +234,7 @@ def test_a_lost_answer_is_reconciled_through_consultadte(gw, sims, fault, exampl
     doc = emit(gw, example_bytes["sv-invoice"], provider="hacienda")
     doc = wait_for(gw, doc["id"], settled, auth=AUTH)
     assert doc["status"] == "accepted", doc
-    assert [a["outcome"] for a in doc["attempts"]][0] == "ambiguous"
+    assert doc["attempts"][0]["outcome"] == "ambiguous"
     issued = sims.states["hacienda"].entries()[before:]
     assert [e.reference for e in issued] == [doc["fiscal_id"]]  # one DTE, never a second one
     assert doc["authority"]["seal"] == issued[0].payload["sello"]
