@@ -144,6 +144,7 @@ class HaciendaAdapter:
             outcome = mh.outcome(answer, raw=answer)
         else:
             raise self._failure(response, answer, emits=True)
+        outcome.provider_reference = outcome.fiscal_id = code  # ours, whatever the answer echoes
         outcome.number = numero
         outcome.xml = stored
         outcome.links["consulta_publica"] = mh.public_link(self.account.environment, code, ident["fecEmi"])
