@@ -153,7 +153,7 @@ class HaciendaAdapter:
     async def _confirm_duplicate(self, tipo: str, code: str) -> Outcome:
         """MH holds a DTE with our codigoGeneracion (a resend after a lost answer): accepted only
         when consultadte says it is sealed."""
-        found = await self.status(ProviderRef(fiscal_id=code, number=f"DTE-{tipo}-"))
+        found = await self._consulta(tipo, code)
         if found.status != "accepted":
             raise Ambiguous(
                 f"Hacienda holds codigoGeneracion {code} but consultadte says {found.status}",
@@ -170,9 +170,15 @@ class HaciendaAdapter:
     async def status(self, ref: ProviderRef) -> Outcome:
         """consultadte by NIT, tipoDte (from the numeroControl) and codigoGeneracion."""
         code = ref.fiscal_id or ref.provider_reference
-        tipo = mh.tipo_of(ref.number) or (ref.number or "")[4:6]
-        if not code or tipo not in mh.TIPOS.values():
+        tipo = mh.tipo_of(ref.number)
+        if not code or tipo is None:
             raise NotSearchable("consultadte asks by tipoDte and codigoGeneracion; this document has neither")
+        outcome = await self._consulta(tipo, code)
+        if outcome.status == "accepted":
+            outcome.number = ref.number
+        return outcome
+
+    async def _consulta(self, tipo: str, code: str) -> Outcome:
         response = await self._post(CONSULTA, mh.consulta(self.credentials.user, tipo, code), emits=False)
         answer = exact_json_body(response)
         if response.status_code == 404 and isinstance(answer, dict):
@@ -194,7 +200,6 @@ class HaciendaAdapter:
         except Ambiguous as exc:  # a status call changed nothing: ask again later
             raise Unavailable(exc.message, code=exc.code, raw=answer) from None
         outcome.provider_reference = outcome.fiscal_id = code
-        outcome.number = ref.number if mh.tipo_of(ref.number) else None
         outcome.xml = self._signed.get(code)
         return outcome
 

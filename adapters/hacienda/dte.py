@@ -79,6 +79,7 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 
 # "[identificacion.codigoGeneracion] YA EXISTE UN REGISTRO CON ESE VALOR" (research/sv.md §4.3)
 DUPLICATE: Final = "YA EXISTE UN REGISTRO"
+DUPLICATE_FIELD: Final = "codigoGeneracion"
 
 # CAT-024 tipoAnulacion: the void endpoint rescinds the operation, with no replacement DTE
 # (tipo 2 requires codigoGeneracionR = null: anulacion-schema-v2 allOf)
@@ -301,9 +302,10 @@ def observation_error(observation: str) -> ProviderError:
 
 
 def is_duplicate(body: Mapping[str, Any]) -> bool:
-    """MH refuses a second DTE with a codigoGeneracion it holds: for us, that it has ours."""
+    """MH refuses a second DTE with a codigoGeneracion it holds: for us, that it has ours. (The same
+    words about another field, e.g. a numeroControl already used, are a plain rejection.)"""
     texts = [text(body.get("descripcionMsg")) or "", *observations(body)]
-    return any(DUPLICATE in t.upper() for t in texts)
+    return any(DUPLICATE in t.upper() and DUPLICATE_FIELD in t for t in texts)
 
 
 def errors_of(body: Mapping[str, Any]) -> list[ProviderError]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
 import tomllib
 from decimal import Decimal
@@ -509,3 +510,146 @@ def test_every_documented_answer_is_exercised():
     source = Path(__file__).read_text()
     answers = [n for n in example_names(PROVIDER) if not n.startswith("request.")]
     assert [n for n in answers if f'"{n}"' not in source] == []
+
+
+# -- the simulator: MH's checks, over loopback HTTP -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mh_simulator(certificate, simulator, tmp_path_factory):
+    """The simulator holding the certificate's public key and one API user (environment it reads on
+    every request), and a second certificate for the same NIT that MH never issued."""
+    impostor = write_test_certificate(NIT, KEY_PASSWORD, tmp_path_factory.mktemp("impostor"))
+    saved = {n: os.environ.get(n) for n in ("PASARELA_SIM_HACIENDA_CERTS", "PASARELA_SIM_HACIENDA_USERS")}
+    os.environ["PASARELA_SIM_HACIENDA_CERTS"] = str(certificate.parent)
+    os.environ["PASARELA_SIM_HACIENDA_USERS"] = f"{NIT}:Clave-API-2026!"
+    yield simulator.url(PROVIDER), impostor
+    for name, value in saved.items():
+        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+
+
+@pytest.fixture
+async def live(mh_simulator, certificate):
+    url, _ = mh_simulator
+    adapter = HaciendaAdapter(msgspec.structs.replace(hacienda(certificate).account, base_url=url))
+    yield adapter
+    await adapter.aclose()
+
+
+@pytest.fixture
+def today_emission(make_emission):
+    counter = iter(range(100, 10_000))
+
+    def build(kind: str = "invoice", edit=None):
+        tipo, kind_edit = KINDS[kind]
+
+        def both(raw):
+            if kind_edit:
+                kind_edit(raw)
+            if edit:
+                edit(raw)
+
+        e = make_emission("sv-invoice", edit=both, issuer=SV_ISSUER, fixed_date=False)
+        n = next(counter)
+        rng = NumberingRange(name=f"sv-{tipo}", kinds=[kind], prefix="M001P001", to=999_999_999_999_999)
+        return msgspec.structs.replace(
+            e, consecutive=n, numbering=rng, reference=f"sim-{kind}-{n}-{os.getpid()}"
+        )
+
+    return build
+
+
+async def test_simulator_seals_every_kind_and_answers_consultadte(live, today_emission):
+    for kind in KINDS:
+        outcome = await live.emit(today_emission(kind))
+        assert outcome.status == "accepted" and len(outcome.authority.seal) == 40, kind
+        assert (await live.status(outcome.ref)).authority.seal == outcome.authority.seal
+
+
+async def test_simulator_refuses_a_jws_signed_with_another_key(mh_simulator, certificate, today_emission):
+    url, impostor = mh_simulator
+    adapter = HaciendaAdapter(
+        msgspec.structs.replace(
+            hacienda(certificate).account,
+            base_url=url,
+            credentials={**hacienda(certificate).account.credentials, "certificate": str(impostor)},
+        )
+    )
+    with pytest.raises(Rejected) as refused:
+        await adapter.emit(today_emission())
+    assert refused.value.message == "[documento] FIRMA NO VALIDA"
+    await adapter.aclose()
+
+
+async def test_simulator_refuses_wrong_api_credentials(mh_simulator, certificate, today_emission):
+    url, _ = mh_simulator
+    adapter = HaciendaAdapter(
+        msgspec.structs.replace(hacienda(certificate, password="not-the-api-password").account, base_url=url)
+    )
+    with pytest.raises(Misconfigured):
+        await adapter.emit(today_emission())
+    await adapter.aclose()
+
+
+async def test_simulator_checks_the_schema_totals_dates_and_numbers(live, today_emission, monkeypatch):
+    e = today_emission()
+    dte = live.build_payload(e)
+    original_build = mh.build
+
+    def tampered(change):
+        def build(emission):
+            built = original_build(emission)
+            change(built)
+            return built
+
+        return build
+
+    cases = [
+        (
+            lambda d: d["resumen"].update(totalPagar=d["resumen"]["totalPagar"] + Decimal("0.05")),
+            "[resumen.totalPagar] CALCULO INCORRECTO",
+        ),
+        (
+            lambda d: d["identificacion"].update(fecEmi="2099-01-01"),
+            "[identificacion.fecEmi] FECHA DE EMISION POSTERIOR A LA FECHA ACTUAL",
+        ),
+        (
+            lambda d: d["identificacion"].update(numeroControl="DTE-01-00000000-000000000000001"),
+            "NO CUMPLE LA ESTRUCTURA",
+        ),
+        (lambda d: d["identificacion"].update(tipoMoneda="EUR"), "[identificacion.tipoMoneda]"),
+    ]
+    for change, expected in cases:
+        monkeypatch.setattr(mh, "build", tampered(change))
+        with pytest.raises(Rejected) as refused:
+            await live.emit(today_emission())
+        assert expected in refused.value.message, refused.value.message
+    monkeypatch.setattr(
+        mh,
+        "build",
+        tampered(lambda d: d["resumen"].update(totalPagar=d["resumen"]["totalPagar"] + Decimal("0.01"))),
+    )
+    within = await live.emit(today_emission())  # within MH's 0.01: accepted with an observación
+    assert within.authority.code == "002" and "[resumen.totalPagar]" in within.warnings[0]
+    monkeypatch.setattr(mh, "build", original_build)
+    first = await live.emit(e)
+    assert first.fiscal_id == dte["identificacion"]["codigoGeneracion"]
+    second_number = msgspec.structs.replace(e, reference="another-reference-same-number")
+    with pytest.raises(Rejected) as refused:
+        await live.emit(second_number)
+    assert "[identificacion.numeroControl] YA EXISTE" in refused.value.message
+
+
+async def test_simulator_invalidation_windows(live, today_emission):
+    factura = await live.emit(today_emission())
+    voided = await live.invalidate(ProviderRef(document=factura.xml), "Rescisión de la venta acordada")
+    assert voided.authority.code == "INVALIDADO"
+    assert (await live.status(factura.ref)).authority.code == "INVALIDADO"
+    # one event per DTE: the same request again meets MH's duplicate and reads back INVALIDADO
+    again = await live.invalidate(ProviderRef(document=factura.xml), "Rescisión de la venta acordada")
+    assert (again.authority.code, again.authority.seal) == ("INVALIDADO", factura.authority.seal)
+    ccf = await live.emit(today_emission("tax_credit_invoice"))
+    with clock.set_to(clock.now(dt.UTC) + dt.timedelta(days=2)):  # a CCF: until the end of the next day
+        with pytest.raises(Rejected) as late:
+            await live.invalidate(ProviderRef(document=ccf.xml), "Rescisión de la venta acordada")
+    assert "FUERA DEL PLAZO" in late.value.message
