@@ -48,6 +48,7 @@ class Account(Struct, kw_only=True):
     credentials: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 10.0
     transmitter_code: str | None = None  # SmartBill: the P### part of numeroControl
+    contingency: bool = False  # Hacienda: issue in MH's contingency model while MH is unreachable
     enabled: bool = True
 
 

@@ -45,6 +45,8 @@ SCHEMA_FILES: Final[dict[str, str]] = {
     "06": "fe-nd-v3.json",
 }
 NOTES: Final = frozenset({"05", "06"})
+# CAT-005 tipoContingencia without free text: 1 MH unavailable, 2 our system, 3 our internet, 4 power
+CONTINGENCY_TYPES: Final = frozenset({1, 2, 3, 4})
 ESTABLISHMENT_CODES: Final = frozenset(
     {"codEstableMH", "codEstable", "codPuntoVentaMH", "codPuntoVenta"}
 )  # follow CCF arithmetic; fewer resumen fields (research/sv.md §3.4)
@@ -221,9 +223,11 @@ def build_dte(
     sequence: int,
     codigo: str | None = None,
     environment: Literal["test", "production"] = "test",
+    contingency: int | None = None,
 ) -> dict[str, Any]:
     """The MH DTE (a dict of str/int/Decimal/None) for an SV invoice (01), tax_credit_invoice (03),
-    credit_note (05) or debit_note (06).
+    credit_note (05) or debit_note (06). `contingency` (CAT-005 tipoContingencia, 1-4) issues it in
+    MH's contingency model: tipoModelo 2 (diferido), tipoOperacion 2.
 
     Raises InvalidDocument when the document or the issuer lacks what the schema requires, each
     problem with its path and rule code."""
@@ -246,7 +250,9 @@ def build_dte(
     ]
     resumen = _resumen(doc, totals, items, ccf=ccf)
     if tipo in NOTES:
-        return _note(doc, tipo, items, resumen, issuer, sequence, codigo, environment)
+        dte = _note(doc, tipo, items, resumen, issuer, sequence, codigo, environment)
+        dte["identificacion"].update(_operation(contingency))
+        return dte
     if not ccf and doc.customer is None and resumen["montoTotalOperacion"] >= SV_FACTURA_ID_THRESHOLD:
         raise InvalidDocument(
             [
@@ -266,10 +272,7 @@ def build_dte(
                 tipo, issuer.establishment or "", issuer.point_of_sale or "", sequence
             ),
             "codigoGeneracion": codigo_generacion(codigo),
-            "tipoModelo": 1,  # modelo previo, normal transmission: no contingency fields
-            "tipoOperacion": 1,
-            "tipoContingencia": None,
-            "motivoContin": None,
+            **_operation(contingency),
             "fecEmi": doc.issue_date.isoformat(),  # type: ignore[union-attr]  # checked in _check
             "horEmi": doc.issue_time.strftime("%H:%M:%S"),  # type: ignore[union-attr]
             "tipoMoneda": "USD",
@@ -339,6 +342,16 @@ def _note(
         "extension": _extension(doc, note=True),
         "apendice": None,
     }
+
+
+def _operation(contingency: int | None) -> dict[str, Any]:
+    """identificacion's model and operation: modelo previo, normal transmission; or, in contingency,
+    diferido with its CAT-005 type (5, "otro", would need motivoContin text: not offered)."""
+    if contingency is None:
+        return {"tipoModelo": 1, "tipoOperacion": 1, "tipoContingencia": None, "motivoContin": None}
+    if contingency not in CONTINGENCY_TYPES:
+        raise ValueError(f"tipoContingencia {contingency} is not one of {sorted(CONTINGENCY_TYPES)}")
+    return {"tipoModelo": 2, "tipoOperacion": 2, "tipoContingencia": contingency, "motivoContin": None}
 
 
 def dte_json(dte: dict[str, Any]) -> bytes:

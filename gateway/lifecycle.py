@@ -199,7 +199,7 @@ class LifecycleService:
             )
         now = self.rt.clock()
         try:
-            outcome = await invalidate(replace(provider_ref(row), document=row.xml), reason)
+            outcome = await invalidate(provider_ref(row), reason)
         except ProviderFailure as exc:
             await self._attempt(row, account.name, account.provider, "invalidation_refused", exc.message, now)
             raise LifecycleRefusal(

@@ -13,6 +13,8 @@
   40-character sello, or HTTP 400 RECHAZADO.
 - `POST /fesv/recepcion/consultadte/`, `POST /fesv/anulardte` (invalidation windows: a factura
   within 3 months of its sello, any other DTE until the end of the day after it).
+- `POST /fesv/contingencia`: the contingency event (contingencia-schema-v3); a DTE issued in
+  contingency (tipoOperacion 2) is received only when an event lists it, within 72 h of its sello.
 - `/_sim` control API (simulators/control.py).
 
 Written from the manual and the schemas: never imports `adapters`.
@@ -65,6 +67,9 @@ DTE_SCHEMAS: Final[dict[str, dict[int, str]]] = {
     "14": {1: "fe-fse-v1.json"},
 }
 INVALIDATION_SCHEMA: Final = "anulacion-schema-v2.json"
+CONTINGENCY_SCHEMA: Final = "contingencia-schema-v3.json"
+CONTINGENCY_WINDOW: Final = dt.timedelta(hours=72)
+IN_CONTINGENCY: Final = 2  # CAT-004 tipoOperacion
 FACTURA: Final = "01"
 _DUPLICATE: Final = "[identificacion.codigoGeneracion] YA EXISTE UN REGISTRO CON ESE VALOR"
 
@@ -93,6 +98,7 @@ class Hacienda:
         self.received: dict[str, Received] = {}
         self.numbers: set[tuple[str, str]] = set()
         self.events: set[str] = set()
+        self.reported: dict[str, dt.datetime] = {}  # DTE codigo -> sealed time of its contingency event
 
     # -- accreditation -------------------------------------------------------------------------------
 
@@ -170,7 +176,7 @@ def create_app(state: SimState) -> Litestar:
         with mh.lock:  # the duplicate check and the record are one step
             if code in mh.received:
                 return _rejected(code, "11", "004", _DUPLICATE)
-            errors = _dte_errors(dte, nit)
+            errors = _dte_errors(dte, nit) or _contingency_errors(mh, ident)
             if errors:
                 return _rejected(code, "20", "020", errors[0], errors[1:])
             numero = ident["numeroControl"]
@@ -262,7 +268,34 @@ def create_app(state: SimState) -> Litestar:
         await state.after_issue(mode)
         return _json(200, _answer("PROCESADO", code, seal, "10", "001", "Invalidación Recibida y Procesada"))
 
-    return Litestar(route_handlers=[auth, recepcion, consulta, anular, *control_handlers(state)], debug=False)
+    @post("/fesv/contingencia", status_code=200)
+    async def contingencia(request: Request) -> Response:
+        nit = mh.token_user(request)
+        if nit is None:
+            return _example("recepciondte.401")
+        body = _body(await request.body())
+        if contracts.request_errors(PROVIDER, "contingencia", body) or body["nit"] != nit:
+            return _event_answer(400, "RECHAZADO", None, "JSON DE LA PETICION NO VALIDO")
+        event, refusal = _signed(mh, nit, body["documento"])
+        if refusal:
+            return _event_answer(400, "RECHAZADO", None, refusal)
+        errors = _schema_errors(CONTINGENCY_SCHEMA, event)
+        if errors:
+            return _event_answer(400, "RECHAZADO", None, errors[0], errors[1:])
+        code = event["identificacion"]["codigoGeneracion"]
+        seal = _seal()
+        with mh.lock:
+            if code in mh.events:
+                return _event_answer(400, "RECHAZADO", None, _DUPLICATE)
+            mh.events.add(code)
+            for item in event["detalleDTE"]:
+                mh.reported[item["codigoGeneracion"]] = clock.now(EL_SALVADOR)
+        return _event_answer(200, "RECIBIDO", seal, "EVENTO DE CONTINGENCIA RECIBIDO")
+
+    return Litestar(
+        route_handlers=[auth, recepcion, consulta, anular, contingencia, *control_handlers(state)],
+        debug=False,
+    )
 
 
 # -- the checks -------------------------------------------------------------------------------------
@@ -352,6 +385,18 @@ def _dte_errors(dte: dict[str, Any], nit: str) -> list[str]:
     if issued < today - dt.timedelta(days=ISSUE_WINDOW_DAYS):
         return ["[identificacion.fecEmi] FECHA DE EMISION FUERA DEL PLAZO PERMITIDO"]
     return [f"[resumen.{field}] CALCULO INCORRECTO" for field, diff in _differences(dte) if diff > TOLERANCE]
+
+
+def _contingency_errors(mh: Hacienda, ident: dict[str, Any]) -> list[str]:
+    """A DTE issued in contingency comes after the event that reports it, within 72 h of it."""
+    if ident.get("tipoOperacion") != IN_CONTINGENCY:
+        return []
+    reported = mh.reported.get(ident["codigoGeneracion"])
+    if reported is None:
+        return ["[identificacion.codigoGeneracion] NO SE ENCUENTRA EN UN EVENTO DE CONTINGENCIA"]
+    if clock.now(EL_SALVADOR) > reported + CONTINGENCY_WINDOW:
+        return ["[identificacion.codigoGeneracion] FUERA DEL PLAZO DE 72 HORAS DEL EVENTO DE CONTINGENCIA"]
+    return []
 
 
 def _observations(dte: dict[str, Any]) -> list[str]:
@@ -462,6 +507,20 @@ def _rejected(
 ) -> Response:
     """RECHAZADO: HTTP 400, no sello (the manual's example)."""
     return _json(400, _answer("RECHAZADO", code, None, clasifica, codigo, message, observaciones))
+
+
+def _event_answer(
+    status: int, estado: str, seal: str | None, message: str, observaciones: list[str] | None = None
+) -> Response:
+    """The contingency event's answer shape (research/sv.md §4.4)."""
+    body = {
+        "estado": estado,
+        "fechaHora": clock.now(EL_SALVADOR).strftime("%d/%m/%Y %H:%M:%S"),
+        "mensaje": message,
+        "selloRecibido": seal,
+        "observaciones": observaciones or [],
+    }
+    return _json(status, body)
 
 
 def _listed(problems: dict[str, list[str]]) -> list[str]:

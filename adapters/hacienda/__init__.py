@@ -55,6 +55,10 @@ AUTH: Final = "/seguridad/auth"
 RECEPCION: Final = "/fesv/recepciondte"
 CONSULTA: Final = "/fesv/recepcion/consultadte/"
 ANULAR: Final = "/fesv/anulardte"
+CONTINGENCIA: Final = "/fesv/contingencia"
+CONTINGENCY: Final = "CONTINGENCIA"  # authority.code of a DTE issued in contingency, not yet sealed
+UNREACHABLE_CODES: Final = frozenset({"connect", "timeout", "transport"})
+UNREACHABLE_STATUSES: Final = frozenset({502, 503, 504})
 
 RECEPTION_TIMEOUT_S: Final = 8.0  # the manual: no answer within 8 s -> ask consultadte
 TOKEN_LIFETIME: Final[dict[str, dt.timedelta]] = {
@@ -134,6 +138,10 @@ class HaciendaAdapter:
         except Ambiguous as exc:
             exc.raw = {"fiscal_id": code, "number": numero}  # what to reconcile by
             raise
+        except Unavailable as exc:
+            if self._unreachable(exc):
+                return self._issue_in_contingency(emission)
+            raise
         answer = exact_json_body(response)
         answer = answer if isinstance(answer, dict) else {}
         if response.status_code in (200, 400) and mh.is_duplicate(answer):
@@ -143,12 +151,112 @@ class HaciendaAdapter:
         elif response.status_code == 200:
             outcome = mh.outcome(answer, raw=answer)
         else:
-            raise self._failure(response, answer, emits=True)
+            failure = self._failure(response, answer, emits=True)
+            if isinstance(failure, Unavailable) and self._unreachable(failure):
+                return self._issue_in_contingency(emission)
+            raise failure
         outcome.provider_reference = outcome.fiscal_id = code  # ours, whatever the answer echoes
         outcome.number = numero
         outcome.xml = stored
         outcome.links["consulta_publica"] = mh.public_link(self.account.environment, code, ident["fecEmi"])
         return outcome
+
+    # -- contingency ---------------------------------------------------------------------------------
+
+    def _unreachable(self, failure: ProviderFailure) -> bool:
+        """MH's own system is not available (CAT-005 1): no connection, or its gateway answers 5xx
+        before taking the DTE. Only for accounts that opted in to MH's contingency model."""
+        return self.account.contingency and (
+            failure.code in UNREACHABLE_CODES or failure.http_status in UNREACHABLE_STATUSES
+        )
+
+    def _issue_in_contingency(self, emission: Emission) -> Outcome:
+        """The DTE issued in MH's contingency model (tipoModelo 2, tipoOperacion 2, signed now and
+        valid for the buyer); MH gets the contingency event and then the DTE when it answers again
+        (`status()`), within 72 h of the event. `pending` until MH seals it."""
+        responsible = self._responsible()  # the event needs it: refuse now, not after issuing
+        dte = mh.build(emission, contingency=mh.MH_UNAVAILABLE)
+        jws = sign(dte_json(dte), self.certificate.key)
+        ident = dte["identificacion"]
+        code = ident["codigoGeneracion"]
+        stored = self.stored(dte, jws)
+        self._remember(code, stored)
+        return Outcome(
+            status="pending",
+            provider_reference=code,
+            fiscal_id=code,
+            number=ident["numeroControl"],
+            authority=Authority(
+                code=CONTINGENCY,
+                message=f"issued in contingency (MH unreachable); reported to MH by {responsible.name} "
+                "with its contingency event once MH answers, then transmitted within 72 h",
+            ),
+            warnings=["Hacienda was unreachable: the DTE was issued in MH's contingency model"],
+            links={"consulta_publica": mh.public_link(self.account.environment, code, ident["fecEmi"])},
+            xml=stored,
+        )
+
+    async def _transmit_contingency(self, dte: dict[str, Any], jws: str) -> Outcome:
+        """MH answers again: the contingency event, then the DTE itself (one by one, which the
+        manual allows besides batches)."""
+        ident = dte["identificacion"]
+        code, numero = ident["codigoGeneracion"], ident["numeroControl"]
+        event = mh.contingency_event(
+            dte,
+            self._responsible(),
+            codigo=mh.codigo_generacion(self.credentials.user, f"contingencia:{code}"),
+            until=clock.now(EL_SALVADOR),
+        )
+        body = {"nit": self.credentials.user, "documento": sign(dte_json(event), self.certificate.key)}
+        response = await self._post(CONTINGENCIA, body, emits=False)
+        answer = exact_json_body(response)
+        answer = answer if isinstance(answer, dict) else {}
+        duplicate = mh.is_duplicate(answer)  # the event reached MH on an earlier poll
+        if response.status_code == 400 and answer.get("estado") == "RECHAZADO" and not duplicate:
+            return self._refused(code, numero, answer, "contingency event refused")
+        if response.status_code != 200 and not duplicate:
+            raise self._failure(response, answer, emits=False)
+        response = await self._post(RECEPCION, mh.reception(dte, jws, id_envio=1), emits=True)
+        received = exact_json_body(response)
+        received = received if isinstance(received, dict) else {}
+        if response.status_code in (200, 400) and mh.is_duplicate(received):
+            outcome = await self._consulta(ident["tipoDte"], code)
+        elif response.status_code in (200, 400) and received.get("estado") == "RECHAZADO":
+            return self._refused(code, numero, received, "DTE refused after contingency")
+        elif response.status_code == 200:
+            outcome = mh.outcome(received, raw=received)
+        else:
+            raise self._failure(response, received, emits=True)
+        outcome.provider_reference = outcome.fiscal_id = code
+        outcome.number = numero
+        outcome.warnings.insert(0, "issued in contingency; MH sealed it after the contingency event")
+        return outcome
+
+    @staticmethod
+    def _refused(code: str, numero: str, answer: dict[str, Any], what: str) -> Outcome:
+        """A refusal met while polling: the document's verdict (rejected), MH's words kept."""
+        message = mh.text(answer.get("descripcionMsg")) or mh.text(answer.get("mensaje")) or "RECHAZADO"
+        errors = mh.errors_of({**answer, "descripcionMsg": message})
+        return Outcome(
+            status="rejected",
+            provider_reference=code,
+            fiscal_id=code,
+            number=numero,
+            authority=Authority(
+                code=str(answer.get("codigoMsg") or "RECHAZADO"), message=f"{what}: {message}", errors=errors
+            ),
+            raw=answer,
+        )
+
+    def _responsible(self) -> mh.Responsible:
+        c = self.credentials
+        if not c.responsible_name or not c.responsible_id_number:
+            raise Misconfigured(
+                "MH's events need credentials.responsible_name and responsible_id_number", code="responsible"
+            )
+        return mh.Responsible(
+            name=c.responsible_name, id_type=c.responsible_id_type, id_number=c.responsible_id_number
+        )
 
     async def _confirm_duplicate(self, tipo: str, code: str) -> Outcome:
         """MH holds a DTE with our codigoGeneracion (a resend after a lost answer): accepted only
@@ -174,6 +282,10 @@ class HaciendaAdapter:
         if not code or tipo is None:
             raise NotSearchable("consultadte asks by tipoDte and codigoGeneracion; this document has neither")
         outcome = await self._consulta(tipo, code)
+        if outcome.status == "not_found" and ref.document:
+            stored = _exact.decode(ref.document)
+            if mh.in_contingency(stored["dte"]):
+                return await self._transmit_contingency(stored["dte"], stored["jws"])
         if outcome.status == "accepted":
             outcome.number = ref.number
         return outcome
@@ -236,11 +348,7 @@ class HaciendaAdapter:
         """The invalidación event (`/fesv/anulardte`) for a sealed DTE: rescission, no replacement.
         It restates the DTE, read from the stored copy; MH enforces its windows (research/sv.md §3.9)."""
         c = self.credentials
-        if not c.responsible_name or not c.responsible_id_number:
-            raise Misconfigured(
-                "invalidation needs credentials.responsible_name and responsible_id_number",
-                code="responsible",
-            )
+        responsible = self._responsible()
         stored = ref.document or await self.fetch_xml(ref)
         if not stored:
             raise Rejected("the signed DTE is not stored; it cannot be invalidated from here", code="no-dte")
@@ -257,9 +365,7 @@ class HaciendaAdapter:
             dte,
             sealed.authority.seal,
             (reason or "Rescisión de la operación")[:250],
-            mh.Responsible(
-                name=c.responsible_name, id_type=c.responsible_id_type, id_number=c.responsible_id_number
-            ),
+            responsible,
             codigo=event_code,
             fecha=now.date().isoformat(),
             hora=now.strftime("%H:%M:%S"),

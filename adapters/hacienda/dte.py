@@ -6,6 +6,7 @@ Contract: `contracts/hacienda/` (README.md: the readings taken where the manual 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 import uuid
@@ -85,6 +86,10 @@ DUPLICATE_FIELD: Final = "codigoGeneracion"
 # (tipo 2 requires codigoGeneracionR = null: anulacion-schema-v2 allOf)
 RESCISSION: Final = 2
 INVALIDATION_VERSION: Final = 2  # anulacion-schema-v2.json
+CONTINGENCY_VERSION: Final = 3  # contingencia-schema-v3.json
+CONTINGENCY_OPERATION: Final = 2  # CAT-004 tipoOperacion 2: transmission in contingency
+MH_UNAVAILABLE: Final = 1  # CAT-005 tipoContingencia 1: MH's system not available
+CONTINGENCY_WINDOW: Final = dt.timedelta(hours=72)  # the DTE reaches MH within 72 h of the event
 
 _NUMERO_CONTROL: Final = re.compile(r"^DTE-(\d{2})-([MBSP]\d{3})(P\d{3})-(\d{15})$")
 _POINT: Final = re.compile(r"^([MBSP]\d{3})(P\d{3})$")
@@ -125,8 +130,9 @@ def tipo_of(numero_control: str | None) -> str | None:
 # -- what we send -----------------------------------------------------------------------------------
 
 
-def build(emission: Emission) -> dict[str, Any]:
-    """The DTE for an emission; content MH cannot take is refused as Unsupported, field by field."""
+def build(emission: Emission, *, contingency: int | None = None) -> dict[str, Any]:
+    """The DTE for an emission (in MH's contingency model with a CAT-005 type); content MH cannot
+    take is refused as Unsupported, field by field."""
     if emission.consecutive is None:
         raise Unsupported(
             [
@@ -146,6 +152,7 @@ def build(emission: Emission) -> dict[str, Any]:
             sequence=emission.consecutive,
             codigo=code,
             environment=emission.environment,
+            contingency=contingency,
         )
     except InvalidDocument as exc:
         raise Unsupported(
@@ -251,6 +258,54 @@ def invalidation(
     }
 
 
+def contingency_event(
+    dte: Mapping[str, Any],
+    responsible: Responsible,
+    *,
+    codigo: str,
+    until: dt.datetime,
+) -> dict[str, Any]:
+    """The contingency event (contingencia-schema-v3) reporting one DTE issued in contingency: from
+    its issue time until MH answered again."""
+    ident, emisor = dte["identificacion"], dte["emisor"]
+    return {
+        "identificacion": {
+            "version": CONTINGENCY_VERSION,
+            "ambiente": ident["ambiente"],
+            "codigoGeneracion": codigo,
+            "fTransmision": until.date().isoformat(),
+            "hTransmision": until.strftime("%H:%M:%S"),
+        },
+        "emisor": {
+            "nit": emisor["nit"],
+            "nombre": emisor["nombre"],
+            "nombreResponsable": responsible.name,
+            "tipoDocResponsable": ID_TYPES["SV"].get(responsible.id_type, "37"),
+            "numeroDocResponsable": responsible.id_number,
+            "tipoEstablecimiento": emisor.get("tipoEstablecimiento") or "02",
+            "codEstableMH": emisor.get("codEstableMH"),
+            "codPuntoVenta": emisor.get("codPuntoVenta") or _numero_part(ident["numeroControl"], 3),
+            "telefono": emisor.get("telefono") or "",
+            "correo": emisor["correo"],
+        },
+        "detalleDTE": [
+            {"noItem": 1, "codigoGeneracion": ident["codigoGeneracion"], "tipoDoc": ident["tipoDte"]}
+        ],
+        "motivo": {
+            "fInicio": ident["fecEmi"],
+            "fFin": until.date().isoformat(),
+            "hInicio": ident["horEmi"],
+            "hFin": until.strftime("%H:%M:%S"),
+            "tipoContingencia": ident["tipoContingencia"],
+            "motivoContingencia": None,
+        },
+    }
+
+
+def in_contingency(dte: Mapping[str, Any]) -> bool:
+    return dte.get("identificacion", {}).get("tipoOperacion") == CONTINGENCY_OPERATION
+
+
 def iva_of(dte: Mapping[str, Any]) -> Decimal:
     """montoIva: the factura's totalIva, else the resumen's tributo 20."""
     resumen = dte["resumen"]
@@ -304,7 +359,7 @@ def observation_error(observation: str) -> ProviderError:
 def is_duplicate(body: Mapping[str, Any]) -> bool:
     """MH refuses a second DTE with a codigoGeneracion it holds: for us, that it has ours. (The same
     words about another field, e.g. a numeroControl already used, are a plain rejection.)"""
-    texts = [text(body.get("descripcionMsg")) or "", *observations(body)]
+    texts = [text(body.get("descripcionMsg")) or "", text(body.get("mensaje")) or "", *observations(body)]
     return any(DUPLICATE in t.upper() and DUPLICATE_FIELD in t for t in texts)
 
 

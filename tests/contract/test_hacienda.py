@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import itertools
 import json
 import os
 import re
@@ -525,7 +526,10 @@ def mh_simulator(certificate, simulator, tmp_path_factory):
     os.environ["PASARELA_SIM_HACIENDA_USERS"] = f"{NIT}:Clave-API-2026!"
     yield simulator.url(PROVIDER), impostor
     for name, value in saved.items():
-        os.environ.pop(name, None) if value is None else os.environ.__setitem__(name, value)
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture
@@ -536,9 +540,11 @@ async def live(mh_simulator, certificate):
     await adapter.aclose()
 
 
+SIM_SEQUENCE = itertools.count(100)  # the simulator refuses a numeroControl twice: one sequence per run
+
+
 @pytest.fixture
 def today_emission(make_emission):
-    counter = iter(range(100, 10_000))
 
     def build(kind: str = "invoice", edit=None):
         tipo, kind_edit = KINDS[kind]
@@ -550,7 +556,7 @@ def today_emission(make_emission):
                 edit(raw)
 
         e = make_emission("sv-invoice", edit=both, issuer=SV_ISSUER, fixed_date=False)
-        n = next(counter)
+        n = next(SIM_SEQUENCE)
         rng = NumberingRange(name=f"sv-{tipo}", kinds=[kind], prefix="M001P001", to=999_999_999_999_999)
         return msgspec.structs.replace(
             e, consecutive=n, numbering=rng, reference=f"sim-{kind}-{n}-{os.getpid()}"
@@ -653,3 +659,103 @@ async def test_simulator_invalidation_windows(live, today_emission):
         with pytest.raises(Rejected) as late:
             await live.invalidate(ProviderRef(document=ccf.xml), "Rescisión de la venta acordada")
     assert "FUERA DEL PLAZO" in late.value.message
+
+
+# -- contingency ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def opted_in(certificate):
+    adapter = HaciendaAdapter(msgspec.structs.replace(hacienda(certificate).account, contingency=True))
+    yield adapter
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    "unreachable",
+    [lambda documented: documented(PROVIDER, "recepciondte.503"), lambda _: httpx.ConnectError("refused")],
+)
+async def test_mh_unreachable_issues_the_dte_in_contingency_when_the_account_opted_in(
+    mh_api, documented, opted_in, emission, unreachable
+):
+    answer = unreachable(documented)
+    route = mh_api.post("/fesv/recepciondte")
+    route.side_effect = answer if isinstance(answer, Exception) else [answer]
+    outcome = await opted_in.emit(emission())
+    assert (outcome.status, outcome.authority.code) == ("pending", "CONTINGENCIA")
+    dte = json.loads(outcome.xml, parse_float=Decimal)["dte"]
+    ident = dte["identificacion"]
+    assert (ident["tipoModelo"], ident["tipoOperacion"], ident["tipoContingencia"]) == (2, 2, 1)
+    assert [e.message for e in dte_validator("01").iter_errors(dte)] == []
+    assert outcome.fiscal_id == ident["codigoGeneracion"] and outcome.number == ident["numeroControl"]
+
+
+async def test_a_contingency_dte_reaches_mh_after_its_event(
+    mh_api, documented, opted_in, emission, certificate
+):
+    mh_api.post("/fesv/recepciondte").side_effect = [
+        documented(PROVIDER, "recepciondte.503"),
+        documented(PROVIDER, "recepciondte.200"),
+    ]
+    issued = await opted_in.emit(emission())
+    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=documented(PROVIDER, "consultadte.404"))
+    event_route = mh_api.post("/fesv/contingencia").mock(
+        return_value=documented(PROVIDER, "contingencia.200")
+    )
+    ref = ProviderRef(fiscal_id=issued.fiscal_id, number=issued.number, document=issued.xml)
+    outcome = await opted_in.status(ref)
+    assert outcome.status == "accepted"
+    assert outcome.authority.seal == example(PROVIDER, "recepciondte.200")["body"]["selloRecibido"]
+    body = sent(event_route)
+    assert request_errors(PROVIDER, "contingencia", body) == {}
+    event = json.loads(
+        jwt.api_jws.PyJWS().decode(body["documento"], public_pem(certificate), algorithms=["RS512"]),
+        parse_float=Decimal,
+    )
+    schema = json.loads(contracts.read_bytes("sv-dte", "contingencia-schema-v3.json"), parse_float=Decimal)
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    assert [e.message for e in validator.iter_errors(event)] == []
+    assert event["detalleDTE"] == [{"noItem": 1, "codigoGeneracion": issued.fiscal_id, "tipoDoc": "01"}]
+    assert mh_api.calls.last.request.url.path == "/fesv/recepciondte"  # the same signed DTE, after the event
+    assert sent(mh_api.routes[1])["documento"] == json.loads(issued.xml)["jws"]
+
+
+async def test_a_refused_contingency_event_rejects_the_document(mh_api, documented, opted_in, emission):
+    mh_api.post("/fesv/recepciondte").mock(return_value=documented(PROVIDER, "recepciondte.503"))
+    issued = await opted_in.emit(emission())
+    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=documented(PROVIDER, "consultadte.404"))
+    mh_api.post("/fesv/contingencia").mock(return_value=documented(PROVIDER, "contingencia.400"))
+    outcome = await opted_in.status(
+        ProviderRef(fiscal_id=issued.fiscal_id, number=issued.number, document=issued.xml)
+    )
+    assert outcome.status == "rejected"
+    assert "[motivo.fFin] FECHA FIN ANTERIOR A FECHA INICIO" in outcome.authority.message
+
+
+async def test_simulator_takes_a_contingency_dte_only_after_its_event(
+    mh_simulator, simulator, certificate, today_emission
+):
+    url, _ = mh_simulator
+    account = msgspec.structs.replace(hacienda(certificate).account, base_url=url, contingency=True)
+    adapter = HaciendaAdapter(account)
+    simulator.states[PROVIDER].set_fault("down", 1)  # MH unreachable for the first reception
+    issued = await adapter.emit(today_emission())
+    assert issued.authority.code == "CONTINGENCIA"
+    stored = json.loads(issued.xml, parse_float=Decimal)
+    async with httpx.AsyncClient(base_url=url) as client:
+        auth = await client.post(
+            "/seguridad/auth", data={"user": NIT, "pwd": account.credentials["password"]}
+        )
+        token = auth.json()["body"]["token"]
+        early = await client.post(
+            "/fesv/recepciondte",
+            content=msgspec.json.encode(mh.reception(stored["dte"], stored["jws"], 1)),
+            headers={"Authorization": token, "Content-Type": "application/json"},
+        )
+    assert early.status_code == 400  # sent before its contingency event: refused
+    assert "EVENTO DE CONTINGENCIA" in early.json()["descripcionMsg"]
+    sealed = await adapter.status(
+        ProviderRef(fiscal_id=issued.fiscal_id, number=issued.number, document=issued.xml)
+    )
+    assert sealed.status == "accepted" and len(sealed.authority.seal) == 40
+    await adapter.aclose()

@@ -1,6 +1,6 @@
 """The gateway over real HTTP in front of the Hacienda simulator: factura, CCF, credit and debit
 notes, invalidación, a lost answer reconciled through consultadte, a rejection kept with MH's words,
-and SmartBill down -> fallback to Hacienda direct. The simulator verifies every JWS with the public
+SmartBill down -> fallback to Hacienda direct, and MH's contingency flow. The simulator verifies every JWS with the public
 key of the certificate made here, and validates every DTE against the official schema."""
 
 from __future__ import annotations
@@ -86,6 +86,19 @@ TENANTS = "\n".join(
                 "responsible_name": "Ana María Pérez",
                 "responsible_id_number": "04567890-3",
             },
+        ),
+        account(
+            "hacienda-contingencia",
+            "hacienda",
+            {
+                "user": NIT,
+                "password": "${E2E_MH_PASSWORD}",
+                "certificate": "${E2E_MH_CERTIFICATE}",
+                "certificate_password": "${E2E_MH_KEY_PASSWORD}",
+                "responsible_name": "Ana María Pérez",
+                "responsible_id_number": "04567890-3",
+            },
+            contingency=True,
         ),
         numbering("invoice", "01"),
         numbering("tax_credit_invoice", "03"),
@@ -256,3 +269,21 @@ def test_smartbill_down_falls_back_to_hacienda_direct(gw, sims, fault, example_b
     assert (doc["status"], doc["account"]) == ("accepted", "hacienda"), doc
     assert [a["account"] for a in doc["attempts"]][-1] == "hacienda"
     assert "smartbill" in [a["account"] for a in doc["attempts"]]
+
+
+def test_contingency_when_mh_is_unreachable(gw, sims, fault, example_bytes):
+    """An account that opted in: MH down -> the DTE issued in contingency (pending, visible as such);
+    once MH answers, the contingency event and then the same signed DTE: accepted with MH's seal."""
+    fault("hacienda", "down", 1)
+    doc = emit(gw, example_bytes["sv-invoice"], provider="hacienda-contingencia")
+    assert (doc["status"], doc["authority"]["code"]) == ("pending", "CONTINGENCIA"), doc
+    stored = json.loads(gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH).content)
+    assert (
+        stored["dte"]["identificacion"]["tipoModelo"],
+        stored["dte"]["identificacion"]["tipoOperacion"],
+    ) == (2, 2)
+    doc = wait_for(gw, doc["id"], settled, auth=AUTH)
+    assert doc["status"] == "accepted", doc
+    assert SELLO.match(doc["authority"]["seal"])
+    entry = sims.states["hacienda"].issued(doc["fiscal_id"])
+    assert entry.payload["jws"] == stored["jws"]  # the DTE issued in contingency, as signed then
