@@ -33,7 +33,6 @@ from adapters.base import (
     Authority,
     Emission,
     Misconfigured,
-    NotSearchable,
     Outcome,
     ProviderFailure,
     ProviderRef,
@@ -276,18 +275,22 @@ class HaciendaAdapter:
     # -- asking --------------------------------------------------------------------------------------
 
     async def status(self, ref: ProviderRef) -> Outcome:
-        """consultadte by NIT, tipoDte (from the numeroControl) and codigoGeneracion."""
+        """consultadte by NIT, tipoDte (from the stored DTE or the numeroControl) and codigoGeneracion."""
+        stored = self._decode_stored(ref.document)
         code = ref.fiscal_id or ref.provider_reference
-        tipo = mh.tipo_of(ref.number)
+        tipo = stored["dte"]["identificacion"]["tipoDte"] if stored else mh.tipo_of(ref.number)
         if not code or tipo is None:
-            raise NotSearchable("consultadte asks by tipoDte and codigoGeneracion; this document has neither")
+            # Nothing MH can be asked by: as MH's own "not received" for reconciliation, where a
+            # resend of the same DTE is safe (a duplicate codigoGeneracion is confirmed, never doubled)
+            raise Rejected(
+                "consultadte asks by tipoDte and codigoGeneracion; this document has neither",
+                code="reference",
+            )
         outcome = await self._consulta(tipo, code)
-        if outcome.status == "not_found" and ref.document:
-            stored = _exact.decode(ref.document)
-            if mh.in_contingency(stored["dte"]):
-                return await self._transmit_contingency(stored["dte"], stored["jws"])
+        if outcome.status == "not_found" and stored and mh.in_contingency(stored["dte"]):
+            return await self._transmit_contingency(stored["dte"], stored["jws"])
         if outcome.status == "accepted":
-            outcome.number = ref.number
+            outcome.number = stored["dte"]["identificacion"]["numeroControl"] if stored else ref.number
         return outcome
 
     async def _consulta(self, tipo: str, code: str) -> Outcome:
@@ -349,10 +352,10 @@ class HaciendaAdapter:
         It restates the DTE, read from the stored copy; MH enforces its windows (research/sv.md §3.9)."""
         c = self.credentials
         responsible = self._responsible()
-        stored = ref.document or await self.fetch_xml(ref)
-        if not stored:
+        stored = self._decode_stored(ref.document or await self.fetch_xml(ref))
+        if stored is None:
             raise Rejected("the signed DTE is not stored; it cannot be invalidated from here", code="no-dte")
-        dte = _exact.decode(stored)["dte"]
+        dte = stored["dte"]
         ident = dte["identificacion"]
         sealed = await self.status(
             ProviderRef(fiscal_id=ident["codigoGeneracion"], number=ident["numeroControl"])
@@ -413,7 +416,8 @@ class HaciendaAdapter:
             answer = exact_json_body(response)
             body = answer.get("body") if isinstance(answer, dict) else None
             token = body.get("token") if isinstance(body, dict) else None
-            if response.status_code != 200 or answer.get("status") != "OK" or not isinstance(token, str):
+            ok = isinstance(answer, dict) and answer.get("status") == "OK"
+            if response.status_code != 200 or not ok or not isinstance(token, str):
                 raise mh.auth_failure(answer, response.status_code)
             # MH's token already starts with "Bearer ": sent as it is (research/sv.md §4.2)
             self._token = token if token.startswith("Bearer ") else f"Bearer {token}"
@@ -442,6 +446,22 @@ class HaciendaAdapter:
             errors=mh.errors_of(answer),
             raw=answer or response.text[:2000],
         )
+
+    @staticmethod
+    def _decode_stored(document: bytes | None) -> dict[str, Any] | None:
+        """The stored `{"dte", "jws"}` this adapter wrote, or None (another provider's copy, none)."""
+        if not document:
+            return None
+        try:
+            stored = _exact.decode(document)
+        except msgspec.DecodeError:
+            return None
+        ok = (
+            isinstance(stored, dict)
+            and isinstance(stored.get("dte"), dict)
+            and isinstance(stored.get("jws"), str)
+        )
+        return stored if ok and isinstance(stored["dte"].get("identificacion"), dict) else None
 
     def _remember(self, code: str, stored: bytes) -> None:
         self._signed[code] = stored
