@@ -287,3 +287,23 @@ def test_contingency_when_mh_is_unreachable(gw, sims, fault, example_bytes):
     assert SELLO.match(doc["authority"]["seal"])
     entry = sims.states["hacienda"].issued(doc["fiscal_id"])
     assert entry.payload["jws"] == stored["jws"]  # the DTE issued in contingency, as signed then
+
+
+def test_preview_shows_the_dte_each_sv_account_would_receive(gw, example_bytes):
+    r = gw.client.post("/v1/documents/preview", content=example_bytes["sv-invoice"], headers=AUTH)
+    assert r.status_code == 200, r.text
+    payloads = {p["account"]: p for p in r.json()["accounts"]}
+    assert set(payloads) == {"smartbill", "hacienda", "hacienda-contingencia"}  # every eligible account
+    assert "dteJson" in payloads["smartbill"]["payload"]
+    dte = payloads["hacienda"]["payload"]
+    assert re.match(r"^DTE-01-M001P001-[0-9]{15}$", dte["identificacion"]["numeroControl"])
+    assert str(dte["resumen"]["totalPagar"]) == "27.00"
+
+
+def test_the_account_test_authenticates_and_no_secret_leaks(gw):
+    r = gw.client.post("/v1/admin/accounts/hacienda/test", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert (r.json()["ok"], r.json()["probe"]) == (True, "token")
+    listed = gw.client.get("/v1/admin/accounts", headers=AUTH).text
+    for secret in (API_PASSWORD, KEY_PASSWORD):
+        assert secret not in r.text and secret not in listed
