@@ -89,9 +89,8 @@ class ProviderRef(Struct, kw_only=True, omit_defaults=True):
     fiscal_id: str | None = None
     number: str | None = None
     issue_date: dt.date | None = None
-    document: bytes | None = (
-        None  # the signed document as stored, where an operation restates it (MH invalidación)
-    )
+    # the signed document as stored, where an operation restates it (MH invalidación, contingency)
+    document: bytes | None = None
 
 
 class Outcome(Struct, kw_only=True, omit_defaults=True):
