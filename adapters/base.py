@@ -49,6 +49,7 @@ class Account(Struct, kw_only=True):
     credentials: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = 10.0
     transmitter_code: str | None = None  # SmartBill: the P### part of numeroControl
+    contingency: bool = False  # Hacienda: issue in MH's contingency model while MH is unreachable
     enabled: bool = True
 
 
@@ -89,6 +90,8 @@ class ProviderRef(Struct, kw_only=True, omit_defaults=True):
     fiscal_id: str | None = None
     number: str | None = None
     issue_date: dt.date | None = None
+    # the signed document as stored, where an operation restates it (MH invalidación, contingency)
+    document: bytes | None = None
 
 
 class Outcome(Struct, kw_only=True, omit_defaults=True):

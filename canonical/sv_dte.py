@@ -1,4 +1,5 @@
-"""Canonical document → Hacienda's DTE JSON: factura (fe-fc-v1) and crédito fiscal (fe-ccf-v3).
+"""Canonical document → Hacienda's DTE JSON: factura (fe-fc-v1), crédito fiscal (fe-ccf-v3), and the
+notes that correct a CCF: nota de crédito (fe-nc-v3) and nota de débito (fe-nd-v3).
 
 Pure: the figures come from `canonical.totals` (per-line figures summed by treatment, never
 re-derived from prices), the tenant's `Issuer` gives the emisor, and the caller passes the
@@ -36,8 +37,36 @@ from canonical.errors import FieldError, InvalidDocument
 from canonical.totals import HUNDRED, ZERO, LineTotals, Totals, round_half_up
 
 # tipoDte → identificacion.version of the schema we emit (legacy package, contracts/sv-dte/SOURCE.md)
-SCHEMA_VERSIONS: Final[dict[str, int]] = {"01": 1, "03": 3}
-SCHEMA_FILES: Final[dict[str, str]] = {"01": "fe-fc-v1.json", "03": "fe-ccf-v3.json"}
+SCHEMA_VERSIONS: Final[dict[str, int]] = {"01": 1, "03": 3, "05": 3, "06": 3}
+SCHEMA_FILES: Final[dict[str, str]] = {
+    "01": "fe-fc-v1.json",
+    "03": "fe-ccf-v3.json",
+    "05": "fe-nc-v3.json",
+    "06": "fe-nd-v3.json",
+}
+NOTES: Final = frozenset({"05", "06"})
+# CAT-005 tipoContingencia without free text: 1 MH unavailable, 2 our system, 3 our internet, 4 power
+CONTINGENCY_TYPES: Final = frozenset({1, 2, 3, 4})
+ESTABLISHMENT_CODES: Final = frozenset(
+    {"codEstableMH", "codEstable", "codPuntoVentaMH", "codPuntoVenta"}
+)  # follow CCF arithmetic; fewer resumen fields (research/sv.md §3.4)
+
+# Referenced document kind → documentoRelacionado.tipoDocumento (fe-nc-v3 / fe-nd-v3: 03 CCF, 07 CR)
+RELATED_TYPES: Final[dict[str | None, str]] = {None: "03", "tax_credit_invoice": "03"}
+ELECTRONIC: Final = 2  # CAT-007 tipoGeneracion: the related DTE is electronic (its codigoGeneracion)
+
+# resumen fields a note does not carry (fe-nc-v3 / fe-nd-v3 against fe-ccf-v3)
+NOTE_DROPS: Final[dict[str, tuple[str, ...]]] = {
+    "05": (
+        "porcentajeDescuento",
+        "totalNoGravado",
+        "totalPagar",
+        "saldoFavor",
+        "pagos",
+        "numPagoElectronico",
+    ),
+    "06": ("porcentajeDescuento", "totalNoGravado", "totalPagar", "saldoFavor", "pagos"),
+}
 
 # CAT-001 ambiente
 AMBIENTES: Final[dict[str, str]] = {"test": "00", "production": "01"}
@@ -194,8 +223,11 @@ def build_dte(
     sequence: int,
     codigo: str | None = None,
     environment: Literal["test", "production"] = "test",
+    contingency: int | None = None,
 ) -> dict[str, Any]:
-    """The MH DTE (a dict of str/int/Decimal/None) for an SV invoice (01) or tax_credit_invoice (03).
+    """The MH DTE (a dict of str/int/Decimal/None) for an SV invoice (01), tax_credit_invoice (03),
+    credit_note (05) or debit_note (06). `contingency` (CAT-005 tipoContingencia, 1-4) issues it in
+    MH's contingency model: tipoModelo 2 (diferido), tipoOperacion 2.
 
     Raises InvalidDocument when the document or the issuer lacks what the schema requires, each
     problem with its path and rule code."""
@@ -211,12 +243,16 @@ def build_dte(
     errors = _check(doc, issuer, tipo)
     if errors:
         raise InvalidDocument(errors)
-    ccf = tipo == "03"
+    ccf = tipo != "01"  # CCF arithmetic: tax-exclusive, IVA as tributo 20 (notes too)
     items = [
         _item(i, line, lt, ccf=ccf, prices_include_tax=doc.prices_include_tax)
         for i, (line, lt) in enumerate(zip(doc.lines, totals.lines, strict=True))
     ]
     resumen = _resumen(doc, totals, items, ccf=ccf)
+    if tipo in NOTES:
+        dte = _note(doc, tipo, items, resumen, issuer, sequence, codigo, environment)
+        dte["identificacion"].update(_operation(contingency))
+        return dte
     if not ccf and doc.customer is None and resumen["montoTotalOperacion"] >= SV_FACTURA_ID_THRESHOLD:
         raise InvalidDocument(
             [
@@ -236,10 +272,7 @@ def build_dte(
                 tipo, issuer.establishment or "", issuer.point_of_sale or "", sequence
             ),
             "codigoGeneracion": codigo_generacion(codigo),
-            "tipoModelo": 1,  # modelo previo, normal transmission: no contingency fields
-            "tipoOperacion": 1,
-            "tipoContingencia": None,
-            "motivoContin": None,
+            **_operation(contingency),
             "fecEmi": doc.issue_date.isoformat(),  # type: ignore[union-attr]  # checked in _check
             "horEmi": doc.issue_time.strftime("%H:%M:%S"),  # type: ignore[union-attr]
             "tipoMoneda": "USD",
@@ -254,6 +287,71 @@ def build_dte(
         "extension": _extension(doc),
         "apendice": None,
     }
+
+
+def _note(
+    doc: Document,
+    tipo: str,
+    items: list[dict[str, Any]],
+    resumen: dict[str, Any],
+    issuer: Issuer,
+    sequence: int,
+    codigo: str | None,
+    environment: Literal["test", "production"],
+) -> dict[str, Any]:
+    """An NC or ND: the CCF's sections, each item tied to the corrected CCF by its codigoGeneracion,
+    without the fields the note schemas leave out (psv, noGravado, pagos, totalPagar...)."""
+    ref = doc.reference
+    related = ref.fiscal_id.upper()  # type: ignore[union-attr]  # checked in _check
+    for item in items:
+        item["numeroDocumento"] = related
+        del item["psv"], item["noGravado"]
+    for name in NOTE_DROPS[tipo]:
+        resumen.pop(name, None)
+    return {
+        "identificacion": {
+            "version": SCHEMA_VERSIONS[tipo],
+            "ambiente": AMBIENTES[environment],
+            "tipoDte": tipo,
+            "numeroControl": numero_control(
+                tipo, issuer.establishment or "", issuer.point_of_sale or "", sequence
+            ),
+            "codigoGeneracion": codigo_generacion(codigo),
+            "tipoModelo": 1,
+            "tipoOperacion": 1,
+            "tipoContingencia": None,
+            "motivoContin": None,
+            "fecEmi": doc.issue_date.isoformat(),  # type: ignore[union-attr]
+            "horEmi": doc.issue_time.strftime("%H:%M:%S"),  # type: ignore[union-attr]
+            "tipoMoneda": "USD",
+        },
+        "documentoRelacionado": [
+            {
+                "tipoDocumento": RELATED_TYPES[ref.kind],  # type: ignore[union-attr, index]
+                "tipoGeneracion": ELECTRONIC,
+                "numeroDocumento": related,
+                "fechaEmision": ref.issue_date.isoformat(),  # type: ignore[union-attr]
+            }
+        ],
+        # the note schemas' emisor has no establishment or point-of-sale codes
+        "emisor": {k: v for k, v in _emisor(issuer).items() if k not in ESTABLISHMENT_CODES},
+        "receptor": _receptor_ccf(doc.customer),  # type: ignore[arg-type]
+        "ventaTercero": None,
+        "cuerpoDocumento": items,
+        "resumen": resumen,
+        "extension": _extension(doc, note=True),
+        "apendice": None,
+    }
+
+
+def _operation(contingency: int | None) -> dict[str, Any]:
+    """identificacion's model and operation: modelo previo, normal transmission; or, in contingency,
+    diferido with its CAT-005 type (5, "otro", would need motivoContin text: not offered)."""
+    if contingency is None:
+        return {"tipoModelo": 1, "tipoOperacion": 1, "tipoContingencia": None, "motivoContin": None}
+    if contingency not in CONTINGENCY_TYPES:
+        raise ValueError(f"tipoContingencia {contingency} is not one of {sorted(CONTINGENCY_TYPES)}")
+    return {"tipoModelo": 2, "tipoOperacion": 2, "tipoContingencia": contingency, "motivoContin": None}
 
 
 def dte_json(dte: dict[str, Any]) -> bytes:
@@ -286,7 +384,7 @@ def _check(doc: Document, issuer: Issuer, tipo: str) -> list[FieldError]:
         ("issuer.point_of_sale", issuer.point_of_sale),
         ("issuer.address", _address_complete(issuer.address)),
     ]
-    if tipo == "03":
+    if tipo != "01":
         c = doc.customer
         required += [
             ("customer", c),
@@ -296,11 +394,25 @@ def _check(doc: Document, issuer: Issuer, tipo: str) -> list[FieldError]:
             ("customer.email", c and c.email),
             ("customer.address", c and _address_complete(c.address)),
         ]
+    if tipo in NOTES:
+        r = doc.reference
+        required += [
+            ("reference.fiscal_id", r and r.fiscal_id),
+            ("reference.issue_date", r and r.issue_date),
+        ]
     errors = [
         FieldError(path=path, rule="sv-dte-required", message=f"the DTE needs {path}")
         for path, value in required
         if not value
     ]
+    if tipo in NOTES and doc.reference is not None and doc.reference.kind not in RELATED_TYPES:
+        errors.append(
+            FieldError(
+                path="reference.kind",
+                rule="sv-note-reference-ccf",
+                message="an SV credit or debit note corrects a crédito fiscal (tax_credit_invoice)",
+            )
+        )
     if doc.currency not in (None, "USD"):
         errors.append(
             FieldError(path="currency", rule="sv-currency-usd", message="El Salvador documents are in USD")
@@ -525,10 +637,10 @@ def _pagos(doc: Document, amount: Decimal) -> list[dict[str, Any]] | None:
     ]
 
 
-def _extension(doc: Document) -> dict[str, Any] | None:
+def _extension(doc: Document, *, note: bool = False) -> dict[str, Any] | None:
     if not doc.notes:
         return None
-    return {
+    extension = {
         "nombEntrega": None,
         "docuEntrega": None,
         "nombRecibe": None,
@@ -536,6 +648,9 @@ def _extension(doc: Document) -> dict[str, Any] | None:
         "observaciones": "\n".join(doc.notes)[:3000],
         "placaVehiculo": None,
     }
+    if note:
+        del extension["placaVehiculo"]  # the note schemas have no vehicle plate
+    return extension
 
 
 def _item_amount(value: Decimal) -> Decimal:

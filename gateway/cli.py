@@ -53,9 +53,26 @@ def cmd_simulators(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        asyncio.run(serve(args.base_port, SimSettings(trust=args.trust)))
+        settings = SimSettings(trust=args.trust, hacienda_certificates=args.hacienda_certs)
+        asyncio.run(serve(args.base_port, settings))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def cmd_hacienda_certificate(args: argparse.Namespace) -> int:
+    """A test certificate in MH's `.crt` format (`<NIT>.crt`), for the simulator and a first run."""
+    import getpass
+    from pathlib import Path
+
+    from adapters.hacienda.certificate import write_test_certificate
+
+    password = os.environ.get(args.password_env) or getpass.getpass("private-key password: ")
+    if not password:
+        print("pasarela hacienda-certificate: a private-key password is needed", file=sys.stderr)
+        return 2
+    path = write_test_certificate(args.nit, password, Path(args.out))
+    print(path)
     return 0
 
 
@@ -161,7 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulators", help="run every provider simulator on loopback")
     p.add_argument("--base-port", type=int, default=8101)
     p.add_argument("--trust", help="CA bundle: the DIAN simulator then accepts only certificates it signed")
+    p.add_argument(
+        "--hacienda-certs", help="folder of <NIT>.crt: the public keys the Hacienda simulator holds"
+    )
     p.set_defaults(func=cmd_simulators)
+
+    p = sub.add_parser("hacienda-certificate", help="make a test certificate in MH's .crt format")
+    p.add_argument("--nit", required=True, help="the emisor's NIT, digits only")
+    p.add_argument("--out", default=".", help="folder for <NIT>.crt")
+    p.add_argument(
+        "--password-env", default="MH_CERTIFICATE_PASSWORD", help="variable holding the private-key password"
+    )
+    p.set_defaults(func=cmd_hacienda_certificate)
 
     p = sub.add_parser("serve", help="run the gateway (API, store, background jobs)")
     p.add_argument("--config", default=os.environ.get("PASARELA_CONFIG", "tenants.toml"), help="tenants file")

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from adapters.hacienda.certificate import write_test_certificate
 from canonical import clock
 from simulators import pki
 from simulators.control import SimSettings
@@ -153,6 +154,7 @@ address = {{ line = "Colonia Escalón, Calle El Mirador 123", department_code = 
 
 [tenants.dispatch]
 deadline_s = 20
+max_attempts = 2
 backoff_base_s = 0.05
 poll_interval_s = 0.2
 
@@ -163,10 +165,70 @@ base_url = "{sim_smartbill}/v1"
 credentials = {{ public_key = "demo-public-key", private_key = "demo-private-key" }}
 transmitter_code = "001"
 
+[[tenants.accounts]]
+name = "hacienda"
+provider = "hacienda"
+base_url = "{sim_hacienda}"
+timeout_s = 2
+credentials = {{ user = "06142803901121", password = "demo-mh-api-password", certificate = "{mh_crt}", certificate_password = "{mh_crt_password}", responsible_name = "Ana María Pérez", responsible_id_number = "04567890-3" }}
+
+[[tenants.numbering]]
+name = "sv-fe"
+kinds = ["invoice"]
+prefix = "M001P001"
+from = 1
+to = 999999999999999
+
+[[tenants.numbering]]
+name = "sv-ccf"
+kinds = ["tax_credit_invoice"]
+prefix = "M001P001"
+from = 1
+to = 999999999999999
+
 [[tenants.routes]]
 match = {{ country = "SV", kinds = ["invoice", "credit_note"] }}
 chain = ["smartbill"]
 """
+
+MH_CERTIFICATE_PASSWORD = "demo-mh-private-key"
+SV_ROUTES = {
+    "routes": [
+        {
+            "match": {"country": "SV", "kinds": ["invoice", "credit_note"]},
+            "chain": ["smartbill", "hacienda"],
+            "allow_mixed_numbering": True,  # SmartBill numbers itself, we number for Hacienda
+        },
+        {"match": {"country": "SV"}, "chain": ["hacienda"]},
+    ]
+}
+CCF = {
+    "country": "SV",
+    "kind": "tax_credit_invoice",
+    "customer": {
+        "party_type": "company",
+        "id_type": "NIT",
+        "id_number": "06140101001014",
+        "nrc": "1234567",
+        "name": "Distribuidora Grande S.A. de C.V.",
+        "economic_activity": "46900",
+        "email": "compras@grande.example",
+        "address": {
+            "line": "Boulevard Los Próceres 45",
+            "department_code": "06",
+            "city_code": "14",
+            "country": "SV",
+        },
+    },
+    "lines": [
+        {
+            "description": "Café molido 500 g",
+            "quantity": "20",
+            "unit_price": "5.75",
+            "taxes": [{"tax": "IVA", "rate": "13"}],
+        }
+    ],
+}
 
 COLUMNS = ("document", "account", "status", "number", "fiscal id", "attempts", "latency")
 
@@ -186,7 +248,9 @@ class Demo:
 
     def start(self) -> None:
         certs = pki.generate(self.workdir / "certs", nit="900373115")
+        mh_crt = write_test_certificate("06142803901121", MH_CERTIFICATE_PASSWORD, self.workdir / "certs")
         settings = SimSettings(
+            hacienda_certificates=str(mh_crt.parent),
             slow_s=1.0,
             hang_s=4.0,
             retry_after_s=1,
@@ -207,6 +271,8 @@ class Demo:
             software_pin=SOFTWARE_PIN,
             p12=certs.p12,
             p12_password=certs.password,
+            mh_crt=mh_crt,
+            mh_crt_password=MH_CERTIFICATE_PASSWORD,
             **{f"sim_{name}": self.sims.url(name) for name in self.sims.names},
         )
         (self.workdir / "tenants.toml").write_text(config)
@@ -429,6 +495,21 @@ def story(demo: Demo) -> Iterator[None]:
         print(f"  {e['path']}: {e['message']} [{e['rule']}]")
     yield
 
+    response = demo.clients["demo-sv"].put("/v1/routing", json=SV_ROUTES)
+    if response.status_code != 200:
+        raise SystemExit(f"pasarela demo: PUT /v1/routing refused: {response.text}")
+    demo.fault("smartbill", "down")
+    fallback, ms = demo.emit("demo-sv", sv_invoice, "SV factura")
+    demo.fault("smartbill", "ok")
+    ccf, ccf_ms = demo.emit("demo-sv", CCF, "SV CCF")
+    table(
+        "8. SmartBill is down: the SV factura falls back to Hacienda direct (the DTE signed here, JWS RS512); "
+        "then a crédito fiscal, which only Hacienda direct emits",
+        [row(fallback, ms), row(ccf, ccf_ms)],
+        "GET /v1/documents/{id}/xml answers the DTE and its JWS as application/json",
+    )
+    yield
+
     # The signed files outlive the demo's temporary folder: they are what a reader wants to open.
     OUTPUT.mkdir(parents=True, exist_ok=True)
     for suffix, query in (("", ""), ("-attached", "?container=attached")):
@@ -452,7 +533,7 @@ def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: st
         demo = Demo(folder, port, base_port)
         stack.callback(demo.stop)
         print(
-            f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + 5}, data in {folder}"
+            f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + len(OFFSETS) - 1}, data in {folder}"
         )
         demo.start()
         for _ in story(demo):

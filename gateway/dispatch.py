@@ -110,6 +110,7 @@ def provider_ref(row: Row[Any]) -> ProviderRef:
         fiscal_id=row.fiscal_id,
         number=row.number,
         issue_date=dt.date.fromisoformat(row.issue_date) if row.issue_date else None,
+        document=row.xml,  # what we signed (a Hacienda contingency DTE is transmitted from it)
     )
 
 

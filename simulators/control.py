@@ -51,6 +51,9 @@ class SimSettings(msgspec.Struct, kw_only=True):
     retry_after_s: int = 1
     trust: str | None = None  # DIAN: CA bundle that makes the signing-certificate check strict
     dian_software: str | None = None  # DIAN: "ID:PIN,ID:PIN"; None reads PASARELA_SIM_DIAN_SOFTWARE
+    # MH: folder of <NIT>.crt (the public keys it holds); None reads PASARELA_SIM_HACIENDA_CERTS
+    hacienda_certificates: str | None = None
+    hacienda_users: str | None = None  # MH: "NIT:password,..."; None reads PASARELA_SIM_HACIENDA_USERS
 
 
 class LedgerEntry(msgspec.Struct, kw_only=True):

@@ -1,7 +1,7 @@
 """Start provider simulators on loopback: `pasarela simulators`, the demo, the e2e tests, benchmarks.
 
 Each simulator module exposes `create_app(state: SimState) -> Litestar`. Ports are fixed offsets
-from a base port (ARCHITECTURE.md, Config and CLI): facepro 8101 ... dian 8106.
+from a base port (ARCHITECTURE.md, Config and CLI): facepro 8101 ... dian 8106, hacienda 8107.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ OFFSETS: Final[dict[str, int]] = {
     "koywe": 3,
     "smartbill": 4,
     "dian": 5,
+    "hacienda": 6,
 }
 
 

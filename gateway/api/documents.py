@@ -228,7 +228,8 @@ class DocumentController(Controller):
             QueryParameter(description="attached: DIAN's AttachedDocument (document + ApplicationResponse)"),
         ] = None,
     ) -> Response[bytes]:
-        """The signed UBL (CO) or DTE (SV), where the account provides it."""
+        """The signed UBL (CO, application/xml) or the DTE (SV, application/json: with its JWS where the
+        gateway signed it), where the account provides it."""
         return await self._file(request, tenant, doc_id, container or "xml")
 
     @get("/{doc_id:str}/pdf", operation_id="getDocumentPdf", media_type="application/pdf")
@@ -251,6 +252,8 @@ class DocumentController(Controller):
         if row is None:
             raise Problem(404, "not-found", "no such document")
         method, media, label = FILES[kind]
+        if kind == "xml" and row.country == "SV":
+            media = "application/json"  # El Salvador's DTE is JSON (with its JWS, where we signed it)
         if kind == "xml" and row.xml:
             return Response(row.xml, media_type=media)
         account = tenant.account(row.account or "")

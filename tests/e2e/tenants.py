@@ -48,6 +48,7 @@ BASE_URLS: Final[dict[str, str]] = {
     "koywe": "{sims.koywe}/V1",
     "smartbill": "{sims.smartbill}/v1",
     "dian": "{sims.dian}/WcfDianCustomerServices.svc",
+    "hacienda": "{sims.hacienda}",
 }
 
 KOYWE_CREDENTIALS: Final = {

@@ -12,7 +12,7 @@ from simulators.runner import free_port
 
 def test_demo_tells_the_story_and_cleans_up():
     gateway_port = free_port()
-    base = 18401  # six consecutive simulator ports, away from the defaults and the other suites
+    base = 18401  # seven consecutive simulator ports, away from the defaults and the other suites
     proc = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "demo", "--port", str(gateway_port), "--base-port", str(base)],
         capture_output=True,
@@ -21,7 +21,7 @@ def test_demo_tells_the_story_and_cleans_up():
     )
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    for step in range(1, 8):
+    for step in range(1, 9):
         assert f"▶ {step}." in out
     # the providers that can carry the canonical invoice accepted it; FacEPro and SmartApp have no
     # field for its credit terms (and SmartApp none for address codes): refused, never dropped
@@ -34,6 +34,8 @@ def test_demo_tells_the_story_and_cleans_up():
     assert re.search(r"credit note\s+dian\s+accepted", out)  # its reference matches the invoice
     assert re.search(r"invoice\s+dian\s+rejected", out)
     assert "[co-nit-check-digit]" in out
+    assert "smartbill:unavailable" in out and re.search(r"SV factura\s+hacienda\s+accepted", out)
+    assert re.search(r"SV CCF\s+hacienda\s+accepted\s+DTE-03-M001P001-", out)
     assert "signed UBL" in out
     saved = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".xml")]
     assert len(saved) == 2 and all(p.exists() for p in saved)  # still there after the demo ended
@@ -44,6 +46,6 @@ def test_demo_tells_the_story_and_cleans_up():
     # nothing is left listening on the demo's ports
     import socket
 
-    for port in [gateway_port, *range(base, base + 6)]:
+    for port in [gateway_port, *range(base, base + 7)]:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

@@ -57,9 +57,9 @@ def test_example_tenants_file_loads_unchanged_and_emits_through_smartbill(gatewa
     text = (ROOT / "examples" / "tenants.toml").read_text()
     ports = {
         str(8101 + i): name
-        for i, name in enumerate(["facepro", "apidian", "smartapp", "koywe", "smartbill", "dian"])
+        for i, name in enumerate(["facepro", "apidian", "smartapp", "koywe", "smartbill", "dian", "hacienda"])
     }
-    text = re.sub(r"http://127\.0\.0\.1:(810[1-6])", lambda m: f"{{sims.{ports[m.group(1)]}}}", text)
+    text = re.sub(r"http://127\.0\.0\.1:(810[1-7])", lambda m: f"{{sims.{ports[m.group(1)]}}}", text)
     env = {name: f"{name.lower()}-value-0123456789" for name in re.findall(r"\$\{([A-Z0-9_]+)\}", text)}
     env["ACME_WEBHOOK_SECRET"] = (
         "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="  # Standard Webhooks: base64

@@ -30,6 +30,7 @@ from adapters.base import (
     Emission,
     Issuer,
     NotSearchable,
+    NumberingRange,
     Outcome,
     ProviderFailure,
     ProviderRef,
@@ -185,10 +186,35 @@ def answers(draw: st.DrawFn, provider: str) -> httpx.Response:
 
 
 def emission_for(provider: str) -> Emission:
-    if provider == "smartbill":
+    if provider in ("smartbill", "hacienda"):
         document, totals = prepare((ROOT / "examples" / "sv-invoice.json").read_bytes())
-        return Emission(document=document, totals=totals, issuer=SV_ISSUER, reference="ref-fuzz")
+        numbering = (
+            NumberingRange(name="sv-fe", kinds=["invoice"], prefix="M001P001")
+            if provider == "hacienda"
+            else None
+        )
+        return Emission(
+            document=document,
+            totals=totals,
+            issuer=SV_ISSUER,
+            reference="ref-fuzz",
+            consecutive=1 if numbering else None,
+            numbering=numbering,
+        )
     return ds.emission(ds.document("co-invoice"))
+
+
+@pytest.fixture(scope="module")
+def hacienda_credentials(tmp_path_factory) -> dict[str, str]:
+    from adapters.hacienda.certificate import write_test_certificate
+
+    crt = write_test_certificate(SV_ISSUER.id_number or "", "fuzz-key", tmp_path_factory.mktemp("fuzz-mh"))
+    return {
+        "user": SV_ISSUER.id_number or "",
+        "password": "p",
+        "certificate": str(crt),
+        "certificate_password": "fuzz-key",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -212,15 +238,16 @@ async def call(
     )
     adapter = adapter_class(provider)(account)
     emission = emission_for(provider)
+    logins = {"koywe": r".*/auth$", "hacienda": r".*/seguridad/auth$"}
     koywe_auth = (
-        httpx.Response(200, json=example("koywe", "auth.200")["body"]) if provider == "koywe" else None
+        httpx.Response(200, json=example(provider, "auth.200")["body"]) if provider in logins else None
     )
     try:
         with respx.mock(using="httpx", assert_all_called=False) as mock:
             if (
                 koywe_auth is not None and answer[1]
             ):  # most of the time the login works, then the call is fuzzed
-                mock.post(url__regex=r".*/auth$").mock(return_value=koywe_auth)
+                mock.post(url__regex=logins[provider]).mock(return_value=koywe_auth)
             mock.route().mock(return_value=answer[0])
             if operation == "emit":
                 return await adapter.emit(emission)
@@ -258,9 +285,14 @@ def well_typed(result: Any) -> None:
         assert result is None or isinstance(result, bytes), type(result)
 
 
-@pytest.mark.parametrize("provider", ["apidian", "facepro", "smartapp", "koywe", "smartbill", "dian"])
+@pytest.mark.parametrize(
+    "provider", ["apidian", "facepro", "smartapp", "koywe", "smartbill", "dian", "hacienda"]
+)
 def test_malformed_provider_answers_are_classified_failures(provider, request):
-    credentials = request.getfixturevalue("dian_credentials") if provider == "dian" else CREDENTIALS[provider]
+    fixtures = {"dian": "dian_credentials", "hacienda": "hacienda_credentials"}
+    credentials = (
+        request.getfixturevalue(fixtures[provider]) if provider in fixtures else CREDENTIALS[provider]
+    )
     seen: dict[str, int] = {}
 
     @settings(

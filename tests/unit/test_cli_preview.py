@@ -61,6 +61,12 @@ def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir,
         "ACME_DIAN_P12_PATH",
         "ACME_DIAN_P12_PASSWORD",
         "ACME_DIAN_TEST_SET_ID",
+        "TIENDA_MH_USER",
+        "TIENDA_MH_API_PASSWORD",
+        "TIENDA_MH_CERTIFICATE",
+        "TIENDA_MH_CERTIFICATE_PASSWORD",
+        "TIENDA_MH_RESPONSIBLE_NAME",
+        "TIENDA_MH_RESPONSIBLE_DUI",
     ):
         monkeypatch.setenv(name, "preview-" + name.lower())
     monkeypatch.setenv(
@@ -69,9 +75,11 @@ def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir,
     args = ["preview", str(examples_dir / "sv-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
     assert main([*args, "--tenant", "tienda-sv"]) == 0
     out = json.loads(capsys.readouterr().out)
-    (smartbill,) = out["payloads"]
+    smartbill, hacienda = out["payloads"]  # the SV chain: SmartBill, then Hacienda direct
     assert smartbill["account"] == "smartbill"
     assert "dteJson" in smartbill["payload"]
+    assert hacienda["account"] == "hacienda"  # the DTE that would be signed, numbered from the range
+    assert hacienda["payload"]["identificacion"]["numeroControl"].startswith("DTE-01-M001P001-")
 
 
 def test_preview_with_a_broken_tenants_file_says_which_key(capsys, tmp_path, examples_dir, monkeypatch):

@@ -370,3 +370,49 @@ def test_sales_columns_are_rounded_one_by_one(factura, issuer):
     assert (columns["ventaExenta"], columns["ventaGravada"]) == (Decimal("0.02"), Decimal("0.29"))
     assert sum(columns.values()) == Decimal("0.31") == totals.tax_inclusive
     assert build_dte(cents, totals, issuer, sequence=1)["resumen"]["subTotalVentas"] == Decimal("0.31")
+
+
+CCF_CODE = "6F9619FF-8B86-4D01-B42D-00CF4FC964FF"
+
+
+def note_document(kind: str, **changes) -> Document:
+    reference = {"number": "DTE-03-M001P001-000000000000001", "fiscal_id": CCF_CODE}
+    reference |= {"issue_date": "2026-11-20", "kind": "tax_credit_invoice"}
+    fields = {"reference": reference, "reason": {"code": "discount" if kind == "credit_note" else "interest"}}
+    return ccf_document(kind=kind, **(fields | changes))
+
+
+@pytest.mark.parametrize(("kind", "tipo"), [("credit_note", "05"), ("debit_note", "06")])
+def test_notes_validate_against_their_schemas(issuer, kind, tipo):
+    doc = note_document(kind)
+    dte = build_dte(doc, compute_totals(doc), issuer, sequence=3)
+    assert schema_errors(dte) == []
+    assert dte["identificacion"]["tipoDte"] == tipo
+    assert dte["identificacion"]["numeroControl"] == f"DTE-{tipo}-M001P001-000000000000003"
+    related = dte["documentoRelacionado"]
+    assert related == [
+        {
+            "tipoDocumento": "03",
+            "tipoGeneracion": 2,
+            "numeroDocumento": CCF_CODE,
+            "fechaEmision": "2026-11-20",
+        }
+    ]
+    assert {item["numeroDocumento"] for item in dte["cuerpoDocumento"]} == {CCF_CODE}
+    assert "totalPagar" not in dte["resumen"] and "pagos" not in dte["resumen"]
+
+
+def test_a_note_needs_the_ccf_it_corrects(issuer):
+    doc = note_document("credit_note")
+    doc = msgspec.structs.replace(doc, reference=msgspec.structs.replace(doc.reference, issue_date=None))
+    with pytest.raises(InvalidDocument) as caught:
+        build_dte(doc, compute_totals(doc), issuer, sequence=1)
+    assert [e.path for e in caught.value.errors] == ["reference.issue_date"]
+
+
+def test_a_note_corrects_a_ccf_not_a_factura(issuer):
+    reference = {"number": "X", "fiscal_id": CCF_CODE, "issue_date": "2026-11-20", "kind": "invoice"}
+    doc = note_document("credit_note", reference=reference)
+    with pytest.raises(InvalidDocument) as caught:
+        build_dte(doc, compute_totals(doc), issuer, sequence=1)
+    assert [e.rule for e in caught.value.errors] == ["sv-note-reference-ccf"]
