@@ -35,6 +35,8 @@ from simulators import pki
 from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
 
+BOGOTA = ZoneInfo("America/Bogota")
+CREDIT_TERM = dt.timedelta(days=30)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
@@ -339,18 +341,17 @@ def table(title: str, rows: list[tuple[str, ...]], note: str = "") -> None:
 # -- the story ------------------------------------------------------------------------------------
 
 
-def _with_credit_term(document: dict[str, Any], days: int = 30) -> dict[str, Any]:
-    """A credit sale due `days` after today: the example's far-off due date keeps the file valid for
-    years, but APIDIAN refuses terms over 999 days (and no ERP sends one)."""
+def sent_today(document: dict[str, Any]) -> dict[str, Any]:
+    """The example as an ERP sends it today: a credit sale falls due CREDIT_TERM from today, not
+    on the example's fixed date (one day too far for APIDIAN's three-digit term, then past)."""
     payment = document.get("payment") or {}
     if payment.get("due_date"):
-        due = clock.today(ZoneInfo("America/Bogota")) + dt.timedelta(days=days)
-        document = {**document, "payment": {**payment, "due_date": due.isoformat()}}
+        payment["due_date"] = (clock.today(BOGOTA) + CREDIT_TERM).isoformat()
     return document
 
 
 def story(demo: Demo) -> Iterator[None]:
-    co_invoice = _with_credit_term(json.loads((EXAMPLES / "co-invoice.json").read_text()))
+    co_invoice = sent_today(json.loads((EXAMPLES / "co-invoice.json").read_text()))
     sv_invoice = json.loads((EXAMPLES / "sv-invoice.json").read_text())
 
     demo.route("demo-co", ["dian"])
