@@ -204,3 +204,19 @@ def test_the_dockerfile_install_and_start_steps_work_in_a_fresh_virtualenv(tmp_p
         server.wait(timeout=15)
     assert (data / "pasarela.db").exists()
     assert time.monotonic() - started < 120
+
+
+def test_the_readme_links_every_document_and_every_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    links = set(re.findall(r"\]\(([^)#:]+)\)", readme))  # relative links only
+    assert {
+        "docs/deploy.md",
+        "docs/onboarding-dian.md",
+        "docs/reliability.md",
+        "CHANGELOG.md",
+        "LICENSE",
+    } <= links
+    assert [link for link in links if not (ROOT / link).exists()] == []
+    assert (
+        "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
+    )
