@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,15 +11,18 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from simulators.runner import free_port
 
 
-def test_demo_tells_the_story_and_cleans_up():
-    """With --keep it stays up until SIGTERM, then stops every process and removes its data folder
-    (plain-text keys)."""
+@pytest.mark.parametrize(("stop", "flags"), [(signal.SIGTERM, []), (signal.SIGINT, ["--keep-data"])])
+def test_demo_tells_the_story_and_cleans_up(stop, flags):
+    """With --keep it stays up until SIGTERM or Ctrl-C, then stops every process and removes its
+    data folder (plain-text keys) unless --keep-data."""
     gateway_port = free_port()
     base = 18401  # six consecutive simulator ports, away from the defaults and the other suites
-    command = [sys.executable, "-m", "gateway.cli", "demo", "--keep", "--port", str(gateway_port)]
+    command = [sys.executable, "-m", "gateway.cli", "demo", "--keep", "--port", str(gateway_port), *flags]
     proc = subprocess.Popen(
         [*command, "--base-port", str(base)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -33,9 +37,13 @@ def test_demo_tells_the_story_and_cleans_up():
     assert data.is_dir() and (data / "tenants.toml").exists()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", gateway_port)) == 0  # still serving
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)
     rest, err = proc.communicate(timeout=30)
     proc = subprocess.CompletedProcess(command, proc.returncode, "".join(lines) + rest, err)
+    if flags:
+        assert f"The data folder stays (it holds plain-text keys): {data}" in proc.stdout
+        assert (data / "tenants.toml").exists()
+        shutil.rmtree(data)
     assert not data.exists()
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr

@@ -205,3 +205,11 @@ def test_demo_suggests_a_base_port_when_simulator_ports_are_taken(capsys):
     suggested = int(re.search(r"--base-port (\d+)", err).group(1))
     assert str(base) in err and suggested > base
     assert demo.busy_ports(demo.simulator_ports(suggested)) == []
+
+
+def test_demo_notes_each_step_that_did_not_end_as_the_story_says(tmp_path):
+    """A stale gateway once made step 7 fail while the demo still printed "Done" and exited 0."""
+    tour = demo.Demo(tmp_path, free_port(), free_port())
+    tour.expect({"_label": "invoice", "status": "accepted", "account": "dian"}, "accepted", "dian")
+    tour.expect({"_label": "invoice", "status": "accepted", "account": "apidian"}, "rejected", "dian")
+    assert tour.surprises == ["invoice: accepted on apidian, expected rejected on dian"]
