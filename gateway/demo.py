@@ -458,6 +458,10 @@ class Stopped(Exception):
 
 
 def _raise_stopped(signum: int, _frame: Any) -> None:
+    """The first signal unwinds; later ones are ignored so that a second Ctrl-C cannot cut the
+    cleanup short and leave the gateway child listening (each cleanup step is bounded in time)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise Stopped(signum)
 
 
