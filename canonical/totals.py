@@ -7,6 +7,12 @@ what the lines show (the DIAN and MH validators recompute from the lines).
 With `prices_include_tax` the unit prices are what the customer pays: tax = taxed × r / (100 + Σr)
 per line (SV factura: × 13/113), net = taxed − tax, and the document's `tax_inclusive` is the sum of
 the rounded gross lines, so the printed price is never changed by rounding.
+
+Every figure leaves as a plain decimal string (`"0.00"`, never `"0E-8"` or `"1E+3"`): msgspec writes
+a Decimal as `str()` does, which switches to exponent notation for zeros and sub-micro values with 8
+places and for positive exponents. So SV line zeros become PLAIN_ZERO, echoed rates and unit prices
+pass through `plain`, and 2-place figures are plain by construction. A non-zero line figure below
+0.000001 has no plain form at all; validation refuses it (`amount-too-small`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,20 @@ from canonical.document import Adjustment, Document
 ZERO: Final = Decimal(0)
 HUNDRED: Final = Decimal(100)
 _QUANTUM: Final = {n: Decimal(1).scaleb(-n) for n in range(0, 9)}
+PLAIN_ZERO: Final = Decimal("0.00")
+MICRO: Final = Decimal("0.000001")  # below this (non-zero), str() of a Decimal uses an exponent
+_PLAIN_PLACES: Final = 6  # str() writes every figure of up to 6 places plainly
+
+
+def plain(value: Decimal) -> Decimal:
+    """`value` in a form `str()` writes without an exponent (same amount; 0E-8 becomes 0.00).
+
+    Non-zero values below MICRO stay as they are: no Decimal form writes them plainly."""
+    if "E" not in str(value):  # the usual case, tested as msgspec will write it (4x cheaper than as_tuple)
+        return value
+    if not value:
+        return PLAIN_ZERO
+    return value if value.adjusted() < -_PLAIN_PLACES else value.quantize(_QUANTUM[0])
 
 
 def round_half_up(value: Decimal, places: int) -> Decimal:
@@ -94,7 +114,7 @@ def compute_totals(doc: Document) -> Totals:
             acc[0] += t.taxable
             acc[1] += t.amount
     taxes = [
-        TaxAmount(tax=tax, rate=rate, taxable=_r2(acc[0]), amount=_r2(acc[1]))
+        TaxAmount(tax=tax, rate=plain(rate), taxable=_r2(acc[0]), amount=_r2(acc[1]))
         for (tax, rate), acc in grouped.items()
     ]
     tax_total = sum((t.amount for t in taxes), ZERO)
@@ -121,7 +141,9 @@ def compute_totals(doc: Document) -> Totals:
     for w in doc.withholdings:
         base = bases.get(_WITHHOLDING_BASE.get((doc.country, w.tax), "line_extension"), ZERO)
         withholdings.append(
-            WithholdingAmount(tax=w.tax, rate=w.rate, taxable=base, amount=_r2(base * w.rate / HUNDRED))
+            WithholdingAmount(
+                tax=w.tax, rate=plain(w.rate), taxable=base, amount=_r2(base * w.rate / HUNDRED)
+            )
         )
     retained = sum((w.amount for w in withholdings), ZERO) if doc.country in _REDUCES_PAYABLE else ZERO
 
@@ -153,7 +175,7 @@ def _columns(doc: Document) -> list[list[int]]:
 
 def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
     gross_as_priced = round_half_up(line.quantity * line.unit_price, places)
-    discount_as_priced = _QUANTUM[places] * 0
+    discount_as_priced = PLAIN_ZERO
     if line.discount is not None:
         if line.discount.percent is not None:
             discount_as_priced = round_half_up(gross_as_priced * line.discount.percent / HUNDRED, places)
@@ -175,17 +197,26 @@ def _line_totals(line, prices_include_tax: bool, places: int) -> LineTotals:
         amounts = [round_half_up(net * r / HUNDRED, places) for _, r in rates]
         gross, discount, unit_price = gross_as_priced, discount_as_priced, line.unit_price
 
+    total = net + sum(amounts, ZERO)
+    if places > _PLAIN_PLACES:  # SV: a zero (free line, 100 % discount) would read 0E-8
+        gross, discount, net, total = (
+            gross or PLAIN_ZERO,
+            discount or PLAIN_ZERO,
+            net or PLAIN_ZERO,
+            total or PLAIN_ZERO,
+        )
+        amounts = [a or PLAIN_ZERO for a in amounts]
     taxes = [
-        TaxAmount(tax=tax, rate=rate, taxable=net, amount=a)
+        TaxAmount(tax=tax, rate=plain(rate), taxable=net, amount=a)
         for (tax, rate), a in zip(rates, amounts, strict=True)
     ]
     return LineTotals(
-        unit_price=unit_price,
+        unit_price=plain(unit_price),
         gross=gross,
         discount=discount,
         net=net,
         taxes=taxes,
-        total=net + sum(amounts, ZERO),
+        total=total,
     )
 
 

@@ -25,7 +25,7 @@ from canonical import catalogs as cat
 from canonical import clock, divipola
 from canonical.document import Address, Document, Party, document_decoder
 from canonical.errors import FieldError, InvalidDocument
-from canonical.totals import Totals, compute_totals
+from canonical.totals import MICRO, Totals, compute_totals
 
 MAX_LINES: Final = 2000  # MH cuerpoDocumento holds at most 2000 items; DIAN documents stay far below
 MAX_ERRORS: Final = 100
@@ -52,6 +52,7 @@ RULES: Final[dict[str, str]] = {
     "unit-format": "unit must be a UN/ECE Rec 20 code (e.g. 94)",
     "decimals-max": "amounts and quantities carry at most 8 decimals",
     "amount-range": f"amounts and quantities must be below {10**14:,}",
+    "amount-too-small": "a line figure is not zero yet below 0.000001, which no decimal string writes plainly",
     "discount-one-of": "give exactly one of percent or amount",
     "discount-percent-range": "discount percent must be between 0 and 100",
     "discount-exceeds-gross": "discount is larger than quantity × unit price",
@@ -533,6 +534,22 @@ def _amount_rules(doc: Document, totals: Totals) -> list[FieldError]:
     errors = []
     if totals.payable < 0:
         errors.append(err("discounts", "payable-negative"))
+    # Figures are never negative here (unit price, discount and payable rules above), so one
+    # comparison finds those below MICRO. Where lines round to 2 places (CO) only the echoed unit
+    # price can be that small: the check stays off the hot path of the usual document.
+    every_figure = cat.LINE_DECIMALS[doc.country] > 6
+    for i, lt in enumerate(totals.lines):
+        if _sub_micro(lt.unit_price) or (
+            every_figure
+            and (
+                _sub_micro(lt.gross)
+                or _sub_micro(lt.discount)
+                or _sub_micro(lt.net)
+                or _sub_micro(lt.total)
+                or any(_sub_micro(t.amount) for t in lt.taxes)
+            )
+        ):
+            errors.append(err(f"lines[{i}]", "amount-too-small"))
     if doc.country == "SV" and doc.kind == "invoice" and totals.payable >= cat.SV_FACTURA_ID_THRESHOLD:
         c = doc.customer
         if c is None or not (c.id_type and c.id_number and c.name):
@@ -544,6 +561,11 @@ def _amount_rules(doc: Document, totals: Totals) -> list[FieldError]:
                 )
             )
     return errors
+
+
+def _sub_micro(figure: Decimal) -> bool:
+    """Not zero, yet too small for any plain decimal string (str() would write 5E-7)."""
+    return figure < MICRO and bool(figure)
 
 
 _DOCUMENT_CHECKS: Final = (

@@ -13,8 +13,9 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final, NamedTuple
+
+from gateway.cli_io import DEFAULT_URL, STDIN, read_input
 
 
 class Operation(NamedTuple):
@@ -27,11 +28,18 @@ class Operation(NamedTuple):
 
 
 def _data(args: argparse.Namespace) -> Any:
-    """`--data '{"...": ...}'` or `--data @file.json`."""
+    """`--data '{"...": ...}'`, `--data @file.json`, or `--data -` (stdin)."""
     if not args.data:
         return {}
-    text = Path(args.data[1:]).read_text() if args.data.startswith("@") else args.data
-    return json.loads(text)
+    if args.data == STDIN or args.data.startswith("@"):
+        return json.loads(read_input(args.data.removeprefix("@")))
+    return json.loads(args.data)
+
+
+def succeeded(response: Any, body: Any) -> bool:
+    """The outcome, not only the HTTP status: `accounts test` answers 200 with `"ok": false` when
+    the provider refused the credentials, and that must fail a script."""
+    return bool(response.is_success) and not (isinstance(body, dict) and body.get("ok") is False)
 
 
 OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
@@ -135,22 +143,29 @@ def run(args: argparse.Namespace) -> int:
         print(f"pasarela tenants: {exc}", file=sys.stderr)
         return 2
     try:
-        shown = json.dumps(response.json(), indent=2, ensure_ascii=False)
+        body = response.json()
+        shown = json.dumps(body, indent=2, ensure_ascii=False)
     except ValueError:
-        shown = response.text
+        body, shown = None, response.text
     print(shown)
-    return 0 if response.is_success else 1
+    return 0 if succeeded(response, body) else 1
 
 
 def add_admin_commands(tenants: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """`pasarela tenants <group> <action> ...` for every row of OPERATIONS."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--url", default=os.environ.get("PASARELA_URL", "http://127.0.0.1:8000"), help="gateway root URL"
+        "--url",
+        default=os.environ.get("PASARELA_URL", DEFAULT_URL),
+        help=f"gateway root URL (env PASARELA_URL; default {DEFAULT_URL})",
     )
-    common.add_argument("--api-key", default=os.environ.get("PASARELA_API_KEY"), help="tenant API key")
     common.add_argument(
-        "--admin-key", default=os.environ.get("PASARELA_ADMIN_KEY"), help="admin key (tenants)"
+        "--api-key", default=os.environ.get("PASARELA_API_KEY"), help="tenant API key (env PASARELA_API_KEY)"
+    )
+    common.add_argument(
+        "--admin-key",
+        default=os.environ.get("PASARELA_ADMIN_KEY"),
+        help="admin key for tenants list/create (env PASARELA_ADMIN_KEY)",
     )
     common.add_argument("--timeout", type=float, default=30.0)
     groups: dict[str, argparse._SubParsersAction] = {}  # type: ignore[type-arg]
@@ -168,7 +183,7 @@ def add_admin_commands(tenants: argparse._SubParsersAction) -> None:  # type: ig
         if op.target:
             parser.add_argument(op.target)
         if op.body is _data:
-            parser.add_argument("--data", help="JSON, or @file.json")
+            parser.add_argument("--data", help="JSON, @file.json, or - (stdin)")
         if (group, action) == ("keys", "create"):
             parser.add_argument("--label")
         if (group, action) in (("keys", "rotate"), ("webhooks", "rotate-secret")):

@@ -10,24 +10,30 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from canonical.errors import InvalidDocument
 from canonical.validation import prepare
+from gateway.cli_io import DEFAULT_URL, STDIN, print_json, quiet_broken_pipe, read_input
 
-_encoder = msgspec.json.Encoder()
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(msgspec.json.format(_encoder.encode(value), indent=2).decode() + "\n")
+ENVIRONMENT = """\
+environment:
+  PASARELA_CONFIG        tenants file of `serve` (default tenants.toml)
+  PASARELA_DATABASE_URL  overrides [server] database
+  PASARELA_SECRET_KEY    overrides [server] secret_key (seals provider secrets stored through the API)
+  PASARELA_URL           gateway root URL of `emit` and `tenants ...` (default http://127.0.0.1:8000)
+  PASARELA_API_KEY       tenant API key of `emit` and `tenants ...`
+  PASARELA_ADMIN_KEY     admin key of `tenants list/create`
+  PASARELA_SIM_DIAN_SOFTWARE  "ID:PIN,ID:PIN": the software the DIAN simulator knows (`simulators`)
+  ${NAME}                any variable a tenants file names (credentials, keys)
+"""
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
-    """Offline: validate, compute totals and (with a tenant) show each eligible payload."""
+    """Offline: validate, compute totals and (with a tenant) show each eligible payload; exit 1 when
+    the document is invalid or no account shown could take it."""
     try:
-        document, totals = prepare(Path(args.file).read_bytes())
+        document, totals = prepare(read_input(args.file))
     except InvalidDocument as exc:
-        _print_json({"valid": False, "errors": exc.errors})
+        print_json({"valid": False, "errors": exc.errors})
         return 1
     except OSError as exc:
         print(f"pasarela preview: {exc}", file=sys.stderr)
@@ -38,11 +44,14 @@ def cmd_preview(args: argparse.Namespace) -> int:
         from gateway.preview import payloads_for  # needs the tenants file and the adapters
 
         try:
-            result["payloads"] = payloads_for(args.config, args.tenant, document, totals, args.provider)
+            payloads = payloads_for(args.config, args.tenant, document, totals, args.provider)
         except ConfigError as exc:
             print(f"pasarela preview: {exc}", file=sys.stderr)
             return 2
-    _print_json(result)
+        result["payloads"] = payloads
+        print_json(result)
+        return 0 if any(p.error is None and not p.unsupported for p in payloads) else 1
+    print_json(result)
     return 0
 
 
@@ -112,6 +121,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
     """POST a document to a running gateway; exit 1 unless it was created and not refused."""
     import httpx
 
+    if not args.api_key:
+        print("pasarela emit: give --api-key or PASARELA_API_KEY", file=sys.stderr)
+        return 2
     headers = {"Authorization": f"Bearer {args.api_key}", "Content-Type": "application/json"}
     if args.idempotency_key:
         headers["Idempotency-Key"] = args.idempotency_key
@@ -119,7 +131,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     try:
         response = httpx.post(
             args.url.rstrip("/") + "/v1/documents",
-            content=Path(args.file).read_bytes(),
+            content=read_input(args.file),
             headers=headers,
             params=params,
             timeout=args.timeout,
@@ -131,13 +143,15 @@ def cmd_emit(args: argparse.Namespace) -> int:
         body = response.json()
     except ValueError:
         body = {"status_code": response.status_code, "body": response.text}
-    _print_json(body)
+    print_json(body)
     created = response.status_code in (201, 202)
     return 0 if created and body.get("status") not in ("rejected", "failed") else 1
 
 
 def cmd_tenants_check(args: argparse.Namespace) -> int:
-    """Validate a tenants file (with this environment); list warnings such as literal secrets."""
+    """Validate a tenants file (with this environment) and open each account's credentials and
+    certificate; list warnings such as literal secrets."""
+    from gateway.account_check import account_problems
     from gateway.config import ConfigError, load_config
 
     try:
@@ -147,6 +161,10 @@ def cmd_tenants_check(args: argparse.Namespace) -> int:
         return 1
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    problems = account_problems(config)
+    if problems:
+        print("pasarela tenants check: unusable accounts:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 1
     for tenant in config.tenants:
         accounts = ", ".join(f"{a.name} ({a.provider})" for a in tenant.accounts)
         print(
@@ -161,21 +179,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The guided tour: simulators + gateway on loopback, a story of seven steps."""
     from gateway.demo import run
 
-    return run(keep=args.keep, port=args.port, base_port=args.base_port)
+    return run(keep=args.keep, port=args.port, base_port=args.base_port, keep_data=args.keep_data)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pasarela", description="Provider-agnostic e-invoicing gateway")
+    parser = argparse.ArgumentParser(
+        prog="pasarela",
+        description="Provider-agnostic e-invoicing gateway",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("preview", help="validate a document and show its totals (offline)")
-    p.add_argument("file")
+    p.add_argument("file", help=f"canonical document (JSON); {STDIN} reads stdin")
     p.add_argument("--config", help="tenants file: also show the payload each account would receive")
     p.add_argument("--tenant", help="tenant id in the tenants file")
-    p.add_argument("--provider", help="only this account")
+    p.add_argument("--provider", help="only this account (an account name of the tenants file)")
     p.set_defaults(func=cmd_preview)
 
-    p = sub.add_parser("simulators", help="run every provider simulator on loopback")
+    p = sub.add_parser(
+        "simulators",
+        help="run every provider simulator on loopback",
+        epilog='environment:\n  PASARELA_SIM_DIAN_SOFTWARE  "ID:PIN,ID:PIN": software registered at the DIAN '
+        "simulator; others are rejected (FAB24b), as DIAN does",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--base-port", type=int, default=8101)
     p.add_argument("--trust", help="CA bundle: the DIAN simulator then accepts only certificates it signed")
     p.add_argument(
@@ -187,21 +217,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nit", required=True, help="the emisor's NIT, digits only")
     p.add_argument("--out", default=".", help="folder for <NIT>.crt")
     p.add_argument(
-        "--password-env", default="MH_CERTIFICATE_PASSWORD", help="variable holding the private-key password"
+        "--password-env",
+        default="MH_CERTIFICATE_PASSWORD",
+        help="variable holding the private-key password (default MH_CERTIFICATE_PASSWORD; prompted when unset)",
     )
     p.set_defaults(func=cmd_hacienda_certificate)
 
-    p = sub.add_parser("serve", help="run the gateway (API, store, background jobs)")
-    p.add_argument("--config", default=os.environ.get("PASARELA_CONFIG", "tenants.toml"), help="tenants file")
+    p = sub.add_parser(
+        "serve",
+        help="run the gateway (API, store, background jobs)",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        default=os.environ.get("PASARELA_CONFIG", "tenants.toml"),
+        help="tenants file (env PASARELA_CONFIG; default tenants.toml)",
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the store (PostgreSQL advised)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("emit", help="send a document to a running gateway")
-    p.add_argument("file")
-    p.add_argument("--url", required=True, help="the gateway's root URL, e.g. http://127.0.0.1:8000")
-    p.add_argument("--api-key", required=True)
+    p.add_argument("file", help=f"canonical document (JSON); {STDIN} reads stdin")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("PASARELA_URL", DEFAULT_URL),
+        help=f"the gateway's root URL (env PASARELA_URL; default {DEFAULT_URL})",
+    )
+    p.add_argument("--api-key", default=os.environ.get("PASARELA_API_KEY"), help="env PASARELA_API_KEY")
     p.add_argument("--provider", help="force one provider account")
     p.add_argument("--idempotency-key")
     p.add_argument("--timeout", type=float, default=120.0)
@@ -209,24 +254,44 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("tenants", help="tenants file tools")
     tenants = p.add_subparsers(dest="tenants_command", required=True)
-    p = tenants.add_parser("check", help="validate a tenants file and warn about literal secrets")
-    p.add_argument("file")
+    p = tenants.add_parser(
+        "check", help="validate a tenants file, open its certificates, warn about literal secrets"
+    )
+    p.add_argument("file", help="tenants file; its ${NAME} references read this environment")
     p.set_defaults(func=cmd_tenants_check)
     from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
 
     add_admin_commands(tenants)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
-    p.add_argument("--keep", action="store_true", help="leave the gateway and simulators running")
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the gateway and simulators running until Ctrl-C or SIGTERM, then clean up",
+    )
+    p.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the data folder afterwards (it holds the demo's plain-text keys and certificate)",
+    )
     p.add_argument("--port", type=int, default=8000, help="gateway port")
     p.add_argument("--base-port", type=int, default=8101, help="first simulator port")
     p.set_defaults(func=cmd_demo)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pasarela")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    return quiet_broken_pipe(lambda: args.func(args))
 
 
 if __name__ == "__main__":

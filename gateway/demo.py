@@ -4,6 +4,10 @@ Starts every provider simulator and the gateway (a `pasarela serve` child proces
 in a temporary folder), with a demo tenant whose throwaway test CA and signing certificate are
 generated at first run and trusted by the DIAN simulator. Then tells the story step by step, each as
 a table, and cleans up (or, with `--keep`, leaves everything running and prints curl commands).
+
+The data folder holds the demo's API keys and certificate password in plain text, so it is removed
+on every way out (the end, Ctrl-C, SIGTERM) unless `--keep-data` asks otherwise. A demo refuses to
+start on ports already taken: a gateway left from an earlier run would otherwise answer in its place.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +41,7 @@ CREDIT_TERM = dt.timedelta(days=30)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 OUTPUT = Path(tempfile.gettempdir()) / "pasarela-demo-output"  # kept after the demo ends
 CO_PROVIDERS = ["dian", "apidian", "facepro", "smartapp", "koywe"]
+REFUSES_CREDIT_TERMS = frozenset({"facepro", "smartapp"})  # no field for them: refused, never dropped
 SOFTWARE_ID, SOFTWARE_PIN = "56f2ae4e-9812-4fad-9255-08fcfcd5ccb0", "12345"
 API_KEYS = {"demo-co": "demo-co-key-0123456789", "demo-sv": "demo-sv-key-0123456789"}
 
@@ -243,6 +250,14 @@ class Demo:
         self.gateway: subprocess.Popen[bytes] | None = None
         self.clients: dict[str, httpx.Client] = {}
         self.xml_paths: list[Path] = []
+        self.surprises: list[str] = []  # steps whose outcome was not the story's
+
+    def expect(self, doc: dict[str, Any], status: str, account: str | None = None) -> None:
+        """Note a step that did not end as the story says, so the demo cannot print "Done" over it."""
+        got = (doc.get("status"), doc.get("account"))
+        if got[0] != status or (account is not None and got[1] != account):
+            wanted = f"{status} on {account}" if account else status
+            self.surprises.append(f"{doc.get('_label', 'document')}: {got[0]} on {got[1]}, expected {wanted}")
 
     # -- world ------------------------------------------------------------------------------------
 
@@ -411,6 +426,7 @@ def story(demo: Demo) -> Iterator[None]:
 
     demo.route("demo-co", ["dian"])
     first, ms = demo.emit("demo-co", co_invoice, "invoice")
+    demo.expect(first, "accepted", "dian")
     table(
         "1. The CO example invoice, direct to DIAN (UBL 2.1, XAdES-EPES, SOAP + WS-Security)",
         [row(first, ms)],
@@ -422,6 +438,7 @@ def story(demo: Demo) -> Iterator[None]:
         demo.route("demo-co", [account])
         doc, ms = demo.emit("demo-co", co_invoice, "invoice")
         doc.setdefault("account", account)
+        demo.expect(doc, "HTTP 422" if account in REFUSES_CREDIT_TERMS else "accepted", account)
         rows.append(row(doc, ms))
     table(
         "2. The same canonical invoice through every other CO provider: only the routing rule changes;"
@@ -441,6 +458,7 @@ def story(demo: Demo) -> Iterator[None]:
     demo.fault("facepro", "down")
     doc, ms = demo.emit("demo-co", cash_sale, "invoice (cash)")
     demo.fault("facepro", "ok")
+    demo.expect(doc, "accepted", "smartapp")
     table("3. FacEPro is down (503 before taking the document): fallback to SmartApp", [row(doc, ms)])
     yield
 
@@ -450,6 +468,7 @@ def story(demo: Demo) -> Iterator[None]:
     rows = [row(doc, ms)]
     settled = demo.wait_terminal("demo-co", doc["id"])
     settled["_label"] = "  reconciled"
+    demo.expect(settled, "accepted", "dian")
     rows.append(row(settled, 0))
     issued = [e for e in demo.sim("dian", "GET", "/_sim/ledger") if e.get("number") == settled.get("number")]
     table(
@@ -471,16 +490,19 @@ def story(demo: Demo) -> Iterator[None]:
         .isoformat(),
     }
     doc, ms = demo.emit("demo-co", note, "credit note")
+    demo.expect(doc, "accepted")
     table(f"5. A credit note referencing invoice {first.get('number')} by its CUFE", [row(doc, ms)])
     yield
 
     doc, ms = demo.emit("demo-sv", sv_invoice, "SV factura")
+    demo.expect(doc, "accepted", "smartbill")
     table("6. The SV example via SmartBill (prices include IVA: 13/113)", [row(doc, ms)])
     yield
 
     demo.route("demo-co", ["dian"])
     demo.fault("dian", "reject", 1)
     doc, ms = demo.emit("demo-co", co_invoice, "invoice")
+    demo.expect(doc, "rejected", "dian")
     table("7. DIAN rejects a document: the error is normalised, DIAN's own words kept", [row(doc, ms)])
     authority = doc.get("authority") or {}
     for e in authority.get("errors", [])[:3]:
@@ -488,6 +510,10 @@ def story(demo: Demo) -> Iterator[None]:
     bad = dict(co_invoice, customer={**co_invoice["customer"], "check_digit": "7"})
     response = demo.clients["demo-co"].post("/v1/documents", json=bad)
     problem = response.json()
+    if response.status_code != 422:
+        demo.surprises.append(
+            f"a document with a wrong check digit: HTTP {response.status_code}, expected 422"
+        )
     print(
         f"\n  And bad input never reaches a provider: HTTP {response.status_code} {problem.get('title', '')}"
     )
@@ -520,20 +546,101 @@ def story(demo: Demo) -> Iterator[None]:
             demo.xml_paths.append(path)
 
 
-def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: str | None = None) -> int:
+class Stopped(Exception):
+    """SIGINT or SIGTERM arrived: unwind so that every cleanup step runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, _frame: Any) -> None:
+    """The first signal unwinds; later ones are ignored so that a second Ctrl-C cannot cut the
+    cleanup short and leave the gateway child listening (each cleanup step is bounded in time)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+def busy_ports(ports: Iterable[int]) -> list[int]:
+    """The ports on 127.0.0.1 that something already listens on (SO_REUSEADDR, as uvicorn binds:
+    a port in TIME_WAIT is free)."""
+    busy = []
+    for port in ports:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy.append(port)
+    return busy
+
+
+def simulator_ports(base_port: int) -> list[int]:
+    return [base_port + offset for offset in sorted(set(OFFSETS.values()))]
+
+
+def free_base_port(after: int) -> int | None:
+    """A --base-port to suggest: the next hundred whose simulator ports are all free."""
+    for base in range(after + 100, 65000, 100):
+        if not busy_ports(simulator_ports(base)):
+            return base
+    return None
+
+
+def ports_problem(port: int, base_port: int) -> str | None:
+    """Why the demo cannot start on these ports, naming the option that fixes it; None when free."""
+    if busy_ports([port]):
+        return (
+            f"pasarela demo: port {port} is taken, perhaps by a gateway an earlier demo left running; "
+            f"stop it, or choose another port with --port"
+        )
+    taken = busy_ports(simulator_ports(base_port))
+    if taken:
+        suggestion = free_base_port(base_port)
+        hint = f" (e.g. --base-port {suggestion})" if suggestion else ""
+        return (
+            f"pasarela demo: simulator port(s) {', '.join(map(str, taken))} are taken; "
+            f"choose free ones with --base-port{hint}"
+        )
+    return None
+
+
+def run(
+    keep: bool = False,
+    port: int = 8000,
+    base_port: int = 8101,
+    workdir: str | None = None,
+    keep_data: bool = False,
+) -> int:
+    problem = ports_problem(port, base_port)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _run(keep, port, base_port, workdir, keep_data)
+    except Stopped as stop:
+        # with --keep a signal is the expected way out; otherwise the story was cut short
+        print(f"\nStopped ({stop}); the gateway and simulators are down.", file=sys.stderr)
+        return 0 if keep else 128 + stop.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(keep: bool, port: int, base_port: int, workdir: str | None, keep_data: bool) -> int:
     started = time.monotonic()
     with contextlib.ExitStack() as stack:
-        folder = (
-            Path(workdir)
-            if workdir
-            else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pasarela-demo-")))
-        )
-        if keep and not workdir:
-            folder = Path(tempfile.mkdtemp(prefix="pasarela-demo-"))
+        if workdir or keep_data:
+            folder = Path(workdir or tempfile.mkdtemp(prefix="pasarela-demo-"))
+        else:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pasarela-demo-")))
         demo = Demo(folder, port, base_port)
-        stack.callback(demo.stop)
+        stack.callback(demo.stop)  # registered last, so it runs first: processes stop, then the folder goes
+        last = max(simulator_ports(base_port))
         print(
-            f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{base_port + len(OFFSETS) - 1}, data in {folder}"
+            f"Pasarela demo: gateway on {demo.url}, simulators on ports {base_port}-{last}, data in {folder}"
         )
         demo.start()
         for _ in story(demo):
@@ -545,19 +652,25 @@ def run(keep: bool = False, port: int = 8000, base_port: int = 8101, workdir: st
             for path in demo.xml_paths:
                 print(f"  {path}")
             print("  (GET /v1/documents/{id}/xml and /xml?container=attached)")
+        if demo.surprises:
+            print("\nThe demo did not go as told:", *demo.surprises, sep="\n  ", file=sys.stderr)
+            return 1
         print(f"\nDone in {time.monotonic() - started:.1f} s.")
+        if keep_data:
+            print(f"The data folder stays (it holds plain-text keys): {folder}")
         if keep:
             _print_try(demo)
-            with contextlib.suppress(KeyboardInterrupt):
-                while demo.gateway is not None and demo.gateway.poll() is None:
-                    time.sleep(1)
+            while demo.gateway is not None and demo.gateway.poll() is None:
+                time.sleep(1)
+            print("pasarela demo: the gateway stopped.", file=sys.stderr)
+            return 1
     return 0
 
 
 def _print_try(demo: Demo) -> None:
     key = API_KEYS["demo-co"]
     print(
-        "\nEverything keeps running (Ctrl-C stops it). Try:\n"
+        "\nEverything keeps running (Ctrl-C or SIGTERM stops it and removes the data). Try:\n"
         f"  curl -s -X POST {demo.url}/v1/documents -H 'Authorization: Bearer {key}' "
         f"-H 'Content-Type: application/json' --data @examples/co-invoice.json\n"
         f"  curl -s {demo.url}/v1/documents -H 'Authorization: Bearer {key}'\n"

@@ -97,6 +97,11 @@ def payloads_for(
     )
     if tenant is None:
         raise SystemExit(f"pasarela preview: name a tenant with --tenant ({[t.id for t in config.tenants]})")
+    if provider is not None and tenant.account(provider) is None:
+        names = [a.name for a in tenant.accounts]
+        raise SystemExit(
+            f"pasarela preview: tenant {tenant.id} has no account {provider!r} (accounts: {names})"
+        )
     return [
         account_preview(lambda a: adapter_class(a.provider)(a), tenant, account, document, totals)
         for account in eligible(tenant, document, provider)

@@ -37,6 +37,8 @@ FILES: Final = {
     "attached": ("fetch_attached", "application/xml", "AttachedDocument"),
     "pdf": ("fetch_pdf", "application/pdf", "PDF"),
 }
+# Where the authority's document is not XML: MH's DTE is JSON (with its signed JWS), served at /xml.
+MEDIA_BY_COUNTRY: Final = {("xml", "SV"): "application/json"}
 
 IdempotencyKey = Annotated[
     str | None,
@@ -252,8 +254,7 @@ class DocumentController(Controller):
         if row is None:
             raise Problem(404, "not-found", "no such document")
         method, media, label = FILES[kind]
-        if kind == "xml" and row.country == "SV":
-            media = "application/json"  # El Salvador's DTE is JSON (with its JWS, where we signed it)
+        media = MEDIA_BY_COUNTRY.get((kind, row.country), media)
         if kind == "xml" and row.xml:
             return Response(row.xml, media_type=media)
         account = tenant.account(row.account or "")

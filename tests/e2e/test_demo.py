@@ -1,24 +1,50 @@
-"""`pasarela demo` runs the whole story on loopback, exits 0 and leaves no process behind."""
+"""`pasarela demo` runs the whole story on loopback, exits 0 and leaves no process or secret behind."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from simulators.runner import free_port
 
 
-def test_demo_tells_the_story_and_cleans_up():
+@pytest.mark.parametrize(("stop", "flags"), [(signal.SIGTERM, []), (signal.SIGINT, ["--keep-data"])])
+def test_demo_tells_the_story_and_cleans_up(stop, flags):
+    """With --keep it stays up until SIGTERM or Ctrl-C, then stops every process and removes its
+    data folder (plain-text keys) unless --keep-data."""
     gateway_port = free_port()
     base = 18401  # seven consecutive simulator ports, away from the defaults and the other suites
-    proc = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(gateway_port), "--base-port", str(base)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    command = [sys.executable, "-m", "gateway.cli", "demo", "--keep", "--port", str(gateway_port), *flags]
+    proc = subprocess.Popen(
+        [*command, "--base-port", str(base)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    lines = []
+    deadline = time.monotonic() + 120
+    while not any("Everything keeps running" in line for line in lines) and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    data = Path(re.search(r"data in (\S+)", lines[0]).group(1))
+    assert data.is_dir() and (data / "tenants.toml").exists()
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", gateway_port)) == 0  # still serving
+    proc.send_signal(stop)
+    rest, err = proc.communicate(timeout=30)
+    proc = subprocess.CompletedProcess(command, proc.returncode, "".join(lines) + rest, err)
+    if flags:
+        assert f"The data folder stays (it holds plain-text keys): {data}" in proc.stdout
+        assert (data / "tenants.toml").exists()
+        shutil.rmtree(data)
+    assert not data.exists()
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     for step in range(1, 9):
@@ -44,8 +70,6 @@ def test_demo_tells_the_story_and_cleans_up():
     seconds = float(re.search(r"Done in ([0-9.]+) s", out).group(1))
     assert seconds < 60
     # nothing is left listening on the demo's ports
-    import socket
-
     for port in [gateway_port, *range(base, base + 7)]:
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

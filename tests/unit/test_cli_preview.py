@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 
 from gateway.cli import main
+
+TENANTS_ENV = (
+    "ACME_CO_API_KEY",
+    "ACME_FACEPRO_TOKEN",
+    "ACME_APIDIAN_TOKEN",
+    "TIENDA_SV_API_KEY",
+    "TIENDA_SMARTBILL_PUBLIC_KEY",
+    "TIENDA_SMARTBILL_PRIVATE_KEY",
+    "PASARELA_SECRET_KEY",
+    "ACME_WEBHOOK_SECRET",
+    "ACME_DIAN_SOFTWARE_ID",
+    "ACME_DIAN_SOFTWARE_PIN",
+    "ACME_DIAN_P12_PATH",
+    "ACME_DIAN_P12_PASSWORD",
+    "ACME_DIAN_TEST_SET_ID",
+    "TIENDA_MH_USER",
+    "TIENDA_MH_API_PASSWORD",
+    "TIENDA_MH_CERTIFICATE",
+    "TIENDA_MH_CERTIFICATE_PASSWORD",
+    "TIENDA_MH_RESPONSIBLE_NAME",
+    "TIENDA_MH_RESPONSIBLE_DUI",
+)
 
 
 def test_preview_prints_totals(capsys, examples_dir):
@@ -47,27 +71,7 @@ def test_console_script_runs_as_a_process(examples_dir):
 
 
 def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir, monkeypatch):
-    for name in (
-        "ACME_CO_API_KEY",
-        "ACME_FACEPRO_TOKEN",
-        "ACME_APIDIAN_TOKEN",
-        "TIENDA_SV_API_KEY",
-        "TIENDA_SMARTBILL_PUBLIC_KEY",
-        "TIENDA_SMARTBILL_PRIVATE_KEY",
-        "PASARELA_SECRET_KEY",
-        "ACME_WEBHOOK_SECRET",
-        "ACME_DIAN_SOFTWARE_ID",
-        "ACME_DIAN_SOFTWARE_PIN",
-        "ACME_DIAN_P12_PATH",
-        "ACME_DIAN_P12_PASSWORD",
-        "ACME_DIAN_TEST_SET_ID",
-        "TIENDA_MH_USER",
-        "TIENDA_MH_API_PASSWORD",
-        "TIENDA_MH_CERTIFICATE",
-        "TIENDA_MH_CERTIFICATE_PASSWORD",
-        "TIENDA_MH_RESPONSIBLE_NAME",
-        "TIENDA_MH_RESPONSIBLE_DUI",
-    ):
+    for name in TENANTS_ENV:
         monkeypatch.setenv(name, "preview-" + name.lower())
     monkeypatch.setenv(
         "ACME_WEBHOOK_SECRET", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
@@ -87,3 +91,45 @@ def test_preview_with_a_broken_tenants_file_says_which_key(capsys, tmp_path, exa
     args = ["preview", str(examples_dir / "co-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
     assert main(args) == 2
     assert "ACME_FACEPRO_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_preview_reads_stdin(capsys, monkeypatch, example_bytes):
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(example_bytes["co-invoice"])))
+    assert main(["preview", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["payable"] == "358050.00"
+
+
+def test_preview_of_an_unknown_account_says_so_and_exits_1(examples_dir):
+    env = {**os.environ, **{name: "preview-" + name.lower() for name in TENANTS_ENV}}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "preview",
+            str(examples_dir / "co-invoice.json"),
+            "--config",
+            str(examples_dir / "tenants.toml"),
+            "--tenant",
+            "acme-co",
+            "--provider",
+            "nope",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "tenant acme-co has no account 'nope'" in proc.stderr and "'facepro'" in proc.stderr
+
+
+def test_preview_exits_1_when_no_account_shown_can_take_it(capsys, examples_dir, monkeypatch):
+    """Forced onto an account that cannot be used (no real P12): shown with its error, exit 1."""
+    for name in TENANTS_ENV:
+        monkeypatch.setenv(name, "preview-" + name.lower())
+    args = ["preview", str(examples_dir / "co-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
+    assert main([*args, "--tenant", "acme-co", "--provider", "dian"]) == 1
+    (dian,) = json.loads(capsys.readouterr().out)["payloads"]
+    assert "certificate" in dian["error"]  # the environment names no real P12

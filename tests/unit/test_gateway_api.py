@@ -295,6 +295,43 @@ async def test_xml_is_fetched_from_the_provider_and_pdf_absent_is_404(example_by
         assert r.status_code == 404 and "does not provide the AttachedDocument" in r.json()["detail"]
 
 
+SV_KEY = "sv-tenant-key-0123456789"
+SV_TENANT = f"""
+[[tenants]]
+id = "t-sv"
+name = "Tienda"
+api_keys = ["{SV_KEY}"]
+[tenants.issuer]
+country = "SV"
+id_type = "NIT"
+id_number = "06142803901121"
+nrc = "2345678"
+name = "Tienda"
+[[tenants.accounts]]
+name = "sv-account"
+provider = "fake"
+base_url = "http://127.0.0.1:9"
+credentials = {{ token = "t" }}
+[[tenants.routes]]
+chain = ["sv-account"]
+"""
+
+
+async def test_the_xml_route_names_the_media_type_of_each_country(example_bytes):
+    """DIAN's document is XML; MH's DTE is JSON, and must not be labelled application/xml."""
+    async with running(tenants_toml(extra=SV_TENANT)) as (client, _):
+        sv_auth = {"Authorization": f"Bearer {SV_KEY}"}
+        for body, auth, media in [
+            (example_bytes["co-invoice"], AUTH, "application/xml"),
+            (example_bytes["sv-invoice"], sv_auth, "application/json"),
+        ]:
+            doc = (await client.post("/v1/documents", content=body, headers=auth)).json()
+            assert doc["status"] == "accepted", doc
+            for _ in range(2):  # fetched from the provider, then served from the store
+                r = await client.get(f"/v1/documents/{doc['id']}/xml", headers=auth)
+                assert r.status_code == 200 and r.headers["content-type"].startswith(media)
+
+
 async def test_attached_document_where_the_adapter_builds_one(example_bytes):
     async with running(tenants_toml([("dian-like", "fakeours")])) as (client, _):
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()

@@ -1,0 +1,25 @@
+"""`pasarela tenants check`, beyond the file's shape: can each account actually be used?
+
+Every account's credentials are decoded by its adapter, and an adapter that signs with the
+tenant's own certificate (it exposes `identity`, as direct DIAN does) opens it with its password:
+a missing P12 or a wrong password must show up here, not as `misconfigured` on the first invoice.
+Offline: nothing is sent to any provider (`pasarela tenants accounts test` calls them)."""
+
+from __future__ import annotations
+
+from adapters.base import ProviderFailure, adapter_class
+from gateway.config import Config
+
+
+def account_problems(config: Config) -> list[str]:
+    """One line per unusable account, naming the account and the reason (never a secret)."""
+    problems: list[str] = []
+    for tenant in config.tenants:
+        for account in tenant.accounts:
+            try:
+                adapter = adapter_class(account.provider)(account)
+                if isinstance(getattr(type(adapter), "identity", None), property):
+                    adapter.identity  # noqa: B018 -- loading it is the check
+            except ProviderFailure as exc:
+                problems.append(f"tenants[{tenant.id}].accounts[{account.name}]: {exc.message}")
+    return problems
