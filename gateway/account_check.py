@@ -1,8 +1,8 @@
 """`pasarela tenants check`, beyond the file's shape: can each account actually be used?
 
 Every account's credentials are decoded by its adapter, and an adapter that signs with the
-tenant's own certificate (it exposes `identity`, as direct DIAN does) opens it with its password:
-a missing P12 or a wrong password must show up here, not as `misconfigured` on the first invoice.
+tenant's own certificate (it exposes `identity`, as direct DIAN and Hacienda do) opens it with its password:
+a missing P12 or .crt, or a wrong password, must show up here, not as `misconfigured` on the first invoice.
 Offline: nothing is sent to any provider (`pasarela tenants accounts test` calls them)."""
 
 from __future__ import annotations

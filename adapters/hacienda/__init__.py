@@ -106,7 +106,8 @@ class HaciendaAdapter:
     # -- signing -------------------------------------------------------------------------------------
 
     @property
-    def certificate(self) -> MhCertificate:
+    def identity(self) -> MhCertificate:
+        """The signing key from MH's .crt (opened with its password on each use: `tenants check` opens it too)."""
         return load_certificate(self.credentials.certificate, self.credentials.certificate_password)
 
     def build_payload(self, emission: Emission) -> dict[str, Any]:
@@ -116,7 +117,7 @@ class HaciendaAdapter:
     def prepare(self, emission: Emission) -> tuple[dict[str, Any], str]:
         """The DTE and its JWS: the exact string sent and stored."""
         dte = mh.build(emission)
-        return dte, sign(dte_json(dte), self.certificate.key)
+        return dte, sign(dte_json(dte), self.identity.key)
 
     @staticmethod
     def stored(dte: dict[str, Any], jws: str) -> bytes:
@@ -175,7 +176,7 @@ class HaciendaAdapter:
         (`status()`), within 72 h of the event. `pending` until MH seals it."""
         responsible = self._responsible()  # the event needs it: refuse now, not after issuing
         dte = mh.build(emission, contingency=mh.MH_UNAVAILABLE)
-        jws = sign(dte_json(dte), self.certificate.key)
+        jws = sign(dte_json(dte), self.identity.key)
         ident = dte["identificacion"]
         code = ident["codigoGeneracion"]
         stored = self.stored(dte, jws)
@@ -206,7 +207,7 @@ class HaciendaAdapter:
             codigo=mh.codigo_generacion(self.credentials.user, f"contingencia:{code}"),
             until=clock.now(EL_SALVADOR),
         )
-        body = {"nit": self.credentials.user, "documento": sign(dte_json(event), self.certificate.key)}
+        body = {"nit": self.credentials.user, "documento": sign(dte_json(event), self.identity.key)}
         response = await self._post(CONTINGENCIA, body, emits=False)
         answer = exact_json_body(response)
         answer = answer if isinstance(answer, dict) else {}
@@ -373,7 +374,7 @@ class HaciendaAdapter:
             fecha=now.date().isoformat(),
             hora=now.strftime("%H:%M:%S"),
         )
-        jws = sign(dte_json(event), self.certificate.key)
+        jws = sign(dte_json(event), self.identity.key)
         body = {
             "ambiente": ident["ambiente"],
             "idEnvio": 1,

@@ -31,6 +31,11 @@ TENANTS_ENV = (
     "TIENDA_MH_RESPONSIBLE_NAME",
     "TIENDA_MH_RESPONSIBLE_DUI",
 )
+# Every variable of the example tenants file; the webhook secret in the form Standard Webhooks takes.
+EXAMPLE_ENV = {
+    **{name: "preview-" + name.lower() for name in TENANTS_ENV},
+    "ACME_WEBHOOK_SECRET": "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+}
 
 
 def test_preview_prints_totals(capsys, examples_dir):
@@ -71,11 +76,8 @@ def test_console_script_runs_as_a_process(examples_dir):
 
 
 def test_preview_with_a_tenant_shows_each_accounts_payload(capsys, examples_dir, monkeypatch):
-    for name in TENANTS_ENV:
-        monkeypatch.setenv(name, "preview-" + name.lower())
-    monkeypatch.setenv(
-        "ACME_WEBHOOK_SECRET", "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-    )  # Standard Webhooks: base64
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
     args = ["preview", str(examples_dir / "sv-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
     assert main([*args, "--tenant", "tienda-sv"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -100,7 +102,7 @@ def test_preview_reads_stdin(capsys, monkeypatch, example_bytes):
 
 
 def test_preview_of_an_unknown_account_says_so_and_exits_1(examples_dir):
-    env = {**os.environ, **{name: "preview-" + name.lower() for name in TENANTS_ENV}}
+    env = {**os.environ, **EXAMPLE_ENV}
     proc = subprocess.run(
         [
             sys.executable,
@@ -127,8 +129,8 @@ def test_preview_of_an_unknown_account_says_so_and_exits_1(examples_dir):
 
 def test_preview_exits_1_when_no_account_shown_can_take_it(capsys, examples_dir, monkeypatch):
     """Forced onto an account that cannot be used (no real P12): shown with its error, exit 1."""
-    for name in TENANTS_ENV:
-        monkeypatch.setenv(name, "preview-" + name.lower())
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
     args = ["preview", str(examples_dir / "co-invoice.json"), "--config", str(examples_dir / "tenants.toml")]
     assert main([*args, "--tenant", "acme-co", "--provider", "dian"]) == 1
     (dian,) = json.loads(capsys.readouterr().out)["payloads"]

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 
+from adapters.hacienda.certificate import write_test_certificate
 from gateway.cli import main
 from simulators import pki
 from simulators.runner import free_port
@@ -102,6 +103,8 @@ def test_the_env_example_runs_the_example_tenants_file_as_it_is(monkeypatch, tmp
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)  # the example's relative certificate path, as the comment makes it
     pki.generate(Path(env["ACME_DIAN_P12_PATH"]).parent, password=env["ACME_DIAN_P12_PASSWORD"])
+    crt = Path(env["TIENDA_MH_CERTIFICATE"])
+    write_test_certificate(crt.stem, env["TIENDA_MH_CERTIFICATE_PASSWORD"], crt.parent)
     assert main(["tenants", "check", str(ROOT / "examples" / "tenants.toml")]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "ok"
 

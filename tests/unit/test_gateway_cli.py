@@ -16,6 +16,7 @@ import pytest
 import respx
 from gateway_harness import AUTH, KEY, running, tenants_toml
 
+from adapters.hacienda.certificate import write_test_certificate
 from gateway import demo
 from gateway.cli import main
 from gateway.cli_io import EXIT_BROKEN_PIPE
@@ -35,6 +36,10 @@ def example_environment(monkeypatch, tmp_path) -> pki.TestPki:
     certs = pki.generate(tmp_path / "certs", password="p12-password-0123")
     monkeypatch.setenv("ACME_DIAN_P12_PATH", str(certs.p12))
     monkeypatch.setenv("ACME_DIAN_P12_PASSWORD", certs.password)
+    mh_password = "mh-password-0123"
+    crt = write_test_certificate("06142803901121", mh_password, tmp_path / "certs")
+    monkeypatch.setenv("TIENDA_MH_CERTIFICATE", str(crt))
+    monkeypatch.setenv("TIENDA_MH_CERTIFICATE_PASSWORD", mh_password)
     return certs
 
 
@@ -46,20 +51,32 @@ def test_tenants_check_accepts_the_example_with_its_environment(monkeypatch, tmp
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "said"),
+    ("variable", "value", "account", "said"),
     [
-        ("ACME_DIAN_P12_PATH", "/nonexistent/acme.p12", "certificate file not readable"),
-        ("ACME_DIAN_P12_PASSWORD", "not-the-password-42", "wrong password"),
+        (
+            "ACME_DIAN_P12_PATH",
+            "/nonexistent/acme.p12",
+            "acme-co].accounts[dian",
+            "certificate file not readable",
+        ),
+        ("ACME_DIAN_P12_PASSWORD", "not-the-password-42", "acme-co].accounts[dian", "wrong password"),
+        ("TIENDA_MH_CERTIFICATE", "/nonexistent/mh.crt", "tienda-sv].accounts[hacienda", "file not readable"),
+        (
+            "TIENDA_MH_CERTIFICATE_PASSWORD",
+            "not-the-password-42",
+            "tienda-sv].accounts[hacienda",
+            "does not match",
+        ),
     ],
 )
 def test_tenants_check_opens_each_certificate_with_its_password(
-    variable, value, said, monkeypatch, tmp_path, capsys
+    variable, value, account, said, monkeypatch, tmp_path, capsys
 ):
     example_environment(monkeypatch, tmp_path)
     monkeypatch.setenv(variable, value)
     assert main(["tenants", "check", str(EXAMPLES / "tenants.toml")]) == 1
     out = capsys.readouterr()
-    assert "tenants[acme-co].accounts[dian]: certificate" in out.err and said in out.err
+    assert f"tenants[{account}]: certificate" in out.err and said in out.err
     assert "not-the-password-42" not in out.err + out.out
     assert "ok" not in out.out.split()
 
