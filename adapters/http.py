@@ -191,6 +191,16 @@ def exact_json_body(response: httpx.Response) -> Any:
         return None
 
 
+def documented_not_found(response: httpx.Response, marker: Mapping[str, Any]) -> bool:
+    """A 404 carrying the provider's documented "not found" body (every `marker` field equal): the
+    only "not found" that proves absence (ARCHITECTURE.md, evidence rule). A bare 404 (a proxy, a
+    wrong path, an HTML page) proves nothing and is classified like any other status."""
+    if response.status_code != 404:
+        return False
+    body = json_body(response)
+    return isinstance(body, dict) and all(body.get(k) == v for k, v in marker.items())
+
+
 def failure_for_status(
     response: httpx.Response,
     message: str,
