@@ -53,7 +53,7 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
 # default deadline follows it, so an outage shorter than this window never fails a document
 # (issue 14: a 60 s default failed 817 never-issued documents during a short outage). DIAN: 48 h
 # to transmit what was issued while its services were down (Res. 000165/2023, contingency); MH:
-# 72 h to transmit DTE issued in contingency. docs/reliability.md cites both.
+# 72 h to transmit DTE issued in contingency. Sources: contracts/dian/README.md, contracts/sv-dte/SOURCE.md.
 FISCAL_WINDOW_S: Final[Mapping[str, float]] = {"CO": 48 * 3600.0, "SV": 72 * 3600.0}
 
 
