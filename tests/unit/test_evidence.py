@@ -5,10 +5,7 @@ defect it holds; every one of them failed on the main branch before gateway/evid
 from __future__ import annotations
 
 import asyncio
-import itertools
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,9 +17,8 @@ from test_gateway_dispatch import eventually, outcomes
 
 from adapters.base import Ambiguous, Misconfigured, Outcome, Rejected, Unavailable
 from adapters.http import failure_for_status
-from gateway import breaker, evidence
+from gateway import evidence
 from gateway.config import FISCAL_WINDOW_S, Dispatch
-from gateway.store.engine import dispose, make_engine, migrate
 from gateway.store.schema import documents
 
 FAILURES = ("unavailable", "ambiguous", "rejected", "misconfigured")
@@ -189,7 +185,7 @@ async def test_failed_only_when_no_account_can_hold_it(example_bytes):
         assert book("dian-like").emits > 1  # resent to the same account meanwhile
 
 
-# -- the deadline follows the authority's window; a half-open breaker admits one probe ------------
+# -- the deadline follows the authority's window (the breaker's probe: tests/store/test_breaker_probe.py)
 
 
 def test_the_default_deadline_is_the_authoritys_window():
@@ -208,33 +204,6 @@ async def test_a_document_created_without_a_deadline_gets_the_fiscal_window(exam
         async with rt.engine.connect() as conn:
             row = (await conn.execute(sa.select(documents).where(documents.c.id == doc["id"]))).one()
         assert row.deadline - row.created_at == pytest.approx(48 * 3600)
-
-
-async def test_a_half_open_breaker_admits_one_probe_across_processes():
-    """Two gateway processes (two engines on one store) and many queued documents: after the
-    cooldown exactly one call gets through, then none until it reports or a cooldown passes."""
-    with tempfile.TemporaryDirectory(prefix="pasarela-breaker-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'gw.db'}"
-        first, second = make_engine(url), make_engine(url)
-        try:
-            await migrate(first)
-            now = 1_000_000.0
-            for _ in range(3):
-                await breaker.record_failure(first, "t1", "dian", now, threshold=3, cooldown_s=30)
-            assert not await breaker.allows(second, "t1", "dian", now + 29)
-            engines = itertools.cycle([first, second])
-            admitted = await asyncio.gather(
-                *(breaker.allows(next(engines), "t1", "dian", now + 31) for _ in range(40))
-            )
-            assert sum(admitted) == 1
-            assert not await breaker.allows(second, "t1", "dian", now + 40)  # the probe is out
-            assert breaker.state_name((await breaker.states(first))[0], now + 40) == "half_open"
-            assert await breaker.allows(first, "t1", "dian", now + 62)  # that probe never reported
-            await breaker.record_success(second, "t1", "dian", now + 63)
-            assert all([await breaker.allows(e, "t1", "dian", now + 63) for e in (first, second)])
-        finally:
-            await dispose(first)
-            await dispose(second)
 
 
 async def test_a_short_outage_fails_nothing(example_bytes):
