@@ -120,10 +120,6 @@ class Dispatcher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def load(self, doc_id: str) -> Row[Any] | None:
-        async with self.rt.reader.connect() as conn:
-            return await docs.get(conn, doc_id)
-
     async def advance(
         self,
         doc_id: str,

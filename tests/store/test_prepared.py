@@ -155,7 +155,6 @@ async def document_path(engine: AsyncEngine, execute: Execute) -> list[tuple[str
         await count("attempt update, no such", docs._ATTEMPT_UPDATE, {"w_id": 99, "outcome": "accepted"})
         await rows("attempts of", docs._ATTEMPTS_OF, {"w_doc": "d1"})
         await rows("attempts of none", docs._ATTEMPTS_OF, {"w_doc": "d2"})
-        await rows("in flight", docs._IN_FLIGHT, {"w_doc": "d1"})
 
         job = {"kind": "document", "subject": "d1", "tenant_id": "t1", "run_at": T0, "locked_by": "w1"}
         await key("job insert defaults", jobs_store._INSERT, job)
