@@ -93,6 +93,7 @@ class AdversarialKoywe:
     calls: dict[str, int] = field(default_factory=lambda: {"emit": 0, "status": 0, "list": 0})
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(4_800_001))
     _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def base_url(self) -> str:
@@ -104,6 +105,9 @@ class AdversarialKoywe:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
 
     async def stop(self) -> None:
+        for handler in list(self._handlers):  # late answers still sleeping
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
@@ -112,6 +116,9 @@ class AdversarialKoywe:
     # -- HTTP/1.1, one request per connection ---------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._handlers.add(handler)
         try:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
@@ -144,6 +151,7 @@ class AdversarialKoywe:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
+            self._handlers.discard(handler)
             with contextlib.suppress(Exception):
                 writer.close()
 
