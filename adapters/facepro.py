@@ -226,7 +226,7 @@ class FaceProAdapter:
             return Outcome(
                 status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise classify_error(response, emits=False)
         body = exact_json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("documento"), dict):
@@ -255,7 +255,7 @@ class FaceProAdapter:
                 "page": str(page),
             }
             response = await self.http.send("GET", "/documentos", params=params)
-            if response.status_code != 200:
+            if not response.is_success:
                 raise classify_error(response, emits=False)
             body = exact_json_body(response)
             items = body.get("data") if isinstance(body, dict) else None

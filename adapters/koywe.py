@@ -210,7 +210,7 @@ class KoyweAdapter:
             return Outcome(
                 status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise classify_error(response, emits=False)
         body = exact_json_body(response)
         if not _is_document(body):
@@ -236,7 +236,7 @@ class KoyweAdapter:
         listed: set[str] = set()
         for page in range(1, SEARCH_PAGES_MAX + 1):
             response = await self._call("GET", "/documents", params={**params, "page": str(page)})
-            if response.status_code != 200:
+            if not response.is_success:
                 raise classify_error(response, emits=False)
             body = exact_json_body(response)
             items = body.get("documents") if isinstance(body, dict) else None

@@ -202,7 +202,7 @@ class SmartBillAdapter:
                 fiscal_id=code,
                 raw=self._redact(exact_json_body(response)),
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise self.classify(response, emits=False)
         body = exact_json_body(response)
         if not isinstance(body, dict):

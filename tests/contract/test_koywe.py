@@ -565,3 +565,11 @@ async def test_an_item_of_another_receiver_is_not_ours_whatever_the_filter_said(
         return_value=koywe_listing(lambda body: body["documents"][0].update(receiver_tax_id_code="1-1"))
     )
     assert await adapter.find(make_emission("co-invoice", edit=kemper_invoice)) is None
+
+
+async def test_a_2xx_status_answer_with_the_document_is_read(adapter, api, documented):
+    """A 202 where 200 is documented still carries the document: it is the answer, not a failure."""
+    accepted = documented("koywe", "document.200.accepted")
+    api.get("/documents/4839211").mock(return_value=httpx.Response(202, content=accepted.content))
+    outcome = await adapter.status(ProviderRef(provider_reference="4839211"))
+    assert (outcome.status, outcome.provider_reference) == ("accepted", "4839211")

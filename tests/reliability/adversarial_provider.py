@@ -44,9 +44,20 @@ EMIT_QUIRKS: Final[dict[str, bool]] = {
     "reset_before": False,  # connection reset after the request was read, nothing issued
     "reject": False,  # 422: the documented validation error
 }
-STATUS_QUIRKS: Final = ("ok", "no_content_204", "html_200", "bare_404", "down", "truncated", "late")
+STATUS_QUIRKS: Final = (
+    "ok",
+    "created_201",  # the document, answered 201
+    "accepted_202",
+    "no_content_204",
+    "html_200",
+    "bare_404",
+    "down",
+    "truncated",
+    "late",
+)
 LIST_QUIRKS: Final = (
     "ok",
+    "accepted_202",  # the listing, answered 202
     "lacks_fields",
     "short_page",
     "duplicated",
@@ -55,6 +66,7 @@ LIST_QUIRKS: Final = (
     "html_200",
     "late",
 )
+READABLE: Final = {"ok": 200, "created_201": 201, "accepted_202": 202, "truncated": 200, "late": 200}
 VALIDATED: Final = 3  # Koywe taxbureau_validation_status: accepted by DIAN
 PENDING: Final = 1
 
@@ -208,14 +220,17 @@ class AdversarialKoywe:
         quirk = self.status_quirks.popleft() if self.status_quirks else "ok"
         issued = self.ledger.get(document_id)
         visible = issued is not None and time.monotonic() - issued.at >= self.lag_s
-        if quirk == "ok" and not visible:
+        if quirk in ("ok", "created_201", "accepted_202") and not visible:
             return Reply(404, {"error": "Document not found"})  # documented (examples/document.404)
-        if quirk in ("ok", "truncated", "late") and issued is not None and visible:
+        if quirk in READABLE and issued is not None and visible:
             issued.status_calls += 1
             if issued.status_calls > 1:
                 issued.validation = VALIDATED  # the verdict arrives between calls
             return Reply(
-                200, self._document(issued), truncate=quirk == "truncated", delay_s=self._late(quirk)
+                READABLE[quirk],
+                self._document(issued),
+                truncate=quirk == "truncated",
+                delay_s=self._late(quirk),
             )
         return self._odd(quirk)
 
@@ -254,7 +269,7 @@ class AdversarialKoywe:
         }
         if quirk == "no_page_count":
             del body["page_count"]
-        return Reply(200, body, delay_s=self._late(quirk))
+        return Reply(202 if quirk == "accepted_202" else 200, body, delay_s=self._late(quirk))
 
     def _late(self, quirk: str) -> float:
         return self.late_s if quirk in ("late", "slow_down") else 0.0
