@@ -32,8 +32,8 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, exact_json_body, failure_for_status
-from adapters.wire import dian_error, laravel_errors, number, sole_match, text
+from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
+from adapters.wire import cannot_tell, compared, dian_error, laravel_errors, number, sole_match, text
 from canonical import catalogs as cat
 from canonical import clock
 from canonical.document import Document, Party
@@ -104,6 +104,7 @@ UTC_OFFSET: Final = "-05:00"  # Colombia has no daylight saving time
 COLOMBIA: Final = dt.timezone(dt.timedelta(hours=-5))
 SEARCH_PAGE: Final = 100  # per_page maximum (provider-docs, "Listar documentos")
 SEARCH_PAGES_MAX: Final = 50
+NOT_FOUND: Final = {"codigo": "no_encontrado"}  # examples/consultar.404: the documented "not found"
 PRICE_PLACES: Final = range(2, 7)  # decimals tried for a tax-exclusive unit price
 
 CUSTOMER_FIELDS: Final[dict[str, str]] = {
@@ -221,11 +222,11 @@ class FaceProAdapter:
             # only the tracking_id finds a FacEPro document; reconciliation then asks an operator
             raise NotSearchable("FacEPro status needs the tracking_id")
         response = await self.http.send("GET", f"/documentos/{ref.provider_reference}/consultar")
-        if response.status_code == 404:
+        if documented_not_found(response, NOT_FOUND):
             return Outcome(
                 status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise classify_error(response, emits=False)
         body = exact_json_body(response)
         if not isinstance(body, dict) or not isinstance(body.get("documento"), dict):
@@ -254,7 +255,7 @@ class FaceProAdapter:
                 "page": str(page),
             }
             response = await self.http.send("GET", "/documentos", params=params)
-            if response.status_code != 200:
+            if not response.is_success:
                 raise classify_error(response, emits=False)
             body = exact_json_body(response)
             items = body.get("data") if isinstance(body, dict) else None
@@ -577,15 +578,17 @@ def _same_document(data: Any, emission: Emission) -> bool:
     `fecha_emision` is the factura.fecha / hora we sent, so two identical orders of the same day are
     told apart and another document of ours is never adopted by mistake."""
     if not isinstance(data, dict):
-        return False
+        raise cannot_tell("FacEPro listed something that is not a document")
     doc = emission.document
-    customer = data.get("adquirente") or {}
-    totals = data.get("totales") or {}
     if data.get("tipo_documento", DOCUMENT_TYPES[doc.kind]) != DOCUMENT_TYPES[doc.kind]:
         return False
-    if doc.customer is None or customer.get("documento") != doc.customer.id_number:
+    if doc.customer is None or str(compared(data, "adquirente", "documento")) != doc.customer.id_number:
         return False
-    if totals.get("total") is None or Decimal(str(totals["total"])) != emission.totals.payable:
+    try:
+        total = Decimal(str(compared(data, "totales", "total")))
+    except ArithmeticError:
+        raise cannot_tell("a listed FacEPro document has an unreadable total") from None
+    if total != emission.totals.payable:
         return False
     sent, issued = _issued_at(doc), _instant(data.get("fecha_emision"))
     return sent is None or issued is None or sent == issued

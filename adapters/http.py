@@ -208,6 +208,16 @@ def exact_json_body(response: httpx.Response) -> Any:
         return None
 
 
+def documented_not_found(response: httpx.Response, marker: Mapping[str, Any]) -> bool:
+    """A 404 carrying the provider's documented "not found" body (every `marker` field equal): the
+    only "not found" that proves absence (ARCHITECTURE.md, evidence rule). A bare 404 (a proxy, a
+    wrong path, an HTML page) proves nothing and is classified like any other status."""
+    if response.status_code != 404:
+        return False
+    body = json_body(response)
+    return isinstance(body, dict) and all(body.get(k) == v for k, v in marker.items())
+
+
 def failure_for_status(
     response: httpx.Response,
     message: str,
@@ -216,12 +226,17 @@ def failure_for_status(
     emits: bool = False,
     **kwargs: Any,
 ) -> ProviderFailure:
-    """The failure an HTTP error status means. A 5xx that is not in the table is Ambiguous when the
-    request may have created a document, otherwise Unavailable; an unknown 4xx is Rejected."""
+    """The failure an HTTP status the adapter did not expect means. A 5xx that is not in the table
+    is Ambiguous when the request may have created a document, otherwise Unavailable; an unknown 4xx
+    is Rejected. Anything below 400 (a 201, 202 or 204 where the documentation shows a 200, a
+    redirect) is never a rejection, whatever a table says: the provider took the request, so an
+    emission may have been taken (Ambiguous) and a query proves nothing (Unavailable)."""
     classes = {**DEFAULT_STATUS_CLASSES, **(table or {})}
     status = response.status_code
     cls = classes.get(status)
-    if cls is None:
+    if status < 400:
+        cls = Ambiguous if emits else Unavailable
+    elif cls is None:
         cls = (Ambiguous if emits else Unavailable) if status >= 500 else Rejected
     if cls is Ambiguous and not emits:
         cls = Unavailable  # a status query that failed changed nothing at the provider

@@ -42,8 +42,8 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, exact_json_body, failure_for_status
-from adapters.wire import sole_match
+from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
+from adapters.wire import cannot_tell, compared, sole_match
 from canonical import catalogs as cat
 from canonical import clock
 from canonical.document import Address, Document, Party
@@ -115,6 +115,7 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 TOKEN_MARGIN_S: Final = 60.0  # refresh this long before the token's expires_in runs out
 SEARCH_PAGE: Final = 100
 SEARCH_PAGES_MAX: Final = 20
+NOT_FOUND: Final = {"error": "Document not found"}  # examples/document.404: the documented "not found"
 BOGOTA: Final = ZoneInfo(cat.TIME_ZONES["CO"])
 CBC: Final = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
@@ -210,11 +211,11 @@ class KoyweAdapter:
         if not ref.provider_reference:
             raise Ambiguous("Koywe status needs the document_id; search with find()", code="no-reference")
         response = await self._call("GET", f"/documents/{ref.provider_reference}")
-        if response.status_code == 404:
+        if documented_not_found(response, NOT_FOUND):
             return Outcome(
                 status="not_found", provider_reference=ref.provider_reference, raw=exact_json_body(response)
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise classify_error(response, emits=False)
         body = exact_json_body(response)
         if not _is_document(body):
@@ -237,24 +238,32 @@ class KoyweAdapter:
             "per_page": str(SEARCH_PAGE),
         }
         matches: list[dict[str, Any]] = []
+        listed: set[str] = set()
         for page in range(1, SEARCH_PAGES_MAX + 1):
             response = await self._call("GET", "/documents", params={**params, "page": str(page)})
-            if response.status_code != 200:
+            if not response.is_success:
                 raise classify_error(response, emits=False)
             body = exact_json_body(response)
             items = body.get("documents") if isinstance(body, dict) else None
             if not isinstance(items, list):
                 raise Unavailable("Koywe list answer without documents", raw=body)
-            matches += [
-                d for d in items if isinstance(d, dict) and _same_total(d, emission.totals.tax_inclusive)
-            ]
-            if page >= int(body.get("page_count") or 0):
+            for item in items:
+                listed.add(str(compared(item, "document_id")))
+                if _same_document(item, params, emission.totals.tax_inclusive):
+                    matches.append(item)
+            page_count = body.get("page_count")
+            if type(page_count) is not int:  # without it the listing's end is a guess
+                raise cannot_tell("Koywe listing without page_count")
+            if page >= page_count:
                 break
         else:
             raise Ambiguous(
                 f"more than {SEARCH_PAGE * SEARCH_PAGES_MAX} Koywe documents on {day}",
                 code="search-too-large",
             )
+        expected = body.get("total_items")
+        if type(expected) is int and len(listed) < expected:  # short pages: part of the window unseen
+            raise cannot_tell(f"Koywe listed {len(listed)} of {expected} documents")
         found = sole_match(matches, provider="Koywe", id_field="document_id")
         if found is None:
             return None
@@ -437,11 +446,20 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _same_total(document: Mapping[str, Any], total: Decimal) -> bool:
-    try:
-        return Decimal(str(document.get("total_amount"))) == total
-    except ArithmeticError:
+def _same_document(item: Any, params: Mapping[str, str], total: Decimal) -> bool:
+    """The fields the search filtered on, checked again on each listed item (a provider may ignore
+    a filter); an item lacking one is "cannot tell", never "a different document"."""
+    if str(compared(item, "document_type_id")) != params["document_type_id"]:
         return False
+    if (
+        params["receiver_tax_id_code"]
+        and compared(item, "receiver_tax_id_code") != params["receiver_tax_id_code"]
+    ):
+        return False
+    try:
+        return Decimal(str(compared(item, "total_amount"))) == total
+    except ArithmeticError:
+        raise cannot_tell("a listed Koywe document has an unreadable total_amount") from None
 
 
 # -- builders --------------------------------------------------------------------------------------------

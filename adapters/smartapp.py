@@ -36,7 +36,7 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from adapters.wire import dian_error, laravel_errors, number, text
 from canonical import catalogs as cat
 from canonical import clock
@@ -54,6 +54,7 @@ ENDPOINTS: Final[dict[str, str]] = {"invoice": "/api/v1/service/invoice"}
 # Quirk: the status path has no /api prefix (quickstart: GET /v1/billing/status/{processId}), which
 # is why the account's base_url is the host root.
 STATUS_PATH: Final = "/v1/billing/status/{process_id}"
+NOT_FOUND: Final = {"message": "Process not found"}  # examples/status.404: the documented "not found"
 
 # tax -> taxes[].{code, name}: DIAN tax scheme ids, as the quickstart's {"code": "01", "name": "IVA"}
 TAXES: Final[dict[str, tuple[str, str]]] = {tax: (code, tax) for tax, code in cat.TAXES["CO"].items()}
@@ -189,7 +190,7 @@ class SmartAppAdapter:
         if not process_id:
             raise NotSearchable("SmartApp status needs the processId (the CUFE)")
         response = await self.http.send("GET", STATUS_PATH.format(process_id=process_id))
-        if response.status_code == 404:
+        if documented_not_found(response, NOT_FOUND):
             return Outcome(status="not_found", provider_reference=process_id, raw=exact_json_body(response))
         if not response.is_success:
             raise classify_error(response, emits=False)

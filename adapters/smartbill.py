@@ -34,7 +34,7 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
-from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from canonical import clock
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
 from canonical.document import Document, Line, Party
@@ -54,6 +54,8 @@ ENDPOINTS: Final[dict[str, str]] = {
 }
 INVALIDATE: Final = "/dte/invalidate"
 GET_JSON: Final = "/dte/get-json"
+# examples/get-json.404: the documented "not found"
+NOT_FOUND: Final = {"estado": "ERROR", "descripcionMsg": "Documento no encontrado"}
 
 # receptor.documentType (MH CAT-022 36, 13, 03, 02, 37). An NRC alone has no SmartBill type.
 DOCUMENT_TYPES: Final[dict[str, str]] = {
@@ -188,14 +190,14 @@ class SmartBillAdapter:
         """`POST /dte/get-json` by codigoGeneracion answers with the document's current estado."""
         code = _codigo(ref)
         response = await self._post(GET_JSON, {"body": {"document": code}}, emits=False)
-        if response.status_code == 404:
+        if documented_not_found(response, NOT_FOUND):
             return Outcome(
                 status="not_found",
                 provider_reference=code,
                 fiscal_id=code,
                 raw=self._redact(exact_json_body(response)),
             )
-        if response.status_code != 200:
+        if not response.is_success:  # any 2xx is read by its body (a 201 or 202 where 200 is documented)
             raise self.classify(response, emits=False)
         body = exact_json_body(response)
         if not isinstance(body, dict):

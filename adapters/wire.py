@@ -44,11 +44,35 @@ def dian_error(text: Any) -> ProviderError:
 
 def sole_match(matches: list[dict[str, Any]], *, provider: str, id_field: str) -> dict[str, Any] | None:
     """Reconciliation's verdict on a search (ARCHITECTURE.md): exactly one match is adopted, none is
-    None (safe to retry), several cannot be told apart and stay Ambiguous for an operator."""
-    if len(matches) > 1:
-        ids = ", ".join(str(m.get(id_field)) for m in matches)
-        raise Ambiguous(f"{len(matches)} {provider} documents match: {ids}", code="several-matches")
-    return matches[0] if matches else None
+    None (absent, if the listing was complete), several cannot be told apart and stay Ambiguous for
+    an operator. One document listed twice (pages shifting under a listing) is one match; a match
+    without its id cannot be told from another: cannot tell."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for match in matches:
+        key = match.get(id_field)
+        if key is None or key == "":
+            raise cannot_tell(f"a matching {provider} document has no {id_field}")
+        by_id.setdefault(str(key), match)
+    if len(by_id) > 1:
+        ids = ", ".join(by_id)
+        raise Ambiguous(f"{len(by_id)} {provider} documents match: {ids}", code="several-matches")
+    return next(iter(by_id.values()), None)
+
+
+def cannot_tell(message: str) -> Ambiguous:
+    """A search that cannot prove absence: an incomplete listing, or an item lacking a field the
+    match compares (which must not be read as "a different document")."""
+    return Ambiguous(message, code="cannot-tell")
+
+
+def compared(item: Any, *path: str) -> Any:
+    """A field the match compares, or cannot_tell when the listed item lacks it."""
+    value = item
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    if value is None or value == "":
+        raise cannot_tell(f"a listed document lacks {'.'.join(path)}: cannot tell whether it is ours")
+    return value
 
 
 def text(value: Any) -> str | None:

@@ -3,8 +3,13 @@ database sees the same circuit (research/anchors.md (c) 4: per-process breaker s
 
 `breaker_threshold` consecutive Unavailable answers open the circuit for `breaker_cooldown_s`; while
 open, dispatch skips the account at once (no retries paid during an outage, (c) 3). After the
-cooldown calls go through again (half-open): a success closes it, the first failure re-opens it
-with a fresh cooldown counted from now (never the earlier deadline, (c) 3).
+cooldown the circuit is half-open and admits one probe: the caller whose UPDATE moves it to
+`probing` (one row, one statement, so two processes sharing the store cannot both win) calls the
+provider; everyone else still skips the account. Letting every process's queue through at once
+is how a short outage once turned into hundreds of `failed` documents (issue 14). The probe's
+success closes the circuit, its failure re-opens it with a fresh cooldown counted from now (never
+the earlier deadline, (c) 3); a probe that never reports (its process died) frees the slot after
+one more cooldown.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from gateway.store.schema import breakers
 
 # Built once, executed with parameters (gateway.store.documents says why).
 _STATE = Prepared(
-    sa.select(breakers.c.state, breakers.c.opened_until).where(
+    sa.select(breakers.c.state, breakers.c.opened_until, breakers.c.updated_at).where(
         breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")
     )
 )
@@ -40,13 +45,30 @@ _RESET = Prepared(
 
 
 async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
-    async with reader(engine).connect() as conn:
+    async with engine.begin() as conn:
         return await allows_in(conn, tenant_id, account, now)
 
 
 async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> bool:
+    """May this caller send to the account now? Closed: yes. Open: no. Half-open: only the one
+    caller that takes the probe (inside the caller's write transaction)."""
     row = (await _STATE.execute(conn, {"w_tenant": tenant_id, "w_account": account})).first()
-    return row is None or row.state == "closed" or (row.opened_until or 0) <= now
+    if row is None or row.state == "closed":
+        return True
+    if (row.opened_until or 0) > now:
+        return False
+    cooldown_s = (row.opened_until or 0) - row.updated_at  # opening and probing both keep this span
+    probe = await conn.execute(
+        breakers.update()
+        .where(
+            breakers.c.tenant_id == tenant_id,
+            breakers.c.account == account,
+            breakers.c.state != "closed",
+            breakers.c.opened_until <= now,  # re-checked on the locked row: one winner
+        )
+        .values(state="probing", opened_until=now + cooldown_s, updated_at=now)
+    )
+    return probe.rowcount == 1
 
 
 async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> None:
@@ -91,7 +113,7 @@ async def record_failure_in(
     await conn.execute(
         breakers.update()
         .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-        .values(state="open", opened_until=now + cooldown_s)
+        .values(state="open", opened_until=now + cooldown_s, updated_at=now)
     )
     return True
 
@@ -102,7 +124,9 @@ async def states(engine: AsyncEngine) -> Sequence[Row[Any]]:
 
 
 def state_name(row: Row[Any] | None, now: float) -> str:
-    """closed | open | half_open, as /v1/providers and /metrics show it."""
+    """closed | open | half_open, as /v1/providers and /metrics show it (a probe in flight: half_open)."""
     if row is None or row.state == "closed":
         return "closed"
+    if row.state == "probing":
+        return "half_open"
     return "open" if (row.opened_until or 0) > now else "half_open"

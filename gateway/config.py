@@ -49,21 +49,41 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     admin_key: str | None = None  # creates tenants through the API; only its SHA-256 is stored
 
 
+# How long after issue the authority still takes a document that could not be sent on time: the
+# default deadline follows it, so an outage shorter than this window never fails a document
+# (issue 14: a 60 s default failed 817 never-issued documents during a short outage). DIAN: 48 h
+# to transmit what was issued while its services were down (Res. 000165/2023, contingency); MH:
+# 72 h to transmit DTE issued in contingency. Sources: contracts/dian/README.md, contracts/sv-dte/SOURCE.md.
+FISCAL_WINDOW_S: Final[Mapping[str, float]] = {"CO": 48 * 3600.0, "SV": 72 * 3600.0}
+
+
 class Dispatch(Struct, kw_only=True, forbid_unknown_fields=True):
     """Time settings of dispatch; tests shrink them to milliseconds."""
 
-    deadline_s: float = 60.0  # per document: retries and fallbacks stop here, then `failed`
+    # per document: retries and fallbacks stop here, then `failed` if no account can hold it;
+    # unset = the authority's window for the document's country (FISCAL_WINDOW_S)
+    deadline_s: float | None = None
     max_attempts: int = 4  # per account, per dispatch round
     backoff_base_s: float = 0.5
     backoff_max_s: float = 10.0
     poll_interval_s: float = 5.0  # first status poll of a `pending` document; doubles each time
     poll_max_s: float = 600.0
-    reconcile_window_s: float = 120.0  # a self-numbering provider may take this long to list a document
+    # a provider may take this long to list a document, or (DIAN 66) to know it: "not found" is
+    # proof of absence only after it
+    reconcile_window_s: float = 120.0
+    # an `unknown` document nobody can settle ("cannot tell") is flagged for an operator after this
+    attention_after_s: float = 900.0
     breaker_threshold: int = 5  # consecutive Unavailable answers that open an account's circuit
     breaker_cooldown_s: float = 30.0
     lease_s: float = 30.0  # how long a worker owns a document before another may take it over
     webhook_timeout_s: float = 15.0
     webhook_max_attempts: int = 10
+
+    def deadline_for(self, country: str) -> float:
+        """Seconds from creation to a document's deadline."""
+        if self.deadline_s is not None:
+            return self.deadline_s
+        return FISCAL_WINDOW_S.get(country, min(FISCAL_WINDOW_S.values()))
 
 
 class Webhook(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -307,7 +327,6 @@ def _check_webhooks(tenant: Tenant, at: str) -> list[str]:
 
 
 _POSITIVE: Final[tuple[str, ...]] = (
-    "deadline_s",
     "backoff_max_s",
     "poll_interval_s",
     "poll_max_s",
@@ -319,10 +338,12 @@ _POSITIVE: Final[tuple[str, ...]] = (
 
 def _check_dispatch(d: Dispatch, at: str) -> list[str]:
     problems = [f"{at}.{name}: must be > 0" for name in _POSITIVE if getattr(d, name) <= 0]
+    if d.deadline_s is not None and d.deadline_s <= 0:
+        problems.append(f"{at}.deadline_s: must be > 0")
     for name in ("max_attempts", "breaker_threshold", "webhook_max_attempts"):
         if getattr(d, name) < 1:
             problems.append(f"{at}.{name}: must be >= 1")
-    for name in ("backoff_base_s", "reconcile_window_s"):
+    for name in ("backoff_base_s", "reconcile_window_s", "attention_after_s"):
         if getattr(d, name) < 0:
             problems.append(f"{at}.{name}: must be >= 0")
     return problems

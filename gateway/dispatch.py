@@ -2,9 +2,10 @@
 
 The only layer that retries (research/anchors.md (c) 2): tenacity retries `Unavailable` on one
 account with exponential backoff and jitter, honouring Retry-After, bounded by the document's
-deadline and `max_attempts`; then the next account. `Rejected` stops (the data is wrong);
-`Misconfigured` falls back and alerts; `Ambiguous` stops and makes the document `unknown`, which
-is reconciled on the same account (gateway.reconcile) before anything is sent anywhere else.
+deadline and `max_attempts`. What every answer means (next account, `rejected`, `unknown` and
+reconciled on the same account, ...) is `gateway.evidence.POLICY`, read with what the store proves
+about the account: an account that may hold the document is never left for the next one, and a
+document is `failed` only when no account may hold it.
 
 Every provider call is preceded by a committed `in_flight` attempt row: if the process dies before
 the answer is recorded, the next worker reads that row as "may have been sent" and reconciles.
@@ -51,6 +52,7 @@ from canonical.document import Document
 from canonical.totals import Totals
 from gateway import alerts, breaker, webhooks
 from gateway.config import Dispatch, Tenant
+from gateway.evidence import Action, Evidence, action, answer_of, evidence_by_account, may_be_issued
 from gateway.reconcile import reconcile
 from gateway.resources import document_resource, timestamp
 from gateway.runtime import Runtime
@@ -70,6 +72,7 @@ STATUS_EVENTS: Final = {
     "failed": "document.failed",
 }
 OUTCOME_STATUS: Final = {"accepted": "accepted", "pending": "pending", "rejected": "rejected"}
+NEXT_ACCOUNT: Final[frozenset[Action]] = frozenset({"retry", "fall_back"})  # after this account's retries
 
 
 class Answer(Struct, kw_only=True):
@@ -118,10 +121,6 @@ class Dispatcher:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def load(self, doc_id: str) -> Row[Any] | None:
-        async with self.rt.reader.connect() as conn:
-            return await docs.get(conn, doc_id)
-
     async def advance(
         self,
         doc_id: str,
@@ -134,29 +133,35 @@ class Dispatcher:
         which therefore has no attempt yet (no need to read either back); `first_attempt`: the
         in-flight attempt `open_first_attempt` committed with it."""
         if created is not None:
-            row, crashed = created, []
+            row, known = created, {}
         else:
-            async with self.rt.reader.connect() as conn:
-                row = await docs.get(conn, doc_id)
-                crashed = await docs.in_flight_attempts(conn, doc_id) if row is not None else []
+            row, attempts = await self._load_with_attempts(doc_id)
+            known = evidence_by_account(attempts)
+            crashed = [a for a in attempts if a.outcome == "in_flight"]
+            if row is not None and row.status not in docs.TERMINAL and crashed:
+                row = await self._settle_crashed_attempts(row, crashed)
         if row is None or row.status in docs.TERMINAL:
             return None
         tenant = self.rt.tenants.get(row.tenant_id)
         if tenant is None:
             log.warning("document %s belongs to tenant %s, no longer configured", doc_id, row.tenant_id)
             return None
-        if crashed:
-            row = await self._settle_crashed_attempts(row, crashed)
         if row.status == "unknown":
-            next_run = await self._reconcile(tenant, row, lease)
-            row = await self.load(doc_id)
+            next_run = await self._reconcile(tenant, row, lease, known)
+            row, attempts = await self._load_with_attempts(doc_id)
             if row is None or row.status != "queued":
                 return next_run
+            known = evidence_by_account(attempts)
         if row.status == "pending":
             return await self._poll(tenant, row, lease)
         if row.status == "queued":
-            return await self._dispatch(tenant, row, lease, first_attempt)
+            return await self._dispatch(tenant, row, lease, known, first_attempt)
         return None
+
+    async def _load_with_attempts(self, doc_id: str) -> tuple[Row[Any] | None, Sequence[Row[Any]]]:
+        async with self.rt.reader.connect() as conn:
+            row = await docs.get(conn, doc_id)
+            return row, (await docs.attempts_of(conn, doc_id) if row is not None else [])
 
     async def open_first_attempt(
         self, conn: AsyncConnection, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
@@ -241,7 +246,12 @@ class Dispatcher:
     # -- queued: try the chain ----------------------------------------------------------------------
 
     async def _dispatch(
-        self, tenant: Tenant, row: Row[Any], lease: Lease, first_attempt: int | None = None
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        lease: Lease,
+        known: dict[str, Evidence],
+        first_attempt: int | None = None,
     ) -> float | None:
         """`first_attempt`: already begun on the chain's first account (checked against the
         deadline when the document was created), so it is used, never left in flight."""
@@ -251,41 +261,101 @@ class Dispatcher:
             begun, first_attempt = first_attempt, None
             if begun is None and self.rt.clock() >= row.deadline:
                 break
+            here = known.get(chain[index], "none")
             account = tenant.account(chain[index])
             if account is None or not account.enabled:
-                continue
+                if here == "none":
+                    continue
+                return await self._stay(tenant, row, chain[index], "the account that may hold it is disabled")
             if index != row.chain_index:
                 row = await self.change(tenant, row, "queued", chain_index=index)
-            result = await self._try_account(tenant, row, account, lease, begun)
-            if isinstance(result, Answer):
-                return await self._apply(tenant, row, account, result.outcome, answer=result, lease=lease)
-            if isinstance(result, Rejected):
-                await self.change(
-                    tenant,
-                    row,
-                    "rejected",
-                    account=account.name,
-                    provider=account.provider,
-                    authority=_encoder.encode(
-                        Authority(code=result.code, message=result.message, errors=result.errors)
-                    ).decode(),
-                )
-                return None
-            if isinstance(result, Ambiguous):  # already `unknown` (recorded with its attempt)
-                return self.rt.clock()  # reconcile on the next turn, same account
+            result = await self._try_account(tenant, row, account, lease, here, begun)
+            answered = result.outcome if isinstance(result, Answer) else result
             if isinstance(result, Misconfigured):
                 await self._alert_misconfigured(tenant, account, result)
-            # Unavailable (retries spent), Misconfigured, Unsupported: fall back to the next account
+            act = action("emit", answer_of(answered), here)
+            if act not in NEXT_ACCOUNT:
+                return await self._settle_emission(act, tenant, row, account, result, lease)
         now = self.rt.clock()
         if now < row.deadline:
             # every account unavailable: `queued`, background rounds continue until the deadline
             await self.change(tenant, row, "queued", chain_index=0)
             return min(row.deadline, now + d.backoff_max_s)
+        if may_be_issued(known):  # never `failed` while an account may hold it
+            return await self._stay(tenant, row, row.account or chain[row.chain_index], "deadline passed")
         await self.change(tenant, row, "failed")
         return None
 
+    async def _settle_emission(
+        self,
+        act: Action,
+        tenant: Tenant,
+        row: Row[Any],
+        account: Account,
+        result: Answer | ProviderFailure | Unsupported,
+        lease: Lease,
+    ) -> float | None:
+        """Carry out the table's action on an emission's answer (other than "try the next account")."""
+        if act in ("adopt", "reject") and isinstance(result, Answer):
+            return await self._apply(tenant, row, account, result.outcome, answer=result, lease=lease)
+        if act == "reject" and isinstance(result, Rejected):
+            await self.change(
+                tenant,
+                row,
+                "rejected",
+                account=account.name,
+                provider=account.provider,
+                authority=_encoder.encode(
+                    Authority(code=result.code, message=result.message, errors=result.errors)
+                ).decode(),
+            )
+            return None
+        if act == "reconcile" and isinstance(result, Answer):  # an answer that shows nothing settled
+            now = self.rt.clock()
+            await self.change(
+                tenant,
+                row,
+                "unknown",
+                attempt={
+                    "account": account.name,
+                    "provider": account.provider,
+                    "outcome": "ambiguous",
+                    "error": f"emission answered {result.outcome.status!r}: may have been taken",
+                    "attempt_id": result.attempt_id,
+                },
+                account=account.name,
+                provider=account.provider,
+                unknown_since=now,
+            )
+            return now
+        if act == "reconcile":  # the failure's own transaction made it `unknown` (_call)
+            return self.rt.clock()  # reconcile on the next turn, same account
+        return await self._stay(tenant, row, account.name, _describe_result(result))
+
+    async def _stay(self, tenant: Tenant, row: Row[Any], account: str, why: str) -> float | None:
+        """Not taken by this call, but an earlier send may have been: `unknown` on this account again,
+        asked after a backoff (never the next account, never `failed`)."""
+        now = self.rt.clock()
+        configured = tenant.account(account)
+        await self.change(
+            tenant,
+            row,
+            "unknown",
+            account=account,
+            provider=configured.provider if configured else row.provider,
+            unknown_since=row.unknown_since or now,
+        )
+        log.info("document %s stays on %s: %s", row.id, account, why)
+        return now + tenant.dispatch.backoff_max_s
+
     async def _try_account(
-        self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease, begun: int | None = None
+        self,
+        tenant: Tenant,
+        row: Row[Any],
+        account: Account,
+        lease: Lease,
+        here: Evidence,
+        begun: int | None = None,
     ) -> Answer | ProviderFailure | Unsupported:
         """`begun`: the in-flight attempt row of the first call, already committed."""
         d = tenant.dispatch
@@ -308,7 +378,7 @@ class Dispatcher:
             async for attempt in retrying:
                 with attempt:
                     attempt_id, begun = begun, None
-                    return await self._call(tenant, row, account, adapter, emission, lease, attempt_id)
+                    return await self._call(tenant, row, account, adapter, emission, lease, here, attempt_id)
         except (ProviderFailure, Unsupported) as exc:
             return exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")
@@ -321,6 +391,7 @@ class Dispatcher:
         adapter: Adapter,
         emission: Emission,
         lease: Lease,
+        here: Evidence,
         begun: int | None = None,
     ) -> Answer:
         """One provider call, its attempt row written (committed) before it: here, or `begun` with
@@ -335,8 +406,6 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             outcome = await _with_heartbeat(lease, _within(call_timeout, adapter.emit(emission)))
-            if outcome.status == "not_found":
-                raise Ambiguous("provider answered 'not found' to an emission", code="not-found")
         except TimeoutError:
             failure: ProviderFailure = Ambiguous(f"no answer within {call_timeout:.1f}s", code="timeout")
         except ProviderFailure as exc:
@@ -354,9 +423,10 @@ class Dispatcher:
         else:
             return Answer(outcome=outcome, attempt_id=attempt_id, latency_s=time.perf_counter() - started)
         counts_against = isinstance(failure, (Unavailable, Ambiguous))
+        reconcile_next = action("emit", failure.kind, here) == "reconcile"
 
         async def circuit(conn: AsyncConnection) -> None:
-            if isinstance(failure, Ambiguous):
+            if reconcile_next:
                 # `unknown` in the attempt's own transaction: a crash between the two would leave a
                 # `queued` document that may have been issued, and it would be sent again
                 now = self.rt.clock()
@@ -517,26 +587,31 @@ class Dispatcher:
     # -- pending: ask the provider ----------------------------------------------------------------
 
     async def _poll(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+        """A `pending` document is held by its provider: only its verdict moves it on."""
         d = tenant.dispatch
         account = tenant.account(row.account or "")
         later = self.rt.clock() + min(d.poll_max_s, d.poll_interval_s * 2 ** max(0, lease.tries - 1))
         if account is None:
             return later
         try:
-            outcome = await self.rt.adapter(tenant.id, account).status(provider_ref(row))
+            answered: Outcome | ProviderFailure = await self.rt.adapter(tenant.id, account).status(
+                provider_ref(row)
+            )
         except ProviderFailure as exc:
             log.info("status of %s at %s failed: %s", row.id, account.name, exc.message)
+            answered = exc
+        if not isinstance(answered, Outcome) or answered.status == "pending":
             return later
-        if outcome.status == "not_found":
+        if action("status", answer_of(answered), "held") != "adopt":
             return later
-        if outcome.status == "pending":
-            return later
-        await self._apply(tenant, row, account, outcome)
+        await self._apply(tenant, row, account, answered)
         return None
 
     # -- unknown: reconcile on the same account ---------------------------------------------------
 
-    async def _reconcile(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+    async def _reconcile(
+        self, tenant: Tenant, row: Row[Any], lease: Lease, known: dict[str, Evidence]
+    ) -> float | None:
         d = tenant.dispatch
         account = tenant.account(row.account or "")
         if account is None:
@@ -554,8 +629,10 @@ class Dispatcher:
                 adapter,
                 emission_for(row, tenant, account),
                 provider_ref(row),
+                evidence=known.get(account.name, "none"),
                 unknown_since=row.unknown_since or row.updated_at,
                 window_s=d.reconcile_window_s,
+                attention_after_s=d.attention_after_s,
                 retry_s=d.backoff_max_s,
                 now=self.rt.clock(),
             ),
@@ -563,27 +640,36 @@ class Dispatcher:
         self.rt.metrics.attempts.labels(
             tenant.id, account.name, account.provider, f"reconcile_{verdict.kind}"
         ).inc()
-        if verdict.kind == "issued":
+        if verdict.held is not None:  # the persisted fact a later answer cannot overturn
+            row = await self.change(
+                tenant,
+                row,
+                "unknown",
+                attempt=_attempt(account, "held", verdict.reason),
+                provider_reference=verdict.held.provider_reference or row.provider_reference,
+                fiscal_id=verdict.held.fiscal_id or row.fiscal_id,
+                number=verdict.held.number or row.number,
+            )
+        if verdict.kind == "settled":
             assert verdict.outcome is not None
             await self._record(tenant, row, account, "reconciled", verdict.reason)
             return await self._apply(tenant, row, account, verdict.outcome)
-        if verdict.kind == "not_issued":
+        if verdict.kind in ("not_issued", "resend"):
+            # not_issued: proven absent here, so the chain may move on; resend: the same document
+            # to this same account only (the evidence of the earlier send stands)
+            outcome = "not_issued" if verdict.kind == "not_issued" else "resend"
             await self.change(
                 tenant,
                 row,
                 "queued",
                 needs_attention=False,
-                attempt={
-                    "account": account.name,
-                    "provider": account.provider,
-                    "outcome": "not_issued",
-                    "error": verdict.reason,
-                },
+                attempt=_attempt(account, outcome, verdict.reason),
             )
             return self.rt.clock()
         if verdict.kind == "wait":
             return verdict.retry_at
-        return await self._needs_attention(tenant, row, verdict.reason)
+        await self._needs_attention(tenant, row, verdict.reason)
+        return verdict.retry_at
 
     async def _needs_attention(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
         """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
@@ -624,6 +710,16 @@ async def _within(seconds: float, call: Awaitable[T]) -> T:
     """`asyncio.wait_for` without the task it starts per call (Python 3.11)."""
     async with asyncio.timeout(seconds):
         return await call
+
+
+def _attempt(account: Account, outcome: str, error: str) -> dict[str, Any]:
+    return {"account": account.name, "provider": account.provider, "outcome": outcome, "error": error}
+
+
+def _describe_result(result: Answer | ProviderFailure | Unsupported) -> str:
+    if isinstance(result, Answer):
+        return f"answered {result.outcome.status!r}"
+    return _describe(result) if isinstance(result, ProviderFailure) else str(result)
 
 
 def _describe(failure: ProviderFailure) -> str:

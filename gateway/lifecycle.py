@@ -96,7 +96,7 @@ class LifecycleService:
                 f"credit notes {', '.join(credited)} already reference this invoice: an annulment for "
                 "the full amount would credit more than was invoiced; issue a credit note for the rest",
             )
-        await self._claim_void(row, tenant.dispatch.deadline_s + tenant.dispatch.lease_s)
+        await self._claim_void(row, tenant.dispatch.deadline_for(row.country) + tenant.dispatch.lease_s)
         try:
             if row.country == "CO":
                 await self._annul_with_credit_note(tenant, row, reason)
@@ -281,7 +281,7 @@ class LifecycleService:
                     warnings=_encoder.encode(warnings).decode(),
                     needs_attention=False,
                     unknown_since=None,
-                    deadline=now + d.deadline_s,
+                    deadline=now + d.deadline_for(row.country),
                     updated_at=now,
                 )
             )

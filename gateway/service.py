@@ -161,7 +161,7 @@ class DocumentService:
                     "warnings": _encoder.encode(warnings).decode(),
                     "links": "{}",
                     "needs_attention": False,
-                    "deadline": now + d.deadline_s,
+                    "deadline": now + d.deadline_for(document.country),
                     "created_at": now,
                     "updated_at": now,
                 },

@@ -79,7 +79,7 @@ async def idempotent(
         key,
         idempotency.fingerprint(request.method, request.url.path, request.url.query or "", body),
         rt.clock(),
-        stale_after_s=tenant.dispatch.deadline_s + tenant.dispatch.lease_s,
+        stale_after_s=tenant.dispatch.lease_s,
     )
     if replay is not None and replay.body is not None:
         media = PROBLEM_JSON if (replay.status_code or 0) >= 400 else "application/json"

@@ -53,11 +53,6 @@ _ATTEMPT_UPDATE: Final = Prepared(attempts.update().where(attempts.c.id == sa.bi
 _ATTEMPTS_OF: Final = Prepared(
     sa.select(attempts).where(attempts.c.document_id == sa.bindparam("w_doc")).order_by(attempts.c.id)
 )
-_IN_FLIGHT: Final = Prepared(
-    sa.select(attempts).where(
-        attempts.c.document_id == sa.bindparam("w_doc"), attempts.c.outcome == "in_flight"
-    )
-)
 
 
 def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -152,10 +147,6 @@ async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dic
         for attempt in (await conn.execute(query)).all():
             by_document[attempt.document_id].append(attempt)
     return by_document
-
-
-async def in_flight_attempts(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
-    return (await _IN_FLIGHT.execute(conn, {"w_doc": doc_id})).all()
 
 
 def encode_cursor(created_at: float, doc_id: str) -> str:

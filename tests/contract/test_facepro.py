@@ -19,6 +19,7 @@ from adapters.base import (
     Emission,
     Misconfigured,
     NotSearchable,
+    ProviderFailure,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -622,3 +623,36 @@ async def test_live_future_issue_date_is_rejected(live, today_emission):
     with pytest.raises(Rejected) as caught:
         await live.emit(emission)
     assert [e.path for e in caught.value.errors] == ["issue_date"]
+
+
+# -- the evidence rule (issue 14): only documented absence counts --------------------------------
+
+
+async def test_a_bare_404_to_a_status_query_is_not_not_found(adapter, api):
+    api.get("/documentos/x/consultar").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(ProviderFailure):  # a failed query ("cannot tell"), never "not issued"
+        await adapter.status(ProviderRef(provider_reference="x"))
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+async def test_an_undocumented_2xx_to_a_status_query_is_no_rejection(adapter, api, status):
+    api.get("/documentos/x/consultar").mock(return_value=httpx.Response(status))
+    with pytest.raises(Unavailable):
+        await adapter.status(ProviderRef(provider_reference="x"))
+
+
+@pytest.mark.parametrize("missing", [("adquirente", "documento"), ("totales", "total")])
+async def test_a_listed_item_lacking_a_compared_field_cannot_tell(adapter, api, make_emission, missing):
+    item = json.loads(json.dumps(example("facepro", "list.200")["body"]["data"][0]))
+    del item[missing[0]][missing[1]]
+    api.get("/documentos").mock(return_value=listing(item))
+    with pytest.raises(Ambiguous) as caught:
+        await adapter.find(make_emission("co-invoice", edit=documented_moment))
+    assert caught.value.code == "cannot-tell"
+
+
+async def test_one_document_listed_twice_is_one_match(adapter, api, make_emission):
+    first = example("facepro", "list.200")["body"]["data"][0]
+    api.get("/documentos").mock(return_value=listing(first, first))
+    found = await adapter.find(make_emission("co-invoice", edit=documented_moment))
+    assert found.provider_reference == first["tracking_id"]

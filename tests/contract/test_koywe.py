@@ -584,3 +584,65 @@ async def test_simulator_hang_is_ambiguous_then_found(live, simulator, make_emis
     found = await live.find(emission)  # issued before the answer hung: the search finds exactly it
     entry = simulator.states["koywe"].entries()[-1]
     assert found is not None and found.provider_reference == entry.reference
+
+
+# -- the evidence rule (issue 14): only documented absence, only complete listings ----------------
+
+
+def koywe_listing(edit: Any) -> httpx.Response:
+    body = json.loads(json.dumps(example("koywe", "documents-list.200")["body"]))
+    edit(body)
+    return httpx.Response(200, json=body)
+
+
+async def test_a_bare_404_to_a_status_query_is_not_not_found(adapter, api):
+    api.get("/documents/4839211").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(Rejected):  # a failed query: "cannot tell" for reconciliation, never "not issued"
+        await adapter.status(ProviderRef(provider_reference="4839211"))
+
+
+@pytest.mark.parametrize("status", [201, 202, 204])
+async def test_an_undocumented_2xx_to_a_status_query_is_no_rejection(adapter, api, status):
+    api.get("/documents/4839211").mock(return_value=httpx.Response(status))
+    with pytest.raises(Unavailable):
+        await adapter.status(ProviderRef(provider_reference="4839211"))
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda body: body["documents"][0].pop("total_amount"),  # an item lacking a compared field
+        lambda body: body["documents"][0].pop("receiver_tax_id_code"),
+        lambda body: body.pop("page_count"),  # where the listing ends is a guess
+        lambda body: body.update(total_items=2),  # a short page: one of two listed
+    ],
+    ids=["no-total", "no-receiver", "no-page-count", "short-page"],
+)
+async def test_an_incomplete_listing_cannot_tell(edit, adapter, api, make_emission):
+    api.get("/documents").mock(return_value=koywe_listing(edit))
+    with pytest.raises(Ambiguous) as caught:
+        await adapter.find(make_emission("co-invoice", edit=kemper_invoice))
+    assert caught.value.code == "cannot-tell"
+
+
+async def test_one_document_listed_twice_is_one_match(adapter, api, make_emission):
+    api.get("/documents").mock(
+        return_value=koywe_listing(lambda body: body["documents"].append(dict(body["documents"][0])))
+    )
+    found = await adapter.find(make_emission("co-invoice", edit=kemper_invoice))
+    assert found.provider_reference == "4839211"
+
+
+async def test_an_item_of_another_receiver_is_not_ours_whatever_the_filter_said(adapter, api, make_emission):
+    api.get("/documents").mock(
+        return_value=koywe_listing(lambda body: body["documents"][0].update(receiver_tax_id_code="1-1"))
+    )
+    assert await adapter.find(make_emission("co-invoice", edit=kemper_invoice)) is None
+
+
+async def test_a_2xx_status_answer_with_the_document_is_read(adapter, api, documented):
+    """A 202 where 200 is documented still carries the document: it is the answer, not a failure."""
+    accepted = documented("koywe", "document.200.accepted")
+    api.get("/documents/4839211").mock(return_value=httpx.Response(202, content=accepted.content))
+    outcome = await adapter.status(ProviderRef(provider_reference="4839211"))
+    assert (outcome.status, outcome.provider_reference) == ("accepted", "4839211")

@@ -22,6 +22,7 @@ from adapters.base import (
     Emission,
     Misconfigured,
     NotSearchable,
+    ProviderFailure,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -461,3 +462,10 @@ async def test_live_without_api_key_is_401(simulator):
 def test_empty_api_key_is_misconfigured():
     with pytest.raises(Misconfigured):
         smartapp(api_key="")
+
+
+async def test_a_bare_404_to_a_status_query_is_not_not_found(adapter, api):
+    """Only the documented body proves absence (evidence rule, issue 14): a proxy's 404 page fails the query."""
+    api.get("/v1/billing/status/nope").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(ProviderFailure):
+        await adapter.status(ProviderRef(provider_reference="nope"))

@@ -27,6 +27,7 @@ from adapters.base import (
     Issuer,
     Misconfigured,
     NotSearchable,
+    ProviderFailure,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -718,3 +719,10 @@ def test_simulated_smartbill_dte_amounts_equal_ours(
     resumen, totals = dte["resumen"], emission.totals
     assert (resumen["totalIva"], resumen["totalPagar"]) == (totals.tax_total, totals.payable)
     assert resumen["totalNoGravado"] == totals.tips
+
+
+async def test_a_bare_404_to_a_status_query_is_not_not_found(adapter, api):
+    """Only the documented body proves absence (evidence rule, issue 14): a proxy's 404 page fails the query."""
+    api.post("/dte/get-json").mock(return_value=httpx.Response(404, text="<html>Not Found</html>"))
+    with pytest.raises(ProviderFailure):
+        await adapter.status(ProviderRef(fiscal_id=CCF_CODE))

@@ -155,7 +155,6 @@ async def document_path(engine: AsyncEngine, execute: Execute) -> list[tuple[str
         await count("attempt update, no such", docs._ATTEMPT_UPDATE, {"w_id": 99, "outcome": "accepted"})
         await rows("attempts of", docs._ATTEMPTS_OF, {"w_doc": "d1"})
         await rows("attempts of none", docs._ATTEMPTS_OF, {"w_doc": "d2"})
-        await rows("in flight", docs._IN_FLIGHT, {"w_doc": "d1"})
 
         job = {"kind": "document", "subject": "d1", "tenant_id": "t1", "run_at": T0, "locked_by": "w1"}
         await key("job insert defaults", jobs_store._INSERT, job)
@@ -240,8 +239,11 @@ async def test_the_fast_path_returns_and_stores_what_sqlalchemy_does(two_sqlite)
     assert steps["owned, wrong worker"] == 0 and steps["owned, renew"] == 1 and steps["owned, release"] == 1
     assert steps["owned, released already"] == 0  # locked_by is NULL now: not ours any more
     assert steps["reset"] == 1 and steps["reset, nothing to reset"] == 0 and steps["reset, no row"] == 0
-    assert steps["breaker open"] == [(("state", "opened_until"), [(str, "open"), (float, T0 + 30)])]
-    assert steps["breaker closed"] == [(("state", "opened_until"), [(str, "closed"), (type(None), None)])]
+    breaker_columns = ("state", "opened_until", "updated_at")
+    assert steps["breaker open"] == [(breaker_columns, [(str, "open"), (float, T0 + 30), (float, T0)])]
+    assert steps["breaker closed"] == [
+        (breaker_columns, [(str, "closed"), (type(None), None), (float, T0 + 2)])
+    ]
     assert steps["key revoked"] == [
         (
             ("tenant_id", "expires_at", "revoked_at", "revision"),

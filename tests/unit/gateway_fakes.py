@@ -46,6 +46,10 @@ class FakeBook:
     emits: int = 0
     status_calls: int = 0
     pending_polls: int = 1
+    unlisted_polls: int = (
+        0  # status calls answered "not found" although it holds it (DIAN 66 while processing)
+    )
+    status_refused: bool = False  # status queries answered 4xx (a proxy's 404, a revoked read scope)
     searchable: bool = True
     retry_after: float | None = None
     hang_s: float = 30.0
@@ -153,6 +157,10 @@ class FakeSelfNumbering:
     async def status(self, ref: ProviderRef) -> Outcome:
         b = self.book
         b.status_calls += 1
+        if b.status_refused:
+            raise Rejected("404 Not Found", http_status=404)
+        if b.status_calls <= b.unlisted_polls:
+            return Outcome(status="not_found")
         for outcome in b.ledger.values():
             if ref.provider_reference and outcome.provider_reference == ref.provider_reference:
                 break

@@ -39,7 +39,8 @@ def test_example_tenants_file_loads_with_only_its_env_vars():
         995000000,
         "2030-01-19",
     )
-    assert acme.dispatch.deadline_s == 60 and acme.dispatch.max_attempts == 4
+    assert acme.dispatch.deadline_s is None and acme.dispatch.max_attempts == 4
+    assert acme.dispatch.deadline_for("CO") == 48 * 3600  # the authority's window (issue 14)
     assert acme.routes[1].chain == ["dian", "apidian"]
     assert config.tenant("tienda-sv").account("smartbill").transmitter_code == "001"  # type: ignore[union-attr]
     assert config.warnings == []  # every secret is an ${ENV} reference

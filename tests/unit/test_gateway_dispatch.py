@@ -172,10 +172,18 @@ async def test_resolve_issued_adopts_the_operator_reference(example_bytes):
         assert again.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_our_number_is_kept_when_resending_after_an_ambiguous_attempt(example_bytes):
-    toml = tenants_toml([("dian-like", "fakeours"), ("apidian-like", "fakeours")])
+async def test_our_number_goes_to_another_account_only_once_the_first_is_proven_not_to_have_it(
+    example_bytes,
+):
+    """Not issued at the first account (answer lost), which then stays down: the same number is
+    resent there while "not found" is young, and goes to the next account only after "not found"
+    outlived the processing window."""
+    toml = tenants_toml(
+        [("dian-like", "fakeours"), ("apidian-like", "fakeours")], dispatch={"reconcile_window_s": 0.4}
+    )
     async with running(toml) as (client, _):
-        book("dian-like").script = ["lost", "down", "down", "down"]
+        book("dian-like").script = ["lost"] + ["down"] * 1000
+        started = time.monotonic()
         doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
         assert doc["status"] == "unknown" and doc["number"] == "SETP990000000"
 
@@ -184,8 +192,12 @@ async def test_our_number_is_kept_when_resending_after_an_ambiguous_attempt(exam
             return d if d["status"] == "accepted" else None
 
         final = await eventually(settled)
+        assert time.monotonic() - started >= 0.4
         assert final["number"] == "SETP990000000"  # the same number across resend and fallback
         assert final["account"] == "apidian-like"
+        steps = outcomes(final)
+        first_elsewhere = next(i for i, (account, _) in enumerate(steps) if account == "apidian-like")
+        assert ("dian-like", "not_issued") in steps[:first_elsewhere]
         issued = book("dian-like").issued() + book("apidian-like").issued()
         assert [o.number for o in issued] == ["SETP990000000"]
 
