@@ -113,7 +113,7 @@ name = "koywe"
 provider = "koywe"
 base_url = "{sims.url("koywe")}/V1"
 timeout_s = 1
-credentials = {{ client_id = "acme", client_secret = "${{KOYWE_SECRET}}", username = "acme-api", password = "${{KOYWE_PASSWORD}}", account_id = "39" }}
+credentials = {{ client_id = "acme", client_secret = "${{KOYWE_SECRET}}", username = "acme-api", password = "${{KOYWE_PASSWORD}}", account_id = "39", county_ids = {{ "11001" = "496" }} }}
 [[tenants.accounts]]
 name = "facepro"
 provider = "facepro"
@@ -224,17 +224,25 @@ def test_no_secret_in_logs_errors_or_answers_and_webhooks_verify(world, example_
         return r
 
     invoice, sv_invoice = example_bytes["co-invoice"], example_bytes["sv-invoice"]
+    # FacEPro has no field for credit terms (refused, never dropped): it gets the sale in cash
+    cash = json.dumps({**json.loads(invoice), "payment": {"form": "cash", "means": "bank_transfer"}}).encode()
     docs = [call("POST", "/v1/documents", co, content=invoice).json()]  # wrong password, then DIAN
     assert docs[0]["status"] == "accepted", docs[0]
     assert any(a["account"] == "dian-wrong-password" and a["error"] for a in docs[0]["attempts"])
     for account, fault in (("apidian", "reject"), ("koywe", "down"), ("facepro", "reject"), ("koywe", "ok")):
         sims.states[account].set_fault(fault, 1)
-        docs.append(call("POST", f"/v1/documents?provider={account}", co, content=invoice).json())
+        body = cash if account == "facepro" else invoice
+        docs.append(call("POST", f"/v1/documents?provider={account}", co, content=body).json())
     sims.states["smartbill"].set_fault("reject", 1)
     docs += [call("POST", "/v1/documents", sv, content=sv_invoice).json() for _ in range(2)]
     assert {d["status"] for d in docs} >= {"accepted", "rejected"}, [d["status"] for d in docs]
     for account in ("dian", "apidian", "koywe", "facepro"):
-        call("POST", f"/v1/documents/preview?provider={account}", co, content=invoice)
+        call(
+            "POST",
+            f"/v1/documents/preview?provider={account}",
+            co,
+            content=cash if account == "facepro" else invoice,
+        )
     call("POST", "/v1/documents/preview", sv, content=sv_invoice)
     for doc in docs:
         auth = sv if doc["country"] == "SV" else co

@@ -109,7 +109,7 @@ issuer = {{ country = "CO", id_type = "NIT", id_number = "900373115", check_digi
 name = "koywe"
 provider = "koywe"
 base_url = "{sims.url("koywe")}/V1"
-credentials = {{ client_id = "soak", client_secret = "soak-secret", username = "soak", password = "soak-password", account_id = "39" }}
+credentials = {{ client_id = "soak", client_secret = "soak-secret", username = "soak", password = "soak-password", account_id = "39", county_ids = {{ "11001" = "496" }} }}
 timeout_s = 0.5
 [[tenants.accounts]]
 name = "facepro"
@@ -169,6 +169,8 @@ def document_for(serial: int, run: str, examples: dict[str, Any]) -> tuple[str, 
         line["unit_price"] = str(Decimal("6.50") + Decimal(serial) / 100)
     else:
         line["unit_price"] = str(Decimal("150000") + serial)
+    if tenant == "co-prov":  # FacEPro has no field for credit terms: refused, never dropped
+        raw["payment"] = {"form": "cash", "means": "bank_transfer"}
     return tenant, json.dumps(raw).encode()
 
 
