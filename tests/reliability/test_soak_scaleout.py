@@ -5,7 +5,7 @@ crash is repeated on the next live process, with its Idempotency-Key). One proce
 SIGKILL a third into the run and started again at two thirds: meanwhile the others take over its
 documents when their leases lapse.
 
-`make test` runs 3 processes and PASARELA_SOAK_SCALEOUT_DOCS (default 900) documents when
+`make test` runs 3 processes and PASARELA_SOAK_SCALEOUT_DOCS (default 300) documents when
 PASARELA_TEST_PG_URL is set; `make soak` (PASARELA_SOAK=full) runs 1, 2 and 3 processes with
 PASARELA_SOAK_DOCS documents each. Each run has its own database, created next to the one the
 URL names and dropped afterwards. `pytest -s` prints the figures of docs/reliability.md.
@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from test_soak import DOCUMENTS, FULL, soak
 
 PG_URL = os.environ.get("PASARELA_TEST_PG_URL")
-SCALEOUT_DOCS = DOCUMENTS if FULL else int(os.environ.get("PASARELA_SOAK_SCALEOUT_DOCS", "900"))
+SCALEOUT_DOCS = DOCUMENTS if FULL else int(os.environ.get("PASARELA_SOAK_SCALEOUT_DOCS", "300"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(7200 if FULL else 300)]
 
