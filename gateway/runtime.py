@@ -126,6 +126,7 @@ class Runtime:
                         "environment": account.environment,
                         "credentials": self._sealed(account),
                         "enabled": account.enabled,
+                        "own_range": msgspec.json.encode(account.range).decode() if account.range else None,
                         "updated_at": now,
                     }
                     await conn.execute(

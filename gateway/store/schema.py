@@ -62,6 +62,8 @@ accounts = sa.Table(
     sa.Column("source", sa.String(8), nullable=False, server_default="file"),
     sa.Column("timeout_s", sa.Double, nullable=True),
     sa.Column("transmitter_code", sa.String(16), nullable=True),
+    # migration 4 (issue 14): a self-numbering provider's declared range, JSON AccountRange
+    sa.Column("own_range", sa.Text, nullable=True),
 )
 
 numbering_counters = sa.Table(

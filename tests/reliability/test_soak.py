@@ -42,6 +42,7 @@ import httpx
 import pytest
 
 from canonical import clock
+from gateway.config import load_config
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 
@@ -113,12 +114,14 @@ name = "koywe"
 provider = "koywe"
 base_url = "{sims.url("koywe")}/V1"
 credentials = {{ client_id = "soak", client_secret = "soak-secret", username = "soak", password = "soak-password", account_id = "39" }}
+range = {{ prefix = "SETK", from = 1 }}
 timeout_s = 0.5
 [[tenants.accounts]]
 name = "facepro"
 provider = "facepro"
 base_url = "{sims.url("facepro")}/api/v1"
 credentials = {{ token = "7|soak-facepro" }}
+range = {{ prefix = "SETF", from = 1 }}
 timeout_s = 0.5
 [[tenants.routes]]
 chain = ["koywe", "facepro"]
@@ -373,6 +376,7 @@ def soak(
             sims.states[name].set_fault("ok", mix=FAULT_MIX, seed=hash((run, name)) % 2**32)
         config = tmp_path / "tenants.toml"
         config.write_text(tenants_file(sims, database))
+        sims.declare_ranges(a for t in load_config(config, env={}).tenants for a in t.accounts)
         submissions = []
         for serial in range(documents):
             tenant, body = document_for(serial, run, examples)
