@@ -149,3 +149,37 @@ def test_store_copy_command(tmp_path, example_bytes, capsys):
     assert '"documents": 2' in capsys.readouterr().out
     assert cli.main(["store", "copy", "--from", source, "--to", target]) == 1  # the target has data now
     assert "empty store" in capsys.readouterr().err
+
+
+async def test_serve_checks_counters_against_dians_range_where_it_answers(tmp_path, monkeypatch):
+    """GetNumberingRange reports where DIAN's range starts: a counter below it is refused; DIAN out
+    of reach only warns."""
+    import gateway_fakes
+
+    from adapters.base import NumberingRange, Unavailable
+    from gateway.numbering_guard import preflight
+
+    config = load_config(TOML, env={"PASARELA_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
+    reported = [
+        NumberingRange(name="SETP", kinds=["invoice"], prefix="SETP", from_=FIRST + 500, to=FIRST + 900)
+    ]
+
+    async def numbering_ranges(self, issuer_nit: str) -> list[NumberingRange]:
+        return reported
+
+    monkeypatch.setattr(gateway_fakes.FakeOurNumbering, "numbering_ranges", numbering_ranges, raising=False)
+    with pytest.raises(NumberingBehind) as refused:
+        await preflight(config)
+    (behind,) = refused.value.behind
+    assert (behind.range_name, behind.next_value, behind.highest) == ("setp", FIRST, FIRST + 499)
+    assert "DIAN" in str(refused.value)
+
+    reported[0] = NumberingRange(name="SETP", kinds=["invoice"], prefix="SETP", from_=FIRST, to=FIRST + 900)
+    assert await preflight(config) == []  # the counter is inside DIAN's range
+
+    async def unreachable(self, issuer_nit: str) -> list[NumberingRange]:
+        raise Unavailable("connection refused")
+
+    monkeypatch.setattr(gateway_fakes.FakeOurNumbering, "numbering_ranges", unreachable, raising=False)
+    (warning,) = await preflight(config)
+    assert "GetNumberingRange unavailable" in warning
