@@ -227,7 +227,8 @@ class Cluster:
     def url(self, serial: int) -> str:
         """The gateway a client reaches for this request: spread by serial over the live ones."""
         live = [u for u, p in zip(self.urls, self.processes, strict=True) if p is not None]
-        return live[serial % len(live)]
+        candidates = live or self.urls  # all down (restarting): refused, and the client repeats it
+        return candidates[serial % len(candidates)]
 
     def stop(self) -> None:
         for process in self.processes:
