@@ -327,12 +327,22 @@ async def _v3(conn: AsyncConnection, columns: dict[str, tuple[str, ...]] = _V3_C
     await conn.run_sync(step)
 
 
+async def _v4(conn: AsyncConnection) -> None:
+    """A self-numbering account's declared range (nullable column), and the index that finds the
+    highest number each range gave (read at every start)."""
+    await _v3(conn, _V4_COLUMNS)
+    index = next(
+        i for i in metadata.tables["documents"].indexes if i.name == "ix_documents_range_consecutive"
+    )
+    await conn.run_sync(lambda sync: index.create(sync, checkfirst=True))
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
 MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
-    (4, partial(_v3, columns=_V4_COLUMNS)),  # a self-numbering account's declared range (nullable)
+    (4, _v4),
 ]
 
 

@@ -119,6 +119,8 @@ documents = sa.Table(
     sa.Column("voided_at", Time, nullable=True),
     sa.Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
     sa.Index("ix_documents_tenant_status", "tenant_id", "status"),
+    # migration 4: the highest number a range gave, read at every start (gateway.numbering_guard)
+    sa.Index("ix_documents_range_consecutive", "tenant_id", "numbering_range", "consecutive"),
 )
 
 attempts = sa.Table(

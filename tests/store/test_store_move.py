@@ -6,6 +6,7 @@ number already held, and `serve` refuses to start on a counter behind its docume
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))  # the unit tests' harness
 
-from gateway_harness import AUTH, running, tenants_toml
+from gateway_harness import AUTH, KEY, running, tenants_toml
 
 from gateway import cli
 from gateway.config import load_config
@@ -183,3 +184,14 @@ async def test_serve_checks_counters_against_dians_range_where_it_answers(tmp_pa
     monkeypatch.setattr(gateway_fakes.FakeOurNumbering, "numbering_ranges", unreachable, raising=False)
     (warning,) = await preflight(config)
     assert "GetNumberingRange unavailable" in warning
+
+
+async def test_set_next_from_the_command_line(example_bytes, capsys):
+    async with running(TOML) as (client, _):
+        await issue(client, example_bytes["co-invoice"], 1)
+        base = ["tenants", "numbering", "set-next", "setp", "--url", str(client.base_url), "--api-key", KEY]
+        assert await asyncio.to_thread(cli.main, [*base, "--next", str(FIRST + 10)]) == 0
+        assert json.loads(capsys.readouterr().out)["next"] == FIRST + 10
+        assert await asyncio.to_thread(cli.main, [*base, "--next", str(FIRST)]) == 1  # already used
+        assert "numbering-next-used" in capsys.readouterr().out
+        assert await issue(client, example_bytes["co-invoice"], 1) == [f"SETP{FIRST + 10}"]
