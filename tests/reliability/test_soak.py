@@ -326,9 +326,16 @@ async def settle(cluster: Cluster, submissions: list[Submission], timeout_s: flo
 
             async def fetch(sub: Submission) -> None:
                 async with semaphore:
-                    r = await client.get(
-                        f"{cluster.url(sub.serial)}/v1/documents/{sub.doc_id}", headers=auth(sub.tenant)
-                    )
+                    for attempt in range(3):  # a kept-alive connection the server just closed: ask again
+                        try:
+                            r = await client.get(
+                                f"{cluster.url(sub.serial)}/v1/documents/{sub.doc_id}",
+                                headers=auth(sub.tenant),
+                            )
+                            break
+                        except httpx.TransportError:
+                            if attempt == 2:
+                                raise
                     assert r.status_code == 200, r.text
                     docs[sub.doc_id] = r.json()  # type: ignore[index]
 
