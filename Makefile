@@ -21,8 +21,10 @@ test: $(STAMP)
 	$(BIN)/pytest -q -p no:cacheprovider
 	$(BIN)/python tests/shifted_clock.py --days 400 -q -p no:cacheprovider tests/unit tests/contract tests/e2e
 
+# the PostgreSQL soaks (1, 2 and 3 gateway processes) need a server: PASARELA_TEST_PG_URL, as in .ci/run
 soak: $(STAMP)
-	PASARELA_SOAK=full $(BIN)/pytest -q tests/reliability
+	PASARELA_SOAK=full PASARELA_TEST_PG_URL=$${PASARELA_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+		$(BIN)/pytest -q -p no:cacheprovider tests/reliability
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

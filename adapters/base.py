@@ -38,6 +38,22 @@ class NumberingRange(Struct, kw_only=True):
     technical_key: str | None = None
 
 
+class AccountRange(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The DIAN range a provider that numbers itself uses for this account (set up in the
+    provider's portal): its prefix, and its consecutives where known. Two self-numbering accounts
+    of one chain must not share one: a fallback between them would issue one number twice."""
+
+    prefix: str
+    from_: int | None = field(name="from", default=None)
+    to: int | None = None
+
+    def overlaps(self, other: AccountRange) -> bool:
+        """Same prefix and consecutives in common (an open bound reaches as far as it can)."""
+        low = max(self.from_ or 0, other.from_ or 0)
+        high = min(self.to if self.to is not None else 2**63, other.to if other.to is not None else 2**63)
+        return self.prefix == other.prefix and low <= high
+
+
 class Account(Struct, kw_only=True):
     """A tenant's account at one provider: what an adapter instance is built from."""
 
@@ -51,6 +67,7 @@ class Account(Struct, kw_only=True):
     transmitter_code: str | None = None  # SmartBill: the P### part of numeroControl
     contingency: bool = False  # Hacienda: issue in MH's contingency model while MH is unreachable
     enabled: bool = True
+    range: AccountRange | None = None  # providers that number themselves: the range they use
 
 
 class Emission(Struct, kw_only=True):

@@ -85,6 +85,13 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
         "POST", "/v1/admin/numbering", _data, help="--data: name, kinds, prefix, from, to, ..."
     ),
     ("numbering", "retire"): Operation("POST", "/v1/admin/numbering/{target}/retire", target="name"),
+    ("numbering", "set-next"): Operation(
+        "POST",
+        "/v1/admin/numbering/{target}/next",
+        lambda a: {"next": a.next},
+        target="name",
+        help="--next N: the consecutive the range gives next (never one already used)",
+    ),
     ("numbering", "import"): Operation(
         "POST",
         "/v1/admin/numbering/import",
@@ -184,6 +191,8 @@ def add_admin_commands(tenants: argparse._SubParsersAction) -> None:  # type: ig
             parser.add_argument(op.target)
         if op.body is _data:
             parser.add_argument("--data", help="JSON, @file.json, or - (stdin)")
+        if (group, action) == ("numbering", "set-next"):
+            parser.add_argument("--next", type=int, required=True)
         if (group, action) == ("keys", "create"):
             parser.add_argument("--label")
         if (group, action) in (("keys", "rotate"), ("webhooks", "rotate-secret")):

@@ -101,6 +101,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure(secrets_of(config))
     for warning in config.warnings:
         logging.getLogger("gateway").warning(warning)
+    from gateway.numbering_guard import NumberingBehind, preflight
+
+    try:
+        for warning in asyncio.run(preflight(config)):
+            logging.getLogger("gateway").warning(warning)
+    except NumberingBehind as exc:
+        print(f"pasarela serve: {exc}", file=sys.stderr)
+        return 2
     if args.workers > 1:  # each worker loads the file itself; they share the store
         os.environ["PASARELA_CONFIG"] = str(Path(args.config).resolve())
         uvicorn.run(
@@ -172,6 +180,28 @@ def cmd_tenants_check(args: argparse.Namespace) -> int:
             f"{len(tenant.numbering)} numbering range(s), {len(tenant.webhooks)} webhook(s)"
         )
     print("ok")
+    return 0
+
+
+def cmd_store_copy(args: argparse.Namespace) -> int:
+    """Copy a whole store into an empty one (e.g. SQLite to PostgreSQL), counters with documents."""
+    from gateway.store.copy import CopyRefused, copy_store
+    from gateway.store.engine import dispose, make_engine
+
+    async def copy() -> dict[str, int]:
+        source, target = make_engine(args.source), make_engine(args.target)
+        try:
+            return await copy_store(source, target)
+        finally:
+            await dispose(source)
+            await dispose(target)
+
+    try:
+        copied = asyncio.run(copy())
+    except CopyRefused as exc:
+        print(f"pasarela store copy: {exc}", file=sys.stderr)
+        return 1
+    print_json({"copied": copied})
     return 0
 
 
@@ -262,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
 
     add_admin_commands(tenants)
+
+    p = sub.add_parser("store", help="store tools")
+    store = p.add_subparsers(dest="store_command", required=True)
+    p = store.add_parser("copy", help="copy a whole store into an empty one, with the gateway stopped")
+    p.add_argument("--from", dest="source", required=True, help="e.g. sqlite:///pasarela.db")
+    p.add_argument(
+        "--to", dest="target", required=True, help="e.g. postgresql://pasarela@127.0.0.1:5432/pasarela"
+    )
+    p.set_defaults(func=cmd_store_copy)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
     p.add_argument(

@@ -283,6 +283,21 @@ def _check_accounts(tenant: Tenant, at: str) -> list[str]:
             )
         if not account.base_url.startswith(("http://", "https://")):
             problems.append(f"{where}.base_url: must be an http(s) URL")
+        problems.extend(f"{where}.range{p}" for p in range_problems(account, adapter.numbering))
+    return problems
+
+
+def range_problems(account: Account, numbering: str) -> list[str]:
+    """An account's declared range: only where the provider numbers itself, with a prefix and
+    sensible bounds (shared with the administration API)."""
+    r = account.range
+    if r is None:
+        return []
+    if numbering != "provider":
+        return [f": {account.provider} takes our number; its range is the tenant's numbering ranges"]
+    problems = [] if r.prefix else [".prefix: required"]
+    if (r.from_ is not None and r.from_ < 0) or (r.from_ is not None and r.to is not None and r.to < r.from_):
+        problems.append(f": `from` ({r.from_}) must be >= 0 and <= `to` ({r.to})")
     return problems
 
 

@@ -32,6 +32,7 @@ import httpx
 
 from adapters.hacienda.certificate import write_test_certificate
 from canonical import clock
+from gateway.config import load_config
 from simulators import pki
 from simulators.control import SimSettings
 from simulators.runner import OFFSETS, SimulatorThread
@@ -121,12 +122,14 @@ name = "facepro"
 provider = "facepro"
 base_url = "{sim_facepro}/api/v1"
 credentials = {{ token = "demo-facepro-token" }}
+range = {{ prefix = "FEPR", from = 1 }}  # FacEPro numbers this account from its own DIAN range
 
 [[tenants.accounts]]
 name = "smartapp"
 provider = "smartapp"
 base_url = "{sim_smartapp}"
 credentials = {{ api_key = "demo-smartapp-key" }}
+range = {{ prefix = "SETP", from = 990000001 }}  # SmartApp: another range, so a fallback never repeats a number
 
 [[tenants.accounts]]
 name = "koywe"
@@ -291,6 +294,7 @@ class Demo:
             **{f"sim_{name}": self.sims.url(name) for name in self.sims.names},
         )
         (self.workdir / "tenants.toml").write_text(config)
+        self.sims.declare_ranges(a for t in load_config(config).tenants for a in t.accounts)
         log = (self.workdir / "gateway.log").open("wb")
         self.gateway = subprocess.Popen(
             [
@@ -454,7 +458,7 @@ def story(demo: Demo) -> Iterator[None]:
         "payment": {"form": "cash", "means": "cash"},
         "customer": {k: v for k, v in co_invoice["customer"].items() if k != "address"},
     }
-    demo.route("demo-co", ["facepro", "smartapp"])  # both number documents themselves: a safe fallback
+    demo.route("demo-co", ["facepro", "smartapp"])  # both number themselves, each from its own range
     demo.fault("facepro", "down")
     doc, ms = demo.emit("demo-co", cash_sale, "invoice (cash)")
     demo.fault("facepro", "ok")

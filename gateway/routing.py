@@ -57,6 +57,7 @@ def validate_routes(routes: Sequence[Route], accounts: Sequence[Account]) -> lis
             if share.weight <= 0:
                 problems.append(f"{at}.split[{share.account}].weight: must be > 0")
         numbering: set[str] = set()
+        problems.extend(f"{at}.{key}{p}" for p in shared_ranges(names, by_name))
         for j, name in enumerate(names):
             account = by_name.get(name)
             if account is None:
@@ -86,6 +87,41 @@ def validate_routes(routes: Sequence[Route], accounts: Sequence[Account]) -> lis
             and route.match.max_amount < route.match.min_amount
         ):
             problems.append(f"{at}.match.max_amount: below min_amount")
+    return problems
+
+
+def _numbers_from_dian_range(adapter: type[Adapter]) -> bool:
+    """A Colombian provider that numbers itself does so from a DIAN resolution's prefix and range.
+    (El Salvador's numeroControl carries each account's establishment and transmitter code, so two
+    accounts never build the same one.)"""
+    return adapter.numbering == "provider" and "CO" in adapter.countries
+
+
+def shared_ranges(names: Sequence[str], by_name: dict[str, Account]) -> list[str]:
+    """A chain's self-numbering accounts must each declare their range, and no two may share one:
+    a fallback from one to the other would issue the same number twice (DIAN refuses the second)."""
+    own = [
+        (j, by_name[n])
+        for j, n in enumerate(names)
+        if n in by_name
+        and (adapter := _adapter(by_name[n])) is not None
+        and _numbers_from_dian_range(adapter)
+    ]
+    if len({a.name for _, a in own}) < 2:
+        return []
+    problems = [
+        f"[{j}]: {a.name} ({a.provider}) numbers itself; declare its range (`range = {{ prefix, from, to }}`) "
+        "to use it in a chain with another self-numbering account"
+        for j, a in own
+        if a.range is None
+    ]
+    for i, (j, a) in enumerate(own):
+        for _, b in own[i + 1 :]:
+            if a.name != b.name and a.range and b.range and a.range.overlaps(b.range):
+                problems.append(
+                    f"[{j}]: {a.name} and {b.name} both number themselves from prefix {a.range.prefix!r} "
+                    "with consecutives in common: a fallback between them would issue one number twice"
+                )
     return problems
 
 

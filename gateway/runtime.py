@@ -62,9 +62,11 @@ class Runtime:
     async def start(self) -> None:
         await migrate(self.engine)
         await self._seed()
+        from gateway.numbering_guard import check_store
         from gateway.tenancy import load_all  # the file overlaid with the admin API's changes
 
         await load_all(self)
+        await check_store(self)  # a counter behind its documents would reissue a number
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
@@ -124,6 +126,7 @@ class Runtime:
                         "environment": account.environment,
                         "credentials": self._sealed(account),
                         "enabled": account.enabled,
+                        "own_range": msgspec.json.encode(account.range).decode() if account.range else None,
                         "updated_at": now,
                     }
                     await conn.execute(

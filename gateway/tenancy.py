@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.base import Account, NumberingRange
+from adapters.base import Account, AccountRange, NumberingRange
 from canonical.document import Issuer
 from gateway.auth import key_hash
 from gateway.config import Dispatch, Tenant, Webhook
@@ -152,6 +152,7 @@ def _accounts(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Acc
             transmitter_code=row.transmitter_code
             or (file_account.transmitter_code if file_account else None),
             enabled=bool(row.enabled),
+            range=msgspec.json.decode(row.own_range, type=AccountRange) if row.own_range else None,
         )
     return list(merged.values())
 

@@ -6,7 +6,10 @@ a request may also carry `X-Sim-Fault: <mode>` to fault just itself. `"mix": {"d
 `mode` taking the rest: the soak test's steady fault rate. Beyond the pinned modes, `reset` issues
 the document and then resets the connection instead of answering (a lost answer, sooner than hang).
 `GET /_sim/ledger` lists every document the simulator issued (the soak test's ground truth);
-`DELETE /_sim/ledger` clears it.
+`DELETE /_sim/ledger` clears it. `POST /_sim/numbering {"account", "prefix", "from", "to"}` sets the
+DIAN range a self-numbering provider numbers one account's invoices from (what the provider's
+portal holds; the gateway's account declares the same range), `account` being what identifies the
+account at that provider (`ACCOUNT_KEYS`); without one the simulator keeps its own default range.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import socket
 import struct
 import threading
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 from litestar import Request, Response, delete, get, post
@@ -26,6 +29,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import JSONBody
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from adapters.base import Account
 from canonical import clock
 
 FaultMode = Literal["ok", "down", "slow", "hang", "reject", "quota", "reset"]
@@ -56,6 +60,35 @@ class SimSettings(msgspec.Struct, kw_only=True):
     hacienda_users: str | None = None  # MH: "NIT:password,..."; None reads PASARELA_SIM_HACIENDA_USERS
 
 
+class RangeDeclaration(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    account: str
+    prefix: str
+    from_: int | None = msgspec.field(name="from", default=None)
+    to: int | None = None
+
+
+# The credential that identifies an account at each self-numbering provider's simulator.
+ACCOUNT_KEYS: Final[dict[str, str]] = {"facepro": "token", "smartapp": "api_key", "koywe": "account_id"}
+
+
+def declaration_for(account: Account) -> RangeDeclaration | None:
+    """What to tell the account's provider simulator about the range the account declares (None:
+    no range, or a provider that does not number from one)."""
+    field_name = ACCOUNT_KEYS.get(account.provider)
+    if field_name is None or account.range is None:
+        return None
+    return RangeDeclaration(
+        account=str(account.credentials.get(field_name, "")),
+        prefix=account.range.prefix,
+        from_=account.range.from_,
+        to=account.range.to,
+    )
+
+
+class RangeExhausted(Exception):
+    """The account's declared range has no number left."""
+
+
 class LedgerEntry(msgspec.Struct, kw_only=True):
     reference: str  # the provider's id for the document (tracking id, CUFE, codigoGeneracion...)
     number: str | None = None
@@ -76,6 +109,30 @@ class SimState:
         self._mix: list[tuple[float, FaultMode]] = []
         self._random = random.Random()
         self.ledger: list[LedgerEntry] = []
+        self._ranges: dict[str, list[Any]] = {}  # account → [prefix, next consecutive, last or None]
+
+    def declare_range(self, declaration: RangeDeclaration) -> None:
+        """A range declared again (another gateway for the same account) keeps its position."""
+        first = declaration.from_ or 1
+        with self._lock:
+            current = self._ranges.get(declaration.account)
+            if current is not None and current[0] == declaration.prefix and current[2] == declaration.to:
+                current[1] = max(current[1], first)
+            else:
+                self._ranges[declaration.account] = [declaration.prefix, first, declaration.to]
+
+    def take_number(self, account: str) -> tuple[str, int] | None:
+        """The next (prefix, consecutive) of the account's declared range; None when it declared
+        none (the simulator's own default numbering applies)."""
+        with self._lock:
+            declared = self._ranges.get(account)
+            if declared is None:
+                return None
+            prefix, consecutive, last = declared
+            if last is not None and consecutive > last:
+                raise RangeExhausted(f"range {prefix} is used up at {last}")
+            declared[1] += 1
+            return prefix, consecutive
 
     def set_fault(
         self,
@@ -201,4 +258,9 @@ def control_handlers(state: SimState) -> list[HTTPRouteHandler]:
     def clear_ledger() -> None:
         state.clear()
 
-    return [set_faults, read_ledger, clear_ledger]
+    @post("/_sim/numbering", status_code=200, sync_to_thread=False)
+    def declare_range(data: JSONBody[RangeDeclaration]) -> RangeDeclaration:
+        state.declare_range(data)
+        return data
+
+    return [set_faults, read_ledger, clear_ledger, declare_range]

@@ -101,8 +101,12 @@ def create_app(state: SimState) -> Litestar:
 
     def issue(request: Request, endpoint: str, who: Company, body: dict[str, Any]) -> dict[str, Any]:
         tipo, prefix, _ = ENDPOINTS[endpoint]
-        consecutivo = who.next_number[endpoint]
-        who.next_number[endpoint] += 1
+        declared = state.take_number(_token(request) or "") if endpoint == "documentos" else None
+        if declared is not None:  # the account's own DIAN range (its portal setting)
+            prefix, consecutivo = declared
+        else:
+            consecutivo = who.next_number[endpoint]
+            who.next_number[endpoint] += 1
         tracking_id = str(uuid.uuid4())
         numero = f"{prefix}{consecutivo}"
         factura = body.get("factura") or {}

@@ -209,10 +209,17 @@ def create_app(state: SimState) -> Litestar:
         return _json(document, 201)
 
     def issue(request: Request, body: dict[str, Any], type_id: str, taxbureau: str) -> dict[str, Any]:
-        document_id, number = next_id[0], sequences[type_id]
-        next_id[0] += 1
-        sequences[type_id] += 1
         header = body["header"]
+        document_id = next_id[0]
+        next_id[0] += 1
+        # invoices: the account's own DIAN range where it declared one (Koywe's document_number
+        # is the consecutive without its prefix)
+        declared = state.take_number(str(header.get("account_id") or "")) if type_id == "82" else None
+        if declared is not None:
+            number = declared[1]
+        else:
+            number = sequences[type_id]
+            sequences[type_id] += 1
         cufe = hashlib.sha384(
             f"{type_id}{number}{header['issue_date']}{body['totals']['total_amount']}{document_id}".encode()
         ).hexdigest()

@@ -12,12 +12,14 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import Final
 
 import uvicorn
 from litestar import Litestar
 
-from simulators.control import SimSettings, SimState, resettable
+from adapters.base import Account
+from simulators.control import SimSettings, SimState, declaration_for, resettable
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,13 @@ class SimulatorThread:
 
     def url(self, name: str) -> str:
         return f"http://{HOST}:{self.ports[name]}"
+
+    def declare_ranges(self, accounts: Iterable[Account]) -> None:
+        """Number each account's invoices from the range it declares (the provider's portal setting)."""
+        for account in accounts:
+            declaration = declaration_for(account)
+            if declaration is not None and account.provider in self.states:
+                self.states[account.provider].declare_range(declaration)
 
     def _run(self) -> None:
         async def main() -> None:

@@ -56,9 +56,13 @@ def create_app(state: SimState) -> Litestar:
     next_number: dict[str, int] = {}
 
     def issue(request: Request, key: str, body: dict[str, Any]) -> dict[str, Any]:
-        number = next_number.get(key, FIRST_NUMBER)
-        next_number[key] = number + 1
-        numero = f"{PREFIX}{number}"
+        declared = state.take_number(key)  # the account's own DIAN range, where it declared one
+        if declared is not None:
+            numero = f"{declared[0]}{declared[1]}"
+        else:
+            number = next_number.get(key, FIRST_NUMBER)
+            next_number[key] = number + 1
+            numero = f"{PREFIX}{number}"
         track_id = uuid.uuid4().hex
         cufe = hashlib.sha384(f"{numero}{track_id}{key}".encode()).hexdigest()
         files = f"{str(request.base_url).rstrip('/')}/files/{cufe}"

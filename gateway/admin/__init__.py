@@ -23,7 +23,7 @@ from gateway.admin.endpoints import (
     WebhookView,
 )
 from gateway.admin.keys import ApiKeyRequest, ApiKeyRevealed, ApiKeyView, RotateRequest
-from gateway.admin.ranges import ImportRequest, RangesAdmin, RangeView
+from gateway.admin.ranges import ImportRequest, NextRequest, RangesAdmin, RangeView
 from gateway.admin.tenants import TenantCreated, TenantRequest, TenantsAdmin, TenantView
 
 
@@ -43,6 +43,7 @@ __all__ = [
     "ApiKeyView",
     "DeliveryView",
     "ImportRequest",
+    "NextRequest",
     "RangeView",
     "RotateRequest",
     "SecretRotation",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import (
     Account,
+    AccountRange,
     Environment,
     Misconfigured,
     ProviderFailure,
@@ -23,7 +24,8 @@ from adapters.base import (
 )
 from gateway import alerts
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
-from gateway.config import Tenant
+from gateway.config import Route, Tenant, range_problems
+from gateway.routing import accounts_of, shared_ranges
 from gateway.secrets import seal
 from gateway.store.schema import accounts
 
@@ -44,6 +46,7 @@ class AccountRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     timeout_s: float = 10.0
     transmitter_code: str | None = None
     enabled: bool = True
+    range: AccountRange | None = None  # self-numbering providers: the DIAN range they number from
 
 
 class AccountPatch(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +58,7 @@ class AccountPatch(Struct, kw_only=True, forbid_unknown_fields=True):
     timeout_s: float | None = None
     transmitter_code: str | None = None
     enabled: bool | None = None
+    range: AccountRange | None = None
 
 
 class AccountView(Struct, kw_only=True):
@@ -65,6 +69,7 @@ class AccountView(Struct, kw_only=True):
     enabled: bool
     timeout_s: float
     transmitter_code: str | None
+    range: AccountRange | None
     credential_fields: list[str]  # names only: values never leave the gateway
     source: str  # file | api
 
@@ -88,6 +93,7 @@ def _account_view(account: Account, source: str) -> AccountView:
         enabled=account.enabled,
         timeout_s=account.timeout_s,
         transmitter_code=account.transmitter_code,
+        range=account.range,
         credential_fields=sorted(account.credentials),
         source=source,
     )
@@ -116,6 +122,19 @@ def _check_account(tenant: Tenant, account: Account) -> None:
         load_credentials(adapter, account)  # type: ignore[arg-type]
     except Misconfigured as exc:
         raise AdminRefusal(422, "account-credentials", exc.message, "credentials") from None
+    for problem in range_problems(account, adapter.numbering):
+        where, _, message = problem.partition(": ")
+        raise AdminRefusal(422, "account-range", message, "range" + where)
+
+
+def _check_routes(routes: list[Route], tenant: Tenant, account: Account) -> None:
+    """The rules in force must stay valid with the changed account (two self-numbering accounts
+    of one chain sharing a range issue one number twice)."""
+    by_name = {**{a.name: a for a in tenant.accounts}, account.name: account}
+    for route in routes:
+        problems = shared_ranges(accounts_of(route), by_name)
+        if problems:
+            raise AdminRefusal(409, "account-range-shared", problems[0].partition(": ")[2], "range")
 
 
 # Which call proves an account works, by what the adapter offers (first match wins); otherwise a
@@ -159,6 +178,7 @@ class AccountsAdmin(AdminBase):
             "enabled": account.enabled,
             "timeout_s": account.timeout_s,
             "transmitter_code": account.transmitter_code,
+            "own_range": _encoder.encode(account.range).decode() if account.range else None,
             "source": "api",
         }
 
@@ -181,6 +201,7 @@ class AccountsAdmin(AdminBase):
         self._secret_key()
         account = msgspec.convert(msgspec.to_builtins(request), Account)
         _check_account(tenant, account)
+        _check_routes(await self.rt.routes(tenant.id), tenant, account)
         return await self._store_account(tenant, account, sealed=True)
 
     async def update_account(self, tenant: Tenant, name: str, patch: AccountPatch) -> AccountView:
@@ -192,6 +213,7 @@ class AccountsAdmin(AdminBase):
             changes["credentials"] = {**current.credentials, **changes["credentials"]}
         account = msgspec.structs.replace(current, **changes)
         _check_account(tenant, account)
+        _check_routes(await self.rt.routes(tenant.id), tenant, account)
         # without a secret key only `enabled` may change: the file then keeps the credentials
         sealed = bool(self.rt.config.server.secret_key) or set(changes) - {"enabled"} != set()
         return await self._store_account(tenant, account, sealed=sealed)

@@ -9,7 +9,7 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange, ProviderFailure
-from gateway import numbering
+from gateway import numbering, numbering_guard
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
 from gateway.config import Tenant
 from gateway.store.schema import numbering_counters, numbering_ranges
@@ -28,6 +28,10 @@ class RangeView(Struct, kw_only=True):
 
 class ImportRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     account: str  # a direct-DIAN account: GetNumberingRange with its software
+
+
+class NextRequest(Struct, kw_only=True, forbid_unknown_fields=True):
+    next: int  # the consecutive the range gives next; never one a document already holds
 
 
 def _check_range(r: NumberingRange) -> None:
@@ -109,6 +113,21 @@ class RangesAdmin(AdminBase):
         if name not in views:
             raise AdminRefusal(404, "numbering-unknown", f"no numbering range {name!r} for this tenant")
         await self._store_ranges(tenant, [views[name].range], retired=True)
+        return next(v for v in await self.list_ranges(self.rt.tenants[tenant.id]) if v.range.name == name)
+
+    async def set_next(self, tenant: Tenant, name: str, request: NextRequest) -> RangeView:
+        """Move a range's counter, e.g. after moving the store, to where DIAN's records are."""
+        r = next((r for r in tenant.numbering if r.name == name), None)
+        if r is None:
+            raise AdminRefusal(404, "numbering-unknown", f"no numbering range {name!r} for this tenant")
+
+        async def change(conn: AsyncConnection, now: float) -> None:
+            try:
+                await numbering_guard.set_next(conn, tenant.id, r, request.next)
+            except numbering_guard.SetNextRefused as exc:
+                raise AdminRefusal(409, exc.rule, exc.message, "next") from None
+
+        await self._commit(tenant.id, change)
         return next(v for v in await self.list_ranges(self.rt.tenants[tenant.id]) if v.range.name == name)
 
     async def import_ranges(self, tenant: Tenant, request: ImportRequest) -> list[RangeView]:

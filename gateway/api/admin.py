@@ -23,6 +23,7 @@ from gateway.admin import (
     ApiKeyView,
     DeliveryView,
     ImportRequest,
+    NextRequest,
     RangeView,
     RotateRequest,
     SecretRotation,
@@ -150,6 +151,18 @@ class AdminController(Controller):
     ) -> RangeView:
         """Stop allocating from a range (documents already numbered from it keep its data)."""
         return await _answer(_admin(request).retire_range(tenant, name))
+
+    @post("/numbering/{name:str}/next", operation_id="setNumberingNext", status_code=200)
+    async def set_next(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        name: FromPath[str],
+        data: JSONBody[NextRequest],
+    ) -> RangeView:
+        """Set the consecutive a range gives next (after moving the store); 409 when a document
+        already holds that number or a later one."""
+        return await _answer(_admin(request).set_next(tenant, name, data))
 
     @post("/numbering/import", operation_id="importNumberingRanges", status_code=200)
     async def import_ranges(

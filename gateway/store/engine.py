@@ -310,14 +310,15 @@ async def _v2(conn: AsyncConnection) -> None:
 
 
 _V3_COLUMNS: Final = {"webhook_endpoints": ("previous_secret", "previous_until")}
+_V4_COLUMNS: Final = {"accounts": ("own_range",)}
 
 
-async def _v3(conn: AsyncConnection) -> None:
+async def _v3(conn: AsyncConnection, columns: dict[str, tuple[str, ...]] = _V3_COLUMNS) -> None:
     """Webhook secret rotation with an overlap (nullable columns; absent from version-2 databases)."""
 
     def step(sync: Any) -> None:
         inspector = sa.inspect(sync)
-        for table_name, names in _V3_COLUMNS.items():
+        for table_name, names in columns.items():
             present = {c["name"] for c in inspector.get_columns(table_name)}
             for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
                 ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
@@ -326,11 +327,22 @@ async def _v3(conn: AsyncConnection) -> None:
     await conn.run_sync(step)
 
 
+async def _v4(conn: AsyncConnection) -> None:
+    """A self-numbering account's declared range (nullable column), and the index that finds the
+    highest number each range gave (read at every start)."""
+    await _v3(conn, _V4_COLUMNS)
+    index = next(
+        i for i in metadata.tables["documents"].indexes if i.name == "ix_documents_range_consecutive"
+    )
+    await conn.run_sync(lambda sync: index.create(sync, checkfirst=True))
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
 MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]
 
 

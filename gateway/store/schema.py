@@ -62,6 +62,8 @@ accounts = sa.Table(
     sa.Column("source", sa.String(8), nullable=False, server_default="file"),
     sa.Column("timeout_s", sa.Double, nullable=True),
     sa.Column("transmitter_code", sa.String(16), nullable=True),
+    # migration 4 (issue 14): a self-numbering provider's declared range, JSON AccountRange
+    sa.Column("own_range", sa.Text, nullable=True),
 )
 
 numbering_counters = sa.Table(
@@ -117,6 +119,8 @@ documents = sa.Table(
     sa.Column("voided_at", Time, nullable=True),
     sa.Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
     sa.Index("ix_documents_tenant_status", "tenant_id", "status"),
+    # migration 4: the highest number a range gave, read at every start (gateway.numbering_guard)
+    sa.Index("ix_documents_range_consecutive", "tenant_id", "numbering_range", "consecutive"),
 )
 
 attempts = sa.Table(

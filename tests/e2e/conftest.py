@@ -125,7 +125,10 @@ def gateway_for(request: pytest.FixtureRequest) -> Iterator[Callable[..., Gatewa
             text = SIM_PLACEHOLDER.sub(lambda m: runner.url(m.group(1)), text)
         database = workdir / f"gateway-{len(handles)}.db"
         environment = {**os.environ, **(env or {}), "PASARELA_DATABASE_URL": f"sqlite:///{database}"}
-        handle = GatewayHandle(load_config(text, env=environment)).start()
+        config = load_config(text, env=environment)
+        if SIM_PLACEHOLDER.search(toml_text):  # the simulators number from the ranges accounts declare
+            runner.declare_ranges(a for t in config.tenants for a in t.accounts)
+        handle = GatewayHandle(config).start()
         handles[key] = handle
         return handle
 

@@ -120,11 +120,13 @@ def account(
     *,
     base_url: str | None = None,
     timeout_s: float | None = 0.5,
+    own_range: tuple[str, int] | None = None,
     **fields: str | float,
 ) -> str:
     """One `[[tenants.accounts]]` block pointing at the provider's simulator (or at `base_url`). The
     simulators answer within milliseconds, so a hang fault times out after `timeout_s` (None: the
-    gateway's default)."""
+    gateway's default). `own_range` (prefix, first consecutive): the DIAN range a self-numbering
+    provider numbers this account from."""
     if timeout_s is not None:
         fields["timeout_s"] = timeout_s
     lines = [
@@ -133,6 +135,7 @@ def account(
         f'provider = "{provider}"',
         f'base_url = "{base_url or BASE_URLS[provider]}"',
         *(f"{key} = {json.dumps(value)}" for key, value in fields.items()),
+        *([f'range = {{ prefix = "{own_range[0]}", from = {own_range[1]} }}'] if own_range else []),
         f"credentials = {_inline_table(credentials)}",
     ]
     return "\n" + "\n".join(lines) + "\n"

@@ -18,8 +18,8 @@ TENANTS = "\n".join(
         tenant("facepro-co", "FacEPro CO", key_env="E2E_FACEPRO_KEY"),
         CO_ISSUER,
         dispatch(),
-        account("facepro-main", "facepro", {"token": "7|e2e-facepro-token"}),
-        account("smartapp-backup", "smartapp", {"api_key": "sk_e2e_backup"}),
+        account("facepro-main", "facepro", {"token": "7|e2e-facepro-token"}, own_range=("SETP", 990000001)),
+        account("smartapp-backup", "smartapp", {"api_key": "sk_e2e_backup"}, own_range=("SAPP", 1)),
         """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }

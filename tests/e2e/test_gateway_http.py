@@ -27,11 +27,13 @@ name = "e2e-primary"
 provider = "fake"
 base_url = "http://127.0.0.1:9"
 credentials = { token = "t" }
+range = { prefix = "PRI" }
 [[tenants.accounts]]
 name = "e2e-backup"
 provider = "fake"
 base_url = "http://127.0.0.1:9"
 credentials = { token = "t" }
+range = { prefix = "BAK" }
 [[tenants.routes]]
 chain = ["e2e-primary", "e2e-backup"]
 """

@@ -21,8 +21,10 @@ TENANTS = "\n".join(
         tenant("koywe-co", "ACME Colombia SAS", key_env="E2E_KOYWE_KEY"),
         CO_ISSUER,
         dispatch(),
-        account("koywe-main", "koywe", {**KOYWE_CREDENTIALS, "account_id": "39"}),
-        account("facepro-backup", "facepro", {"token": "7|e2e-koywe-backup"}),
+        account(
+            "koywe-main", "koywe", {**KOYWE_CREDENTIALS, "account_id": "39"}, own_range=("SETT", 1040109)
+        ),
+        account("facepro-backup", "facepro", {"token": "7|e2e-koywe-backup"}, own_range=("FPB", 1)),
         """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }
@@ -154,4 +156,6 @@ def test_falls_back_from_koywe_to_facepro(gw, sims, fault, example_bytes):
     doc = r.json()
     assert (doc["status"], doc["account"], doc["provider"]) == ("accepted", "facepro-backup", "facepro"), doc
     assert len(sims.states["facepro"].entries()) == before + 1
+    # FacEPro numbered it from the range the backup account declares, not Koywe's SETT range
+    assert doc["number"].startswith("FPB") and doc["number"][3:].isdigit(), doc["number"]
     assert {a["account"] for a in doc["attempts"]} == {"koywe-main", "facepro-backup"}

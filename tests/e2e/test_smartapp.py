@@ -20,8 +20,8 @@ TENANTS = "\n".join(
         tenant("smartapp-co", "SmartApp CO", key_env="E2E_SMARTAPP_KEY"),
         CO_ISSUER,
         dispatch(),
-        account("smartapp-main", "smartapp", {"api_key": "sk_e2e_main"}),
-        account("facepro-backup", "facepro", {"token": "7|e2e-facepro-backup"}),
+        account("smartapp-main", "smartapp", {"api_key": "sk_e2e_main"}, own_range=("SETP", 990000001)),
+        account("facepro-backup", "facepro", {"token": "7|e2e-facepro-backup"}, own_range=("FPB", 1)),
         """
 [[tenants.routes]]
 match = { country = "CO", kinds = ["invoice"] }

@@ -36,6 +36,7 @@ BODIES: dict[str, Any] = {
     "VoidRequest": {"reason": "isolation test"},
     "AccountPatch": {"enabled": False},
     "RotateRequest": {},
+    "NextRequest": {"next": 990000500},
 }
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import json
 import os
 import re
@@ -35,21 +36,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from canonical import clock
+from gateway.config import load_config
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 
 FULL = os.environ.get("PASARELA_SOAK") == "full"
 DOCUMENTS = int(os.environ.get("PASARELA_SOAK_DOCS", "10000" if FULL else "2500"))
 CONCURRENCY = 24
-KILLS = (1 / 3, 2 / 3)  # fractions of the run at which the gateway process is killed
 FAULT_MIX = {"down": 0.10, "quota": 0.05, "hang": 0.05, "reset": 0.02, "slow": 0.05, "reject": 0.01}
 SIMULATORS = ["apidian", "koywe", "facepro", "smartbill"]
 MARKER = re.compile(r"SOAK-(\d+)-")
 RANGE_FROM = 990800000
+BOGOTA = ZoneInfo("America/Bogota")
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(7200 if FULL else 400)]
 
@@ -69,10 +73,10 @@ lease_s = 1
 """
 
 
-def tenants_file(sims: SimulatorThread, database: Path) -> str:
+def tenants_file(sims: SimulatorThread, database: str) -> str:
     return f"""
 [server]
-database = "sqlite:///{database}"
+database = "{database}"
 
 [[tenants]]
 id = "co-ours"
@@ -110,12 +114,14 @@ name = "koywe"
 provider = "koywe"
 base_url = "{sims.url("koywe")}/V1"
 credentials = {{ client_id = "soak", client_secret = "soak-secret", username = "soak", password = "soak-password", account_id = "39", county_ids = {{ "11001" = "496" }} }}
+range = {{ prefix = "SETK", from = 1 }}
 timeout_s = 0.5
 [[tenants.accounts]]
 name = "facepro"
 provider = "facepro"
 base_url = "{sims.url("facepro")}/api/v1"
 credentials = {{ token = "7|soak-facepro" }}
+range = {{ prefix = "SETF", from = 1 }}
 timeout_s = 0.5
 [[tenants.routes]]
 chain = ["koywe", "facepro"]
@@ -155,7 +161,7 @@ class Figures:
     transport_errors: int = 0  # requests cut by a crash or refused while restarting (repeated)
     in_flight_409: int = 0
     server_errors: list[tuple[int, str]] = field(default_factory=list)
-    kills: list[float] = field(default_factory=list)
+    kills: list[tuple[float, str, int]] = field(default_factory=list)
 
 
 def document_for(serial: int, run: str, examples: dict[str, Any]) -> tuple[str, bytes]:
@@ -169,6 +175,8 @@ def document_for(serial: int, run: str, examples: dict[str, Any]) -> tuple[str, 
         line["unit_price"] = str(Decimal("6.50") + Decimal(serial) / 100)
     else:
         line["unit_price"] = str(Decimal("150000") + serial)
+        # a credit sale falls due a month after today (the example's far-off date is no real term)
+        raw["payment"]["due_date"] = (clock.today(BOGOTA) + dt.timedelta(days=30)).isoformat()
     if tenant == "co-prov":  # FacEPro has no field for credit terms: refused, never dropped
         raw["payment"] = {"form": "cash", "means": "bank_transfer"}
     return tenant, json.dumps(raw).encode()
@@ -192,41 +200,63 @@ def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]
         time.sleep(0.05)
 
 
-class Gateway:
-    """The gateway process under test; `kill_and_restart()` is SIGKILL, then a new process on the
-    same store and port."""
+class Cluster:
+    """The gateway processes under test, all on one store, each on its own port (as behind a load
+    balancer). `kill(i)` is SIGKILL; `start(i)` a new process on the same store and port."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log, self.port = config, log, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = start_gateway(config, self.port, log)
+    def __init__(self, config: Path, log_dir: Path, processes: int) -> None:
+        self.config, self.log_dir = config, log_dir
+        self.ports = [free_port() for _ in range(processes)]
+        self.urls = [f"http://127.0.0.1:{port}" for port in self.ports]
+        self.processes: list[subprocess.Popen[bytes] | None] = [None] * processes
+        for i in range(processes):
+            self.start(i)
 
-    def kill_and_restart(self) -> None:
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.process = start_gateway(self.config, self.port, self.log)
+    def start(self, i: int) -> None:
+        self.processes[i] = start_gateway(self.config, self.ports[i], self.log_dir / f"gateway-{i}.log")
+
+    def kill(self, i: int) -> None:
+        process = self.processes[i]
+        assert process is not None
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        self.processes[i] = None
+
+    def kill_and_restart(self, i: int) -> None:
+        self.kill(i)
+        self.start(i)
+
+    def url(self, serial: int) -> str:
+        """The gateway a client reaches for this request: spread by serial over the live ones."""
+        live = [u for u, p in zip(self.urls, self.processes, strict=True) if p is not None]
+        candidates = live or self.urls  # all down (restarting): refused, and the client repeats it
+        return candidates[serial % len(candidates)]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        for process in self.processes:
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def auth(tenant: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[tenant]}"}
 
 
-async def submit(client: httpx.AsyncClient, sub: Submission, figures: Figures) -> bool:
-    """Send until the gateway answers (a client repeats a request cut by a crash at once, with the
-    same key); False when it must be repeated later (the first try is still in flight: 409)."""
+async def submit(client: httpx.AsyncClient, cluster: Cluster, sub: Submission, figures: Figures) -> bool:
+    """Send until a gateway answers (a client repeats a request cut by a crash at once, with the
+    same key, on the next live gateway); False when it must be repeated later (the first try is
+    still in flight: 409)."""
     while True:
         sub.tries += 1
         try:
             r = await client.post(
-                f"/v1/documents?mode={sub.mode}",
+                f"{cluster.url(sub.serial + sub.tries)}/v1/documents?mode={sub.mode}",
                 content=sub.body,
                 headers={**auth(sub.tenant), "Idempotency-Key": sub.key, "Content-Type": "application/json"},
             )
@@ -247,12 +277,17 @@ async def submit(client: httpx.AsyncClient, sub: Submission, figures: Figures) -
     return True
 
 
-async def drive(gateway: Gateway, submissions: list[Submission], figures: Figures) -> None:
+Crash = tuple[float, str, int]  # (fraction of the run, "kill" | "start" | "kill_and_restart", process)
+
+
+async def drive(
+    cluster: Cluster, submissions: list[Submission], crashes: list[Crash], figures: Figures
+) -> None:
     queue: asyncio.Queue[tuple[float, Submission]] = asyncio.Queue()
     for sub in submissions:
         queue.put_nowait((0.0, sub))
     done = 0
-    kill_at = [int(len(submissions) * f) for f in KILLS]
+    plan = [(int(len(submissions) * fraction), action, i) for fraction, action, i in crashes]
     lock = asyncio.Lock()
     started = time.monotonic()
 
@@ -267,33 +302,42 @@ async def drive(gateway: Gateway, submissions: list[Submission], figures: Figure
                 await asyncio.sleep(min(wait, 0.05))
                 queue.put_nowait((not_before, sub))
                 continue
-            if await submit(client, sub, figures):
+            if await submit(client, cluster, sub, figures):
                 done += 1
                 async with lock:
-                    if kill_at and done >= kill_at[0]:
-                        kill_at.pop(0)
-                        figures.kills.append(time.monotonic() - started)
-                        await asyncio.to_thread(gateway.kill_and_restart)
+                    while plan and done >= plan[0][0]:
+                        _, action, i = plan.pop(0)
+                        figures.kills.append((round(time.monotonic() - started, 1), action, i))
+                        await asyncio.to_thread(getattr(cluster, action), i)
             else:
                 assert sub.tries < 400, f"document {sub.serial} never got an answer"
                 queue.put_nowait((time.monotonic() + 0.2, sub))
 
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
 
 
-async def settle(gateway: Gateway, submissions: list[Submission], timeout_s: float) -> dict[str, Any]:
+async def settle(cluster: Cluster, submissions: list[Submission], timeout_s: float) -> dict[str, Any]:
     """Wait until every document is terminal or flagged; return the final resources by id."""
     deadline = time.monotonic() + timeout_s
     docs: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         open_subs = list(submissions)
         semaphore = asyncio.Semaphore(CONCURRENCY)
         while open_subs:
 
             async def fetch(sub: Submission) -> None:
                 async with semaphore:
-                    r = await client.get(f"/v1/documents/{sub.doc_id}", headers=auth(sub.tenant))
+                    for attempt in range(3):  # a kept-alive connection the server just closed: ask again
+                        try:
+                            r = await client.get(
+                                f"{cluster.url(sub.serial)}/v1/documents/{sub.doc_id}",
+                                headers=auth(sub.tenant),
+                            )
+                            break
+                        except httpx.TransportError:
+                            if attempt == 2:
+                                raise
                     assert r.status_code == 200, r.text
                     docs[sub.doc_id] = r.json()  # type: ignore[index]
 
@@ -329,17 +373,22 @@ def read_ledgers(sims: SimulatorThread) -> dict[int, list[tuple[str, dict[str, A
 ACCOUNT_SIMULATOR = {"apidian": "apidian", "koywe": "koywe", "facepro": "facepro", "smartbill": "smartbill"}
 
 
-def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_path, example_bytes):
-    examples = {stem: json.loads(body) for stem, body in example_bytes.items()}
+def soak(
+    tmp_path: Path, examples_dir: Path, database: str, processes: int, crashes: list[Crash], documents: int
+) -> dict[str, Any]:
+    """One soak run: `documents` through `processes` gateways on `database`, crashing them as
+    `crashes` says; checked against the simulators' ledgers; returns the figures (also printed)."""
+    examples = {p.stem: json.loads(p.read_bytes()) for p in examples_dir.glob("*.json")}
     run = format(time.time_ns() % 10**9, "x")
     settings = SimSettings(slow_s=0.1, hang_s=1.0, retry_after_s=1)
     with SimulatorThread(SIMULATORS, settings=settings) as sims:
         for name in SIMULATORS:
             sims.states[name].set_fault("ok", mix=FAULT_MIX, seed=hash((run, name)) % 2**32)
         config = tmp_path / "tenants.toml"
-        config.write_text(tenants_file(sims, tmp_path / "gateway.db"))
+        config.write_text(tenants_file(sims, database))
+        sims.declare_ranges(a for t in load_config(config, env={}).tenants for a in t.accounts)
         submissions = []
-        for serial in range(DOCUMENTS):
+        for serial in range(documents):
             tenant, body = document_for(serial, run, examples)
             submissions.append(
                 Submission(
@@ -351,46 +400,73 @@ def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_pa
                 )
             )
         figures = Figures()
-        gateway = Gateway(config, tmp_path / "gateway.log")
+        cluster = Cluster(config, tmp_path, processes)
         started = time.monotonic()
         try:
-            asyncio.run(drive(gateway, submissions, figures))
+            asyncio.run(drive(cluster, submissions, crashes, figures))
             submitted_s = time.monotonic() - started
-            docs = asyncio.run(settle(gateway, submissions, timeout_s=120))
+            docs = asyncio.run(settle(cluster, submissions, timeout_s=120))
             settled_s = time.monotonic() - started
             for name in SIMULATORS:
                 sims.states[name].set_fault("ok")
             issued = read_ledgers(sims)
-            replays = asyncio.run(replay_all(gateway, submissions))
-            listed = asyncio.run(list_all(gateway))
-            report = check(submissions, docs, issued, replays, listed, figures)
+            outcome = tally(submissions, docs, issued)
+            print(f"\nSOAK OUTCOME ({processes} process(es)) " + json.dumps(outcome))
+            replays = asyncio.run(replay_all(cluster, submissions))
+            listed = asyncio.run(list_all(cluster))
+            report = {**outcome, **check(submissions, docs, issued, replays, listed, figures)}
             report["resolved by the operator"] = asyncio.run(
-                operator_resolves(gateway, sims, submissions, docs)
+                operator_resolves(cluster, sims, submissions, docs)
             )
         finally:
-            gateway.stop()
+            cluster.stop()
     report.update(
         {
-            "documents": DOCUMENTS,
+            "gateway processes": processes,
+            "store": database.partition(":")[0],
             "submitted in (s)": round(submitted_s, 1),
             "settled in (s)": round(settled_s, 1),
-            "throughput (documents/s)": round(DOCUMENTS / settled_s, 1),
-            "gateway killed at (s)": [round(k, 1) for k in figures.kills],
+            "throughput (documents/s)": round(documents / settled_s, 1),
+            "crashes (s, action, process)": figures.kills,
         }
     )
     print("\nSOAK FIGURES " + json.dumps(report, indent=2, ensure_ascii=False))
-    assert len(figures.kills) == 2
+    assert len(figures.kills) == len(crashes)
+    return report
 
 
-async def replay_all(gateway: Gateway, submissions: list[Submission]) -> dict[int, tuple[int, bytes]]:
+def tally(
+    submissions: list[Submission], docs: dict[str, Any], issued: dict[int, list[tuple[str, dict[str, Any]]]]
+) -> dict[str, int]:
+    """The headline figures, counted before anything is asserted (docs/reliability.md)."""
+    statuses = [docs[s.doc_id]["status"] for s in submissions]
+    counts = [len(issued.get(s.serial, [])) for s in submissions]
+    return {
+        "documents": len(submissions),
+        "issued": sum(1 for c in counts if c),
+        "issued twice": sum(1 for c in counts if c > 1),
+        "unknown": statuses.count("unknown"),
+        "failed but issued": sum(
+            1 for st, c in zip(statuses, counts, strict=True) if c and st in ("failed", "rejected")
+        ),
+    }
+
+
+def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_path, examples_dir):
+    """One gateway process on SQLite, killed and restarted twice."""
+    crashes = [(1 / 3, "kill_and_restart", 0), (2 / 3, "kill_and_restart", 0)]
+    soak(tmp_path, examples_dir, f"sqlite:///{tmp_path / 'gateway.db'}", 1, crashes, DOCUMENTS)
+
+
+async def replay_all(cluster: Cluster, submissions: list[Submission]) -> dict[int, tuple[int, bytes]]:
     semaphore = asyncio.Semaphore(CONCURRENCY)
     answers: dict[int, tuple[int, bytes]] = {}
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
 
         async def replay(sub: Submission) -> None:
             async with semaphore:
                 r = await client.post(
-                    f"/v1/documents?mode={sub.mode}",
+                    f"{cluster.url(sub.serial + 1)}/v1/documents?mode={sub.mode}",
                     content=sub.body,
                     headers={**auth(sub.tenant), "Idempotency-Key": sub.key},
                 )
@@ -400,15 +476,19 @@ async def replay_all(gateway: Gateway, submissions: list[Submission]) -> dict[in
     return answers
 
 
-async def list_all(gateway: Gateway) -> dict[str, list[dict[str, Any]]]:
+async def list_all(cluster: Cluster) -> dict[str, list[dict[str, Any]]]:
     """Every document each tenant has, through the list endpoint (to find any duplicate)."""
     listed: dict[str, list[dict[str, Any]]] = {}
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         for tenant in KEYS:
             items, cursor = [], None
             while True:
                 params = {"limit": "200", **({"cursor": cursor} if cursor else {})}
-                page = (await client.get("/v1/documents", params=params, headers=auth(tenant))).json()
+                page = (
+                    await client.get(
+                        f"{cluster.url(len(items))}/v1/documents", params=params, headers=auth(tenant)
+                    )
+                ).json()
                 items += page["items"]
                 if not (cursor := page.get("next_cursor")):
                     break
@@ -509,14 +589,14 @@ def check_numbering(
 
 
 async def operator_resolves(
-    gateway: Gateway, sims: SimulatorThread, submissions: list[Submission], docs: dict[str, Any]
+    cluster: Cluster, sims: SimulatorThread, submissions: list[Submission], docs: dict[str, Any]
 ) -> int:
     """The operator settles each flagged document from the provider's records (the ledger): one
     issued ends accepted; one not issued is dispatched again (accepted) unless its deadline has
     passed (failed, and still issued nowhere)."""
     flagged = [s for s in submissions if docs[s.doc_id]["status"] == "unknown"]
     issued = read_ledgers(sims)
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60) as client:
         for sub in flagged:
             entries = issued.get(sub.serial, [])
             resolution = (
@@ -525,10 +605,12 @@ async def operator_resolves(
                 else {"issued": False}
             )
             r = await client.post(
-                f"/v1/documents/{sub.doc_id}/resolve", json=resolution, headers=auth(sub.tenant)
+                f"{cluster.url(sub.serial)}/v1/documents/{sub.doc_id}/resolve",
+                json=resolution,
+                headers=auth(sub.tenant),
             )
             assert r.status_code == 200, r.text
-    final = await settle(gateway, flagged, timeout_s=60)
+    final = await settle(cluster, flagged, timeout_s=60)
     issued = read_ledgers(sims)
     for sub in flagged:
         status = final[sub.doc_id]["status"]

@@ -81,6 +81,8 @@ def tenants_toml(
             f'provider = "{provider}"',
             'base_url = "http://127.0.0.1:9"',
             'credentials = { token = "t" }',
+            # a self-numbering account declares its own range (one prefix per account)
+            *([f'range = {{ prefix = "{name.upper()}" }}'] if provider == "fake" else []),
         ]
     lines.append(
         numbering
