@@ -85,7 +85,9 @@ def tenants_toml(providers: list[AdversarialKoywe]) -> str:
             'provider = "koywe"',
             f'base_url = "{p.base_url}"',
             f"timeout_s = {CLIENT_TIMEOUT_S}",
-            'credentials = { client_id = "c", client_secret = "s", username = "u", password = "p" }',
+            'credentials = { client_id = "c", client_secret = "s", username = "u", password = "p", '
+            'county_ids = { "11001" = "496" } }',
+            f'range = {{ prefix = "{p.name.upper()}" }}',  # each self-numbering account its own range
         ]
     lines += ["[[tenants.routes]]", f"chain = {json.dumps([p.name for p in providers])}"]
     return "\n".join(lines) + "\n"
