@@ -51,6 +51,8 @@ class Runtime:
         self.metrics = Metrics()
         self._adapters: dict[tuple[str, str], Adapter] = {}
         self._routes: dict[str, tuple[float, list[Route]]] = {}  # tenant → (valid until, rules)
+        # the job loop's `wake` (gateway.jobs): work this process queued is started at once
+        self.wake_jobs: Callable[[], None] = lambda: None
 
     def adapter(self, tenant_id: str, account: Account) -> Adapter:
         """The adapter instance of one account (built once). Construction may raise Misconfigured."""

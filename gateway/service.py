@@ -193,11 +193,13 @@ class DocumentService:
                     now,
                 )
         if asynchronous:
+            self.rt.wake_jobs()
             return doc_id, (created, ())
         lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
         await run_document(
             self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
         )
+        self.rt.wake_jobs()  # its webhooks
         return doc_id, lease.document
 
     def _preflight(
