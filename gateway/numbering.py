@@ -3,7 +3,10 @@
 Allocation is one `UPDATE ... SET next_value = next_value + 1 ... RETURNING` inside the same
 transaction that inserts the document: two requests can never get the same number (the row is
 locked until commit), and a document that fails to be created gives its number back (rollback),
-so the range has no gaps. The number is assigned once, before dispatch, and kept across retries
+so the range has no gaps. It is the creation's last write but the document's own insert, so the
+counter row is held for two statements and the commit, not for the whole creation: on
+PostgreSQL every process waits for that row (issue 14). The number is assigned once, before
+dispatch (the document is committed with it before any provider call), and kept across retries
 and fallbacks.
 """
 

@@ -312,18 +312,28 @@ async def _v2(conn: AsyncConnection) -> None:
 _V3_COLUMNS: Final = {"webhook_endpoints": ("previous_secret", "previous_until")}
 
 
-async def _v3(conn: AsyncConnection) -> None:
-    """Webhook secret rotation with an overlap (nullable columns; absent from version-2 databases)."""
+def _nullable_columns(columns: dict[str, tuple[str, ...]]) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """A step adding nullable columns where an older database lacks them."""
 
-    def step(sync: Any) -> None:
-        inspector = sa.inspect(sync)
-        for table_name, names in _V3_COLUMNS.items():
-            present = {c["name"] for c in inspector.get_columns(table_name)}
-            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
-                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
-                sync.exec_driver_sql(ddl)
+    async def add(conn: AsyncConnection) -> None:
+        def step(sync: Any) -> None:
+            inspector = sa.inspect(sync)
+            for table_name, names in columns.items():
+                present = {c["name"] for c in inspector.get_columns(table_name)}
+                for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
+                    ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
+                    sync.exec_driver_sql(ddl)
 
-    await conn.run_sync(step)
+        await conn.run_sync(step)
+
+    return add
+
+
+# Webhook secret rotation with an overlap (absent from version-2 databases).
+_v3 = _nullable_columns(_V3_COLUMNS)
+# Issue 14: the owner of an idempotency record, which fences its take-over across processes.
+_V4_COLUMNS: Final = {"idempotency": ("owner",)}
+_v4 = _nullable_columns(_V4_COLUMNS)
 
 
 # Ordered steps; a shipped step never changes, a schema change is a new step.
@@ -331,6 +341,7 @@ MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]
 
 

@@ -146,6 +146,8 @@ idempotency = sa.Table(
     sa.Column("response", sa.LargeBinary, nullable=True),
     sa.Column("document_id", ID, nullable=True),
     sa.Column("created_at", Time, nullable=False),
+    # migration 4: the request holding the record (a job-lease owner): fences take-overs and links
+    sa.Column("owner", sa.String(64), nullable=True),
 )
 
 jobs = sa.Table(

@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
+from gateway import idempotency
 from gateway.store import jobs
 from gateway.store.engine import dispose, make_engine
+from gateway.store.schema import jobs as jobs_table
 
 
 async def test_concurrent_claims_take_disjoint_batches_and_lose_none(store, engine):
@@ -51,3 +55,62 @@ async def test_a_claim_takes_only_its_kind_and_tenants_oldest_first(engine):
     batch = await jobs.claim_due(engine, "document", "w1", now, 30, 10, ["t1"])
     assert [job.subject for job in batch] == ["doc_first", "doc_later"]
     assert all(job.tries == 1 for job in batch)
+
+
+async def _racers(store, count: int) -> list:
+    url, connect_args = store
+    return [make_engine(url, connect_args=connect_args) for _ in range(count)]
+
+
+async def test_two_repeats_of_a_crashed_request_never_both_take_its_key_over(store, engine):
+    # issue 14: `begin` read the record without a lock and took it over unconditionally; two
+    # repeats at once both went ahead, and issued two documents in 29 of 40 tries
+    racers = await _racers(store, 2)
+    try:
+        for attempt in range(40):
+            key = f"k-{attempt}"
+            crashed = idempotency.Claim(key, jobs.owner("crashed"))
+            assert await idempotency.begin(engine, "t1", crashed, "fp", 0.0, stale_after_s=1) is None
+
+            async def repeat(process_engine, name: str, key: str = key) -> str:
+                claim = idempotency.Claim(key, jobs.owner(name))
+                try:
+                    if (
+                        await idempotency.begin(process_engine, "t1", claim, "fp", 10.0, stale_after_s=1)
+                        is not None
+                    ):
+                        return "replay"
+                    async with process_engine.begin() as conn:  # what creation does with the key
+                        await idempotency.attach(conn, "t1", claim, f"doc-{name}-{key}")
+                    return "created"
+                except idempotency.IdempotencyProblem as exc:
+                    return str(exc.status)
+
+            outcomes = await asyncio.gather(repeat(racers[0], "a"), repeat(racers[1], "b"))
+            # one document; the other repeat is told the key is in flight, or answered with it
+            assert outcomes.count("created") == 1, (attempt, outcomes)
+            assert set(outcomes) - {"created"} <= {"409", "replay"}, (attempt, outcomes)
+    finally:
+        for racer in racers:
+            await dispose(racer)
+
+
+async def test_a_repeat_after_a_crash_gets_the_document_once_its_request_lease_lapsed(engine):
+    # issue 14: a retry after a crash got 409 for the whole deadline plus a lease (90 s)
+    first = idempotency.Claim("k-crash", jobs.owner("p1"))
+    now = 1000.0
+    assert await idempotency.begin(engine, "t1", first, "fp", now, stale_after_s=30) is None
+    async with engine.begin() as conn:  # the sync request created its document and runs its job
+        await jobs.insert(conn, "document", "doc_c", "t1", now, locked_by=first.owner, locked_until=now + 30)
+        await idempotency.attach(conn, "t1", first, "doc_c")
+    repeat = idempotency.Claim("k-crash", jobs.owner("p2"))
+    with pytest.raises(idempotency.IdempotencyProblem) as running:  # its lease runs: it is alive
+        await idempotency.begin(engine, "t1", repeat, "fp", now + 29, stale_after_s=30)
+    assert running.value.status == 409
+    replay = await idempotency.begin(engine, "t1", repeat, "fp", now + 31, stale_after_s=30)
+    assert replay is not None and replay.document_id == "doc_c"  # lapsed: the process died
+
+    async with engine.begin() as conn:  # or another worker already took the job over
+        await conn.execute(jobs_table.update().values(locked_by="p3/x", locked_until=now + 60))
+    replay = await idempotency.begin(engine, "t1", repeat, "fp", now + 32, stale_after_s=30)
+    assert replay is not None and replay.document_id == "doc_c"

@@ -141,7 +141,8 @@ async def test_a_job_is_claimed_by_exactly_one_worker(engine):
 async def test_concurrent_first_requests_with_one_idempotency_key(engine):
     async def begin() -> str:
         try:
-            result = await idempotency.begin(engine, "t1", "key-1", "fp", time.time(), stale_after_s=60)
+            claim = idempotency.Claim("key-1", jobs.owner("w"))
+            result = await idempotency.begin(engine, "t1", claim, "fp", time.time(), stale_after_s=60)
             return "started" if result is None else "replay"
         except idempotency.IdempotencyProblem as exc:
             return str(exc.status)
@@ -197,15 +198,17 @@ async def test_provider_secrets_are_sealed_at_rest(store, tmp_path):
 
 
 async def test_idempotency_record_left_by_a_dead_process_is_taken_over(engine):
-    assert await idempotency.begin(engine, "t1", "k-dead", "fp", 0.0, stale_after_s=60) is None
+    dead, retry, late = (idempotency.Claim("k-dead", jobs.owner(w)) for w in ("dead", "retry", "late"))
+    assert await idempotency.begin(engine, "t1", dead, "fp", 0.0, stale_after_s=60) is None
     with pytest.raises(idempotency.IdempotencyProblem):  # still in flight: 409
-        await idempotency.begin(engine, "t1", "k-dead", "fp", 30.0, stale_after_s=60)
-    assert (
-        await idempotency.begin(engine, "t1", "k-dead", "fp", 100.0, stale_after_s=60) is None
-    )  # died early
+        await idempotency.begin(engine, "t1", retry, "fp", 30.0, stale_after_s=60)
+    assert await idempotency.begin(engine, "t1", retry, "fp", 100.0, stale_after_s=60) is None  # died early
+    with pytest.raises(idempotency.IdempotencyProblem):  # the presumed-dead request cannot link a document
+        async with engine.begin() as conn:
+            await idempotency.attach(conn, "t1", dead, "doc_0")
     async with engine.begin() as conn:
-        await idempotency.attach(conn, "t1", "k-dead", "doc_1")
-    replay = await idempotency.begin(engine, "t1", "k-dead", "fp", 200.0, stale_after_s=60)
+        await idempotency.attach(conn, "t1", retry, "doc_1")
+    replay = await idempotency.begin(engine, "t1", late, "fp", 200.0, stale_after_s=60)
     assert replay is not None and replay.document_id == "doc_1"  # answered with the document's state
 
 
