@@ -5,9 +5,15 @@ database, SQLite and PostgreSQL; `tests/store/test_processes.py` runs real OS pr
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from gateway_harness import tenants_toml
 
 from gateway import idempotency
 from gateway.store import jobs
@@ -114,3 +120,43 @@ async def test_a_repeat_after_a_crash_gets_the_document_once_its_request_lease_l
         await conn.execute(jobs_table.update().values(locked_by="p3/x", locked_until=now + 60))
     replay = await idempotency.begin(engine, "t1", repeat, "fp", now + 32, stale_after_s=30)
     assert replay is not None and replay.document_id == "doc_c"
+
+
+async def test_the_number_counter_is_not_held_while_the_rest_of_a_creation_runs(store, engine, example_bytes):
+    # issue 14: the counter row was locked for the whole creation transaction, so every process
+    # waited for each creation's other statements; now the number is the creation's last write
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises every write transaction: there is no row lock to hold")
+    from gateway.config import load_config
+    from gateway.dispatch import Dispatcher
+    from gateway.runtime import Runtime
+    from gateway.service import DocumentService
+    from gateway.store.schema import idempotency as idempotency_table
+
+    url, connect_args = store
+    rt = Runtime(load_config(tenants_toml([("dian-like", "fakeours")]), env={}), engine=engine)
+    await rt.start()
+    service = DocumentService(rt, Dispatcher(rt))
+    tenant = rt.tenants["t1"]
+    claim = idempotency.Claim("slow-link", jobs.owner("p1"))
+    assert await idempotency.begin(engine, "t1", claim, "fp", time.time(), stale_after_s=30) is None
+    holder = make_engine(url, connect_args=connect_args)
+    try:
+        async with holder.begin() as conn:  # something else holds the key's row: linking it waits
+            await conn.execute(
+                sa.select(idempotency_table).where(idempotency_table.c.key == "slow-link").with_for_update()
+            )
+            slow = asyncio.create_task(
+                service.create(tenant, example_bytes["co-invoice"], asynchronous=True, idempotency_key=claim)
+            )
+            await asyncio.sleep(0.3)
+            assert not slow.done()
+            other = await asyncio.wait_for(  # another creation meanwhile takes its number at once
+                service.create(tenant, example_bytes["co-invoice"], asynchronous=True), timeout=3
+            )
+        slow_id = await slow
+    finally:
+        await dispose(holder)
+    async with engine.connect() as conn:
+        numbers = dict((await conn.execute(sa.text("SELECT id, number FROM documents"))).all())
+    assert numbers == {other: "SETP990000000", slow_id: "SETP990000001"}  # no gap, no reuse
