@@ -43,7 +43,7 @@ class Runtime:
         worker_id: str | None = None,
     ) -> None:
         self.config = config
-        self.engine = engine or make_engine(config.server.database)
+        self.engine = engine or make_engine(config.server.database, server=config.server)
         self.reader = reader(self.engine)
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"

@@ -41,7 +41,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
-from gateway.config import database_url
+from gateway.config import Server, database_url
 from gateway.store.schema import metadata, schema_version
 
 SQLITE_PRAGMAS: Final = ("PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
@@ -198,11 +198,45 @@ class SqliteReaders(AsyncEngine):
         await super().dispose(close)
 
 
-def make_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, connect_args: dict[str, Any] | None = None, server: Server | None = None
+) -> AsyncEngine:
+    """The store's engine; `server` carries the PostgreSQL pool settings (`[server]` in the tenants
+    file; their defaults otherwise)."""
     url = database_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engines(url, connect_args or {})
-    return create_async_engine(url, connect_args=connect_args or {}, pool_size=20, max_overflow=20)
+    server = server or Server()
+    return create_async_engine(
+        url,
+        connect_args=connect_args or {},
+        pool_size=server.pool_size,
+        max_overflow=server.pool_max_overflow,
+        pool_timeout=server.pool_timeout_s,
+    )
+
+
+# SQLSTATE classes that mean "the database cannot serve this now", not "this request is wrong":
+# 53 insufficient resources (53300 too many connections), 57P0x shutdown / cannot connect now,
+# 08 connection exceptions.
+UNAVAILABLE_SQLSTATES: Final = ("53", "57P01", "57P02", "57P03", "08")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a store error is temporary: every pooled connection busy for `pool_timeout_s`, the
+    server out of connections or restarting, the connection lost, SQLite's lock held too long.
+    The API answers these 503 with Retry-After (gateway.api.problems), never 500."""
+    if isinstance(exc, sa.exc.TimeoutError | ConnectionError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+    if state.startswith(UNAVAILABLE_SQLSTATES):
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
 def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:

@@ -160,3 +160,27 @@ async def test_the_number_counter_is_not_held_while_the_rest_of_a_creation_runs(
     async with engine.connect() as conn:
         numbers = dict((await conn.execute(sa.text("SELECT id, number FROM documents"))).all())
     assert numbers == {other: "SETP990000000", slow_id: "SETP990000001"}  # no gap, no reuse
+
+
+async def test_running_out_of_store_connections_is_a_503_problem_with_retry_after(store):
+    # issue 14: the pool was fixed at 20 + 20 per process; four processes exhausted PostgreSQL's
+    # connections and the API answered 500
+    url, connect_args = store
+    if url.startswith("sqlite"):
+        pytest.skip("the pool settings are PostgreSQL's; SQLite keeps its one writer and readers")
+    from gateway_harness import AUTH, running
+
+    from gateway.config import load_config
+
+    toml = "[server]\npool_size = 1\npool_max_overflow = 0\npool_timeout_s = 0.2\n" + tenants_toml()
+    server = load_config(toml, env={}).server
+    engine = make_engine(url, connect_args=connect_args, server=server)
+    async with running(toml, engine=engine, run_jobs=False) as (client, _):
+        async with engine.connect() as held:  # the process's only connection is busy
+            await held.execute(sa.text("SELECT 1"))
+            busy = await client.get("/v1/documents", headers=AUTH)
+        assert busy.status_code == 503, busy.text
+        assert busy.headers["retry-after"] == "1"
+        assert busy.headers["content-type"].startswith("application/problem+json")
+        assert busy.json()["type"] == "urn:pasarela:problem:store-unavailable"
+        assert (await client.get("/v1/documents", headers=AUTH)).status_code == 200  # free again
