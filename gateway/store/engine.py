@@ -365,9 +365,14 @@ def _nullable_columns(columns: dict[str, tuple[str, ...]]) -> Callable[[AsyncCon
 
 # Webhook secret rotation with an overlap (absent from version-2 databases).
 _v3 = _nullable_columns(_V3_COLUMNS)
-# Issue 14: the owner of an idempotency record, which fences its take-over across processes.
+# Issue 14: the owner of an idempotency record, which fences its take-over across processes, and
+# the failed-authentication log every process counts (a new table).
 _V4_COLUMNS: Final = {"idempotency": ("owner",)}
-_v4 = _nullable_columns(_V4_COLUMNS)
+
+
+async def _v4(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda sync: metadata.create_all(sync, checkfirst=True))
+    await _nullable_columns(_V4_COLUMNS)(conn)
 
 
 # Ordered steps; a shipped step never changes, a schema change is a new step.

@@ -185,6 +185,17 @@ webhook_deliveries = sa.Table(
     sa.UniqueConstraint("event_id", "url", name="uq_webhook_event_url"),  # dedup by event id
 )
 
+# issue 14 (migration 4): failed authentications per client address, shared by every process
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Index("ix_auth_failures_client_at", "client", "at"),
+    sa.Index("ix_auth_failures_at", "at"),
+)
+
 breakers = sa.Table(
     "breakers",
     metadata,

@@ -184,3 +184,24 @@ async def test_running_out_of_store_connections_is_a_503_problem_with_retry_afte
         assert busy.headers["content-type"].startswith("application/problem+json")
         assert busy.json()["type"] == "urn:pasarela:problem:store-unavailable"
         assert (await client.get("/v1/documents", headers=AUTH)).status_code == 200  # free again
+
+
+async def test_failed_authentications_are_counted_over_every_process(store):
+    # issue 14: each process counted its own; behind a load balancer, N processes let a guesser
+    # try N times the allowance
+    from gateway_harness import AUTH, running
+
+    from gateway.throttle import MAX_FAILURES
+
+    url, connect_args = store
+    toml = tenants_toml()
+    engines = [make_engine(url, connect_args=connect_args) for _ in range(2)]
+    async with running(toml, engine=engines[0]) as (one, _), running(toml, engine=engines[1]) as (two, _):
+        for i in range(MAX_FAILURES):
+            process = one if i % 2 else two
+            r = await process.get("/v1/documents", headers={"Authorization": f"Bearer guess-{i}"})
+            assert r.status_code == 401, (i, r.status_code)
+        for process in (one, two):  # half the allowance at each, the whole of it in all
+            blocked = await process.get("/v1/documents", headers=AUTH)
+            assert blocked.status_code == 429
+            assert 1 <= int(blocked.headers["retry-after"]) <= 60
