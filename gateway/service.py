@@ -67,6 +67,7 @@ class Preview(Struct, kw_only=True):
 
 
 RESOLVE_TRIES: Final = 5
+REFILLS: Final = 5  # a creation that finds every number slot taken draws more, this many times at most
 
 
 def new_document_id() -> str:
@@ -130,6 +131,52 @@ class DocumentService:
         # one: a repeat then sees whether this request still runs (gateway.idempotency)
         owner = idempotency_key.owner if idempotency_key else jobs.owner(self.rt.worker_id)
         d = tenant.dispatch
+        for _ in range(REFILLS):
+            try:
+                created, job_id, first_attempt = await self._persist(
+                    tenant,
+                    document,
+                    totals,
+                    chain,
+                    warnings,
+                    doc_id,
+                    owner,
+                    now,
+                    asynchronous,
+                    idempotency_key,
+                )
+                break
+            except numbering.NoFreeSlot as exc:  # rolled back: draw numbers, then create again
+                await numbering.refill(self.rt.engine, tenant.id, exc.range)
+        else:
+            raise numbering.NumberingError("numbering-busy", "numbers are being drawn too fast; try again")
+        if asynchronous:
+            self.rt.wake_jobs()
+            return doc_id, (created, ())
+        lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
+        await run_document(
+            self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
+        )
+        self.rt.wake_jobs()  # its webhooks
+        return doc_id, lease.document
+
+    async def _persist(
+        self,
+        tenant: Tenant,
+        document: Document,
+        totals: Totals,
+        chain: list[Account],
+        warnings: list[str],
+        doc_id: str,
+        owner: str,
+        now: float,
+        asynchronous: bool,
+        idempotency_key: idempotency.Claim | None,
+    ) -> tuple[Row[Any], int, int | None]:
+        """The creation transaction: the document's job (claimed by `owner` unless asynchronous),
+        its first attempt, the Idempotency-Key link, its number and the document row. Raises
+        NoFreeSlot (nothing written) when the range needs more numbers drawn."""
+        d = tenant.dispatch
         first_attempt = None
         async with self.rt.engine.begin() as conn:
             job_id = await jobs.insert(
@@ -147,9 +194,7 @@ class DocumentService:
                 )
             if idempotency_key is not None:
                 await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
-            # the number last: its counter row stays locked (PostgreSQL) only for the document's
-            # insert and the commit, not for the whole creation (issue 14: holding it throughout
-            # serialised every process at 57–68 documents/s)
+            # the number last (gateway.numbering): NoFreeSlot rolls back the least work
             allocated = None
             if any(adapter_class(a.provider).numbering == "ours" for a in chain):
                 allocated = await numbering.allocate(
@@ -197,15 +242,7 @@ class DocumentService:
                     },
                     now,
                 )
-        if asynchronous:
-            self.rt.wake_jobs()
-            return doc_id, (created, ())
-        lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
-        await run_document(
-            self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
-        )
-        self.rt.wake_jobs()  # its webhooks
-        return doc_id, lease.document
+        return created, job_id, first_attempt
 
     def _preflight(
         self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals

@@ -72,6 +72,17 @@ numbering_counters = sa.Table(
     sa.Column("next_value", sa.BigInteger, nullable=False),
 )
 
+# issue 14 (migration 4): numbers the counter has handed out that no document holds yet. Creations
+# take the lowest one they can lock (SKIP LOCKED), so they never wait for each other; a creation
+# that rolls back (or dies) leaves its number here for the next one.
+numbering_slots = sa.Table(
+    "numbering_slots",
+    metadata,
+    sa.Column("tenant_id", NAME, primary_key=True),
+    sa.Column("range_name", NAME, primary_key=True),
+    sa.Column("consecutive", sa.BigInteger, primary_key=True),
+)
+
 routing_rules = sa.Table(
     "routing_rules",
     metadata,
