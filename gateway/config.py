@@ -53,7 +53,7 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     # fixed 20 + 20 let four processes exhaust it). SQLite keeps its own (gateway.store.engine).
     pool_size: int = 10
     pool_max_overflow: int = 5
-    pool_timeout_s: float = 5.0
+    pool_timeout_s: float = 10.0
 
 
 class Dispatch(Struct, kw_only=True, forbid_unknown_fields=True):

@@ -20,6 +20,7 @@ from gateway_harness import AUTH, running, tenants_toml
 
 from adapters.base import NumberingRange
 from gateway import breaker, idempotency, numbering
+from gateway.config import Server
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.engine import MIGRATIONS, dispose, make_engine, migrate
@@ -159,7 +160,9 @@ async def test_concurrent_first_requests_with_one_idempotency_key(engine):
 
 async def test_whole_gateway_numbers_200_concurrent_requests(store, example_bytes):
     url, connect_args = store
-    engine = make_engine(url, connect_args=connect_args)
+    # 200 requests at once share the process's 15 connections: on a loaded machine one may wait
+    # longer than the default pool timeout for one (it would get a 503, tests/store/test_scaleout.py)
+    engine = make_engine(url, connect_args=connect_args, server=Server(pool_timeout_s=120))
     # a lease and a deadline longer than the burst: on a loaded machine a 2 s lease could lapse
     # mid-request (the job loop would then finish the document after the answer) and a 5 s deadline
     # could pass before a document's turn (it would then, correctly, fail unsent)
