@@ -37,8 +37,8 @@ async def test_an_async_document_starts_at_once_not_after_the_loops_next_look(ex
             )
             assert r.status_code == 202
             waits.append(await _accepted_after(client, r.json()["id"], 2.0))
-            await asyncio.sleep(0.4)
-    assert max(waits) < 0.35, waits
+            await asyncio.sleep(0.1)
+    assert max(waits) < 0.5, waits
 
 
 async def test_webhooks_are_delivered_while_every_document_slot_waits_on_a_provider(example_bytes):
