@@ -147,6 +147,18 @@ async def refill(engine: AsyncEngine, tenant_id: str, r: NumberingRange) -> None
         )
 
 
+async def drop_free_slots(conn: AsyncConnection, tenant_id: str, range_name: str) -> None:
+    """Forget the range's drawn but unused numbers, in the transaction that moves its counter (an
+    operator's set-next, with the counter row locked first): left behind, they would be issued
+    after the move. On PostgreSQL this waits for creations holding a slot to commit (their
+    documents then count as held) or roll back (their slot is dropped too)."""
+    await conn.execute(
+        numbering_slots.delete().where(
+            numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == range_name
+        )
+    )
+
+
 async def peek(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int:
     """The consecutive the next allocation would get (preview shows it without taking it)."""
     free = (
