@@ -7,24 +7,25 @@ its slot's row), and one that rolls back, or whose process dies, leaves its slot
 next creation: no number is reused and none is lost. The number is committed with the document
 before any provider call, and kept across retries and fallbacks.
 
-Slots come from the range's counter `BLOCK` at a time, in a short transaction of their own. The
+Slots come from the range's counter `BLOCK` at a time, drawn by a creation that found none. The
 counter row is the only row every creation would otherwise need: locked from allocation to commit,
-it serialised every process at 57–68 documents/s (issue 14). Now it is taken once per block, and
-`next_value` runs up to `BLOCK - 1` numbers ahead of the last number issued (the free slots).
-Under concurrency numbers are committed in nearly, not strictly, increasing order.
+it serialised every process at 57–68 documents/s (issue 14). Now one creation in `BLOCK` locks
+it, and `next_value` runs up to `BLOCK - 1` numbers ahead of the last number issued (the free
+slots; `positions` counts without them). Under concurrency numbers are committed in nearly, not
+strictly, increasing order.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import sqlalchemy as sa
 from msgspec import Struct
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange
 from gateway.store.schema import numbering_counters, numbering_slots
@@ -72,24 +73,32 @@ async def seed(conn: AsyncConnection, tenant_id: str, ranges: Sequence[Numbering
         )
 
 
-BLOCK: Final = 16  # slots drawn from the counter at once
-
-
-class NoFreeSlot(Exception):
-    """Every slot of the range is taken: `refill` it (outside this transaction), then try again."""
-
-    def __init__(self, r: NumberingRange) -> None:
-        super().__init__(f"no free number slot in range {r.name!r}")
-        self.range = r
+BLOCK: Final = 16  # numbers drawn from the counter at once
 
 
 async def allocate(
     conn: AsyncConnection, tenant_id: str, ranges: Sequence[NumberingRange], kind: str, issue_date: dt.date
 ) -> Allocated:
-    """The number for a document inserted in `conn`'s transaction. Raises NumberingError (no
-    usable range) or NoFreeSlot."""
+    """The number for a document inserted in `conn`'s transaction. Raises NumberingError."""
     r = range_for(ranges, kind, issue_date)
-    lowest = _free(conn, tenant_id, r)
+    consecutive = await _take_slot(conn, tenant_id, r)
+    if consecutive is None:
+        consecutive = await _draw(conn, tenant_id, r)
+    return Allocated(
+        range=r, consecutive=consecutive, number=f"{r.prefix}{consecutive}", remaining=r.to - consecutive
+    )
+
+
+async def _take_slot(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int | None:
+    """The lowest slot of the range no other open transaction holds, deleted (ours until commit)."""
+    lowest = (
+        sa.select(numbering_slots.c.consecutive)
+        .where(numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == r.name)
+        .order_by(numbering_slots.c.consecutive)
+        .limit(1)
+    )
+    if conn.dialect.name == "postgresql":
+        lowest = lowest.with_for_update(skip_locked=True)
     taken = await conn.execute(
         numbering_slots.delete()
         .where(
@@ -100,51 +109,36 @@ async def allocate(
         .returning(numbering_slots.c.consecutive)
     )
     consecutive = taken.scalar()
-    if consecutive is None:
-        raise NoFreeSlot(r)
-    consecutive = int(consecutive)
-    return Allocated(
-        range=r, consecutive=consecutive, number=f"{r.prefix}{consecutive}", remaining=r.to - consecutive
-    )
+    return None if consecutive is None else int(consecutive)
 
 
-def _free(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> sa.Select[Any]:
-    """The lowest slot of the range no other open transaction holds (and now this one's)."""
-    lowest = (
-        sa.select(numbering_slots.c.consecutive)
-        .where(numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == r.name)
-        .order_by(numbering_slots.c.consecutive)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        lowest = lowest.with_for_update(skip_locked=True)
-    return lowest
-
-
-async def refill(engine: AsyncEngine, tenant_id: str, r: NumberingRange) -> None:
-    """Draw the next `BLOCK` numbers from the counter as free slots (one short transaction; the
-    only one that locks the counter row), unless a concurrent refill already did. Raises
-    NumberingError when the range is used up."""
+async def _draw(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int:
+    """No free slot: lock the counter, and unless a creation that held it meanwhile left slots,
+    draw the next `BLOCK` numbers, keep the first and leave the rest as slots. All of it in this
+    creation's transaction: a rollback or a crash returns the whole block to the counter, and the
+    creation that draws is sure to get a number (no retry to lose to others)."""
     counter = (numbering_counters.c.tenant_id == tenant_id) & (numbering_counters.c.range_name == r.name)
-    async with engine.begin() as conn:
-        before = (
-            await conn.execute(sa.select(numbering_counters.c.next_value).where(counter).with_for_update())
-        ).scalar()
-        if (await conn.execute(_free(conn, tenant_id, r))).first() is not None:
-            return  # another creation drew numbers while this one waited for the counter
-        if before is None or before > r.to:
-            raise NumberingError(
-                "numbering-range-exhausted", f"numbering range {r.name!r} is used up (to {r.to})"
-            )
-        after = min(int(before) + BLOCK, r.to + 1)
-        await conn.execute(numbering_counters.update().where(counter).values(next_value=after))
+    before = (
+        await conn.execute(sa.select(numbering_counters.c.next_value).where(counter).with_for_update())
+    ).scalar()
+    left = await _take_slot(conn, tenant_id, r)
+    if left is not None:
+        return left
+    if before is None or before > r.to:
+        raise NumberingError(
+            "numbering-range-exhausted", f"numbering range {r.name!r} is used up (to {r.to})"
+        )
+    after = min(int(before) + BLOCK, r.to + 1)
+    await conn.execute(numbering_counters.update().where(counter).values(next_value=after))
+    if after > before + 1:
         await conn.execute(
             numbering_slots.insert(),
             [
                 {"tenant_id": tenant_id, "range_name": r.name, "consecutive": n}
-                for n in range(int(before), after)
+                for n in range(int(before) + 1, after)
             ],
         )
+    return int(before)
 
 
 async def drop_free_slots(conn: AsyncConnection, tenant_id: str, range_name: str) -> None:

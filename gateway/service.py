@@ -67,7 +67,6 @@ class Preview(Struct, kw_only=True):
 
 
 RESOLVE_TRIES: Final = 5
-REFILLS: Final = 5  # a creation that finds every number slot taken draws more, this many times at most
 
 
 def new_document_id() -> str:
@@ -131,25 +130,9 @@ class DocumentService:
         # one: a repeat then sees whether this request still runs (gateway.idempotency)
         owner = idempotency_key.owner if idempotency_key else jobs.owner(self.rt.worker_id)
         d = tenant.dispatch
-        for _ in range(REFILLS):
-            try:
-                created, job_id, first_attempt = await self._persist(
-                    tenant,
-                    document,
-                    totals,
-                    chain,
-                    warnings,
-                    doc_id,
-                    owner,
-                    now,
-                    asynchronous,
-                    idempotency_key,
-                )
-                break
-            except numbering.NoFreeSlot as exc:  # rolled back: draw numbers, then create again
-                await numbering.refill(self.rt.engine, tenant.id, exc.range)
-        else:
-            raise numbering.NumberingError("numbering-busy", "numbers are being drawn too fast; try again")
+        created, job_id, first_attempt = await self._persist(
+            tenant, document, totals, chain, warnings, doc_id, owner, now, asynchronous, idempotency_key
+        )
         if asynchronous:
             self.rt.wake_jobs()
             return doc_id, (created, ())
@@ -174,8 +157,7 @@ class DocumentService:
         idempotency_key: idempotency.Claim | None,
     ) -> tuple[Row[Any], int, int | None]:
         """The creation transaction: the document's job (claimed by `owner` unless asynchronous),
-        its first attempt, the Idempotency-Key link, its number and the document row. Raises
-        NoFreeSlot (nothing written) when the range needs more numbers drawn."""
+        its first attempt, the Idempotency-Key link, its number and the document row."""
         d = tenant.dispatch
         first_attempt = None
         async with self.rt.engine.begin() as conn:
@@ -194,7 +176,7 @@ class DocumentService:
                 )
             if idempotency_key is not None:
                 await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
-            # the number last (gateway.numbering): NoFreeSlot rolls back the least work
+            # the number last: a creation that draws a block holds the counter until it commits
             allocated = None
             if any(adapter_class(a.provider).numbering == "ours" for a in chain):
                 allocated = await numbering.allocate(

@@ -42,18 +42,14 @@ async def _numbers(engine: Any, index: int) -> list[int]:
     r = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=1, to=10_000)
     taken = []
     for i in range(60):
-        while True:
-            try:
-                async with engine.begin() as conn:
-                    allocated = await numbering.allocate(conn, "t1", [r], "invoice", dt.date(2026, 1, 1))
-                    if (i + index) % 7 == 0:
-                        raise LookupError  # this creation fails: its number must come back
-                taken.append(allocated.consecutive)
-                break
-            except LookupError:
-                break
-            except numbering.NoFreeSlot:  # as creation does: draw numbers, try again
-                await numbering.refill(engine, "t1", r)
+        try:
+            async with engine.begin() as conn:
+                allocated = await numbering.allocate(conn, "t1", [r], "invoice", dt.date(2026, 1, 1))
+                if (i + index) % 7 == 0:
+                    raise LookupError  # this creation fails: its number must come back
+            taken.append(allocated.consecutive)
+        except LookupError:
+            pass
     return taken
 
 
