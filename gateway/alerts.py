@@ -30,7 +30,7 @@ from adapters.base import Account, NumberingRange, ProviderFailure
 from gateway import numbering, webhooks
 from gateway.config import Tenant
 from gateway.runtime import Runtime
-from gateway.store.schema import alerts, documents, numbering_counters
+from gateway.store.schema import alerts, documents
 
 log = logging.getLogger(__name__)
 
@@ -133,18 +133,7 @@ async def sweep(rt: Runtime) -> dict[tuple[str, str], int]:
     low_ranges: list[tuple[Tenant, str, dict[str, Any]]] = []  # (tenant, event id, data)
     expiring: list[tuple[Tenant, Account, str]] = []
     async with rt.reader.connect() as conn:
-        counters = {
-            (tenant_id, name): int(value)
-            for tenant_id, name, value in (
-                await conn.execute(
-                    sa.select(
-                        numbering_counters.c.tenant_id,
-                        numbering_counters.c.range_name,
-                        numbering_counters.c.next_value,
-                    )
-                )
-            ).all()
-        }
+        counters = await numbering.positions(conn)
         for tenant in list(rt.tenants.values()):
             low = 0
             for r in tenant.numbering:

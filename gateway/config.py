@@ -47,6 +47,13 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     database: str = "sqlite:///pasarela.db"
     secret_key: str | None = None
     admin_key: str | None = None  # creates tenants through the API; only its SHA-256 is stored
+    # PostgreSQL connections per gateway process: kept open, opened beyond that under load, and how
+    # long a request waits for one before it is answered 503 with Retry-After. The defaults keep
+    # six processes (6 × 15) under PostgreSQL's default `max_connections` of 100 (issue 14: a
+    # fixed 20 + 20 let four processes exhaust it). SQLite keeps its own (gateway.store.engine).
+    pool_size: int = 10
+    pool_max_overflow: int = 5
+    pool_timeout_s: float = 10.0
 
 
 # How long after issue the authority still takes a document that could not be sent on time: the
@@ -152,6 +159,17 @@ _SECRET_PATHS: Final = (
 )
 
 
+# Environment variables that override `[server]` keys (a deployment sets these per process).
+SERVER_ENV: Final[dict[str, tuple[str, type]]] = {
+    "PASARELA_DATABASE_URL": ("database", str),
+    "PASARELA_SECRET_KEY": ("secret_key", str),
+    "PASARELA_ADMIN_KEY": ("admin_key", str),
+    "PASARELA_POOL_SIZE": ("pool_size", int),
+    "PASARELA_POOL_MAX_OVERFLOW": ("pool_max_overflow", int),
+    "PASARELA_POOL_TIMEOUT_S": ("pool_timeout_s", float),
+}
+
+
 def load_config(source: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Load a tenants file (a path, or TOML text when `source` is a str containing a newline)."""
     text = source if isinstance(source, str) and "\n" in source else Path(source).read_text()
@@ -168,12 +186,14 @@ def parse_config(text: str, env: Mapping[str, str]) -> Config:
     expanded = _expand(raw, "", env, problems, warnings)
     if problems:
         raise ConfigError(problems)
-    if "PASARELA_DATABASE_URL" in env:
-        expanded.setdefault("server", {})["database"] = env["PASARELA_DATABASE_URL"]
-    if "PASARELA_SECRET_KEY" in env:
-        expanded.setdefault("server", {})["secret_key"] = env["PASARELA_SECRET_KEY"]
-    if "PASARELA_ADMIN_KEY" in env:
-        expanded.setdefault("server", {})["admin_key"] = env["PASARELA_ADMIN_KEY"]
+    for variable, (name, kind) in SERVER_ENV.items():
+        if variable in env:
+            try:
+                expanded.setdefault("server", {})[name] = kind(env[variable])
+            except ValueError:
+                problems.append(f"{variable}: {env[variable]!r} is not a {kind.__name__}")
+    if problems:
+        raise ConfigError(problems)
     try:
         config = msgspec.convert(expanded, Config)
     except msgspec.ValidationError as exc:
@@ -236,6 +256,12 @@ def validate_config(config: Config) -> list[str]:
     problems: list[str] = []
     if not config.server.database.startswith(("sqlite", "postgresql")):
         problems.append("server.database: use sqlite:///FILE or postgresql://USER@HOST/DB")
+    if config.server.pool_size < 1:
+        problems.append("server.pool_size: must be >= 1")
+    if config.server.pool_max_overflow < 0:
+        problems.append("server.pool_max_overflow: must be >= 0")
+    if config.server.pool_timeout_s <= 0:
+        problems.append("server.pool_timeout_s: must be > 0")
     seen_tenants: set[str] = set()
     seen_keys: set[str] = set()
     for tenant in config.tenants:

@@ -23,25 +23,43 @@ from gateway.store.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
-BATCH: Final = 64
+# Jobs one process runs at once, per kind: webhooks keep slots of their own, so a backlog of
+# documents (each waiting on a provider) never holds the tenant's notifications back. A kind not
+# listed here is never claimed.
+SLOTS: Final = {"document": 16, "webhook": 8}
+# The loop looks for due jobs again at once when a job of its own ends or this process creates
+# one (`wake`); otherwise after a wait that starts here after a claim and doubles while nothing is
+# due, up to `max_wait_s` (issue 14: a fixed second between looks let webhooks fall behind).
+MIN_WAIT_S: Final = 0.02
+MAX_WAIT_S: Final = 1.0
 
 
 class JobLoop:
-    def __init__(self, rt: Runtime, dispatcher: Dispatcher, *, concurrency: int = 16) -> None:
+    def __init__(self, rt: Runtime, dispatcher: Dispatcher, *, slots: dict[str, int] | None = None) -> None:
         self.rt = rt
         self.dispatcher = dispatcher
-        self.interval = min([1.0, *(max(0.01, t.dispatch.poll_interval_s / 2) for t in rt.config.tenants)])
-        self._slots = asyncio.Semaphore(concurrency)
+        self.slots = dict(SLOTS if slots is None else slots)
+        self.max_wait_s = min(
+            [MAX_WAIT_S, *(max(MIN_WAIT_S, t.dispatch.poll_interval_s / 2) for t in rt.config.tenants)]
+        )
+        self._busy = dict.fromkeys(self.slots, 0)
         self._running: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
+        self._stopping = False
+        self._wake = asyncio.Event()
         self._client = httpx.AsyncClient(follow_redirects=False)  # a redirect is a failed delivery
+        rt.wake_jobs = self.wake
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pasarela-jobs")
 
+    def wake(self) -> None:
+        """Look for due jobs now: one was just created, or a slot just came free."""
+        self._wake.set()
+
     async def stop(self) -> None:
-        self._stop.set()
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             await self._task
         for task in list(self._running):
@@ -50,51 +68,52 @@ class JobLoop:
         await self._client.aclose()
 
     async def _run(self) -> None:
-        while not self._stop.is_set():
+        wait = MIN_WAIT_S
+        while not self._stopping:
+            self._wake.clear()
             try:
-                await self.tick()
+                started = await self.tick()
             except Exception:
                 log.exception("job loop tick failed")
+                started = 0
+            wait = MIN_WAIT_S if started else min(wait * 2, self.max_wait_s)
             try:
-                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 
     async def tick(self) -> int:
-        """Start every due job there is a free slot for; returns how many were started."""
+        """Claim as many due jobs as there are free slots, kind by kind, and start them; returns how
+        many were started. One statement per kind and lease length (gateway.store.jobs.claim_due)."""
         started = 0
-        for job in await jobs.due(self.rt.engine, self.rt.clock(), BATCH):
-            if self._slots.locked():
-                break
-            tenant = self.rt.tenants.get(job.tenant_id)
-            if tenant is None:
-                continue
-            owner = jobs.owner(self.rt.worker_id)
-            claimed = await jobs.claim(
-                self.rt.engine, job.id, owner, self.rt.clock(), tenant.dispatch.lease_s
-            )
-            if claimed is None:
-                continue  # another worker took it
-            await self._slots.acquire()
-            lease = Lease(
-                self.rt.engine,
-                job.id,
-                owner,
-                tenant.dispatch.lease_s,
-                claimed.tries,
-                self.rt.clock,
-            )
-            task = asyncio.create_task(self._run_job(job.kind, job.subject, job.tenant_id, lease))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-            started += 1
+        by_lease: dict[float, list[str]] = {}
+        for tenant in self.rt.tenants.values():
+            by_lease.setdefault(tenant.dispatch.lease_s, []).append(tenant.id)
+        for kind, size in self.slots.items():
+            for lease_s, tenant_ids in by_lease.items():
+                free = size - self._busy[kind]
+                if free <= 0:
+                    break
+                owner = jobs.owner(self.rt.worker_id)  # one claim: its jobs share the token
+                claimed = await jobs.claim_due(
+                    self.rt.engine, kind, owner, self.rt.clock(), lease_s, free, tenant_ids
+                )
+                for job in claimed:
+                    lease = Lease(self.rt.engine, job.id, owner, lease_s, job.tries, self.rt.clock)
+                    self._busy[kind] += 1
+                    task = asyncio.create_task(self._run_job(job.kind, job.subject, job.tenant_id, lease))
+                    self._running.add(task)
+                    task.add_done_callback(self._running.discard)
+                started += len(claimed)
         return started
 
     async def _run_job(self, kind: str, subject: str, tenant_id: str, lease: Lease) -> None:
         try:
             await run_job(self.rt, self.dispatcher, self._client, kind, subject, tenant_id, lease)
         finally:
-            self._slots.release()
+            self._busy[kind] -= 1
+            self._wake.set()  # a slot came free, and the job may have queued webhooks
 
 
 async def run_job(

@@ -28,6 +28,7 @@ from canonical.errors import FieldError, InvalidDocument
 from canonical.validation import prepare
 from gateway.config import Tenant
 from gateway.dispatch import provider_ref
+from gateway.idempotency import Claim
 from gateway.jobs import run_document
 from gateway.references import check_reference
 from gateway.resources import DocumentResource
@@ -318,7 +319,7 @@ class LifecycleService:
         body: bytes,
         provider: str | None,
         *,
-        idempotency_key: str | None = None,
+        idempotency_key: Claim | None = None,
     ) -> str:
         """Create a credit or debit note whose reference is the stored document; its id. The key
         (already begun by the API) is linked to the note in the transaction that creates it."""

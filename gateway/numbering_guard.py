@@ -143,6 +143,8 @@ async def set_next(conn: AsyncConnection, tenant_id: str, r: NumberingRange, nex
     if await _counter(conn, tenant_id, r.name, lock=True) is None:
         await numbering.seed(conn, tenant_id, [r])
         await _counter(conn, tenant_id, r.name, lock=True)
+    # numbers drawn for creations but never used would otherwise be handed out after the move
+    await numbering.drop_free_slots(conn, tenant_id, r.name)
     highest = await highest_held(conn, tenant_id, r.name)
     if highest is not None and next_value <= highest:
         raise SetNextRefused(

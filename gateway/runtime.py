@@ -43,7 +43,7 @@ class Runtime:
         worker_id: str | None = None,
     ) -> None:
         self.config = config
-        self.engine = engine or make_engine(config.server.database)
+        self.engine = engine or make_engine(config.server.database, server=config.server)
         self.reader = reader(self.engine)
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -51,6 +51,8 @@ class Runtime:
         self.metrics = Metrics()
         self._adapters: dict[tuple[str, str], Adapter] = {}
         self._routes: dict[str, tuple[float, list[Route]]] = {}  # tenant → (valid until, rules)
+        # the job loop's `wake` (gateway.jobs): work this process queued is started at once
+        self.wake_jobs: Callable[[], None] = lambda: None
 
     def adapter(self, tenant_id: str, account: Account) -> Adapter:
         """The adapter instance of one account (built once). Construction may raise Misconfigured."""

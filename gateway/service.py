@@ -1,7 +1,7 @@
 """Document use cases behind the API: create (persist first, then dispatch), preview, refresh, resolve.
 
-Creation is one transaction: number allocation, the document row, its job (outbox) and the link to
-its Idempotency-Key. Only then is anything sent; in sync mode the request itself runs the job it
+Creation is one transaction: its job (outbox), the link to its Idempotency-Key, then number
+allocation and the document row last (gateway.numbering says why). Only then is anything sent; in sync mode the request itself runs the job it
 holds the lease of, so a crash mid-request leaves a job the loop resumes.
 """
 
@@ -89,7 +89,7 @@ class DocumentService:
         *,
         provider: str | None = None,
         asynchronous: bool = False,
-        idempotency_key: str | None = None,
+        idempotency_key: idempotency.Claim | None = None,
     ) -> str:
         """Validate, route, persist, dispatch (sync) or queue (async); returns the document id.
         Raises InvalidDocument,
@@ -103,7 +103,7 @@ class DocumentService:
         *,
         provider: str | None = None,
         asynchronous: bool = False,
-        idempotency_key: str | None = None,
+        idempotency_key: idempotency.Claim | None = None,
     ) -> DocumentResource:
         """`create`, answered with the document as committed by the change that finished the run
         (async: as inserted, no attempt yet); read back only when the run ended otherwise."""
@@ -118,7 +118,7 @@ class DocumentService:
         body: bytes,
         provider: str | None,
         asynchronous: bool,
-        idempotency_key: str | None,
+        idempotency_key: idempotency.Claim | None,
     ) -> tuple[str, tuple[Row[Any], Sequence[Row[Any]]] | None]:
         document, totals = prepare(body)
         await check_reference(self.rt.reader, tenant.id, document)
@@ -128,10 +128,57 @@ class DocumentService:
         chain, warnings = self._preflight(tenant, chain, document, totals)
         now = self.rt.clock()
         doc_id = new_document_id()
-        owner = jobs.owner(self.rt.worker_id)  # this request runs the job it creates (sync)
+        # this request runs the job it creates (sync), under its Idempotency-Key's owner if it has
+        # one: a repeat then sees whether this request still runs (gateway.idempotency)
+        owner = idempotency_key.owner if idempotency_key else jobs.owner(self.rt.worker_id)
+        d = tenant.dispatch
+        created, job_id, first_attempt = await self._persist(
+            tenant, document, totals, chain, warnings, doc_id, owner, now, asynchronous, idempotency_key
+        )
+        if asynchronous:
+            self.rt.wake_jobs()
+            return doc_id, (created, ())
+        lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
+        await run_document(
+            self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
+        )
+        self.rt.wake_jobs()  # its webhooks
+        return doc_id, lease.document
+
+    async def _persist(
+        self,
+        tenant: Tenant,
+        document: Document,
+        totals: Totals,
+        chain: list[Account],
+        warnings: list[str],
+        doc_id: str,
+        owner: str,
+        now: float,
+        asynchronous: bool,
+        idempotency_key: idempotency.Claim | None,
+    ) -> tuple[Row[Any], int, int | None]:
+        """The creation transaction: the document's job (claimed by `owner` unless asynchronous),
+        its first attempt, the Idempotency-Key link, its number and the document row."""
         d = tenant.dispatch
         first_attempt = None
         async with self.rt.engine.begin() as conn:
+            job_id = await jobs.insert(
+                conn,
+                "document",
+                doc_id,
+                tenant.id,
+                now,
+                locked_by=None if asynchronous else owner,
+                locked_until=None if asynchronous else now + d.lease_s,
+            )
+            if not asynchronous:
+                first_attempt = await self.dispatcher.open_first_attempt(
+                    conn, tenant, [a.name for a in chain], doc_id, now
+                )
+            if idempotency_key is not None:
+                await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
+            # the number last: a creation that draws a block holds the counter until it commits
             allocated = None
             if any(adapter_class(a.provider).numbering == "ours" for a in chain):
                 allocated = await numbering.allocate(
@@ -166,21 +213,6 @@ class DocumentService:
                     "updated_at": now,
                 },
             )
-            job_id = await jobs.insert(
-                conn,
-                "document",
-                doc_id,
-                tenant.id,
-                now,
-                locked_by=None if asynchronous else owner,
-                locked_until=None if asynchronous else now + d.lease_s,
-            )
-            if not asynchronous:
-                first_attempt = await self.dispatcher.open_first_attempt(
-                    conn, tenant, [a.name for a in chain], doc_id, now
-                )
-            if idempotency_key is not None:
-                await idempotency.attach(conn, tenant.id, idempotency_key, doc_id)
             if allocated is not None and allocated.remaining == numbering.low_watermark(allocated.range):
                 await webhooks.publish(
                     conn,
@@ -194,13 +226,7 @@ class DocumentService:
                     },
                     now,
                 )
-        if asynchronous:
-            return doc_id, (created, ())
-        lease = Lease(self.rt.engine, job_id, owner, d.lease_s, 1, self.rt.clock, answers=True)
-        await run_document(
-            self.rt, self.dispatcher, doc_id, lease, created=created, first_attempt=first_attempt
-        )
-        return doc_id, lease.document
+        return created, job_id, first_attempt
 
     def _preflight(
         self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals

@@ -3,70 +3,69 @@
 speed and the refusal itself says nothing about the key.
 
 The client is the connection's peer address (a forwarded-for header is not trusted: any client can
-set it). Failures are counted in a sliding window, per process: with several gateway processes a
-client gets this allowance at each (research/anchors.md (c) 4 accepted here: the bound stays
-small and no store write is added to every refused request).
+set it). Failures are counted in a sliding window in the store, so the allowance is one for the
+whole deployment, not one per gateway process (issue 14: behind a load balancer, N processes let a
+guesser try N times as many keys). Each request costs one indexed read; only a 401 writes.
 """
 
 from __future__ import annotations
 
-import collections
 import math
-import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import msgspec
+import sqlalchemy as sa
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-MAX_FAILURES: Final = 20  # per client and window
+from gateway.store.engine import reader
+from gateway.store.prepared import Prepared
+from gateway.store.schema import auth_failures
+
+MAX_FAILURES: Final = 20  # per client and window, over every process
 WINDOW_S: Final = 60.0
-MAX_CLIENTS: Final = 10_000  # tracked addresses; the oldest are forgotten first (bounded memory)
 OPEN_PATHS: Final = ("/healthz", "/metrics", "/schema")  # no API key there: never refused
 
 _encoder = msgspec.json.Encoder()
 
+# The failure that blocks: the `max_failures`-th most recent within the window (built once,
+# executed with parameters: gateway.store.documents says why).
+_BLOCKING = Prepared(
+    sa.select(auth_failures.c.at)
+    .where(auth_failures.c.client == sa.bindparam("w_client"), auth_failures.c.at > sa.bindparam("w_since"))
+    .order_by(auth_failures.c.at.desc())
+    .limit(1)
+    .offset(sa.bindparam("w_skip"))
+)
+_RECORD = Prepared(auth_failures.insert())
+_FORGET = Prepared(auth_failures.delete().where(auth_failures.c.at <= sa.bindparam("w_before")))
+
 
 class FailedAuthLimiter:
-    """Sliding-window count of 401 answers per client address."""
+    """Sliding-window count of 401 answers per client address, kept in the store."""
 
-    def __init__(
-        self,
-        max_failures: int = MAX_FAILURES,
-        window_s: float = WINDOW_S,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = collections.OrderedDict()
+    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
+        self.max_failures, self.window_s = max_failures, window_s
 
-    def _recent(self, client: str, now: float) -> collections.deque[float] | None:
-        failures = self._failures.get(client)
-        if failures is None:
-            return None
-        while failures and failures[0] <= now - self.window_s:
-            failures.popleft()
-        if not failures:
-            del self._failures[client]
-            return None
-        return failures
-
-    def retry_after(self, client: str) -> int | None:
+    async def retry_after(self, engine: AsyncEngine, client: str, now: float) -> int | None:
         """Seconds until the client may try again, or None when it is not blocked."""
-        now = self.clock()
-        failures = self._recent(client, now)
-        if failures is None or len(failures) < self.max_failures:
+        async with reader(engine).connect() as conn:
+            row = (
+                await _BLOCKING.execute(
+                    conn,
+                    {"w_client": client, "w_since": now - self.window_s, "w_skip": self.max_failures - 1},
+                )
+            ).first()
+        if row is None:
             return None
-        oldest_that_blocks = failures[-self.max_failures]
-        return max(1, math.ceil(oldest_that_blocks + self.window_s - now))
+        return max(1, math.ceil(row.at + self.window_s - now))
 
-    def failed(self, client: str) -> None:
-        now = self.clock()
-        failures = self._recent(client, now) or collections.deque(maxlen=self.max_failures)
-        failures.append(now)
-        self._failures[client] = failures
-        self._failures.move_to_end(client)
-        while len(self._failures) > MAX_CLIENTS:
-            self._failures.popitem(last=False)
+    async def failed(self, engine: AsyncEngine, client: str, now: float) -> None:
+        """Count one failure; failures that left the window (every client's) are forgotten."""
+        async with engine.begin() as conn:
+            await _FORGET.execute(conn, {"w_before": now - self.window_s})
+            await _RECORD.execute(conn, {"client": client[:64], "at": now})
 
 
 def failed_auth_throttle(limiter: FailedAuthLimiter | None = None) -> Callable[[ASGIApp], ASGIApp]:
@@ -78,15 +77,16 @@ def failed_auth_throttle(limiter: FailedAuthLimiter | None = None) -> Callable[[
             if scope["type"] != "http" or scope["path"].startswith(OPEN_PATHS):
                 await app(scope, receive, send)
                 return
-            client = (scope.get("client") or ("unknown", 0))[0]
-            wait = limiter.retry_after(client)
+            rt: Any = scope["app"].state.runtime
+            client = (scope.get("client") or ("unknown", 0))[0][:64]
+            wait = await limiter.retry_after(rt.engine, client, rt.clock())
             if wait is not None:
                 await _too_many(send, wait)
                 return
 
             async def counting(message: Message) -> None:
                 if message["type"] == "http.response.start" and message["status"] == 401:
-                    limiter.failed(client)
+                    await limiter.failed(rt.engine, client, rt.clock())
                 await send(message)
 
             await app(scope, receive, counting)

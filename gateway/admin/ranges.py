@@ -12,7 +12,7 @@ from adapters.base import NumberingRange, ProviderFailure
 from gateway import numbering, numbering_guard
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
 from gateway.config import Tenant
-from gateway.store.schema import numbering_counters, numbering_ranges
+from gateway.store.schema import numbering_ranges
 
 _encoder = msgspec.json.Encoder()
 
@@ -58,15 +58,9 @@ class RangesAdmin(AdminBase):
                     )
                 ).all()
             }
-            counters = dict(
-                (
-                    await conn.execute(
-                        sa.select(numbering_counters.c.range_name, numbering_counters.c.next_value).where(
-                            numbering_counters.c.tenant_id == tenant.id
-                        )
-                    )
-                ).all()
-            )
+            counters = {
+                name: value for (_, name), value in (await numbering.positions(conn, tenant.id)).items()
+            }
         views = []
         for r in tenant.numbering:
             row = stored.get(r.name)

@@ -27,6 +27,7 @@ from gateway.resources import DocumentPage, DocumentResource, DocumentStatus, do
 from gateway.routing import RoutingError
 from gateway.service import Preview, Resolution, UnsupportedDocument
 from gateway.store import documents as docs
+from gateway.store import jobs
 
 _encoder = msgspec.json.Encoder()
 REFUSALS = (InvalidDocument, RoutingError, NumberingError, UnsupportedDocument)  # answered, stored, replayed
@@ -59,24 +60,27 @@ async def idempotent(
     tenant: Tenant,
     header: str | None,
     body: bytes,
-    run: Callable[[str | None], Awaitable[Response[bytes]]],
+    run: Callable[[idempotency.Claim | None], Awaitable[Response[bytes]]],
     refusals: tuple[type[Exception], ...],
+    *,
+    created_status: int = 201,
 ) -> Response[bytes]:
-    """`run(key)` at most once per Idempotency-Key (which `run` links to the document it creates,
+    """`run(claim)` at most once per Idempotency-Key (which `run` links to the document it creates,
     in the creating transaction): a repeat gets the stored answer, refusals included, or, when the
-    first request died after creating its document, that document. An unexpected error stores
-    nothing: the client may try again."""
+    first request died after creating its document, that document with `created_status` (what the
+    first request would have answered: 202 for `mode=async`). An unexpected error stores nothing:
+    the client may try again."""
     if header is None:
         try:
             return await run(None)
         except refusals as exc:
             return problem_for(exc)
     rt = runtime(request)
-    key = idempotency.parse_key(header)
+    claim = idempotency.Claim(idempotency.parse_key(header), jobs.owner(rt.worker_id))
     replay = await idempotency.begin(
         rt.engine,
         tenant.id,
-        key,
+        claim,
         idempotency.fingerprint(request.method, request.url.path, request.url.query or "", body),
         rt.clock(),
         stale_after_s=tenant.dispatch.lease_s,
@@ -86,16 +90,21 @@ async def idempotent(
         return Response(replay.body, status_code=replay.status_code or 200, media_type=media)
     if replay is not None and replay.document_id is not None:
         content = _encoder.encode(await service(request).resource(tenant, replay.document_id))
-        await idempotency.finish(rt.engine, tenant.id, key, 201, content)
-        return Response(content, status_code=201, media_type="application/json")
+        await idempotency.finish(rt.engine, tenant.id, claim.key, created_status, content)
+        return Response(
+            content,
+            status_code=created_status,
+            media_type="application/json",
+            headers={"Location": f"/v1/documents/{replay.document_id}"},
+        )
     try:
-        answer = await run(key)
+        answer = await run(claim)
     except refusals as exc:
         answer = problem_for(exc)
     except BaseException:
-        await idempotency.abandon(rt.engine, tenant.id, key)
+        await idempotency.abandon(rt.engine, tenant.id, claim)
         raise
-    await idempotency.finish(rt.engine, tenant.id, key, answer.status_code, answer.content)
+    await idempotency.finish(rt.engine, tenant.id, claim.key, answer.status_code, answer.content)
     return answer
 
 
@@ -130,13 +139,17 @@ class DocumentController(Controller):
         201 with the document whatever its status; 422 when the body is invalid (nothing created)."""
         body = await request.body()
 
-        async def create(key: str | None) -> Response[bytes]:
-            resource = await service(request).create_resource(
-                tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=key
-            )
-            return self.created(resource, 202 if mode == "async" else 201)
+        status = 202 if mode == "async" else 201
 
-        return await idempotent(request, tenant, idempotency_key, body, create, REFUSALS)
+        async def create(claim: idempotency.Claim | None) -> Response[bytes]:
+            resource = await service(request).create_resource(
+                tenant, body, provider=provider, asynchronous=mode == "async", idempotency_key=claim
+            )
+            return self.created(resource, status)
+
+        return await idempotent(
+            request, tenant, idempotency_key, body, create, REFUSALS, created_status=status
+        )
 
     def created(self, resource: DocumentResource, status: int = 201) -> Response[bytes]:
         return Response(

@@ -13,6 +13,7 @@ from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, 
 from gateway.api.openapi import NoteOperation
 from gateway.api.problems import Problem
 from gateway.config import Tenant
+from gateway.idempotency import Claim
 from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
 from gateway.resources import DocumentResource
 from gateway.service import DocumentNotFound
@@ -109,7 +110,7 @@ class LifecycleController(DocumentController):
         """Idempotent like `POST /v1/documents`: a repeated request never issues a second note."""
         body = await request.body()
 
-        async def create(key: str | None) -> Response[bytes]:
+        async def create(key: Claim | None) -> Response[bytes]:
             try:
                 note_id = await _lifecycle(request).note(
                     tenant, doc_id, kind, body, provider, idempotency_key=key

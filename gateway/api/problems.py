@@ -13,6 +13,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from sqlalchemy.exc import SQLAlchemyError
 
 from canonical.errors import InvalidDocument
 from gateway.idempotency import IdempotencyProblem
@@ -20,6 +21,7 @@ from gateway.logs import request_id
 from gateway.numbering import NumberingError
 from gateway.routing import RoutingError
 from gateway.service import DocumentNotFound, NotResolvable, UnsupportedDocument
+from gateway.store.engine import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +41,10 @@ TITLES: Final = {
     "bad-request": "Bad request",
     "too-large": "Request body too large",
     "provider": "The provider failed",
+    "store-unavailable": "The gateway's store is busy",
     "internal": "Internal error",
 }
+STORE_RETRY_AFTER_S: Final = 1  # pool waits are short; a client retrying sooner would only add load
 _encoder = msgspec.json.Encoder()
 
 
@@ -136,6 +140,20 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     return response
 
 
+def _store(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    """No free connection, the database out of connections or restarting: temporary, so 503 with
+    Retry-After (issue 14: four processes exhausted PostgreSQL's connections and the API answered
+    500). Any other store error is a bug: 500."""
+    if not unavailable(exc):
+        return _internal(request, exc)
+    log.warning("store unavailable: %s", exc)
+    response = problem(
+        503, "store-unavailable", "the gateway cannot reach its store right now; try again shortly"
+    )
+    response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+    return response
+
+
 def _internal(_: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "internal", "an unexpected error happened; quote the request id when reporting it")
@@ -153,6 +171,8 @@ EXCEPTION_HANDLERS: Final = {
     ValidationException: _validation,
     UnicodeDecodeError: _not_utf8,
     HTTPException: _http,
+    SQLAlchemyError: _store,
+    ConnectionError: _store,
     Exception: _internal,
 }
 

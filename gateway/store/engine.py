@@ -41,7 +41,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
-from gateway.config import database_url
+from gateway.config import Server, database_url
 from gateway.store.schema import metadata, schema_version
 
 SQLITE_PRAGMAS: Final = ("PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
@@ -198,11 +198,45 @@ class SqliteReaders(AsyncEngine):
         await super().dispose(close)
 
 
-def make_engine(url: str, *, connect_args: dict[str, Any] | None = None) -> AsyncEngine:
+def make_engine(
+    url: str, *, connect_args: dict[str, Any] | None = None, server: Server | None = None
+) -> AsyncEngine:
+    """The store's engine; `server` carries the PostgreSQL pool settings (`[server]` in the tenants
+    file; their defaults otherwise)."""
     url = database_url(url)
     if url.startswith("sqlite"):
         return _sqlite_engines(url, connect_args or {})
-    return create_async_engine(url, connect_args=connect_args or {}, pool_size=20, max_overflow=20)
+    server = server or Server()
+    return create_async_engine(
+        url,
+        connect_args=connect_args or {},
+        pool_size=server.pool_size,
+        max_overflow=server.pool_max_overflow,
+        pool_timeout=server.pool_timeout_s,
+    )
+
+
+# SQLSTATE classes that mean "the database cannot serve this now", not "this request is wrong":
+# 53 insufficient resources (53300 too many connections), 57P0x shutdown / cannot connect now,
+# 08 connection exceptions.
+UNAVAILABLE_SQLSTATES: Final = ("53", "57P01", "57P02", "57P03", "08")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a store error is temporary: every pooled connection busy for `pool_timeout_s`, the
+    server out of connections or restarting, the connection lost, SQLite's lock held too long.
+    The API answers these 503 with Retry-After (gateway.api.problems), never 500."""
+    if isinstance(exc, sa.exc.TimeoutError | ConnectionError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or ""
+    if state.startswith(UNAVAILABLE_SQLSTATES):
+        return True
+    return isinstance(orig, sqlite3.OperationalError) and "locked" in str(orig)
 
 
 def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
@@ -310,27 +344,44 @@ async def _v2(conn: AsyncConnection) -> None:
 
 
 _V3_COLUMNS: Final = {"webhook_endpoints": ("previous_secret", "previous_until")}
-_V4_COLUMNS: Final = {"accounts": ("own_range",)}
 
 
-async def _v3(conn: AsyncConnection, columns: dict[str, tuple[str, ...]] = _V3_COLUMNS) -> None:
-    """Webhook secret rotation with an overlap (nullable columns; absent from version-2 databases)."""
+def _nullable_columns(columns: dict[str, tuple[str, ...]]) -> Callable[[AsyncConnection], Awaitable[None]]:
+    """A step adding nullable columns where an older database lacks them."""
 
-    def step(sync: Any) -> None:
-        inspector = sa.inspect(sync)
-        for table_name, names in columns.items():
-            present = {c["name"] for c in inspector.get_columns(table_name)}
-            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
-                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
-                sync.exec_driver_sql(ddl)
+    async def add(conn: AsyncConnection) -> None:
+        def step(sync: Any) -> None:
+            inspector = sa.inspect(sync)
+            for table_name, names in columns.items():
+                present = {c["name"] for c in inspector.get_columns(table_name)}
+                for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
+                    ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
+                    sync.exec_driver_sql(ddl)
 
-    await conn.run_sync(step)
+        await conn.run_sync(step)
+
+    return add
+
+
+# Webhook secret rotation with an overlap (absent from version-2 databases).
+_v3 = _nullable_columns(_V3_COLUMNS)
+# Issue 14: the owner of an idempotency record, which fences its take-over across processes, and
+# the failed-authentication log every process counts (a new table).
+_V4_COLUMNS: Final = {"idempotency": ("owner",)}
 
 
 async def _v4(conn: AsyncConnection) -> None:
-    """A self-numbering account's declared range (nullable column), and the index that finds the
-    highest number each range gave (read at every start)."""
-    await _v3(conn, _V4_COLUMNS)
+    await conn.run_sync(lambda sync: metadata.create_all(sync, checkfirst=True))
+    await _nullable_columns(_V4_COLUMNS)(conn)
+
+
+# Issue 14: a self-numbering account's declared range, and the index that finds the highest number
+# each range gave (read at every start).
+_V5_COLUMNS: Final = {"accounts": ("own_range",)}
+
+
+async def _v5(conn: AsyncConnection) -> None:
+    await _nullable_columns(_V5_COLUMNS)(conn)
     index = next(
         i for i in metadata.tables["documents"].indexes if i.name == "ix_documents_range_consecutive"
     )
@@ -343,6 +394,7 @@ MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 ]
 
 

@@ -78,23 +78,53 @@ async def insert(
     return int(result.inserted_primary_key[0])
 
 
-async def due(engine: AsyncEngine, now: float, limit: int) -> Sequence[Row[Any]]:
-    async with reader(engine).connect() as conn:
-        query = (
-            sa.select(jobs.c.id, jobs.c.kind, jobs.c.subject, jobs.c.tenant_id)
-            .where(
-                jobs.c.done.is_(False),
-                jobs.c.run_at <= now,
-                sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
-            )
-            .order_by(jobs.c.run_at)
-            .limit(limit)
+async def claim_due(
+    engine: AsyncEngine,
+    kind: str,
+    worker: str,
+    now: float,
+    lease_s: float,
+    limit: int,
+    tenant_ids: Sequence[str] | None = None,
+) -> Sequence[Row[Any]]:
+    """Claim up to `limit` due jobs of `kind` in one statement, oldest first; `tenant_ids` limits
+    them to those tenants (the loop claims each lease length's tenants apart).
+
+    PostgreSQL: `FOR UPDATE SKIP LOCKED` in the subquery, so processes claiming at once take
+    disjoint batches instead of all reading the same due rows and then fighting over each one
+    (issue 14: 31–50 % of such claims were lost). SQLite: the write lock (`BEGIN IMMEDIATE`)
+    serialises the statement, which gives the same guarantee."""
+    if limit < 1:
+        return []
+    due = (
+        sa.select(jobs.c.id)
+        .where(
+            jobs.c.kind == kind,
+            jobs.c.done.is_(False),
+            jobs.c.run_at <= now,
+            sa.or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
         )
-        return (await conn.execute(query)).all()
+        .order_by(jobs.c.run_at)
+        .limit(limit)
+    )
+    if tenant_ids is not None:
+        due = due.where(jobs.c.tenant_id.in_(tenant_ids))
+    if engine.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        jobs.update()
+        .where(jobs.c.id.in_(due.scalar_subquery()))
+        .values(locked_by=worker, locked_until=now + lease_s, tries=jobs.c.tries + 1)
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.subject, jobs.c.tenant_id, jobs.c.tries, jobs.c.run_at)
+    )
+    async with engine.begin() as conn:
+        claimed = (await conn.execute(claim)).all()
+    return sorted(claimed, key=lambda job: job.run_at)
 
 
 async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float) -> Row[Any] | None:
-    """Take the job if nobody holds a live lease on it (compare-and-set on the lease)."""
+    """Take one known job if nobody holds a live lease on it (compare-and-set on the lease): a
+    refresh or a lifecycle operation that wants this document now. The loop uses `claim_due`."""
     async with engine.begin() as conn:
         result = await conn.execute(
             jobs.update()

@@ -74,6 +74,17 @@ numbering_counters = sa.Table(
     sa.Column("next_value", sa.BigInteger, nullable=False),
 )
 
+# issue 14 (migration 4): numbers the counter has handed out that no document holds yet. Creations
+# take the lowest one they can lock (SKIP LOCKED), so they never wait for each other; a creation
+# that rolls back (or dies) leaves its number here for the next one.
+numbering_slots = sa.Table(
+    "numbering_slots",
+    metadata,
+    sa.Column("tenant_id", NAME, primary_key=True),
+    sa.Column("range_name", NAME, primary_key=True),
+    sa.Column("consecutive", sa.BigInteger, primary_key=True),
+)
+
 routing_rules = sa.Table(
     "routing_rules",
     metadata,
@@ -150,6 +161,8 @@ idempotency = sa.Table(
     sa.Column("response", sa.LargeBinary, nullable=True),
     sa.Column("document_id", ID, nullable=True),
     sa.Column("created_at", Time, nullable=False),
+    # migration 4: the request holding the record (a job-lease owner): fences take-overs and links
+    sa.Column("owner", sa.String(64), nullable=True),
 )
 
 jobs = sa.Table(
@@ -185,6 +198,17 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("delivered_at", Time, nullable=True),
     sa.UniqueConstraint("event_id", "url", name="uq_webhook_event_url"),  # dedup by event id
+)
+
+# issue 14 (migration 4): failed authentications per client address, shared by every process
+auth_failures = sa.Table(
+    "auth_failures",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("client", sa.String(64), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Index("ix_auth_failures_client_at", "client", "at"),
+    sa.Index("ix_auth_failures_at", "at"),
 )
 
 breakers = sa.Table(

@@ -4,6 +4,7 @@ store, and every document ends accepted, each issued exactly once at the provide
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -152,3 +153,56 @@ def test_kill_mid_dispatch_then_restart_loses_nothing_and_sends_nothing_twice(
         assert doc["provider_reference"] == state.issued[doc["id"]]["id"]
         outcomes = [a["outcome"] for a in doc["attempts"]]
         assert outcomes[0] == "ambiguous" and "reconciled" in outcomes
+
+
+def test_a_repeat_after_a_kill_gets_the_document_within_a_lease_not_409_until_the_deadline(
+    provider, tmp_path, example_bytes
+):
+    # issue 14: after a crash, a retry with the same Idempotency-Key got 409 for the deadline plus
+    # a lease (here 61 s); the dead request's job lease (1 s here) is what tells it died
+    state, provider_url = provider
+    config = tmp_path / "tenants.toml"
+    config.write_text(tenants(provider_url, tmp_path / "gateway.db"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "gateway.log"
+    headers = {**AUTH, "Idempotency-Key": "order-crash-1"}
+
+    state.mode = "hang"
+    gateway = start_gateway(config, port, log)
+    try:
+        first = threading.Thread(
+            target=lambda: _post_ignoring_the_kill(
+                f"{url}/v1/documents", example_bytes["co-invoice"], headers
+            ),
+            daemon=True,
+        )
+        first.start()
+        deadline = time.monotonic() + 10
+        while not state.issued:
+            assert time.monotonic() < deadline, "the gateway never sent the document"
+            time.sleep(0.02)
+    finally:
+        os.kill(gateway.pid, signal.SIGKILL)
+        gateway.wait()
+
+    state.mode = "ok"
+    gateway = start_gateway(config, port, log)
+    try:
+        started = time.monotonic()
+        while True:
+            again = httpx.post(f"{url}/v1/documents", content=example_bytes["co-invoice"], headers=headers)
+            if again.status_code != 409:
+                break
+            assert time.monotonic() - started < 10, "still 409 long after the request's lease lapsed"
+            time.sleep(0.1)
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=10)
+    assert again.status_code == 201, again.text
+    assert len(state.issued) == 1 and state.posts == 1  # answered with the one document, never sent again
+
+
+def _post_ignoring_the_kill(url: str, body: bytes, headers: dict[str, str]) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        httpx.post(url, content=body, headers=headers, timeout=30)

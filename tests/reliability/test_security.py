@@ -25,6 +25,7 @@ from gateway_harness import AUTH, KEY, OTHER_AUTH, running, tenants_toml
 from adapters.base import ProviderFailure
 from adapters.http import MAX_BODY, ProviderHttp
 from gateway.auth import key_hash
+from gateway.store.engine import dispose, make_engine, migrate
 from gateway.throttle import FailedAuthLimiter
 
 PROBLEM = "application/problem+json"
@@ -173,17 +174,21 @@ async def test_repeated_failed_authentication_is_throttled(example_bytes):
         assert (await client.get("/healthz")).status_code == 200
 
 
-def test_failed_auth_limiter_window_slides_and_is_per_client():
-    now = [1000.0]
-    limiter = FailedAuthLimiter(max_failures=3, window_s=10, clock=lambda: now[0])
-    for _ in range(3):
-        assert limiter.retry_after("10.0.0.1") is None
-        limiter.failed("10.0.0.1")
-        now[0] += 1
-    assert limiter.retry_after("10.0.0.1") == 7  # the first failure leaves the window at 1010
-    assert limiter.retry_after("10.0.0.2") is None  # another client is not affected
-    now[0] = 1010.5
-    assert limiter.retry_after("10.0.0.1") is None
+async def test_failed_auth_limiter_window_slides_and_is_per_client(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'throttle.db'}")
+    await migrate(engine)
+    limiter = FailedAuthLimiter(max_failures=3, window_s=10)
+    now = 1000.0
+    try:
+        for _ in range(3):
+            assert await limiter.retry_after(engine, "10.0.0.1", now) is None
+            await limiter.failed(engine, "10.0.0.1", now)
+            now += 1
+        assert await limiter.retry_after(engine, "10.0.0.1", now) == 7  # the first failure leaves at 1010
+        assert await limiter.retry_after(engine, "10.0.0.2", now) is None  # another client is not affected
+        assert await limiter.retry_after(engine, "10.0.0.1", 1010.5) is None
+    finally:
+        await dispose(engine)
 
 
 async def test_request_body_over_the_limit_is_413_problem(example_bytes):

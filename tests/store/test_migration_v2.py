@@ -1,14 +1,21 @@
-"""Migrations 2 (administration and lifecycle), 3 (webhook secret rotation) and 4 (a self-numbering
-account's declared range) bring older databases
-up to date: the new tables and the new columns of existing tables, with their defaults for rows
-written before."""
+"""Migrations 2 (administration and lifecycle), 3 (webhook secret rotation), 4 (idempotency
+record owners) and 5 (a self-numbering account's declared range) bring older databases up to date:
+the new tables and the new columns of existing tables, with their defaults for rows written before."""
 
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
-from gateway.store.engine import _V2_COLUMNS, _V3_COLUMNS, _V4_COLUMNS, MIGRATIONS, make_engine, migrate
+from gateway.store.engine import (
+    _V2_COLUMNS,
+    _V3_COLUMNS,
+    _V4_COLUMNS,
+    _V5_COLUMNS,
+    MIGRATIONS,
+    make_engine,
+    migrate,
+)
 from gateway.store.schema import metadata
 
 NEW_TABLES = ("admin_keys", "numbering_ranges", "webhook_endpoints", "alerts")
@@ -47,22 +54,22 @@ async def test_a_version_1_database_gains_the_new_tables_and_columns(store):
         await engine.dispose()
 
 
-@pytest.mark.parametrize(("version", "added"), [(3, _V3_COLUMNS), (4, _V4_COLUMNS)])
-async def test_a_database_one_version_behind_gains_the_columns(store, version, added):
+@pytest.mark.parametrize(("version", "step"), [(3, _V3_COLUMNS), (4, _V4_COLUMNS), (5, _V5_COLUMNS)])
+async def test_a_database_of_the_version_before_gains_that_steps_columns(store, version, step):
     url, connect_args = store
     engine = make_engine(url, connect_args=connect_args)
     try:
         assert await migrate(engine) == LATEST
         async with engine.begin() as conn:
-            for table, columns in added.items():
+            for table, columns in step.items():
                 for column in columns:
                     await conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-            if version == 4:
+            if version == 5:
                 await conn.execute(sa.text("DROP INDEX ix_documents_range_consecutive"))
             await conn.execute(sa.text(f"DELETE FROM schema_version WHERE version >= {version}"))
         assert await migrate(engine) == LATEST
         async with engine.connect() as conn:
-            for table, names in added.items():
+            for table, names in step.items():
                 present = await conn.run_sync(
                     lambda sync, t=table: {c["name"] for c in sa.inspect(sync).get_columns(t)}
                 )

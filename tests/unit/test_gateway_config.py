@@ -12,7 +12,7 @@ from gateway_harness import tenants_toml
 
 from adapters.base import Account, NumberingRange
 from canonical.document import Issuer
-from gateway.config import ConfigError, database_url, load_config, secrets_of
+from gateway.config import ConfigError, Server, database_url, load_config, secrets_of
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tenants.toml"
 
@@ -141,3 +141,48 @@ def test_route_amounts_are_decimals():
         'chain = ["primary", "backup"]', 'match = { min_amount = "100.50" }\nchain = ["primary"]'
     )
     assert load_config(text, env={}).tenants[0].routes[0].match.min_amount == Decimal("100.50")
+
+
+def test_the_store_pool_is_configured_in_the_file_or_the_environment():
+    toml = "[server]\npool_size = 3\npool_max_overflow = 1\npool_timeout_s = 0.5\n" + tenants_toml()
+    server = load_config(toml, env={}).server
+    assert (server.pool_size, server.pool_max_overflow, server.pool_timeout_s) == (3, 1, 0.5)
+    env = {"PASARELA_POOL_SIZE": "7", "PASARELA_POOL_MAX_OVERFLOW": "0", "PASARELA_POOL_TIMEOUT_S": "2.5"}
+    server = load_config(toml, env=env).server
+    assert (server.pool_size, server.pool_max_overflow, server.pool_timeout_s) == (7, 0, 2.5)
+    with pytest.raises(ConfigError) as bad:
+        load_config(toml, env={"PASARELA_POOL_SIZE": "many"})
+    assert "PASARELA_POOL_SIZE" in str(bad.value)
+    with pytest.raises(ConfigError) as bad:
+        load_config(toml.replace("pool_size = 3", "pool_size = 0"), env={})
+    assert "server.pool_size" in str(bad.value)
+
+
+def test_the_default_pool_lets_six_processes_share_postgresqls_default_connections():
+    # PostgreSQL's default max_connections is 100, a few kept for superusers and tools
+    server = Server()
+    assert 6 * (server.pool_size + server.pool_max_overflow) <= 90
+
+
+def test_store_errors_that_mean_try_again_are_told_apart_from_bugs():
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from gateway.store.engine import unavailable
+
+    class Orig(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def wrapped(orig: Exception) -> sa.exc.DBAPIError:
+        return sa.exc.DBAPIError.instance("SELECT 1", {}, orig, Exception)
+
+    assert unavailable(sa.exc.TimeoutError("QueuePool limit reached"))
+    assert unavailable(wrapped(Orig("53300")))  # too many connections
+    assert unavailable(wrapped(Orig("57P03")))  # the server is starting or shutting down
+    assert unavailable(wrapped(sqlite3.OperationalError("database is locked")))
+    assert not unavailable(wrapped(Orig("23505")))  # a unique violation is a bug, not a busy store
+    assert not unavailable(wrapped(sqlite3.OperationalError("no such column: x")))
+    assert not unavailable(ValueError("x"))
