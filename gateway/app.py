@@ -18,7 +18,7 @@ from gateway.admin import AdminService
 from gateway.alerts import Watch
 from gateway.api.admin import AdminController, TenantsController
 from gateway.api.lifecycle import LifecycleController
-from gateway.api.openapi import SECURITY_SCHEMES, ApiDocsConfig
+from gateway.api.openapi import SECURITY_SCHEMES, ApiDocsConfig, TimeOfDaySchema
 from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
@@ -120,6 +120,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
         middleware=[request_context, failed_auth_throttle()],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,
+        plugins=[TimeOfDaySchema()],
         openapi_config=ApiDocsConfig(
             title="Pasarela",
             version="1.0.0",

@@ -12,12 +12,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+from litestar._openapi.schema_generation import SchemaCreator
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import (
     Example,
@@ -31,6 +33,8 @@ from litestar.openapi.spec import (
     Schema,
     SecurityScheme,
 )
+from litestar.plugins import OpenAPISchemaPlugin
+from litestar.typing import FieldDefinition
 from msgspec import UNSET, UnsetType
 
 from adapters.base import ProviderError
@@ -182,6 +186,22 @@ class XmlOperation(Operation):
 class PdfOperation(Operation):
     def __post_init__(self, *args: Any) -> None:
         _answers_files(self, {"application/pdf": BINARY})
+
+
+TIME_OF_DAY: Final = r"^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?$"
+
+
+class TimeOfDaySchema(OpenAPISchemaPlugin):
+    """Litestar documents `datetime.time` as a `duration`; msgspec sends a local time of day
+    without offset (`issue_time`: "08:06:22"), which JSON Schema's `time` format (RFC 3339, offset
+    required) does not accept either: a pattern says what is sent."""
+
+    @staticmethod
+    def is_plugin_supported_type(value: Any) -> bool:
+        return value is dt.time
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: SchemaCreator) -> Schema:
+        return Schema(type=OpenAPIType.STRING, pattern=TIME_OF_DAY)
 
 
 def _without_litestar_errors(schema: dict[str, Any]) -> dict[str, Any]:
