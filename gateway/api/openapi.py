@@ -16,10 +16,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
-from litestar._openapi.schema_generation import SchemaCreator
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.spec import (
     Example,
@@ -34,12 +33,15 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 from litestar.plugins import OpenAPISchemaPlugin
-from litestar.typing import FieldDefinition
 from msgspec import UNSET, UnsetType
 
 from adapters.base import ProviderError
 from canonical.errors import FieldError
 from gateway.api.problems import PROBLEM_JSON
+
+if TYPE_CHECKING:
+    from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.typing import FieldDefinition
 
 EXAMPLES_DIR: Final = Path(__file__).resolve().parents[2] / "examples"
 
