@@ -1,15 +1,18 @@
 """What /schema/openapi.json promises: every operation's error answers are RFC 9457 problem
 documents with one shared `Problem` schema, its security is declared, and its file answers carry
 their real media types; the docs UI the README names works offline, its files served by the gateway.
-(That a generated client works against it: test_openapi_client.py; that the answers match it:
-tests/reliability/test_schemathesis.py.)"""
+(That a generated client works against it: test_openapi_client.py; that the fuzzer's answers match
+it: tests/reliability/test_schemathesis.py.)"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from gateway_harness import AUTH, running, tenants_toml
+from jsonschema import Draft202012Validator
 
 PROBLEM = "application/problem+json"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -103,3 +106,58 @@ async def test_the_docs_ui_the_readme_names_loads_only_files_the_gateway_serves(
         assert version and int(version.group(1)) >= 5  # Swagger UI 5 renders OpenAPI 3.1; 4 does not
         r = await client.get("/schema/assets/swagger-editor-bundle.js", headers=AUTH)
         assert r.status_code == 404 and r.headers["content-type"].startswith(PROBLEM)
+
+
+class _StoreDown:
+    def connect(self) -> Any:
+        raise OSError("connection refused")
+
+
+async def test_the_errors_that_really_occur_are_answered_as_declared(example_bytes, monkeypatch):
+    """Each refusal a client meets, provoked for real: its status is declared for the operation and
+    its body is valid for the `Problem` schema (the throttle's 429 and the body limit's 413, which
+    the fuzzer never reaches, included)."""
+    async with running(tenants_toml()) as (client, rt):
+        schema = (await client.get("/schema/openapi.json")).json()
+        doc = (await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)).json()
+        invalid = json.loads(example_bytes["co-invoice"])
+        invalid["customer"]["check_digit"] = "0"
+        doc_path = "/v1/documents/{doc_id}"
+        provoked = [
+            ("post", "/v1/documents", 422, client.post("/v1/documents", json=invalid, headers=AUTH)),
+            (
+                "post",
+                "/v1/documents",
+                400,
+                client.post("/v1/documents", content=b"{}", headers=AUTH | {"Idempotency-Key": ""}),
+            ),
+            (
+                "post",
+                "/v1/documents",
+                413,
+                client.post("/v1/documents", content=b" " * (3 << 20), headers=AUTH),
+            ),
+            ("get", doc_path, 404, client.get("/v1/documents/doc_0000", headers=AUTH)),
+            ("get", doc_path, 401, client.get(f"/v1/documents/{doc['id']}")),
+            (
+                "post",
+                f"{doc_path}/resolve",
+                409,
+                client.post(f"/v1/documents/{doc['id']}/resolve", json={"issued": False}, headers=AUTH),
+            ),
+            ("get", "/v1/documents", 422, client.get("/v1/documents?status=bogus", headers=AUTH)),
+            ("get", f"{doc_path}/pdf", 404, client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)),
+        ]
+        answers = [(m, p, s, await call) for m, p, s, call in provoked]
+        for _ in range(20):  # gateway.throttle.MAX_FAILURES unknown keys: then 429
+            await client.get("/v1/providers", headers={"Authorization": "Bearer nope"})
+        answers.append(("get", "/v1/providers", 429, await client.get("/v1/providers", headers=AUTH)))
+        monkeypatch.setattr(rt, "reader", _StoreDown())
+        answers.append(("get", "/healthz", 503, await client.get("/healthz")))
+    problem = Draft202012Validator({"$ref": "#/components/schemas/Problem", **schema})
+    for method, path, status, r in answers:
+        assert r.status_code == status, (method, path, r.status_code, r.text)
+        assert str(status) in schema["paths"][path][method]["responses"], (method, path, status)
+        assert r.headers["content-type"].startswith(PROBLEM), (method, path, status)
+        body = r.json()
+        assert not list(problem.iter_errors(body)) and body["status"] == status, (method, path, body)
