@@ -11,17 +11,18 @@ from contextlib import asynccontextmanager
 from typing import Final
 
 from litestar import Litestar
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.admin import AdminService
 from gateway.alerts import Watch
 from gateway.api.admin import AdminController, TenantsController
 from gateway.api.lifecycle import LifecycleController
+from gateway.api.openapi import SECURITY_SCHEMES, ApiDocsConfig, TimeOfDaySchema
 from gateway.api.problems import EXCEPTION_HANDLERS
 from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
+from gateway.api.swagger import OfflineSwagger
 from gateway.api.system import healthz, metrics
 from gateway.config import Config, load_config, secrets_of
 from gateway.dispatch import Dispatcher
@@ -119,12 +120,14 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
         middleware=[request_context, failed_auth_throttle()],
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY,
-        openapi_config=OpenAPIConfig(
+        plugins=[TimeOfDaySchema()],
+        openapi_config=ApiDocsConfig(
             title="Pasarela",
             version="1.0.0",
             description="Provider-agnostic e-invoicing gateway: Colombia (DIAN), El Salvador (Hacienda DTE).",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            components=Components(security_schemes=SECURITY_SCHEMES),
+            render_plugins=[OfflineSwagger("/schema")],
         ),
         logging_config=None,  # gateway.logs configures JSON logging (pasarela serve)
         debug=False,

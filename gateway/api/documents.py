@@ -18,7 +18,16 @@ from canonical.errors import InvalidDocument
 from gateway import idempotency
 from gateway.api.deps import current_tenant, runtime, service
 from gateway.api.listing import Country, DocumentKind, checked_query, refused_by_type
-from gateway.api.openapi import DocumentOperation, PreviewOperation
+from gateway.api.openapi import (
+    AUTHENTICATED,
+    TENANT_KEY,
+    WITH_BODY,
+    DocumentOperation,
+    PdfOperation,
+    PreviewOperation,
+    XmlOperation,
+    problems,
+)
 from gateway.api.problems import PROBLEM_JSON, Problem, problem_for
 from gateway.config import Tenant
 from gateway.dispatch import provider_ref
@@ -40,6 +49,15 @@ FILES: Final = {
 }
 # Where the authority's document is not XML: MH's DTE is JSON (with its signed JWS), served at /xml.
 MEDIA_BY_COUNTRY: Final = {("xml", "SV"): "application/json"}
+
+CREATE_REFUSALS: Final = {
+    409: "A request with this Idempotency-Key is still in progress",
+    422: "Nothing was created: the document is invalid, no account can take or express it, no numbering "
+    "range is usable, or the Idempotency-Key was used with another body",
+}
+FILE_REFUSALS: Final = {
+    404: "No such document, or no such file for it (not accepted, or the account does not provide it)"
+}
 
 IdempotencyKey = Annotated[
     str | None,
@@ -111,6 +129,7 @@ async def idempotent(
 class DocumentController(Controller):
     path = "/v1/documents"
     tags: ClassVar[list[str]] = ["documents"]
+    security = TENANT_KEY
     dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
     @post(
@@ -121,7 +140,8 @@ class DocumentController(Controller):
         # generate_examples=False: litestar would fill the shared DocumentResource component with
         # random examples whenever this handler's schema happens to be built first (hash-seed order)
         responses={
-            202: ResponseSpec(DocumentResource, description="Queued (`mode=async`)", generate_examples=False)
+            202: ResponseSpec(DocumentResource, description="Queued (`mode=async`)", generate_examples=False),
+            **problems(*AUTHENTICATED, *WITH_BODY, 409, 422, when=CREATE_REFUSALS),
         },
     )
     async def create(
@@ -159,7 +179,13 @@ class DocumentController(Controller):
             headers={"Location": f"{self.path}/{resource.id}"},
         )
 
-    @post("/preview", operation_id="previewDocument", operation_class=PreviewOperation, status_code=200)
+    @post(
+        "/preview",
+        operation_id="previewDocument",
+        operation_class=PreviewOperation,
+        status_code=200,
+        responses=problems(*AUTHENTICATED, *WITH_BODY, 422),
+    )
     async def preview(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], provider: ProviderParam = None
     ) -> Preview:
@@ -167,7 +193,16 @@ class DocumentController(Controller):
         would receive, with `unsupported` errors. Nothing is stored or sent."""
         return await service(request).preview(tenant, await request.body(), provider)
 
-    @get("/", operation_id="listDocuments", exception_handlers={ValidationException: refused_by_type})
+    @get(
+        "/",
+        operation_id="listDocuments",
+        exception_handlers={ValidationException: refused_by_type},
+        responses=problems(
+            *AUTHENTICATED,
+            422,
+            when={422: "A filter the list cannot apply: unknown, repeated or a bad value"},
+        ),
+    )
     async def list_documents(
         self,
         request: Request[Any, Any, Any],
@@ -206,21 +241,31 @@ class DocumentController(Controller):
             items=[document_resource(r, attempts[r.id]) for r in rows], next_cursor=next_cursor
         )
 
-    @get("/{doc_id:str}", operation_id="getDocument")
+    @get("/{doc_id:str}", operation_id="getDocument", responses=problems(*AUTHENTICATED, 404))
     async def get_document(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> DocumentResource:
         """One document, with its attempts. Another tenant's document id is 404."""
         return await service(request).resource(tenant, doc_id)
 
-    @post("/{doc_id:str}/refresh", operation_id="refreshDocument", status_code=200)
+    @post(
+        "/{doc_id:str}/refresh",
+        operation_id="refreshDocument",
+        status_code=200,
+        responses=problems(*AUTHENTICATED, 404),
+    )
     async def refresh(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> DocumentResource:
         """Ask the provider now: status of a `pending` document, reconciliation of an `unknown` one."""
         return await service(request).refresh(tenant, doc_id)
 
-    @post("/{doc_id:str}/resolve", operation_id="resolveDocument", status_code=200)
+    @post(
+        "/{doc_id:str}/resolve",
+        operation_id="resolveDocument",
+        status_code=200,
+        responses=problems(*AUTHENTICATED, *WITH_BODY, 404, 409, when={409: "The document is not `unknown`"}),
+    )
     async def resolve(
         self,
         request: Request[Any, Any, Any],
@@ -232,7 +277,13 @@ class DocumentController(Controller):
         `{"issued": false}` lets dispatch resend or fall back."""
         return await service(request).resolve(tenant, doc_id, data)
 
-    @get("/{doc_id:str}/xml", operation_id="getDocumentXml", media_type="application/xml")
+    @get(
+        "/{doc_id:str}/xml",
+        operation_id="getDocumentXml",
+        media_type="application/xml",
+        operation_class=XmlOperation,
+        responses=problems(*AUTHENTICATED, 400, 404, 502, when=FILE_REFUSALS),
+    )
     async def xml(
         self,
         request: Request[Any, Any, Any],
@@ -247,7 +298,13 @@ class DocumentController(Controller):
         gateway signed it), where the account provides it."""
         return await self._file(request, tenant, doc_id, container or "xml")
 
-    @get("/{doc_id:str}/pdf", operation_id="getDocumentPdf", media_type="application/pdf")
+    @get(
+        "/{doc_id:str}/pdf",
+        operation_id="getDocumentPdf",
+        media_type="application/pdf",
+        operation_class=PdfOperation,
+        responses=problems(*AUTHENTICATED, 404, 502, when=FILE_REFUSALS),
+    )
     async def pdf(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> Response[bytes]:

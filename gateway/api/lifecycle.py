@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from gateway.api.deps import service
 from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, ProviderParam, idempotent
-from gateway.api.openapi import NoteOperation
+from gateway.api.openapi import AUTHENTICATED, WITH_BODY, NoteOperation, problems
 from gateway.api.problems import Problem
 from gateway.config import Tenant
 from gateway.idempotency import Claim
@@ -19,6 +19,7 @@ from gateway.resources import DocumentResource
 from gateway.service import DocumentNotFound
 
 _SLUGS = {409: "conflict", 422: "unsupported", 502: "provider"}
+ANSWERS = problems(*AUTHENTICATED, *WITH_BODY, 404, 409, 422, 502)  # LifecycleRefusal's statuses, 404
 
 
 def _lifecycle(request: Request[Any, Any, Any]) -> LifecycleService:
@@ -37,7 +38,7 @@ class LifecycleController(DocumentController):
     path with `GET`, and litestar wants one controller per path (one OPTIONS handler each), so the
     app registers this class in place of DocumentController."""
 
-    @post("/{doc_id:str}/void", operation_id="voidDocument", status_code=200)
+    @post("/{doc_id:str}/void", operation_id="voidDocument", status_code=200, responses=ANSWERS)
     async def void(
         self,
         request: Request[Any, Any, Any],
@@ -52,7 +53,7 @@ class LifecycleController(DocumentController):
         except LifecycleRefusal as exc:
             raise _problem(exc) from None
 
-    @put("/{doc_id:str}", operation_id="correctDocument", status_code=200)
+    @put("/{doc_id:str}", operation_id="correctDocument", status_code=200, responses=ANSWERS)
     async def correct(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> DocumentResource:
@@ -68,6 +69,7 @@ class LifecycleController(DocumentController):
         operation_id="createCreditNote",
         operation_class=NoteOperation,
         status_code=201,
+        responses=ANSWERS,
     )
     async def credit_note(
         self,
@@ -86,6 +88,7 @@ class LifecycleController(DocumentController):
         operation_id="createDebitNote",
         operation_class=NoteOperation,
         status_code=201,
+        responses=ANSWERS,
     )
     async def debit_note(
         self,

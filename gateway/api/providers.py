@@ -10,6 +10,7 @@ from litestar.di import NamedDependency, Provide
 from adapters.base import adapter_class
 from gateway import breaker
 from gateway.api.deps import current_tenant, runtime
+from gateway.api.openapi import AUTHENTICATED, TENANT_KEY, problems
 from gateway.config import Tenant
 from gateway.resources import ProviderAccountView
 
@@ -17,9 +18,10 @@ from gateway.resources import ProviderAccountView
 class ProvidersController(Controller):
     path = "/v1/providers"
     tags: ClassVar[list[str]] = ["providers"]
+    security = TENANT_KEY
     dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
-    @get("/", operation_id="listProviders")
+    @get("/", operation_id="listProviders", responses=problems(*AUTHENTICATED))
     async def list_providers(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant]
     ) -> list[ProviderAccountView]:

@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 from msgspec import Struct
 
 from gateway.api.deps import current_tenant, runtime
+from gateway.api.openapi import AUTHENTICATED, TENANT_KEY, WITH_BODY, problems
 from gateway.api.problems import Problem
 from gateway.config import Route, Tenant
 from gateway.routing import validate_routes
@@ -25,14 +26,15 @@ class RoutingRules(Struct, kw_only=True, forbid_unknown_fields=True):
 class RoutingController(Controller):
     path = "/v1/routing"
     tags: ClassVar[list[str]] = ["routing"]
+    security = TENANT_KEY
     dependencies: ClassVar[dict[str, Provide]] = {"tenant": Provide(current_tenant)}
 
-    @get("/", operation_id="getRouting")
+    @get("/", operation_id="getRouting", responses=problems(*AUTHENTICATED))
     async def read(self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant]) -> RoutingRules:
         """The rules in force."""
         return RoutingRules(routes=await runtime(request).routes(tenant.id))
 
-    @put("/", operation_id="putRouting")
+    @put("/", operation_id="putRouting", responses=problems(*AUTHENTICATED, *WITH_BODY, 422))
     async def replace(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], data: JSONBody[RoutingRules]
     ) -> RoutingRules:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 from litestar import Request, Response, get
@@ -10,12 +10,15 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from gateway import alerts, breaker
 from gateway.api.deps import runtime
+from gateway.api.openapi import problems
 from gateway.api.problems import problem
 from gateway.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
 
+STORE_DOWN: Final = {503: "The store does not answer"}
 
-@get("/healthz", operation_id="health", tags=["system"])
+
+@get("/healthz", operation_id="health", tags=["system"], responses=problems(503, when=STORE_DOWN))
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the store answers."""
     try:
@@ -26,7 +29,13 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response({"status": "ok"})
 
 
-@get("/metrics", operation_id="metrics", tags=["system"], media_type=CONTENT_TYPE_LATEST)
+@get(
+    "/metrics",
+    operation_id="metrics",
+    tags=["system"],
+    media_type=CONTENT_TYPE_LATEST,
+    responses=problems(503, when=STORE_DOWN),
+)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text format: documents by status and provider, attempts, latencies, circuits."""
     rt = runtime(request)

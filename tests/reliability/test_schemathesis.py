@@ -1,6 +1,7 @@
 """The API against its own OpenAPI document (`/schema/openapi.json`), fuzzed by schemathesis: valid
-and invalid requests for every operation, with and without the API key. No answer is a 5xx, and
-every 4xx is an RFC 9457 problem document (`type`, `title`, `status` equal to the real status).
+and invalid requests for every operation, with and without the API key. No answer is a 5xx, every
+4xx is an RFC 9457 problem document (`type`, `title`, `status` equal to the real status), and every
+answer is one the document declares: its status, its media type and its body's schema.
 
 The gateway runs on loopback in a thread, in front of the in-process fake provider (nothing leaves
 the process). Operations that would make the gateway call a URL from the request body (new accounts,
@@ -24,6 +25,12 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 import gateway_fakes
@@ -43,6 +50,8 @@ OUTBOUND = {  # (method, path) whose body names a URL the gateway would call
     ("POST", "/v1/tenants"),
 }
 PROBLEM = "application/problem+json"
+ADMIN_KEY = "schemathesis-admin-key-0123456789"
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 UNAUTHENTICATED = 12  # below gateway.throttle.MAX_FAILURES
 
 pytestmark = pytest.mark.timeout(1800 if FULL else 300)
@@ -55,6 +64,7 @@ def gateway_url() -> Iterator[str]:
         env = {
             "PASARELA_DATABASE_URL": f"sqlite:///{Path(tmp) / 'gw.db'}",
             "PASARELA_SECRET_KEY": "schemathesis-secret-key-0123456789",
+            "PASARELA_ADMIN_KEY": ADMIN_KEY,
         }
         config = load_config(tenants_toml(), env={**os.environ, **env})
         port = free_port()
@@ -97,7 +107,8 @@ def test_no_5xx_and_every_4xx_is_a_problem_document(gateway_url):
         def check(case: schemathesis.Case) -> None:
             # a few calls without the key (more would trip the failed-auth throttle: 429 for all)
             authenticated = statuses[401] >= UNAUTHENTICATED or sum(statuses.values()) % 7
-            headers = {"Authorization": f"Bearer {KEY}"} if authenticated else {}
+            key = ADMIN_KEY if case.path.startswith("/v1/tenants") else KEY
+            headers = {"Authorization": f"Bearer {key}"} if authenticated else {}
             response = case.call(base_url=gateway_url, headers=headers, timeout=30)
             statuses[response.status_code] += 1
             label = f"{case.method} {case.formatted_path} -> {response.status_code}"
@@ -113,6 +124,10 @@ def test_no_5xx_and_every_4xx_is_a_problem_document(gateway_url):
                     and isinstance(problem.get("title"), str)
                 ):
                     failures.append(f"{label}: not a problem document: {response.text[:300]}")
+            try:
+                case.validate_response(response, checks=CONFORMANCE, headers=headers)
+            except FailureGroup as exc:  # the answer is not the declared one
+                failures.append(f"{label}: not as declared: {exc!s:.1500}")
 
         check()
     print(f"\nschemathesis: {sum(statuses.values())} requests, statuses {dict(sorted(statuses.items()))}")
