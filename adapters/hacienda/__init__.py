@@ -43,7 +43,7 @@ from adapters.base import (
 from adapters.hacienda import dte as mh
 from adapters.hacienda.certificate import MhCertificate, load_certificate
 from adapters.hacienda.jws import sign
-from adapters.http import ProviderHttp, exact_json_body, failure_for_status
+from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from canonical import clock
 from canonical.catalogs import TIME_ZONES
 from canonical.sv_dte import dte_json
@@ -297,8 +297,9 @@ class HaciendaAdapter:
     async def _consulta(self, tipo: str, code: str) -> Outcome:
         response = await self._post(CONSULTA, mh.consulta(self.credentials.user, tipo, code), emits=False)
         answer = exact_json_body(response)
-        if response.status_code == 404 and isinstance(answer, dict):
-            # our reading of "not received" (contracts/hacienda/README.md): MH has no such DTE
+        if documented_not_found(response, {"estado": None, "codigoGeneracion": code}):
+            # our reading of "not received" (contracts/hacienda/README.md): a reception-shaped 404
+            # about this very codigoGeneracion; any other 404 (a proxy, another DTE) proves nothing
             return Outcome(status="not_found", provider_reference=code, fiscal_id=code, raw=answer)
         if response.status_code != 200 or not isinstance(answer, dict):
             raise self._failure(response, answer if isinstance(answer, dict) else {}, emits=False)

@@ -33,6 +33,7 @@ from adapters.base import (
     Issuer,
     Misconfigured,
     NumberingRange,
+    ProviderFailure,
     ProviderRef,
     Rejected,
     Unavailable,
@@ -395,7 +396,7 @@ async def test_a_duplicate_that_consultadte_cannot_confirm_is_never_rejected(
     mh_api, documented, adapter, emission
 ):
     mh_api.post("/fesv/recepciondte").mock(return_value=documented(PROVIDER, "recepciondte.400.duplicado"))
-    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=documented(PROVIDER, "consultadte.404"))
+    mh_api.post("/fesv/recepcion/consultadte/").mock(side_effect=not_received)
     with pytest.raises(Ambiguous):
         await adapter.emit(emission())
 
@@ -429,6 +430,32 @@ def test_the_reception_timeout_is_the_manuals_8_seconds(certificate):
 REF = ProviderRef(fiscal_id="B8D2A5E1-3C4F-4A6B-9D8E-7F1A2B3C4D5E", number="DTE-01-M001P001-000000000000001")
 
 
+def not_received(request: httpx.Request) -> httpx.Response:
+    """MH's 404 for a DTE it never received (examples/consultadte.404), about the codigo asked."""
+    asked = json.loads(request.content)["codigoGeneracion"]
+    return httpx.Response(
+        404, json={**example(PROVIDER, "consultadte.404")["body"], "codigoGeneracion": asked}
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(404, text="<html>Not Found</html>"),  # a proxy or a wrong path
+        httpx.Response(404, json={}),
+        httpx.Response(
+            404, json={**example(PROVIDER, "consultadte.404")["body"], "codigoGeneracion": "OTRO"}
+        ),
+    ],
+    ids=["html", "empty-json", "another-codigo"],
+)
+async def test_only_mhs_not_received_about_this_codigo_proves_absence(mh_api, adapter, answer):
+    """ARCHITECTURE.md, evidence rule: any other 404 is "cannot tell", never "not issued"."""
+    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=answer)
+    with pytest.raises(ProviderFailure):  # a failure of the query, which evidence.py reads as "cannot tell"
+        await adapter.status(REF)
+
+
 @pytest.mark.parametrize(
     ("name", "status", "code"),
     [
@@ -446,7 +473,8 @@ async def test_consultadte_answers(mh_api, documented, adapter, name, status, co
 
 async def test_find_asks_by_the_codigo_the_emission_always_has(mh_api, documented, adapter, emission):
     consulta = mh_api.post("/fesv/recepcion/consultadte/")
-    consulta.side_effect = [documented(PROVIDER, "consultadte.404"), documented(PROVIDER, "consultadte.200")]
+    answers = iter([not_received, lambda _: documented(PROVIDER, "consultadte.200")])
+    consulta.side_effect = lambda request: next(answers)(request)
     assert await adapter.find(emission()) is None
     found = await adapter.find(emission())
     dte = adapter.build_payload(emission())
@@ -698,7 +726,7 @@ async def test_a_contingency_dte_reaches_mh_after_its_event(
         documented(PROVIDER, "recepciondte.200"),
     ]
     issued = await opted_in.emit(emission())
-    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=documented(PROVIDER, "consultadte.404"))
+    mh_api.post("/fesv/recepcion/consultadte/").mock(side_effect=not_received)
     event_route = mh_api.post("/fesv/contingencia").mock(
         return_value=documented(PROVIDER, "contingencia.200")
     )
@@ -723,7 +751,7 @@ async def test_a_contingency_dte_reaches_mh_after_its_event(
 async def test_a_refused_contingency_event_rejects_the_document(mh_api, documented, opted_in, emission):
     mh_api.post("/fesv/recepciondte").mock(return_value=documented(PROVIDER, "recepciondte.503"))
     issued = await opted_in.emit(emission())
-    mh_api.post("/fesv/recepcion/consultadte/").mock(return_value=documented(PROVIDER, "consultadte.404"))
+    mh_api.post("/fesv/recepcion/consultadte/").mock(side_effect=not_received)
     mh_api.post("/fesv/contingencia").mock(return_value=documented(PROVIDER, "contingencia.400"))
     outcome = await opted_in.status(
         ProviderRef(fiscal_id=issued.fiscal_id, number=issued.number, document=issued.xml)
