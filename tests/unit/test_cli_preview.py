@@ -158,3 +158,19 @@ def test_preview_shows_the_pos_and_support_documents_ubl(capsys, examples_dir, m
         (dian,) = json.loads(capsys.readouterr().out)["payloads"]
         assert f"<cbc:InvoiceTypeCode>{code}</cbc:InvoiceTypeCode>" in dian["payload"]
         assert f"<cbc:ID>{number}</cbc:ID>" in dian["payload"]
+
+
+def test_preview_shows_the_apidian_pos_and_support_requests(capsys, examples_dir, monkeypatch):
+    """Through APIDIAN the same examples become POST /eqdoc and /support-document bodies."""
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+    for example, type_document_id in (("co-pos-invoice", 15), ("co-support-document", 11)):
+        args = [
+            "preview",
+            str(examples_dir / f"{example}.json"),
+            "--config",
+            str(examples_dir / "tenants.toml"),
+        ]
+        assert main([*args, "--tenant", "acme-co", "--provider", "apidian"]) == 0
+        (apidian,) = json.loads(capsys.readouterr().out)["payloads"]
+        assert apidian["payload"]["type_document_id"] == type_document_id
