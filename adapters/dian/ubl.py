@@ -1,9 +1,11 @@
-"""UBL 2.1 Invoice / CreditNote / DebitNote as DIAN expects them (research/dian.md §3).
+"""UBL 2.1 Invoice / CreditNote / DebitNote as DIAN expects them (research/dian.md §3): invoices and
+their notes, the POS equivalent document and its adjustment note, the support document and its
+adjustment note (which DIAN type is written: adapters/dian/profiles.py).
 
-Every amount comes from `emission.totals`; the CUFE/CUDE from `canonical.dian`. Children are
+Every amount comes from `emission.totals`; the CUFE/CUDE/CUDS from `canonical.dian`. Children are
 collected by element name and written in the XSD order of the root (`ORDER`), because the three
 UBL roots order the same elements differently (a DebitNote puts AllowanceCharge before PaymentMeans).
-The second UBLExtension is left empty for the XAdES signature.
+The last UBLExtension is left empty for the XAdES signature.
 """
 
 from __future__ import annotations

@@ -5,10 +5,14 @@ worked examples (research/dian.md §1.6)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import dian_support as ds
 import msgspec
 import pytest
 from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from adapters.base import Unsupported
@@ -208,3 +212,37 @@ def test_what_direct_dian_cannot_write_is_refused() -> None:
     with pytest.raises(Unsupported) as info:
         build_document(ds.emission(debit), ds.software(), "test")
     assert [i.rule for i in info.value.issues] == ["dian-kind"]
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999"), places=2),
+            st.decimals(min_value=Decimal("0.01"), max_value=Decimal("9999999"), places=3),
+            st.sampled_from([("IVA", "19"), ("IVA", "5"), ("INC", "8"), None]),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    example=st.sampled_from(["co-support-document", "co-pos-invoice"]),
+)
+@settings(max_examples=30, deadline=None)
+def test_the_simulator_recomputes_our_cuds_and_cude_whatever_the_amounts(lines, example) -> None:
+    """Truncation, INC left out of the CUDS, the final consumer in the POS CUDE: the simulator's
+    reading of the XML always gives back the hash we wrote."""
+    base = ds.document(example)
+    raw = msgspec.to_builtins(base)
+    raw["lines"] = [
+        {
+            "description": f"Item {i}",
+            "quantity": str(quantity),
+            "unit_price": str(price),
+            "taxes": [{"tax": tax[0], "rate": tax[1]}] if tax else [],
+        }
+        for i, (quantity, price, tax) in enumerate(lines)
+    ]
+    built = build_document(ds.emission(msgspec.convert(raw, type(base))), ds.software(), "test")
+    if example == "co-support-document":
+        assert recompute_cuds(built.root, ds.SOFTWARE_PIN, "2") == built.fiscal_id
+    else:
+        assert recompute_cufe(built.root, "Invoice", ds.SOFTWARE_PIN, "2") == built.fiscal_id
