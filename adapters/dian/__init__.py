@@ -1,6 +1,8 @@
 """Direct DIAN: the tenant's own certificate and software, no intermediary.
 
-Build the UBL 2.1 document (ubl.py) with its CUFE/CUDE (canonical/dian.py), sign it XAdES-EPES
+Build the UBL 2.1 document (ubl.py; the DIAN type per kind in profiles.py: invoices and their notes,
+the POS equivalent document, the support document and their adjustment notes) with its CUFE, CUDE
+or CUDS (canonical/dian.py), sign it XAdES-EPES
 (xades.py), zip it and send it in a WS-Security-signed SOAP 1.2 envelope (soap.py, wssecurity.py);
 read DIAN's answer (responses.py). DIAN takes our number (`numbering = "ours"`).
 

@@ -338,13 +338,19 @@ async def test_simulator_accepts_every_optional_block(live, state) -> None:
     assert outcome.status == "accepted", outcome.authority
 
 
-async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki) -> None:
-    outcome = await live.emit(ds.emission(ds.document("co-invoice")))
+@pytest.mark.parametrize(("kind", "sender"), [("invoice", "900373115"), ("support_document", "900373115")])
+async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki, kind, sender) -> None:
+    """The container's sender is the issuer: the supplier of an invoice, the buyer of a support
+    document (its AccountingCustomerParty); the receiver is the other party."""
+    outcome = await live.emit(ds.emission(MAKERS[kind]()))
     fresh = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc"))
     assert await fresh.fetch_xml(outcome.ref) == outcome.xml  # GetXmlByDocumentKey, not memory
     attached = etree.fromstring(await fresh.fetch_attached(outcome.ref))
     assert xsd_errors(attached) == []
     assert attached.findtext(".//cac:ResultOfVerification/cbc:ValidationResultCode", namespaces=NS) == "02"
+    assert attached.findtext("cac:SenderParty/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS) == sender
+    receiver = attached.findtext("cac:ReceiverParty/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS)
+    assert receiver == ("900123456" if kind == "invoice" else "1020304050")
     await fresh.aclose()
 
 
