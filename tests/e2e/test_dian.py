@@ -162,6 +162,8 @@ def test_habilitacion_test_set_is_pending_then_accepted_by_polling(gw, sims, exa
 def test_preview_shows_the_signed_ubl(gw, example_bytes):
     providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
     assert (providers["dian-direct"]["provider"], providers["dian-direct"]["numbering"]) == ("dian", "ours")
+    assert {"pos_invoice", "support_document"} <= set(providers["dian-direct"]["kinds"])
+    assert {"pos_invoice", "support_document"} <= set(providers["apidian-backup"]["kinds"])
     r = gw.client.post(
         "/v1/documents/preview?provider=dian-direct", content=example_bytes["co-invoice"], headers=AUTH
     )
