@@ -116,6 +116,8 @@ _NRC = re.compile(r"^[0-9]{1,8}$")
 _DIGITS_ONLY_CO = frozenset({"NIT", "CC", "TI", "RC"})
 _CO_REFERENCED_KINDS: Final = frozenset({None, "invoice", "pos_invoice", "support_document"})
 _POINT_OF_SALE_KINDS: Final = {"CO": frozenset({"pos_invoice"})}
+# A note on a document sold to the anonymous final consumer corrects it for that same consumer.
+_NOTE_CUSTOMER_OPTIONAL: Final = {"CO": frozenset({"pos_invoice"})}
 _CUSTOMER_OPTIONAL: Final = {"CO": frozenset({"pos_invoice"}), "SV": frozenset({"invoice", "export_invoice"})}
 
 
@@ -340,7 +342,11 @@ def _check_customer(doc: Document) -> Iterator[FieldError]:
     if doc.supplier is not None:
         yield err("supplier", "supplier-on-sale")
     if doc.customer is None:
-        if doc.kind not in _CUSTOMER_OPTIONAL[doc.country]:
+        referenced = doc.reference.kind if doc.reference is not None else None
+        on_anonymous = doc.kind in cat.NOTE_KINDS and referenced in _NOTE_CUSTOMER_OPTIONAL.get(
+            doc.country, ()
+        )
+        if doc.kind not in _CUSTOMER_OPTIONAL[doc.country] and not on_anonymous:
             yield err("customer", "customer-required", f"a {doc.country} {doc.kind} needs a customer")
         return
     yield from check_party(doc.customer, doc.country, "customer")

@@ -246,3 +246,12 @@ def test_the_simulator_recomputes_our_cuds_and_cude_whatever_the_amounts(lines, 
         assert recompute_cuds(built.root, ds.SOFTWARE_PIN, "2") == built.fiscal_id
     else:
         assert recompute_cufe(built.root, "Invoice", ds.SOFTWARE_PIN, "2") == built.fiscal_id
+
+
+def test_a_pos_credit_note_to_the_final_consumer(signed) -> None:
+    """The POS sale had no identified buyer: its adjustment note names the final consumer too."""
+    note = msgspec.structs.replace(ds.pos_credit_note(), customer=None)
+    built = build_document(ds.emission(note), ds.software(), "test")
+    customer = "cac:AccountingCustomerParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"
+    assert _text(built.root, customer) == "222222222222"
+    assert recompute_cufe(built.root, "CreditNote", ds.SOFTWARE_PIN, "2") == built.fiscal_id

@@ -233,6 +233,11 @@ def test_adjustment_notes_reference_pos_and_support_documents(example_bytes):
     assert errors_of(note) == [("reference.kind", "co-reference-kind")]
     note["reference"]["kind"] = "pos_invoice"
     prepare(json.dumps(note).encode())
+    anonymous = {k: v for k, v in note.items() if k != "customer"}  # the POS sale's final consumer
+    prepare(json.dumps(anonymous).encode())
+    assert errors_of({**anonymous, "reference": {**note["reference"], "kind": "invoice"}}) == [
+        ("customer", "customer-required")
+    ]
     note["reference"]["kind"] = "support_document"  # the tenant bought: the seller is the supplier
     assert errors_of(note) == [("customer", "customer-on-purchase"), ("supplier", "supplier-required")]
     note["supplier"] = note.pop("customer")
