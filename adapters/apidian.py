@@ -49,34 +49,76 @@ class ApidianCredentials(msgspec.Struct, kw_only=True):
     token: str  # the company's api_token, returned by POST /config/{nit}/{dv}
     test_set_id: str | None = None  # habilitación: invoices go to /invoice/{testSetId} (async, ZipKey)
     software_pin: str | None = None  # the PIN APIDIAN signs notes with: needed to compute a note's CUDE
+    # APIDIAN registers the equivalent-documents and support-document software apart (PUT
+    # /config/softwareeqdocs, /config/softwaresupportdocument), each with its PIN: the CUDE/CUDS keys.
+    software_pin_eqdocs: str | None = None
+    software_pin_support_document: str | None = None
+    # The POS document's FabricanteSoftware group: by default the tenant, running its own APIDIAN.
+    software_manufacturer: str | None = None
+    software_manufacturer_company: str | None = None
+    software_name: str = "Pasarela"
 
 
 # -- code tables (canonical -> APIDIAN ids, through APIDIAN's catalogs) ------------------------------
 
-TYPE_DOCUMENTS: Final[dict[str, int]] = {"invoice": 1, "credit_note": 4, "debit_note": 5}
-ENDPOINTS: Final[dict[str, str]] = {
-    "invoice": "/invoice",
-    "credit_note": "/credit-note",
-    "debit_note": "/debit-note",
+
+class ApidianDocument(msgspec.Struct, frozen=True):
+    """One APIDIAN document type: its type_document_id, endpoint and key names (Cosmox-SAS/
+    co-apidian2026 routes/api.php and FormRequests; contracts/apidian/SOURCES.md)."""
+
+    type_document_id: int
+    endpoint: str
+    lines: str
+    totals: str
+    fiscal_id: str  # the answer's key: cufe, cude (the POS document answers its CUDE as `cufe`), cuds
+    schema: str  # request.schema.json $defs entry
+
+
+DOCUMENTS: Final[dict[str, ApidianDocument]] = {
+    "invoice": ApidianDocument(1, "/invoice", "invoice_lines", "legal_monetary_totals", "cufe", "invoice"),
+    "credit_note": ApidianDocument(
+        4, "/credit-note", "credit_note_lines", "legal_monetary_totals", "cude", "credit_note"
+    ),
+    # The debit note names its totals RequestedMonetaryTotal (research/providers.md §1.6).
+    "debit_note": ApidianDocument(
+        5, "/debit-note", "debit_note_lines", "requested_monetary_totals", "cude", "debit_note"
+    ),
+    "pos_invoice": ApidianDocument(
+        15, "/eqdoc", "invoice_lines", "legal_monetary_totals", "cufe", "pos_invoice"
+    ),
+    # DIAN 94, the equivalent document's credit adjustment: the credit-note endpoint with is_eqdoc
+    "pos_credit_note": ApidianDocument(
+        26, "/credit-note", "credit_note_lines", "legal_monetary_totals", "cude", "credit_note"
+    ),
+    "support_document": ApidianDocument(
+        11, "/support-document", "invoice_lines", "legal_monetary_totals", "cuds", "support_document"
+    ),
+    "support_adjustment_note": ApidianDocument(
+        13, "/sd-credit-note", "credit_note_lines", "legal_monetary_totals", "cuds", "support_adjustment_note"
+    ),
 }
-LINES_KEY: Final[dict[str, str]] = {
-    "invoice": "invoice_lines",
-    "credit_note": "credit_note_lines",
-    "debit_note": "debit_note_lines",
+# (canonical kind, kind of the referenced document) -> APIDIAN document; None = no reference kind.
+DOCUMENT_OF: Final[dict[tuple[str, str | None], str]] = {
+    ("invoice", None): "invoice",
+    ("credit_note", None): "credit_note",
+    ("credit_note", "invoice"): "credit_note",
+    ("credit_note", "pos_invoice"): "pos_credit_note",
+    ("credit_note", "support_document"): "support_adjustment_note",
+    ("debit_note", None): "debit_note",
+    ("debit_note", "invoice"): "debit_note",
+    ("pos_invoice", None): "pos_invoice",
+    ("support_document", None): "support_document",
 }
-# The debit note names its totals RequestedMonetaryTotal (research/providers.md §1.6).
-TOTALS_KEY: Final[dict[str, str]] = {
-    "invoice": "legal_monetary_totals",
-    "credit_note": "legal_monetary_totals",
-    "debit_note": "requested_monetary_totals",
-}
-FISCAL_ID_KEY: Final[dict[str, str]] = {"invoice": "cufe", "credit_note": "cude", "debit_note": "cude"}
+NOTE_DOCUMENTS: Final = frozenset({"credit_note", "debit_note", "pos_credit_note", "support_adjustment_note"})
+POS_DOCUMENT: Final = 15  # billing_reference.type_document_id of a note on a POS document
+# The support document's type_operation_id: 23 Residente (DIAN 10), 24 No Residente (11).
+SUPPORT_OPERATIONS: Final[dict[bool, int]] = {True: 23, False: 24}
 # type_operation_id of a note that references an invoice (DIAN 20 credit / 30 debit).
 NOTE_OPERATIONS: Final[dict[str, int]] = {"credit_note": 12, "debit_note": 6}
 DISCREPANCY_TABLES: Final[dict[str, str]] = {
     "credit_note": "credit_note_discrepancy_responses",
     "debit_note": "debit_note_discrepancy_responses",
-}
+}  # the adjustment notes (credit notes) use the credit-note concepts
 
 ID_TYPE_IDS: Final = ids_by_code("type_document_identifications")
 ORGANIZATION_IDS: Final = ids_by_code("type_organizations")
@@ -180,6 +222,18 @@ FIELD_PATHS: Final[dict[str, str]] = {
     "discrepancyresponsedescription": "reason.description",
     "allowance_charges": "discounts",
     "with_holding_tax_total": "withholdings",
+    "seller": "supplier",
+    "seller.identification_number": "supplier.id_number",
+    "seller.dv": "supplier.check_digit",
+    "seller.name": "supplier.name",
+    "seller.phone": "supplier.phone",
+    "seller.email": "supplier.email",
+    "seller.address": "supplier.address.line",
+    "seller.postal_zone_code": "supplier.address.postal_code",
+    "seller.municipality_id": "supplier.address.city_code",
+    "seller.type_document_identification_id": "supplier.id_type",
+    "cash_information": "point_of_sale",
+    "buyer_benefits": "point_of_sale.buyer_benefits",
 }
 LINE_FIELD_PATHS: Final[dict[str, str]] = {
     "unit_measure_id": "unit",
@@ -213,7 +267,7 @@ BLOB_KEYS: Final = frozenset(
 class ApidianAdapter:
     name: ClassVar[str] = "apidian"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
-    kinds: ClassVar[frozenset[str]] = frozenset(TYPE_DOCUMENTS)
+    kinds: ClassVar[frozenset[str]] = frozenset(kind for kind, _ in DOCUMENT_OF)
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
     Credentials: ClassVar[type[msgspec.Struct]] = ApidianCredentials
 
@@ -230,15 +284,17 @@ class ApidianAdapter:
     # -- canonical -> APIDIAN -------------------------------------------------------------------------
 
     def build_payload(self, emission: Emission) -> dict[str, Any]:
-        """The body for the kind's endpoint: our number and totals, APIDIAN's ids for every code.
+        """The body for the document's endpoint: our number and totals, APIDIAN's ids for every code.
         Before a number is assigned (preview) `number` is left out."""
         doc, totals = emission.document, emission.totals
         unsupported_if(_unsupported(doc))
+        name = document_of(doc)
+        target = DOCUMENTS[name]
         payload: dict[str, Any] = {}
         consecutive = _consecutive(emission)
         if consecutive is not None:
             payload["number"] = consecutive
-        payload["type_document_id"] = TYPE_DOCUMENTS[doc.kind]
+        payload["type_document_id"] = target.type_document_id
         if doc.issue_date is not None:
             payload["date"] = doc.issue_date.isoformat()
         if doc.issue_time is not None:
@@ -250,14 +306,22 @@ class ApidianAdapter:
             payload["prefix"] = numbering.prefix
         if doc.notes:
             payload["notes"] = "\n".join(doc.notes)
-        if doc.kind in NOTE_OPERATIONS:
-            payload.update(_note_fields(doc))
-        payload["customer"] = _customer(doc.customer)
+        if name in NOTE_DOCUMENTS:
+            payload.update(_note_fields(doc, name))
+        if doc.is_purchase:
+            payload["seller"] = _seller(doc.supplier)
+            if name == "support_document":
+                seller = doc.supplier.address if doc.supplier else None
+                payload["type_operation_id"] = SUPPORT_OPERATIONS[seller is None or seller.country == "CO"]
+        else:
+            payload["customer"] = _customer(doc.customer)
+        if name == "pos_invoice":
+            payload.update(self._point_of_sale(emission))
         payload["payment_form"] = _payment_form(doc)
         adjustments = _allowance_charges(doc, totals)
         if adjustments:
             payload["allowance_charges"] = adjustments
-        payload[TOTALS_KEY[doc.kind]] = {
+        payload[target.totals] = {
             "line_extension_amount": money(totals.line_extension),
             "tax_exclusive_amount": money(totals.tax_exclusive),
             "tax_inclusive_amount": money(totals.tax_inclusive),
@@ -271,8 +335,46 @@ class ApidianAdapter:
             payload["with_holding_tax_total"] = [
                 _tax_total(w, TAX_IDS[cat.WITHHOLDINGS["CO"][w.tax]]) for w in totals.withholdings
             ]
-        payload[LINES_KEY[doc.kind]] = [_line(i, line, totals.lines[i]) for i, line in enumerate(doc.lines)]
+        payload[target.lines] = [_line(i, line, totals.lines[i]) for i, line in enumerate(doc.lines)]
         return payload
+
+    def _point_of_sale(self, emission: Emission) -> dict[str, Any]:
+        """The POS groups (EqDocRequest: software_manufacturer, buyer_benefits, cash_information,
+        postal_zone_code). Without a loyalty programme the benefits name the buyer with 0 points."""
+        doc, c = emission.document, self.credentials
+        pos = doc.point_of_sale
+        assert pos is not None  # _unsupported refused a POS document without it
+        issuer_address, customer = emission.issuer.address, doc.customer
+        postal = issuer_address.postal_code if issuer_address else None
+        if not postal:
+            raise Misconfigured(
+                "APIDIAN's POS document needs the issuer's postal code (postal_zone_code)",
+                code="issuer-postal-code",
+            )
+        benefits = pos.buyer_benefits
+        return {
+            "postal_zone_code": postal,
+            "software_manufacturer": {
+                "name": c.software_manufacturer or emission.issuer.name,
+                "business_name": c.software_manufacturer_company or emission.issuer.name,
+                "software_name": c.software_name,
+            },
+            "buyer_benefits": {
+                "code": benefits.code
+                if benefits
+                else (customer.id_number if customer and customer.id_number else dian.FINAL_CONSUMER_ID),
+                "name": benefits.name if benefits else (customer.name if customer else "CONSUMIDOR FINAL"),
+                "points": format(benefits.points, "f") if benefits else "0",
+            },
+            "cash_information": {
+                "plate_number": pos.register_id,
+                "location": pos.location,
+                "cashier": pos.cashier,
+                "cash_type": pos.register_type,
+                "sales_code": pos.sale_code,
+                "subtotal": money(emission.totals.tax_inclusive),
+            },
+        }
 
     def warnings(self, emission: Emission) -> list[str]:
         """Informational content APIDIAN has no field for (listed, never silent)."""
@@ -286,22 +388,44 @@ class ApidianAdapter:
         return found
 
     def fiscal_id(self, emission: Emission) -> str | None:
-        """The CUFE (invoice: the range's technical key) or CUDE (notes: the software PIN) APIDIAN
-        writes for this emission, or None when the key is not known to us."""
+        """The CUFE (invoice: the range's technical key), CUDE (notes, POS: the software PIN) or CUDS
+        (support documents: their software's PIN) APIDIAN writes, or None when the key is unknown."""
         doc, totals, issuer = emission.document, emission.totals, emission.issuer
-        key = emission.numbering.technical_key if doc.kind == "invoice" and emission.numbering else None
-        if doc.kind in NOTE_OPERATIONS:
-            key = self.credentials.software_pin
+        name = document_of(doc)
+        c = self.credentials
+        keys = {
+            "invoice": emission.numbering.technical_key if emission.numbering else None,
+            "pos_invoice": c.software_pin_eqdocs,
+            "pos_credit_note": c.software_pin_eqdocs,
+            "support_document": c.software_pin_support_document,
+            "support_adjustment_note": c.software_pin_support_document,
+        }
+        key = keys.get(name, c.software_pin)
         if not key or not emission.number or doc.issue_date is None or doc.issue_time is None:
             return None
         taxes: dict[str, Decimal] = {}
         for t in totals.taxes:
             code = cat.TAXES["CO"][t.tax]
             taxes[code] = taxes.get(code, Decimal(0)) + t.amount
+        issue_time = doc.issue_time.strftime("%H:%M:%S") + UTC_OFFSET
+        environment = dian.ENVIRONMENTS[emission.environment]
+        if doc.is_purchase:
+            return dian.cuds(
+                number=emission.number,
+                issue_date=doc.issue_date.isoformat(),
+                issue_time=issue_time,
+                line_extension=totals.line_extension,
+                iva=taxes.get("01", Decimal(0)),
+                payable=totals.payable,
+                seller_id=doc.supplier.id_number if doc.supplier and doc.supplier.id_number else "",
+                buyer_id=issuer.id_number or "",
+                software_pin=key,
+                environment=environment,
+            )
         return dian.cufe(
             number=emission.number,
             issue_date=doc.issue_date.isoformat(),
-            issue_time=doc.issue_time.strftime("%H:%M:%S") + UTC_OFFSET,
+            issue_time=issue_time,
             line_extension=totals.line_extension,
             taxes=taxes,
             payable=totals.payable,
@@ -310,17 +434,17 @@ class ApidianAdapter:
             if doc.customer and doc.customer.id_number
             else dian.FINAL_CONSUMER_ID,
             key=key,
-            environment=dian.ENVIRONMENTS[emission.environment],
+            environment=environment,
         )
 
     # -- calls ---------------------------------------------------------------------------------------
 
     async def emit(self, emission: Emission) -> Outcome:
-        kind = emission.document.kind
+        kind = document_of(emission.document)
         payload = self.build_payload(emission)
         if "number" not in payload:
             raise Misconfigured("APIDIAN takes our number: the emission has none", code="numbering")
-        path = ENDPOINTS[kind]
+        path = DOCUMENTS[kind].endpoint
         if kind == "invoice" and self.credentials.test_set_id:
             path += f"/{self.credentials.test_set_id}"  # habilitación test set: asynchronous
         response = await self.http.send("POST", path, json=payload, emits=True)
@@ -334,7 +458,7 @@ class ApidianAdapter:
         try:
             outcome = parse_response(body, kind=kind, environment=emission.environment)
         except Ambiguous as failure:
-            held = _text(body.get(FISCAL_ID_KEY[kind])) or _text(body.get("cufe"))
+            held = _text(body.get(DOCUMENTS[kind].fiscal_id)) or _text(body.get("cufe"))
             if failure.code not in HELD_BEFORE or held is None:
                 raise
             return await self._held_before(emission, held, failure.message)
@@ -434,6 +558,12 @@ class ApidianAdapter:
 # -- APIDIAN -> Outcome ------------------------------------------------------------------------------
 
 
+def document_of(doc: Document) -> str:
+    """The APIDIAN document a canonical one is sent as (a credit note follows what it corrects)."""
+    referenced = doc.reference.kind if doc.reference is not None else None
+    return DOCUMENT_OF.get((doc.kind, referenced if doc.kind in cat.NOTE_KINDS else None), "")
+
+
 def parse_response(body: Mapping[str, Any], *, kind: str, environment: str = "test") -> Outcome:
     """An HTTP 200 answer to an emission (examples/invoice.200.*, invoice-test-set.200*).
 
@@ -444,7 +574,7 @@ def parse_response(body: Mapping[str, Any], *, kind: str, environment: str = "te
     raw = _redact(body)
     if body.get("success") is False:
         raise business_failure(body)
-    fiscal_id = _text(body.get(FISCAL_ID_KEY[kind])) or _text(body.get("cufe"))
+    fiscal_id = _text(body.get(DOCUMENTS[kind].fiscal_id)) or _text(body.get("cufe"))
     result = _dian_result(body, None)
     if result is None:
         raise Ambiguous(str(body.get("message") or "APIDIAN answer without ResponseDian"), raw=raw)
@@ -624,18 +754,22 @@ def _consecutive(emission: Emission) -> int | None:
     return None
 
 
-def _note_fields(doc: Document) -> dict[str, Any]:
+def _note_fields(doc: Document, name: str) -> dict[str, Any]:
     ref, reason = doc.reference, doc.reason
-    return {
-        "type_operation_id": NOTE_OPERATIONS[doc.kind],
-        "billing_reference": {
-            "number": ref.number,
-            "uuid": ref.fiscal_id,
-            "issue_date": ref.issue_date.isoformat(),
-        },
-        "discrepancyresponsecode": DISCREPANCY_IDS[doc.kind][cat.NOTE_REASONS[doc.kind][reason.code]],
-        "discrepancyresponsedescription": reason.description or reason.code,
+    fields: dict[str, Any] = {}
+    if name != "support_adjustment_note":  # sdCreditNoteRequest has no operation type of its own
+        fields["type_operation_id"] = NOTE_OPERATIONS[doc.kind]
+    fields["billing_reference"] = {
+        "number": ref.number,
+        "uuid": ref.fiscal_id,
+        "issue_date": ref.issue_date.isoformat(),
     }
+    if name == "pos_credit_note":  # CreditNoteRequest: type 26 names the equivalent document's type
+        fields["is_eqdoc"] = True
+        fields["billing_reference"]["type_document_id"] = POS_DOCUMENT
+    fields["discrepancyresponsecode"] = DISCREPANCY_IDS[doc.kind][cat.NOTE_REASONS[doc.kind][reason.code]]
+    fields["discrepancyresponsedescription"] = reason.description or reason.code
+    return fields
 
 
 def _customer(party: Party | None) -> dict[str, Any]:
@@ -661,6 +795,16 @@ def _customer(party: Party | None) -> dict[str, Any]:
             customer["municipality_id"] = MUNICIPALITY_IDS[address.city_code]
         customer["country_id"] = COUNTRY_IDS[address.country]
     return customer
+
+
+def _seller(party: Party | None) -> dict[str, Any]:
+    """The support document's seller (SupportDocumentRequest `seller`): the customer's fields plus
+    phone, address and postal_zone_code, which APIDIAN requires of a seller."""
+    assert party is not None  # validation requires the supplier of a purchase document
+    seller = _customer(party)
+    if party.address is not None and party.address.postal_code:
+        seller["postal_zone_code"] = party.address.postal_code
+    return seller
 
 
 def _payment_form(doc: Document) -> dict[str, Any]:
@@ -779,6 +923,8 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     party = doc.customer
     if party is not None:
         issues += _customer_issues(party)
+    if doc.is_purchase and doc.supplier is not None:
+        issues += _seller_issues(doc.supplier)
     if doc.kind == "debit_note" and party is not None and not party.email:
         # current servers: customer.email required_unless the final consumer (DebitNoteRequest)
         issues.append(
@@ -786,7 +932,7 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
                 "customer.email", "apidian-debit-note-email", "APIDIAN debit notes need the customer's email"
             )
         )
-    if doc.kind in NOTE_OPERATIONS:
+    if doc.kind in cat.NOTE_KINDS:
         ref = doc.reference
         if ref is None or not ref.fiscal_id or ref.issue_date is None:
             issues.append(
@@ -822,15 +968,32 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     return issues
 
 
-def _customer_issues(party: Party) -> list[UnsupportedIssue]:
+def _seller_issues(party: Party) -> list[UnsupportedIssue]:
+    """SupportDocumentRequest requires the seller's phone, address and postal_zone_code."""
+    issues = _customer_issues(party, "supplier")
+    address = party.address
+    missing = {
+        "supplier.phone": party.phone,
+        "supplier.address.line": address.line if address else None,
+        "supplier.address.postal_code": address.postal_code if address else None,
+    }
+    issues += [
+        _issue(path, "apidian-seller-required", f"APIDIAN requires the seller's {path.rsplit('.', 1)[-1]}")
+        for path, value in missing.items()
+        if not value
+    ]
+    return issues
+
+
+def _customer_issues(party: Party, role: str = "customer") -> list[UnsupportedIssue]:
     issues = []
     if party.id_type not in cat.ID_TYPES["CO"] or not party.id_number:
         issues.append(
-            _issue("customer.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number")
+            _issue(f"{role}.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number")
         )
     elif cat.ID_TYPES["CO"][party.id_type] not in ID_TYPE_IDS:
         issues.append(
-            _issue("customer.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id")
+            _issue(f"{role}.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id")
         )
     unknown = [r for r in party.tax_responsibilities if r not in LIABILITY_IDS]
     if party.tax_responsibilities and party.tax_responsibilities[0] in unknown:
@@ -846,7 +1009,7 @@ def _customer_issues(party: Party) -> list[UnsupportedIssue]:
         if address.city_code and address.city_code not in MUNICIPALITY_IDS:
             issues.append(
                 _issue(
-                    "customer.address.city_code",
+                    f"{role}.address.city_code",
                     "apidian-municipality",
                     f"DANE {address.city_code!r} is not in APIDIAN's municipalities",
                 )
@@ -854,7 +1017,7 @@ def _customer_issues(party: Party) -> list[UnsupportedIssue]:
         if address.country not in COUNTRY_IDS:
             issues.append(
                 _issue(
-                    "customer.address.country",
+                    f"{role}.address.country",
                     "apidian-country",
                     f"{address.country!r} is not in APIDIAN's countries",
                 )
@@ -869,10 +1032,16 @@ def _issue(path: str, rule: str, message: str) -> UnsupportedIssue:
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
     (lambda d: d.country != "CO", "country", "apidian-country", "APIDIAN issues Colombian documents only"),
     (
-        lambda d: d.kind not in TYPE_DOCUMENTS,
+        lambda d: not document_of(d),
         "kind",
         "apidian-kind",
-        "APIDIAN emits invoices, credit notes and debit notes here",
+        "APIDIAN emits invoices, notes, POS and support documents; not this kind of note",
+    ),
+    (
+        lambda d: d.kind == "pos_invoice" and d.point_of_sale is None,
+        "point_of_sale",
+        "apidian-pos-point-of-sale",
+        "APIDIAN's POS document needs the cash register (cash_information) and buyer benefits",
     ),
     (
         lambda d: (d.currency or "COP") != "COP",

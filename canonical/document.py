@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct, field
@@ -144,12 +144,37 @@ class Reference(_Base):
     """The document a note corrects."""
 
     number: Annotated[str, Meta(description="Prefix + consecutive of the referenced document")]
-    fiscal_id: Annotated[str | None, Meta(description="CO: CUFE (96 hex); SV: codigoGeneracion (UUID)")] = (
-        None
-    )
+    fiscal_id: Annotated[
+        str | None, Meta(description="CO: CUFE, CUDE or CUDS (96 hex); SV: codigoGeneracion (UUID)")
+    ] = None
     issue_date: Annotated[dt.date | None, Meta(description="Issue date of the referenced document")] = None
     kind: Annotated[
-        str | None, Meta(description="Kind of the referenced document (SV: tax_credit_invoice for a CCF)")
+        str | None,
+        Meta(
+            description="Kind of the referenced document, when not an invoice: CO pos_invoice (a credit note is "
+            "then DIAN's adjustment note 94) or support_document (adjustment note 95); SV tax_credit_invoice"
+        ),
+    ] = None
+
+
+class BuyerBenefits(_Base):
+    """The buyer's loyalty programme at the point of sale (DIAN BeneficiosComprador)."""
+
+    code: Annotated[Text, Meta(description="The buyer's code in the programme (Codigo)")]
+    name: Annotated[Text, Meta(description="The buyer's names and surnames (NombresApellidos)")]
+    points: Annotated[Decimal, Meta(description="Points earned with this sale (Puntos)")] = Decimal(0)
+
+
+class PointOfSale(_Base):
+    """Where a retail sale was rung up: the cash register and its cashier (DIAN PuntoVenta)."""
+
+    register_id: Annotated[Text, Meta(description="The cash register's plate or serial (PlacaCaja)")]
+    location: Annotated[Text, Meta(description="Where the register stands (UbicaciónCaja)")]
+    cashier: Annotated[Text, Meta(description="Who rang the sale up (Cajero)")]
+    register_type: Annotated[Text, Meta(description="Kind of register, e.g. POS terminal (TipoCaja)")]
+    sale_code: Annotated[Text, Meta(description="The register's own ticket or sale code (CódigoVenta)")]
+    buyer_benefits: Annotated[
+        BuyerBenefits | None, Meta(description="Loyalty programme data, when the buyer has one")
     ] = None
 
 
@@ -164,7 +189,7 @@ class Reason(_Base):
 
 
 class Document(_Base):
-    """One fiscal document: invoice, credit or debit note, POS document (CO and SV)."""
+    """One fiscal document: invoice, credit or debit note, POS or support document (CO and SV)."""
 
     country: Annotated[Country, Meta(description="CO (DIAN) or SV (Hacienda)")]
     kind: Annotated[
@@ -192,7 +217,19 @@ class Document(_Base):
         Party | None,
         Meta(
             description="Required except for an anonymous final consumer (SV factura below USD 1,095; CO POS)"
+            " and for purchase documents (CO support_document), which name a supplier instead"
         ),
+    ] = None
+    supplier: Annotated[
+        Party | None,
+        Meta(
+            description="Purchase documents, where the tenant is the buyer: the seller (CO support_document "
+            "and its adjustment note: the person not obliged to invoice)"
+        ),
+    ] = None
+    point_of_sale: Annotated[
+        PointOfSale | None,
+        Meta(description="Retail sales (CO pos_invoice): the cash register, cashier and buyer benefits"),
     ] = None
     charges: Annotated[list[Adjustment], Meta(description="Document-level charges; kind=tip for a tip")] = (
         field(default_factory=list)
@@ -213,5 +250,14 @@ class Document(_Base):
         field(default_factory=dict)
     )
 
+    @property
+    def is_purchase(self) -> bool:
+        """The tenant buys (a support document, or a note on one): the other party is `supplier`."""
+        purchases = PURCHASE_KINDS.get(self.country, frozenset())
+        return self.kind in purchases or (self.reference is not None and self.reference.kind in purchases)
+
+
+# Kinds where the tenant is the buyer and issues the document for a seller who cannot invoice.
+PURCHASE_KINDS: Final[dict[str, frozenset[str]]] = {"CO": frozenset({"support_document"})}
 
 document_decoder = msgspec.json.Decoder(Document)

@@ -77,10 +77,17 @@ RULES: Final[dict[str, str]] = {
     "co-city-code-unknown": "city_code is not a DANE DIVIPOLA municipality (DIAN's list of municipios)",
     "co-department-code-unknown": "department_code is not a DANE DIVIPOLA department (DIAN's list)",
     "co-city-department-mismatch": "the municipality (city_code) is not in that department",
+    "supplier-required": "a purchase document (CO support_document and its adjustment note) names the seller in supplier",
+    "supplier-on-sale": "only a purchase document (CO support_document and its notes) names a supplier",
+    "customer-on-purchase": "a purchase document's other party is the seller, given as supplier, not customer",
+    "point-of-sale-on-non-pos": "only a POS document (CO pos_invoice) carries point_of_sale",
+    "buyer-benefits-points": "buyer benefit points must not be negative",
+    "co-reference-kind": "a CO note corrects an invoice, a pos_invoice or a support_document",
+    "co-support-document-debit-note": "DIAN corrects a support document only with its adjustment note (a credit_note)",
     "note-reference-required": "a note must reference the document it corrects",
     "note-reason-required": "a note needs a reason",
     "note-reason-unknown": "reason code is not one of this note kind's reasons",
-    "co-reference-cufe": "the referenced invoice's CUFE must be 96 hexadecimal characters",
+    "co-reference-cufe": "the referenced document's CUFE, CUDE or CUDS must be 96 hexadecimal characters",
     "co-reference-date": "the referenced invoice's issue date is required",
     "sv-reference-codigo-generacion": "the referenced DTE's codigoGeneracion must be an uppercase UUID",
     "reference-date-after-issue": "the referenced document cannot be issued after this one",
@@ -107,6 +114,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DUI = re.compile(r"^[0-9]{8}-[0-9]$")
 _NRC = re.compile(r"^[0-9]{1,8}$")
 _DIGITS_ONLY_CO = frozenset({"NIT", "CC", "TI", "RC"})
+_CO_REFERENCED_KINDS: Final = frozenset({None, "invoice", "pos_invoice", "support_document"})
+_POINT_OF_SALE_KINDS: Final = {"CO": frozenset({"pos_invoice"})}
+# A note on a document sold to the anonymous final consumer corrects it for that same consumer.
+_NOTE_CUSTOMER_OPTIONAL: Final = {"CO": frozenset({"pos_invoice"})}
 _CUSTOMER_OPTIONAL: Final = {"CO": frozenset({"pos_invoice"}), "SV": frozenset({"invoice", "export_invoice"})}
 
 
@@ -320,8 +331,22 @@ def _check_discount(line: Any, p: str) -> Iterator[FieldError]:
 
 
 def _check_customer(doc: Document) -> Iterator[FieldError]:
+    if doc.is_purchase:
+        if doc.customer is not None:
+            yield err("customer", "customer-on-purchase")
+        if doc.supplier is None:
+            yield err("supplier", "supplier-required")
+        else:
+            yield from check_party(doc.supplier, doc.country, "supplier")
+        return
+    if doc.supplier is not None:
+        yield err("supplier", "supplier-on-sale")
     if doc.customer is None:
-        if doc.kind not in _CUSTOMER_OPTIONAL[doc.country]:
+        referenced = doc.reference.kind if doc.reference is not None else None
+        on_anonymous = doc.kind in cat.NOTE_KINDS and referenced in _NOTE_CUSTOMER_OPTIONAL.get(
+            doc.country, ()
+        )
+        if doc.kind not in _CUSTOMER_OPTIONAL[doc.country] and not on_anonymous:
             yield err("customer", "customer-required", f"a {doc.country} {doc.kind} needs a customer")
         return
     yield from check_party(doc.customer, doc.country, "customer")
@@ -456,6 +481,18 @@ _ID_CHECKS: Final[dict[tuple[str, str], Callable[[Party, str], Iterator[FieldErr
 }
 
 
+def _check_point_of_sale(doc: Document) -> Iterator[FieldError]:
+    pos = doc.point_of_sale
+    if pos is None:
+        return
+    if doc.kind not in _POINT_OF_SALE_KINDS.get(doc.country, ()):
+        yield err("point_of_sale", "point-of-sale-on-non-pos")
+    if pos.buyer_benefits is not None:
+        yield from _finite("point_of_sale.buyer_benefits", points=pos.buyer_benefits.points)
+        if pos.buyer_benefits.points.is_finite() and pos.buyer_benefits.points < 0:
+            yield err("point_of_sale.buyer_benefits.points", "buyer-benefits-points")
+
+
 def _check_note(doc: Document) -> Iterator[FieldError]:
     if doc.kind not in cat.NOTE_KINDS:
         if doc.reference is not None and doc.country == "CO":
@@ -475,6 +512,10 @@ def _check_note(doc: Document) -> Iterator[FieldError]:
         yield err("reference", "note-reference-required")
         return
     if doc.country == "CO":
+        if ref.kind not in _CO_REFERENCED_KINDS:
+            yield err("reference.kind", "co-reference-kind", f"{ref.kind!r}: {RULES['co-reference-kind']}")
+        elif ref.kind == "support_document" and doc.kind == "debit_note":
+            yield err("kind", "co-support-document-debit-note")
         if ref.fiscal_id is None or not _CUFE.match(ref.fiscal_id):
             yield err("reference.fiscal_id", "co-reference-cufe")
         if ref.issue_date is None:
@@ -572,6 +613,7 @@ _DOCUMENT_CHECKS: Final = (
     _check_header,
     _check_lines,
     _check_customer,
+    _check_point_of_sale,
     _check_note,
     _check_payment,
     _check_adjustments,

@@ -67,7 +67,7 @@ tax_responsibilities = ["O-13"]
 economic_activity = "6201"
 email = "facturacion@acme.example"
 phone = "6015550100"
-address = {{ line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", country = "CO" }}
+address = {{ line = "Carrera 7 # 71-21", city_code = "11001", department_code = "11", postal_code = "110231", country = "CO" }}
 
 [tenants.dispatch]
 deadline_s = 20
@@ -88,6 +88,26 @@ to = 995000000
 valid_from = 2019-01-19
 valid_to = 2030-01-19
 technical_key = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
+
+[[tenants.numbering]]
+name = "epos"
+kinds = ["pos_invoice"]
+prefix = "EPOS"
+resolution = "18760000001"
+from = 1
+to = 1000000
+valid_from = 2019-01-19
+valid_to = 2030-01-19
+
+[[tenants.numbering]]
+name = "dsp"
+kinds = ["support_document"]
+prefix = "DSP"
+resolution = "18760000001"
+from = 1
+to = 1000000
+valid_from = 2019-01-19
+valid_to = 2030-01-19
 
 [[tenants.numbering]]
 name = "nc"
@@ -537,6 +557,22 @@ def story(demo: Demo) -> Iterator[None]:
         "then a crédito fiscal, which only Hacienda direct emits",
         [row(fallback, ms), row(ccf, ccf_ms)],
         "GET /v1/documents/{id}/xml answers the DTE and its JWS as application/json",
+    )
+    yield
+
+    pos = json.loads((EXAMPLES / "co-pos-invoice.json").read_text())
+    support = json.loads((EXAMPLES / "co-support-document.json").read_text())
+    rows = []
+    for account in ("dian", "apidian"):
+        demo.route("demo-co", [account])
+        for document, label in ((pos, "POS document"), (support, "support document")):
+            doc, ms = demo.emit("demo-co", document, label)
+            demo.expect(doc, "accepted", account)
+            rows.append(row(doc, ms))
+    table(
+        "9. The POS equivalent document (DIAN 20, sold to the final consumer at a cash register) and the "
+        "support document (05, bought from a person who does not invoice), direct to DIAN and through APIDIAN",
+        rows,
     )
     yield
 

@@ -149,7 +149,15 @@ def can_emit(account: Account, doc: Document) -> bool:
         and adapter is not None
         and doc.country in adapter.countries
         and doc.kind in adapter.kinds
+        and _corrects(adapter, doc)
     )
+
+
+def _corrects(adapter: type[Adapter], doc: Document) -> bool:
+    """A Colombian note is of its document's family (DIAN 94 on a POS document, 95 on a support
+    document): only an adapter that emits the document emits its notes."""
+    referenced = doc.reference.kind if doc.reference is not None else None
+    return doc.country != "CO" or referenced in (None, "invoice") or referenced in adapter.kinds
 
 
 def choose_chain(

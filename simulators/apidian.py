@@ -2,9 +2,10 @@
 from `contracts/apidian/` (request schema, catalogs, example responses).
 
 What it checks, as APIDIAN and DIAN would: the Bearer token, the request schema (Laravel 422), the
-catalog ids, the invoice resolution and range, the issue date, our totals against what it recomputes
+catalog ids, the resolution and range of each numbered type (invoice, POS, support document), the
+issue date, our totals against what it recomputes
 from the lines (to the cent: DIAN rejects with rule codes inside an HTTP 200 `success: true`), and a
-number sent twice. It computes the CUFE/CUDE with `canonical.dian`, as the gateway does when it
+number sent twice. It computes the CUFE/CUDE/CUDS with `canonical.dian`, as the gateway does when it
 reconciles, and answers GetStatus by that CUFE.
 
 The company is fixed (COMPANY below, the NIT of examples/tenants.toml with DIAN's public test
@@ -48,43 +49,91 @@ class Resolution(msgspec.Struct, frozen=True):
 
 class Company(msgspec.Struct, frozen=True):
     nit: str
-    software_pin: str
-    resolutions: dict[str, Resolution]
+    software_pin: str  # invoices and notes
+    eqdocs_pin: str  # the equivalent-documents software (PUT /config/softwareeqdocs)
+    support_pin: str  # the support-document software (PUT /config/softwaresupportdocument)
+    resolutions: dict[int, dict[str, Resolution]]  # type_document_id -> resolution number -> range
 
 
-# DIAN's public habilitación range (examples/tenants.toml, numbering "setp").
+# DIAN's public habilitación resolution, one range per numbered type (examples/tenants.toml: setp,
+# epos, dsp); the POS and support documents hash with their software's PIN, not a technical key.
 COMPANY: Final = Company(
     nit="900373115",
     software_pin="75315",
+    eqdocs_pin="86420",
+    support_pin="97531",
     resolutions={
-        "18760000001": Resolution(
-            prefix="SETP",
-            first=990000000,
-            last=995000000,
-            technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
-        )
+        1: {
+            "18760000001": Resolution(
+                prefix="SETP",
+                first=990000000,
+                last=995000000,
+                technical_key="fc8eac422eba16e22ffd8c6f94b3f40a6e38162c",
+            )
+        },
+        15: {"18760000001": Resolution(prefix="EPOS", first=1, last=1000000, technical_key="")},
+        11: {"18760000001": Resolution(prefix="DSP", first=1, last=1000000, technical_key="")},
     },
 )
 
-# endpoint -> (kind = schema definition, lines key, totals key, fiscal id key, file prefix)
-ENDPOINTS: Final[dict[str, tuple[str, str, str, str, str]]] = {
-    "invoice": ("invoice", "invoice_lines", "legal_monetary_totals", "cufe", "FES"),
-    "credit-note": ("credit_note", "credit_note_lines", "legal_monetary_totals", "cude", "NCS"),
-    "debit-note": ("debit_note", "debit_note_lines", "requested_monetary_totals", "cude", "NDS"),
+
+class Endpoint(msgspec.Struct, frozen=True):
+    kind: str  # the ledger's kind and the request schema's $defs entry
+    lines: str
+    totals: str
+    fiscal_id: str  # the answer's key
+    file_prefix: str
+    answer: str  # the documented answer it is shaped after
+
+
+ENDPOINTS: Final[dict[str, Endpoint]] = {
+    "invoice": Endpoint(
+        "invoice", "invoice_lines", "legal_monetary_totals", "cufe", "FES", "invoice.200.accepted"
+    ),
+    "credit-note": Endpoint(
+        "credit_note", "credit_note_lines", "legal_monetary_totals", "cude", "NCS", "credit-note.200.accepted"
+    ),
+    "debit-note": Endpoint(
+        "debit_note",
+        "debit_note_lines",
+        "requested_monetary_totals",
+        "cude",
+        "NDS",
+        "debit-note.200.accepted",
+    ),
+    # EqDocController answers the POS document's CUDE as `cufe`
+    "eqdoc": Endpoint(
+        "pos_invoice", "invoice_lines", "legal_monetary_totals", "cufe", "POSS", "eqdoc.200.accepted"
+    ),
+    "support-document": Endpoint(
+        "support_document",
+        "invoice_lines",
+        "legal_monetary_totals",
+        "cuds",
+        "DSS",
+        "support-document.200.accepted",
+    ),
+    "sd-credit-note": Endpoint(
+        "support_adjustment_note",
+        "credit_note_lines",
+        "legal_monetary_totals",
+        "cuds",
+        "NDSS",
+        "sd-credit-note.200.accepted",
+    ),
 }
-RESPONSES: Final[dict[str, str]] = {
-    "invoice": "invoice.200.accepted",
-    "credit_note": "credit-note.200.accepted",
-    "debit_note": "debit-note.200.accepted",
-}
+PURCHASES: Final = frozenset({"support_document", "support_adjustment_note"})  # the seller, not a customer
 # Foreign keys checked against APIDIAN's catalogs: request field -> catalog.
+_PARTY_KEYS: Final[dict[str, str]] = {
+    "type_document_identification_id": "type_document_identifications",
+    "type_organization_id": "type_organizations",
+    "type_regime_id": "type_regimes",
+    "type_liability_id": "type_liabilities",
+    "municipality_id": "municipalities",
+    "country_id": "countries",
+}
 FOREIGN_KEYS: Final[dict[str, str]] = {
-    "customer.type_document_identification_id": "type_document_identifications",
-    "customer.type_organization_id": "type_organizations",
-    "customer.type_regime_id": "type_regimes",
-    "customer.type_liability_id": "type_liabilities",
-    "customer.municipality_id": "municipalities",
-    "customer.country_id": "countries",
+    **{f"{party}.{key}": table for party in ("customer", "seller") for key, table in _PARTY_KEYS.items()},
     "payment_form.payment_method_id": "payment_methods",
     "payment_form.payment_form_id": "payment_forms",
 }
@@ -166,10 +215,12 @@ def _catalog_errors(body: dict[str, Any], lines_key: str) -> dict[str, list[str]
 
 
 def _resolution_errors(body: dict[str, Any], kind: str) -> dict[str, list[str]]:
-    """Invoices need a configured resolution; the number must lie inside its range."""
-    if kind != "invoice":
+    """Invoices, POS and support documents need a resolution configured for their type; the number
+    must lie inside its range."""
+    resolutions = COMPANY.resolutions.get(body["type_document_id"])
+    if resolutions is None:
         return {}
-    resolution = COMPANY.resolutions.get(str(body.get("resolution_number")))
+    resolution = resolutions.get(str(body.get("resolution_number")))
     if resolution is None or body.get("prefix", resolution.prefix) != resolution.prefix:
         return {"resolution_number": ["La resolución no está configurada."]}
     if not resolution.first <= body["number"] <= resolution.last:
@@ -241,27 +292,41 @@ def _date_rules(body: dict[str, Any]) -> list[str]:
 
 
 def _fiscal_id(body: dict[str, Any], kind: str, totals_key: str) -> str:
+    """DIAN's CUFE (invoice: technical key), CUDE (notes: software PIN; POS and its note: the
+    equivalent-documents PIN) or CUDS (support document and its note: seller then buyer, IVA only)."""
     now = clock.now(BOGOTA)
     taxes: dict[str, Decimal] = defaultdict(Decimal)
     for t in body.get("tax_totals", []):
         taxes[TAX_CODES[t["tax_id"]]] += Decimal(t["tax_amount"])
     totals = body[totals_key]
-    key = (
-        COMPANY.resolutions[body["resolution_number"]].technical_key
-        if kind == "invoice"
-        else COMPANY.software_pin
-    )
+    fields = {
+        "number": f"{body.get('prefix', '')}{body['number']}",
+        "issue_date": body.get("date") or now.date().isoformat(),
+        "issue_time": (body.get("time") or now.strftime("%H:%M:%S")) + "-05:00",
+        "line_extension": totals["line_extension_amount"],
+        "payable": totals["payable_amount"],
+        "environment": dian.ENVIRONMENTS["test"],
+    }
+    if kind in PURCHASES:
+        return dian.cuds(
+            **fields,
+            iva=taxes.get("01", Decimal(0)),
+            seller_id=str(body["seller"]["identification_number"]),
+            buyer_id=COMPANY.nit,
+            software_pin=COMPANY.support_pin,
+        )
+    if kind == "invoice":
+        key = COMPANY.resolutions[1][body["resolution_number"]].technical_key
+    elif kind == "pos_invoice" or body.get("is_eqdoc"):
+        key = COMPANY.eqdocs_pin
+    else:
+        key = COMPANY.software_pin
     return dian.cufe(
-        number=f"{body.get('prefix', '')}{body['number']}",
-        issue_date=body.get("date") or now.date().isoformat(),
-        issue_time=(body.get("time") or now.strftime("%H:%M:%S")) + "-05:00",
-        line_extension=totals["line_extension_amount"],
+        **fields,
         taxes=taxes,
-        payable=totals["payable_amount"],
         supplier_id=COMPANY.nit,
         customer_id=str(body["customer"]["identification_number"]),
         key=key,
-        environment=dian.ENVIRONMENTS["test"],
     )
 
 
@@ -308,7 +373,9 @@ def create_app(state: SimState) -> Litestar:
         mode: FaultMode = state.next_fault(request)
         if refused := state.refusal(mode, QUOTA_BODY):
             return refused
-        kind, lines_key, totals_key, fiscal_key, file_prefix = ENDPOINTS[endpoint]
+        target = ENDPOINTS[endpoint]
+        kind, lines_key, totals_key = target.kind, target.lines, target.totals
+        fiscal_key, file_prefix = target.fiscal_id, target.file_prefix
         try:
             body = json.loads(await request.body(), parse_float=Decimal)
         except ValueError:
@@ -335,11 +402,14 @@ def create_app(state: SimState) -> Litestar:
             ]
         if rules:
             # DIAN rejected: APIDIAN still says success: true (examples/invoice.200.rejected)
-            return _json(_sync_answer(RESPONSES[kind], number, fiscal_id, fiscal_key, file_prefix, rules))
+            return _json(_sync_answer(target.answer, number, fiscal_id, fiscal_key, file_prefix, rules))
         numbers[(kind, number)] = fiscal_id
         issued[fiscal_id] = {"number": number, "kind": kind}
+        ledger_kind = "credit_note" if kind == "support_adjustment_note" else kind
         state.issue(
-            LedgerEntry(reference=fiscal_id, number=number, fiscal_id=fiscal_id, kind=kind, payload=body)
+            LedgerEntry(
+                reference=fiscal_id, number=number, fiscal_id=fiscal_id, kind=ledger_kind, payload=body
+            )
         )
         if test_set_id is not None:
             zip_key = str(uuid.uuid4())
@@ -350,7 +420,7 @@ def create_app(state: SimState) -> Litestar:
                 "ZipKey"
             ] = zip_key
         else:
-            answer = _sync_answer(RESPONSES[kind], number, fiscal_id, fiscal_key, file_prefix, None)
+            answer = _sync_answer(target.answer, number, fiscal_id, fiscal_key, file_prefix, None)
         await state.after_issue(mode)
         return _json(answer)
 

@@ -59,6 +59,26 @@ RANGES = {
     ),
     "credit_note": NumberingRange(name="nc", kinds=["credit_note"], prefix="NC", from_=1, to=99999999),
     "debit_note": NumberingRange(name="nd", kinds=["debit_note"], prefix="ND", from_=1, to=99999999),
+    "pos_invoice": NumberingRange(
+        name="epos",
+        kinds=["pos_invoice"],
+        prefix="EPOS",
+        from_=1,
+        to=1000000,
+        resolution="18760000001",
+        valid_from=dt.date(2019, 1, 19),
+        valid_to=dt.date(2030, 1, 19),
+    ),
+    "support_document": NumberingRange(
+        name="dsp",
+        kinds=["support_document"],
+        prefix="DSP",
+        from_=1,
+        to=1000000,
+        resolution="18760000001",
+        valid_from=dt.date(2019, 1, 19),
+        valid_to=dt.date(2030, 1, 19),
+    ),
 }
 
 _counter = iter(range(1, 10_000_000))
@@ -87,6 +107,21 @@ def debit_note() -> Document:
         kind="debit_note",
         reason=msgspec.convert({"code": "interest", "description": "Intereses de mora"}, type(doc.reason)),
     )
+
+
+def pos_credit_note() -> Document:
+    """A credit note on a POS document (DIAN's adjustment note 94): the example note, re-pointed."""
+    doc = document("co-credit-note")
+    reference = msgspec.structs.replace(doc.reference, number="EPOS1", kind="pos_invoice")
+    return msgspec.structs.replace(doc, reference=reference)
+
+
+def support_adjustment_note() -> Document:
+    """The support document's adjustment note (95): the tenant returns part of a purchase."""
+    doc = document("co-credit-note")
+    supplier = document("co-support-document").supplier
+    reference = msgspec.structs.replace(doc.reference, number="DSP1", kind="support_document")
+    return msgspec.structs.replace(doc, reference=reference, customer=None, supplier=supplier)
 
 
 def emission(doc: Document, consecutive: int | None = None, environment: str = "test") -> Emission:

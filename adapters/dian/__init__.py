@@ -1,6 +1,8 @@
 """Direct DIAN: the tenant's own certificate and software, no intermediary.
 
-Build the UBL 2.1 document (ubl.py) with its CUFE/CUDE (canonical/dian.py), sign it XAdES-EPES
+Build the UBL 2.1 document (ubl.py; the DIAN type per kind in profiles.py: invoices and their notes,
+the POS equivalent document, the support document and their adjustment notes) with its CUFE, CUDE
+or CUDS (canonical/dian.py), sign it XAdES-EPES
 (xades.py), zip it and send it in a WS-Security-signed SOAP 1.2 envelope (soap.py, wssecurity.py);
 read DIAN's answer (responses.py). DIAN takes our number (`numbering = "ours"`).
 
@@ -35,7 +37,7 @@ from adapters.base import (
 from adapters.dian import responses
 from adapters.dian.attached import build_attached
 from adapters.dian.certificates import SigningIdentity, load_identity
-from adapters.dian.soap import DianService, file_name, package
+from adapters.dian.soap import FILE_PREFIXES, DianService, file_name, package
 from adapters.dian.ubl import Software, build_document
 from adapters.dian.xades import sign_canonical
 from canonical.dian import qr_url
@@ -52,7 +54,7 @@ class DianPayload(msgspec.Struct, kw_only=True):
     operation: Literal["SendBillSync", "SendTestSetAsync"]
     file_name: str
     number: str
-    fiscal_id: str  # CUFE or CUDE
+    fiscal_id: str  # CUFE, CUDE or CUDS
     xml: bytes  # the signed UBL document
     warnings: list[str]
 
@@ -60,7 +62,9 @@ class DianPayload(msgspec.Struct, kw_only=True):
 class DianAdapter:
     name: ClassVar[str] = "dian"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
-    kinds: ClassVar[frozenset[str]] = frozenset({"invoice", "credit_note", "debit_note"})
+    kinds: ClassVar[frozenset[str]] = frozenset(
+        {"invoice", "credit_note", "debit_note", "pos_invoice", "support_document"}
+    )
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
 
     class Credentials(msgspec.Struct, kw_only=True):
@@ -71,6 +75,11 @@ class DianAdapter:
         test_set_id: str | None = None  # habilitación: documents go to SendTestSetAsync
         software_provider_nit: str | None = None  # technology provider, when the software is not ours
         software_provider_dv: str | None = None
+        # The POS document names the software's maker (FabricanteSoftware); by default the tenant
+        # itself, running Pasarela as its own software.
+        software_manufacturer: str | None = None  # NombreApellido: the maker's name
+        software_manufacturer_company: str | None = None  # RazonSocial
+        software_name: str = "Pasarela"
 
     def __init__(self, account: Account) -> None:
         self.account = account
@@ -91,6 +100,9 @@ class DianAdapter:
             software_pin=c.software_pin,
             provider_nit=c.software_provider_nit or emission.issuer.id_number or "",
             provider_dv=c.software_provider_dv or emission.issuer.check_digit or "",
+            manufacturer_name=c.software_manufacturer or emission.issuer.name,
+            manufacturer_company=c.software_manufacturer_company or emission.issuer.name,
+            software_name=c.software_name,
         )
 
     def _operation(self) -> Literal["SendBillSync", "SendTestSetAsync"]:
@@ -138,7 +150,8 @@ class DianAdapter:
         payload = self.prepare(emission)
         self._remember(payload.fiscal_id, payload.xml)
         content = package({payload.file_name + ".xml": payload.xml})
-        zip_name = "z" + payload.file_name[2:] + ".zip"  # same name, zip prefix (§5.4)
+        kind_prefix = FILE_PREFIXES[emission.document.kind]
+        zip_name = "z" + payload.file_name.removeprefix(kind_prefix) + ".zip"  # same name, zip prefix (§5.4)
         params: dict[str, Any] = {"fileName": zip_name, "contentFile": content}
         if payload.operation == "SendTestSetAsync":
             params["testSetId"] = self.credentials.test_set_id

@@ -89,6 +89,20 @@ def _tax_scheme(parent, tag: str, party: etree._Element | None) -> None:
         holder.append(copy.deepcopy(scheme))
 
 
+# A support document (05) and its adjustment note (95) are issued by the buyer, the customer party.
+PURCHASE_TYPES: Final = frozenset({"05", "95"})
+
+
+def _roles(doc: etree._Element) -> tuple[str, str]:
+    """(the issuer's party, the other party): who sends the container and who receives it."""
+    code = doc.findtext("cbc:InvoiceTypeCode", namespaces=NS) or doc.findtext(
+        "cbc:CreditNoteTypeCode", namespaces=NS
+    )
+    if code in PURCHASE_TYPES:
+        return "AccountingCustomerParty", "AccountingSupplierParty"
+    return "AccountingSupplierParty", "AccountingCustomerParty"
+
+
 def build_attached(
     signed: bytes, application_response: bytes, identity: SigningIdentity, now: dt.datetime | None = None
 ) -> bytes:
@@ -109,8 +123,9 @@ def build_attached(
     _sub(root, CBC + "IssueTime", now.strftime("%H:%M:%S") + "-05:00")
     _sub(root, CBC + "DocumentType", "Contenedor de Factura Electrónica")
     _sub(root, CBC + "ParentDocumentID", number)
-    _tax_scheme(root, CAC + "SenderParty", doc.find("cac:AccountingSupplierParty", NS))
-    _tax_scheme(root, CAC + "ReceiverParty", doc.find("cac:AccountingCustomerParty", NS))
+    sender, receiver = _roles(doc)
+    _tax_scheme(root, CAC + "SenderParty", doc.find(f"cac:{sender}", NS))
+    _tax_scheme(root, CAC + "ReceiverParty", doc.find(f"cac:{receiver}", NS))
     _cdata_attachment(root, signed)
     line = _sub(root, CAC + "ParentDocumentLineReference")
     _sub(line, CBC + "LineID", "1")

@@ -33,6 +33,8 @@ FILE_PREFIXES: Final[dict[str, str]] = {
     "invoice": "fv",
     "credit_note": "nc",
     "debit_note": "nd",
+    "pos_invoice": "pos",  # APIDIAN's prefixes for the POS and support documents (contracts/dian/SOURCES.md)
+    "support_document": "dse",
     "zip": "z",
     "attached": "ad",
 }

@@ -1,9 +1,11 @@
-"""UBL 2.1 Invoice / CreditNote / DebitNote as DIAN expects them (research/dian.md §3).
+"""UBL 2.1 Invoice / CreditNote / DebitNote as DIAN expects them (research/dian.md §3): invoices and
+their notes, the POS equivalent document and its adjustment note, the support document and its
+adjustment note (which DIAN type is written: adapters/dian/profiles.py).
 
-Every amount comes from `emission.totals`; the CUFE/CUDE from `canonical.dian`. Children are
+Every amount comes from `emission.totals`; the CUFE/CUDE/CUDS from `canonical.dian`. Children are
 collected by element name and written in the XSD order of the root (`ORDER`), because the three
 UBL roots order the same elements differently (a DebitNote puts AllowanceCharge before PaymentMeans).
-The second UBLExtension is left empty for the XAdES signature.
+The last UBLExtension is left empty for the XAdES signature.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import msgspec
 from lxml import etree
 
 from adapters.base import Emission, Misconfigured, UnsupportedIssue, money, unsupported_if
+from adapters.dian.profiles import DIAN_TYPES, PROFILES, KindProfile, customization, profile_of
 from canonical import catalogs, clock, divipola
 from canonical.countries import COUNTRY_NAMES
-from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cufe, qr_url, software_security_code
-from canonical.document import Address, Party
+from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cuds, cufe, qr_url, software_security_code
+from canonical.document import Address, Party, PointOfSale
 
 BOGOTA: Final = ZoneInfo("America/Bogota")
 _CENT: Final = Decimal("0.01")
@@ -46,53 +49,6 @@ DIAN_AGENCY: Final = {
     "schemeAgencyName": "CO, DIAN (Dirección de Impuestos y Aduanas Nacionales)",
 }
 
-
-class KindProfile(msgspec.Struct, frozen=True):
-    root: str
-    type_code: str | None  # InvoiceTypeCode / CreditNoteTypeCode; the UBL DebitNote has none (92 implied)
-    profile: str
-    fiscal_id_name: str  # cbc:UUID schemeName
-    line: str
-    quantity: str
-    monetary_total: str
-
-
-KINDS: Final[dict[str, KindProfile]] = {
-    "invoice": KindProfile(
-        "Invoice",
-        "InvoiceTypeCode",
-        "DIAN 2.1: Factura Electrónica de Venta",
-        "CUFE-SHA384",
-        "InvoiceLine",
-        "InvoicedQuantity",
-        "LegalMonetaryTotal",
-    ),
-    "credit_note": KindProfile(
-        "CreditNote",
-        "CreditNoteTypeCode",
-        "DIAN 2.1: Nota Crédito de Factura Electrónica de Venta",
-        "CUDE-SHA384",
-        "CreditNoteLine",
-        "CreditedQuantity",
-        "LegalMonetaryTotal",
-    ),
-    "debit_note": KindProfile(
-        "DebitNote",
-        None,
-        "DIAN 2.1: Nota Débito de Factura Electrónica de Venta",
-        "CUDE-SHA384",
-        "DebitNoteLine",
-        "DebitedQuantity",
-        "RequestedMonetaryTotal",
-    ),
-}
-
-# CustomizationID (operation type, §3.3): (with a referenced e-invoice, without)
-CUSTOMIZATION: Final[dict[str, tuple[str, str]]] = {
-    "invoice": ("10", "10"),
-    "credit_note": ("20", "22"),
-    "debit_note": ("30", "32"),
-}
 
 # Body order per root, from UBL-<Root>-2.1.xsd (only the elements we write).
 _HEAD: Final = [
@@ -194,6 +150,10 @@ class Software(msgspec.Struct, frozen=True, kw_only=True):
     software_pin: str
     provider_nit: str
     provider_dv: str
+    # Who made it (the POS document's FabricanteSoftware group): a person's name, a company, a product.
+    manufacturer_name: str = ""
+    manufacturer_company: str = ""
+    software_name: str = "Pasarela"
 
 
 class UblDocument:
@@ -307,11 +267,28 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     the builder is the largest share of the pipeline after the two RSA signatures (bench/).
     """
     doc, totals, issuer = emission.document, emission.totals, emission.issuer
-    kind = KINDS.get(doc.kind)
+    kind = profile_of(doc)
     issues: list[UnsupportedIssue] = []
-    if kind is None or doc.country != "CO":
+    if kind is None:
+        on = f" on a {doc.reference.kind}" if doc.reference is not None and doc.reference.kind else ""
         issues.append(
-            UnsupportedIssue(path="kind", rule="dian-kind", message=f"direct DIAN does not emit {doc.kind}")
+            UnsupportedIssue(
+                path="kind", rule="dian-kind", message=f"direct DIAN does not emit {doc.kind}{on}"
+            )
+        )
+    elif kind.point_of_sale and doc.point_of_sale is None:
+        issues.append(
+            UnsupportedIssue(
+                path="point_of_sale",
+                rule="dian-pos-point-of-sale",
+                message="a POS equivalent document needs its point of sale (DIAN PuntoVenta group)",
+            )
+        )
+    if kind is not None and kind.purchase and doc.supplier is None:
+        issues.append(
+            UnsupportedIssue(
+                path="supplier", rule="dian-support-supplier", message="a support document needs the seller"
+            )
         )
     if not emission.number:
         raise Misconfigured("direct DIAN needs the gateway's number for the document", code="numbering")
@@ -336,8 +313,9 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
                 message=f"DIAN (Anexo 1.9) has no {doc.kind} concept for {doc.reason.code!r}",
             )
         )
-    if doc.customer is not None and doc.customer.address is not None:
-        issues.extend(_address_issues(doc.customer.address, "customer.address"))
+    for path, party in (("customer", doc.customer), ("supplier", doc.supplier)):
+        if party is not None and party.address is not None:
+            issues.extend(_address_issues(party.address, f"{path}.address"))
     if (doc.currency or "COP") != "COP":
         # A foreign currency needs cac:PaymentExchangeRate with the day's TRM, which the model lacks.
         issues.append(
@@ -358,49 +336,30 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     issue_date, issue_time = at.strftime("%Y-%m-%d"), at.strftime("%H:%M:%S%z")
     issue_time = issue_time[:-2] + ":" + issue_time[-2:]  # -0500 → -05:00 (§1.1 HorFac)
     env_code = ENVIRONMENTS[environment]
-    customer_id = doc.customer.id_number if doc.customer and doc.customer.id_number else FINAL_CONSUMER_ID
     tax_by_scheme: dict[str, Decimal] = {}
     for t in totals.taxes:
         code = catalogs.TAXES["CO"][t.tax]
         tax_by_scheme[code] = tax_by_scheme.get(code, Decimal(0)) + t.amount
-    if doc.kind == "invoice":
-        key = emission.numbering.technical_key if emission.numbering else None
-        if not key:
-            raise Misconfigured("the invoice numbering range has no technical key", code="numbering")
-    else:
-        key = software.software_pin
-    fiscal_id = cufe(
-        number=emission.number,
-        issue_date=issue_date,
-        issue_time=issue_time,
-        line_extension=totals.line_extension,
-        taxes=tax_by_scheme,
-        payable=totals.payable,
-        supplier_id=issuer.id_number or "",
-        customer_id=customer_id,
-        key=key,
-        environment=env_code,
-    )
+    fiscal_id = _fiscal_id(kind, emission, software, tax_by_scheme, issue_date, issue_time, env_code)
 
     parts: dict[str, list[str]] = {}
 
     def put(name: str, xml: str) -> None:
         parts.setdefault(name, []).append(xml)
 
-    put("UBLExtensions", _extensions(emission, software, environment, fiscal_id))
+    put("UBLExtensions", _extensions(kind, emission, software, environment, fiscal_id))
     put("UBLVersionID", "<cbc:UBLVersionID>UBL 2.1</cbc:UBLVersionID>")
-    referenced = doc.reference is not None and doc.reference.fiscal_id is not None
-    put("CustomizationID", _e("cbc:CustomizationID", CUSTOMIZATION[doc.kind][0 if referenced else 1]))
+    put("CustomizationID", _e("cbc:CustomizationID", customization(kind, doc)))
     put("ProfileID", _e("cbc:ProfileID", kind.profile))
     put("ProfileExecutionID", _e("cbc:ProfileExecutionID", env_code))
     put("ID", _e("cbc:ID", emission.number))
     put("UUID", _e("cbc:UUID", fiscal_id, schemeID=env_code, schemeName=kind.fiscal_id_name))
     put("IssueDate", _e("cbc:IssueDate", issue_date))
     put("IssueTime", _e("cbc:IssueTime", issue_time))
-    if doc.kind == "invoice" and doc.payment and doc.payment.due_date:
+    if kind.root == "Invoice" and doc.payment and doc.payment.due_date:
         put("DueDate", _e("cbc:DueDate", doc.payment.due_date.isoformat()))
     if kind.type_code:
-        put(kind.type_code, _e("cbc:" + kind.type_code, catalogs.KINDS["CO"][doc.kind]))
+        put(kind.type_code, _e("cbc:" + kind.type_code, kind.code))
     for note in doc.notes:
         put("Note", _e("cbc:Note", note))
     put("DocumentCurrencyCode", _e("cbc:DocumentCurrencyCode", currency))
@@ -426,16 +385,25 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
                 _w(
                     "cac:InvoiceDocumentReference",
                     _e("cbc:ID", ref.number),
-                    _e("cbc:UUID", ref.fiscal_id, schemeName="CUFE-SHA384") if ref.fiscal_id else "",
+                    _e("cbc:UUID", ref.fiscal_id, schemeName=_referenced(ref.kind).fiscal_id_name)
+                    if ref.fiscal_id
+                    else "",
                     _e("cbc:IssueDate", ref.issue_date.isoformat()) if ref.issue_date else "",
                 ),
             ),
         )
-    put("AccountingSupplierParty", _supplier(emission))
-    put(
-        "AccountingCustomerParty",
-        _party("cac:AccountingCustomerParty", doc.customer, emission, supplier=False),
-    )
+    if kind.purchase:  # the tenant buys: the seller is the supplier party, the tenant the customer
+        put(
+            "AccountingSupplierParty",
+            _party("cac:AccountingSupplierParty", doc.supplier, emission, supplier=False),
+        )
+        put("AccountingCustomerParty", _issuer_party("cac:AccountingCustomerParty", emission))
+    else:
+        put("AccountingSupplierParty", _issuer_party("cac:AccountingSupplierParty", emission))
+        put(
+            "AccountingCustomerParty",
+            _party("cac:AccountingCustomerParty", doc.customer, emission, supplier=False),
+        )
     if doc.payment:
         put(
             "PaymentMeans",
@@ -458,7 +426,7 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
         subtotals = [t for t in totals.taxes if catalogs.TAXES["CO"][t.tax] == code]
         put("TaxTotal", _tax_total("cac:TaxTotal", code, amount, subtotals, currency))
     if totals.withholdings:
-        if doc.kind == "invoice":
+        if kind.root == "Invoice":
             for w in totals.withholdings:
                 code = catalogs.WITHHOLDINGS["CO"][w.tax]
                 put(
@@ -507,7 +475,7 @@ def _namespaces(root: str, prefixes) -> str:
 
 
 # C14N order (the default namespace first, then by prefix) for the text.
-_ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root, sorted(NS)) for kind in KINDS.values()}
+_ROOT_NAMESPACES: Final = {kind.root: _namespaces(kind.root, sorted(NS)) for kind in PROFILES.values()}
 _ROOT_NSMAPS: Final[
     dict[str, dict[str | None, str]]
 ] = {  # in the text's order (the signature declares them so)
@@ -515,7 +483,7 @@ _ROOT_NSMAPS: Final[
         None: f"urn:oasis:names:specification:ubl:schema:xsd:{kind.root}-2",
         **{p: NS[p] for p in sorted(NS)},
     }
-    for kind in KINDS.values()
+    for kind in PROFILES.values()
 }
 _PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
 
@@ -527,13 +495,67 @@ _COUNTRY_SOURCE: Final = (
 )
 
 
-def _extensions(emission: Emission, software: Software, environment: str, fiscal_id: str) -> str:
+def _fiscal_id(
+    kind: KindProfile,
+    emission: Emission,
+    software: Software,
+    taxes: dict[str, Decimal],
+    issue_date: str,
+    issue_time: str,
+    env_code: str,
+) -> str:
+    """CUFE (technical key), CUDE (software PIN) or CUDS (PIN, IVA only, seller then buyer): §1."""
+    doc, totals, number = emission.document, emission.totals, emission.number or ""
+    if kind.fiscal_id == "CUDS":
+        seller = doc.supplier.id_number if doc.supplier is not None else None
+        return cuds(
+            number=number,
+            issue_date=issue_date,
+            issue_time=issue_time,
+            line_extension=totals.line_extension,
+            iva=taxes.get("01", Decimal(0)),
+            payable=totals.payable,
+            seller_id=seller or "",
+            buyer_id=emission.issuer.id_number or "",
+            software_pin=software.software_pin,
+            environment=env_code,
+        )
+    if kind.fiscal_id == "CUFE":
+        key = emission.numbering.technical_key if emission.numbering else None
+        if not key:
+            raise Misconfigured("the invoice numbering range has no technical key", code="numbering")
+    else:
+        key = software.software_pin
+    customer = doc.customer.id_number if doc.customer and doc.customer.id_number else FINAL_CONSUMER_ID
+    return cufe(
+        number=number,
+        issue_date=issue_date,
+        issue_time=issue_time,
+        line_extension=totals.line_extension,
+        taxes=taxes,
+        payable=totals.payable,
+        supplier_id=emission.issuer.id_number or "",
+        customer_id=customer,
+        key=key,
+        environment=env_code,
+    )
+
+
+def _referenced(kind: str | None) -> KindProfile:
+    """The profile of a note's referenced document (an invoice unless the reference says otherwise)."""
+    return PROFILES[DIAN_TYPES.get((kind or "invoice", None), "01")]
+
+
+def _extensions(
+    kind: KindProfile, emission: Emission, software: Software, environment: str, fiscal_id: str
+) -> str:
     rng = emission.numbering
     control = ""
-    if emission.document.kind == "invoice":
+    if kind.control:
         if rng is None or not rng.resolution or not rng.valid_from or not rng.valid_to:
             raise Misconfigured(
-                "the invoice numbering range needs a resolution and its dates", code="numbering"
+                f"the {emission.document.kind} numbering range needs a resolution and its dates",
+                code="numbering",
             )
         control = _w(
             "sts:InvoiceControl",
@@ -572,7 +594,64 @@ def _extensions(emission: Emission, software: Software, environment: str, fiscal
         _e("sts:QRCode", qr_url(fiscal_id, environment)),
     )
     signature_slot = "<ext:UBLExtension><ext:ExtensionContent></ext:ExtensionContent></ext:UBLExtension>"
-    return _w("ext:UBLExtensions", _w("ext:UBLExtension", _w("ext:ExtensionContent", dian)), signature_slot)
+    pos = ""
+    if kind.point_of_sale and emission.document.point_of_sale is not None:
+        pos = _point_of_sale(emission, software, emission.document.point_of_sale)
+    return _w(
+        "ext:UBLExtensions", pos, _w("ext:UBLExtension", _w("ext:ExtensionContent", dian)), signature_slot
+    )
+
+
+def _name_values(group: str, info: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """One POS group: a UBLExtension holding Name/Value pairs, in the root's default namespace (the
+    shape of APIDIAN's accepted POS documents; contracts/dian/SOURCES.md)."""
+    values = "".join(_e("Name", name) + _e("Value", value) for name, value in pairs)
+    return _w("ext:UBLExtension", _w("ext:ExtensionContent", _w(group, _w(info, values))))
+
+
+def _point_of_sale(emission: Emission, software: Software, pos: PointOfSale) -> str:
+    """FabricanteSoftware, BeneficiosComprador and PuntoVenta, before the DianExtensions. Without a
+    loyalty programme the benefits name the buyer (or the final consumer) with 0 points."""
+    customer = emission.document.customer
+    benefits = pos.buyer_benefits
+    code = benefits.code if benefits else (customer.id_number if customer and customer.id_number else None)
+    return "".join(
+        (
+            _name_values(
+                "FabricanteSoftware",
+                "InformacionDelFabricanteDelSoftware",
+                (
+                    ("NombreApellido", software.manufacturer_name or emission.issuer.name),
+                    ("RazonSocial", software.manufacturer_company or emission.issuer.name),
+                    ("NombreSoftware", software.software_name),
+                ),
+            ),
+            _name_values(
+                "BeneficiosComprador",
+                "InformacionBeneficiosComprador",
+                (
+                    ("Codigo", code or FINAL_CONSUMER_ID),
+                    (
+                        "NombresApellidos",
+                        benefits.name if benefits else (customer.name if customer else FINAL_CONSUMER_NAME),
+                    ),
+                    ("Puntos", format(benefits.points, "f") if benefits else "0"),
+                ),
+            ),
+            _name_values(
+                "PuntoVenta",
+                "InformacionCajaVenta",
+                (
+                    ("PlacaCaja", pos.register_id),
+                    ("UbicaciónCaja", pos.location),
+                    ("Cajero", pos.cashier),
+                    ("TipoCaja", pos.register_type),
+                    ("CódigoVenta", pos.sale_code),
+                    ("SubTotal", money(emission.totals.tax_inclusive)),
+                ),
+            ),
+        )
+    )
 
 
 def _company_id(tag: str, party: Party | None) -> str:
@@ -724,15 +803,14 @@ def _party(tag: str, party: Party | None, emission: Emission, *, supplier: bool)
 _suppliers: OrderedDict[bytes, str] = OrderedDict()
 
 
-def _supplier(emission: Emission) -> str:
-    """The issuer's party block: the same for every document of a tenant's range, so written once."""
+def _issuer_party(tag: str, emission: Emission) -> str:
+    """The issuer's party block: the same for every document of a tenant's range, so written once.
+    `tag` is AccountingSupplierParty when the tenant sells, AccountingCustomerParty when it buys."""
     prefix = emission.numbering.prefix if emission.numbering else ""
-    key = _issuer_key(emission.issuer) + prefix.encode()
+    key = _issuer_key(emission.issuer) + prefix.encode() + tag.encode()
     cached = _suppliers.get(key)
     if cached is None:
-        cached = _suppliers[key] = _party(
-            "cac:AccountingSupplierParty", emission.issuer, emission, supplier=True
-        )
+        cached = _suppliers[key] = _party(tag, emission.issuer, emission, supplier=True)
         if len(_suppliers) > 256:
             _suppliers.popitem(last=False)
     return cached

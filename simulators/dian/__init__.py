@@ -58,8 +58,6 @@ from simulators.dian.answers import (
 )
 from simulators.dian.documents import (
     DUPLICATE_ERROR,
-    KIND_NAMES,
-    KINDS,
     MAX_BATCH,
     OK_DESCRIPTION,
     REJECTED_DESCRIPTION,
@@ -70,6 +68,7 @@ from simulators.dian.documents import (
     certificate_nit,
     content_errors,
     display_number,
+    document_type,
     registered_software,
     signature_errors,
     unzip,
@@ -115,7 +114,8 @@ class DianSimulator:
                 file_name=base,
             ), None
         root_name = etree.QName(root).localname
-        if root_name not in ROOTS:
+        dian_type = document_type(root) if root_name in ROOTS else None
+        if dian_type is None:
             return Result(
                 status_code="99",
                 description=REJECTED_DESCRIPTION,
@@ -126,7 +126,9 @@ class DianSimulator:
         text = functools.partial(root.findtext, namespaces=NS)
         number = text("cbc:ID") or ""
         key = (text("cbc:UUID") or "").lower()
-        supplier = text("cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or ""
+        # The issuer: the supplier party, or the customer party of a support document (the tenant buys).
+        issuer_party = "AccountingCustomerParty" if dian_type.purchase else "AccountingSupplierParty"
+        supplier = text(f"cac:{issuer_party}/cac:Party/cac:PartyTaxScheme/cbc:CompanyID") or ""
         caller_nit = certificate_nit(caller)
         provider = text(".//sts:SoftwareProvider/sts:ProviderID") or ""
         if caller_nit and caller_nit not in (supplier, provider):
@@ -153,8 +155,8 @@ class DianSimulator:
         errors = [f"Regla: ZB01, Rechazo: {e}" for e in xsd_errors(root)[:5]]
         if not errors:
             errors += signature_errors(data, self.state.settings.trust)
-        errors += content_errors(root, root_name, number, key, self.software)
-        kind_name = KIND_NAMES[root_name]
+        errors += content_errors(root, dian_type, number, key, self.software)
+        kind_name = dian_type.name
         shown = display_number(root, number)
         if any(", Rechazo:" in e for e in errors):
             result = Result(
@@ -175,7 +177,7 @@ class DianSimulator:
                 file_name=base,
             )
         result.application_response = self.answers.sign(application_response(root, key, result))
-        return result, Stored(xml=data, result=result, number=number, kind=KINDS[root_name])
+        return result, Stored(xml=data, result=result, number=number, kind=dian_type.kind)
 
     def publish(self, stored: Stored, *, payload: dict) -> None:
         """Make a judged document visible to GetStatus; accepted ones enter the ledger."""

@@ -104,21 +104,21 @@ def application_response(document, key: str, result: Result) -> bytes:
     sub(sender, cbc + "CompanyID", "800197268", schemeID="4", schemeName="31")
     sub(sub(sender, cac + "TaxScheme"), cbc + "ID", "01")
     receiver = sub(sub(root, cac + "ReceiverParty"), cac + "PartyTaxScheme")
+    # The issuer receives the answer: the customer party of a support document (05, 95).
+    code = document.findtext("cbc:InvoiceTypeCode", namespaces=NS) or document.findtext(
+        "cbc:CreditNoteTypeCode", namespaces=NS
+    )
+    issuer = "AccountingCustomerParty" if code in ("05", "95") else "AccountingSupplierParty"
     sub(
         receiver,
         cbc + "RegistrationName",
-        document.findtext(
-            "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:RegistrationName", namespaces=NS
-        )
+        document.findtext(f"cac:{issuer}/cac:Party/cac:PartyTaxScheme/cbc:RegistrationName", namespaces=NS)
         or "",
     )
     sub(
         receiver,
         cbc + "CompanyID",
-        document.findtext(
-            "cac:AccountingSupplierParty/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS
-        )
-        or "",
+        document.findtext(f"cac:{issuer}/cac:Party/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS) or "",
     )
     sub(sub(receiver, cac + "TaxScheme"), cbc + "ID", "01")
     response = sub(root, cac + "DocumentResponse")

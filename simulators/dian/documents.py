@@ -10,10 +10,11 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import hashlib
 import io
 import os
 import zipfile
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from importlib.resources import files
 from typing import Final
 
@@ -35,23 +36,114 @@ MAX_BATCH: Final = 50
 
 # DIAN's public habilitación range; outside production DIAN checks every CUFE with one test key.
 TEST_TECHNICAL_KEY: Final = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"
-RANGES: Final[dict[tuple[str, str], tuple[int, int, str]]] = {
-    # (resolution, prefix) -> (from, to, technical key)
-    ("18760000001", "SETP"): (990000000, 995000000, TEST_TECHNICAL_KEY),
+RANGES: Final[dict[tuple[str, str, str], tuple[int, int, str]]] = {
+    # (document type, resolution, prefix) -> (from, to, technical key): a resolution numbers one kind.
+    ("01", "18760000001", "SETP"): (990000000, 995000000, TEST_TECHNICAL_KEY),
+    ("20", "18760000001", "EPOS"): (1, 1000000, TEST_TECHNICAL_KEY),
+    ("05", "18760000001", "DSP"): (1, 1000000, TEST_TECHNICAL_KEY),
 }
 
-ROOTS: Final[dict[str, tuple[str, str]]] = {
-    # root element -> (XSD, rule prefix for the CUFE/CUDE and date rules)
-    "Invoice": ("UBL-Invoice-2.1.xsd", "FA"),
-    "CreditNote": ("UBL-CreditNote-2.1.xsd", "CA"),
-    "DebitNote": ("UBL-DebitNote-2.1.xsd", "DA"),
+ROOTS: Final[dict[str, str]] = {
+    "Invoice": "UBL-Invoice-2.1.xsd",
+    "CreditNote": "UBL-CreditNote-2.1.xsd",
+    "DebitNote": "UBL-DebitNote-2.1.xsd",
 }
-KIND_NAMES: Final = {
-    "Invoice": "Factura electrónica",
-    "CreditNote": "Nota crédito electrónica",
-    "DebitNote": "Nota débito electrónica",
+
+
+class DianType(msgspec.Struct, frozen=True):
+    """What DIAN expects of one document type (research/dian.md §1, §3.3; contracts/dian/SOURCES.md)."""
+
+    kind: str  # the ledger's kind
+    name: str  # how DIAN names it in its answer
+    prefix: str  # of the rule codes: FAD06, CAD06, DAD06, DEAD06, NAAD06, DSAD06, NSAD06
+    root: str
+    fiscal_id: str  # CUFE (technical key), CUDE (software PIN) or CUDS (PIN, IVA only)
+    profile: str  # cbc:ProfileID
+    numbered: bool = False  # sts:InvoiceControl with a resolution of this type
+    purchase: bool = False  # the issuer is the AccountingCustomerParty (support documents)
+    groups: tuple[str, ...] = ()  # mandatory extension groups (the POS document's)
+
+
+_SUPPORT_NOTE_PROFILE: Final = (
+    "DIAN 2.1: Nota de ajuste al documento soporte en adquisiciones efectuadas a sujetos no obligados a "
+    "expedir factura o documento equivalente"
+)
+TYPES: Final[dict[str, DianType]] = {
+    "01": DianType(
+        "invoice",
+        "Factura electrónica",
+        "FA",
+        "Invoice",
+        "CUFE",
+        "DIAN 2.1: Factura Electrónica de Venta",
+        True,
+    ),
+    "91": DianType(
+        "credit_note",
+        "Nota crédito electrónica",
+        "CA",
+        "CreditNote",
+        "CUDE",
+        "DIAN 2.1: Nota Crédito de Factura Electrónica de Venta",
+    ),
+    "92": DianType(
+        "debit_note",
+        "Nota débito electrónica",
+        "DA",
+        "DebitNote",
+        "CUDE",
+        "DIAN 2.1: Nota Débito de Factura Electrónica de Venta",
+    ),
+    "20": DianType(
+        "pos_invoice",
+        "Documento equivalente electrónico POS",
+        "DEA",
+        "Invoice",
+        "CUDE",
+        "DIAN 2.1: Documento Equivalente POS",
+        True,
+        groups=("FabricanteSoftware", "BeneficiosComprador", "PuntoVenta"),
+    ),
+    "94": DianType(
+        "credit_note",
+        "Nota de ajuste al documento equivalente",
+        "NAA",
+        "CreditNote",
+        "CUDE",
+        "DIAN 2.1: Nota de ajuste crédito al documento equivalente",
+    ),
+    "05": DianType(
+        "support_document",
+        "Documento soporte",
+        "DSA",
+        "Invoice",
+        "CUDS",
+        "DIAN 2.1: documento soporte en adquisiciones efectuadas a no obligados a facturar.",
+        True,
+        True,
+    ),
+    "95": DianType(
+        "credit_note",
+        "Nota de ajuste al documento soporte",
+        "NSA",
+        "CreditNote",
+        "CUDS",
+        _SUPPORT_NOTE_PROFILE,
+        purchase=True,
+    ),
 }
-KINDS: Final = {"Invoice": "invoice", "CreditNote": "credit_note", "DebitNote": "debit_note"}
+TYPE_CODES: Final = {"Invoice": "cbc:InvoiceTypeCode", "CreditNote": "cbc:CreditNoteTypeCode"}
+SUPPORT_OPERATIONS: Final = frozenset({"10", "11"})  # CustomizationID: seller resident / not resident
+
+
+def document_type(root: etree._Element) -> DianType | None:
+    """The DIAN type a document declares (the UBL DebitNote has no type code: 92), if DIAN has it
+    under that root."""
+    name = etree.QName(root).localname
+    code = root.findtext(TYPE_CODES[name], namespaces=NS) if name in TYPE_CODES else "92"
+    found = TYPES.get((code or "").strip())
+    return found if found is not None and found.root == name else None
+
 
 # Anexo 1.9 "Códigos de descuento": 00/01 discount (not) conditioned, 02/03 charge (not) conditioned.
 ADJUSTMENT_REASON_CODES: Final = {"false": frozenset({"00", "01"}), "true": frozenset({"02", "03"})}
@@ -83,7 +175,7 @@ def xsd_errors(root: etree._Element) -> list[str]:
     name = etree.QName(root).localname
     if name not in ROOTS and name not in ("ApplicationResponse", "AttachedDocument"):
         return [f"unknown root element {name}"]
-    xsd = ROOTS[name][0] if name in ROOTS else f"UBL-{name}-2.1.xsd"
+    xsd = ROOTS.get(name, f"UBL-{name}-2.1.xsd")
     schema = _schema(xsd)
     if schema.validate(root):
         return []
@@ -172,10 +264,10 @@ def signature_errors(data: bytes, trust_path: str | None) -> list[str]:
     return []
 
 
-def content_errors(root, root_name: str, number: str, key: str, software: dict[str, str]) -> list[str]:
-    """Software, SoftwareSecurityCode, range, CUFE/CUDE and issue date."""
+def content_errors(root, dian_type: DianType, number: str, key: str, software: dict[str, str]) -> list[str]:
+    """Software, SoftwareSecurityCode, profile, range, CUFE/CUDE/CUDS, issue date, mandatory groups."""
     text = functools.partial(root.findtext, namespaces=NS)
-    prefix = ROOTS[root_name][1]
+    prefix = dian_type.prefix
     errors = []
     software_id = text(".//sts:SoftwareProvider/sts:SoftwareID") or ""
     pin = software.get(software_id)
@@ -185,50 +277,82 @@ def content_errors(root, root_name: str, number: str, key: str, software: dict[s
         software_id, pin, number
     ):
         errors.append(f"Regla: {prefix}B27b, Rechazo: El código de seguridad del software no corresponde")
+    if text("cbc:ProfileID") != dian_type.profile:
+        errors.append(f"Regla: {prefix}B03, Rechazo: ProfileID no corresponde a {dian_type.profile!r}")
     environment = text("cbc:ProfileExecutionID") or ""
-    if root_name == "Invoice":
+    technical_key = pin
+    if dian_type.numbered:
         control = ".//sts:InvoiceControl/"
         resolution, range_prefix = (
             text(control + "sts:InvoiceAuthorization"),
             text(control + "sts:AuthorizedInvoices/sts:Prefix") or "",
         )
-        known = RANGES.get((resolution or "", range_prefix))
-        errors += _range_errors(number, range_prefix, known)
-        technical_key = TEST_TECHNICAL_KEY if environment == "2" else (known[2] if known else "")
-    else:
-        technical_key = pin
+        code = _type_code(dian_type)
+        known = RANGES.get((code, resolution or "", range_prefix))
+        errors += _range_errors(number, range_prefix, known, prefix)
+        if dian_type.fiscal_id == "CUFE":
+            technical_key = TEST_TECHNICAL_KEY if environment == "2" else (known[2] if known else "")
     try:
-        expected = recompute_cufe(root, root_name, technical_key, environment)
+        if dian_type.fiscal_id == "CUDS":
+            expected = recompute_cuds(root, pin, environment)
+        else:
+            expected = recompute_cufe(root, dian_type.root, technical_key, environment)
     except (InvalidOperation, ValueError):
         expected = None
     if expected != key:
         errors.append(
-            f"Regla: {prefix}D06, Rechazo: Valor del {'CUFE' if root_name == 'Invoice' else 'CUDE'} "
-            "no está calculado correctamente."
+            f"Regla: {prefix}D06, Rechazo: Valor del {dian_type.fiscal_id} no está calculado correctamente."
         )
+    if root.find("cbc:UUID", NS) is not None and root.find("cbc:UUID", NS).get("schemeName") != (
+        f"{dian_type.fiscal_id}-SHA384"
+    ):
+        errors.append(f"Regla: {prefix}D07, Rechazo: UUID@schemeName debe ser {dian_type.fiscal_id}-SHA384")
+    if dian_type.purchase and text("cbc:CustomizationID") not in SUPPORT_OPERATIONS:
+        errors.append(
+            f"Regla: {prefix}D02, Rechazo: CustomizationID debe ser 10 (residente) u 11 (no residente)"
+        )
+    errors += _group_errors(root, dian_type)
     errors += _date_errors(root, prefix)
     errors += adjustment_errors(root, prefix)
-    errors += _note_errors(root, root_name)
+    errors += _note_errors(root, dian_type)
     errors += party_errors(root, prefix)
     return errors
 
 
-def _range_errors(number: str, prefix: str, known: tuple[int, int, str] | None) -> list[str]:
+def _type_code(dian_type: DianType) -> str:
+    return next(code for code, t in TYPES.items() if t is dian_type)
+
+
+def _group_errors(root, dian_type: DianType) -> list[str]:
+    """The POS document's groups, each a UBLExtension with Name/Value pairs (codes: the simulator's)."""
+    errors = []
+    for group in dian_type.groups:
+        found = root.find(f"ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/{{*}}{group}", NS)
+        names = [] if found is None else [e.text for e in found.iter() if etree.QName(e).localname == "Name"]
+        values = [] if found is None else [e for e in found.iter() if etree.QName(e).localname == "Value"]
+        if not names or len(names) != len(values) or not all((v.text or "").strip() for v in values):
+            errors.append(
+                f"Regla: {dian_type.prefix}X01, Rechazo: Grupo {group} no informado o con valores vacíos"
+            )
+    return errors
+
+
+def _range_errors(number: str, prefix: str, known: tuple[int, int, str] | None, rule: str) -> list[str]:
     """FAB05b: the resolution is not one of the issuer's; FAD05*: the number is not prefix +
     a consecutive inside From..To (the letters a/c are this simulator's reading: README)."""
     if known is None:
         return [
-            "Regla: FAB05b, Rechazo: Número de la resolución que autoriza la numeración no corresponde "
+            f"Regla: {rule}B05b, Rechazo: Número de la resolución que autoriza la numeración no corresponde "
             "a un número de resolución de este contribuyente emisor para este Proveedor de Autorización"
         ]
     consecutive = number.removeprefix(prefix)
     if not number.startswith(prefix) or not consecutive.isdigit():
         return [
-            f"Regla: FAD05a, Rechazo: El número {number} no está formado por el prefijo {prefix} y un consecutivo"
+            f"Regla: {rule}D05a, Rechazo: El número {number} no está formado por el prefijo {prefix} y un consecutivo"
         ]
     if not known[0] <= int(consecutive) <= known[1]:
         return [
-            f"Regla: FAD05c, Rechazo: El consecutivo {consecutive} no está dentro del rango de numeración "
+            f"Regla: {rule}D05c, Rechazo: El consecutivo {consecutive} no está dentro del rango de numeración "
             f"autorizado ({known[0]}–{known[1]})"
         ]
     return []
@@ -286,9 +410,10 @@ def adjustment_errors(root, prefix: str) -> list[str]:
     return errors
 
 
-def _note_errors(root, root_name: str) -> list[str]:
+def _note_errors(root, dian_type: DianType) -> list[str]:
     """A note's concept (DiscrepancyResponse/ResponseCode) from the Anexo 1.9 list: CBE03/DBE03
     (codes chosen by the simulator, README)."""
+    root_name = dian_type.root
     if root_name not in NOTE_CONCEPTS:
         return []
     code = root.findtext("cac:DiscrepancyResponse/cbc:ResponseCode", namespaces=NS)
@@ -346,6 +471,37 @@ def recompute_cufe(root, root_name: str, technical_key: str, environment: str) -
         key=technical_key,
         environment=environment,
     )
+
+
+def recompute_cuds(root, software_pin: str, environment: str) -> str:
+    """CUDS from the XML by the Anexo's formula (DSNO V1.1; research/dian.md §1.4): NumDS, FecDS,
+    HorDS, ValDS, "01", ValImp (IVA only), ValTol, the seller (NumSNO, AccountingSupplierParty), the
+    buyer (NITABS, AccountingCustomerParty), the software PIN, TipoAmb; amounts truncated to cents."""
+    text = functools.partial(root.findtext, namespaces=NS)
+    iva = Decimal(0)
+    for tax_total in root.iterfind("cac:TaxTotal", NS):
+        if tax_total.findtext("cac:TaxSubtotal/cac:TaxCategory/cac:TaxScheme/cbc:ID", namespaces=NS) == "01":
+            iva = Decimal(tax_total.findtext("cbc:TaxAmount", namespaces=NS) or "0")
+            break
+
+    def cents(value: Decimal | str) -> str:
+        return format(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_DOWN), "f")
+
+    party = "cac:{}/cac:Party/cac:PartyTaxScheme/cbc:CompanyID"
+    fields = (
+        text("cbc:ID") or "",
+        text("cbc:IssueDate") or "",
+        text("cbc:IssueTime") or "",
+        cents(text("cac:LegalMonetaryTotal/cbc:LineExtensionAmount") or "0"),
+        "01",
+        cents(iva),
+        cents(text("cac:LegalMonetaryTotal/cbc:PayableAmount") or "0"),
+        text(party.format("AccountingSupplierParty")) or "",
+        text(party.format("AccountingCustomerParty")) or "",
+        software_pin,
+        environment,
+    )
+    return hashlib.sha384("".join(fields).encode()).hexdigest()
 
 
 def display_number(root, number: str) -> str:

@@ -9,13 +9,22 @@ import base64
 import itertools
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from adapters.apidian import ID_TYPE_IDS, TAX_IDS, ApidianAdapter, classify_error, parse_response
+from adapters.apidian import (
+    DOCUMENTS,
+    ID_TYPE_IDS,
+    TAX_IDS,
+    ApidianAdapter,
+    classify_error,
+    document_of,
+    parse_response,
+)
 from adapters.base import (
     Account,
     Ambiguous,
@@ -29,13 +38,17 @@ from adapters.base import (
     adapter_class,
 )
 from canonical import dian
+from canonical.document import Address, Issuer
 from contracts import example, example_names, request_errors
 from contracts.apidian import codes_by_id
 
 PROVIDER = "apidian"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BASE = "http://127.0.0.1:9/api/ubl2.1"  # never reached: respx answers
 TOKEN = "3f1c0e9a7b5d4c2e8f6a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e"
 SOFTWARE_PIN = "75315"  # the simulator's configured software PIN (contracts/apidian/README.md)
+EQDOCS_PIN = "86420"  # its equivalent-documents software PIN
+SUPPORT_PIN = "97531"  # its support-document software PIN
 CUFE = example("apidian", "invoice.200.accepted")["body"]["cufe"]
 
 RANGES = {
@@ -50,8 +63,26 @@ RANGES = {
     ),
     "credit_note": NumberingRange(name="nc", kinds=["credit_note"], prefix="NC", from_=1, to=99999999),
     "debit_note": NumberingRange(name="nd", kinds=["debit_note"], prefix="ND", from_=1, to=99999999),
+    "pos_invoice": NumberingRange(
+        name="epos", kinds=["pos_invoice"], prefix="EPOS", resolution="18760000001", from_=1, to=1000000
+    ),
+    "support_document": NumberingRange(
+        name="dsp", kinds=["support_document"], prefix="DSP", resolution="18760000001", from_=1, to=1000000
+    ),
 }
-_numbers = itertools.count(990000101)
+_numbers = itertools.count(101)
+_invoice_numbers = itertools.count(990000101)
+# The POS document sends the issuer's postal code (EqDocRequest postal_zone_code).
+ISSUER = Issuer(
+    country="CO",
+    party_type="company",
+    id_type="NIT",
+    id_number="900373115",
+    check_digit="3",
+    name="ACME Colombia SAS",
+    tax_responsibilities=["O-13"],
+    address=Address(line="Carrera 7 # 71-21", city_code="11001", postal_code="110231", country="CO"),
+)
 
 
 def as_debit_note(raw: dict[str, Any]) -> None:
@@ -59,24 +90,45 @@ def as_debit_note(raw: dict[str, Any]) -> None:
     raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
 
 
+def as_pos_note(raw: dict[str, Any]) -> None:
+    raw["reference"].update(number="EPOS1", kind="pos_invoice")
+
+
+def as_support_note(raw: dict[str, Any]) -> None:
+    raw["reference"].update(number="DSP1", kind="support_document")
+    raw["supplier"] = json.loads((EXAMPLES / "co-support-document.json").read_bytes())["supplier"]
+    del raw["customer"]
+
+
+# APIDIAN document -> (example, edit)
 KIND_EXAMPLES = {
     "invoice": ("co-invoice", None),
     "credit_note": ("co-credit-note", None),
     "debit_note": ("co-credit-note", as_debit_note),
+    "pos_invoice": ("co-pos-invoice", None),
+    "pos_credit_note": ("co-credit-note", as_pos_note),
+    "support_document": ("co-support-document", None),
+    "support_adjustment_note": ("co-credit-note", as_support_note),
 }
 
 
 def numbered(emission: Emission, consecutive: int | None = None) -> Emission:
     """The emission with the gateway's number from the kind's range, as dispatch hands it over."""
     numbering = RANGES[emission.document.kind]
-    consecutive = consecutive or next(_numbers)
+    consecutive = consecutive or next(_invoice_numbers if numbering.name == "setp" else _numbers)
     return msgspec.structs.replace(
         emission, number=f"{numbering.prefix}{consecutive}", consecutive=consecutive, numbering=numbering
     )
 
 
 def apidian(base_url: str = BASE, token: str = TOKEN, timeout_s: float = 5.0, **extra: str) -> ApidianAdapter:
-    credentials = {"token": token, "software_pin": SOFTWARE_PIN, **extra}
+    credentials = {
+        "token": token,
+        "software_pin": SOFTWARE_PIN,
+        "software_pin_eqdocs": EQDOCS_PIN,
+        "software_pin_support_document": SUPPORT_PIN,
+        **extra,
+    }
     return ApidianAdapter(
         Account(
             name="apidian",
@@ -106,16 +158,17 @@ def invoice(make_emission) -> Emission:
 def test_registered_with_capabilities():
     cls = adapter_class("apidian")
     assert cls is ApidianAdapter
-    assert cls.countries == {"CO"} and cls.kinds == set(KIND_EXAMPLES) and cls.numbering == "ours"
+    assert cls.countries == {"CO"} and cls.numbering == "ours"
+    assert cls.kinds == {"invoice", "credit_note", "debit_note", "pos_invoice", "support_document"}
 
 
 @pytest.mark.parametrize("kind", sorted(KIND_EXAMPLES))
 def test_payload_validates_and_matches_golden(kind, adapter, golden, make_emission, wire_json):
     stem, edit = KIND_EXAMPLES[kind]
-    emission = numbered(make_emission(stem, edit=edit), 990000001 if kind == "invoice" else 1)
-    assert emission.document.kind == kind
+    emission = numbered(make_emission(stem, edit=edit, issuer=ISSUER), 990000001 if kind == "invoice" else 1)
+    assert document_of(emission.document) == kind
     payload = wire_json(adapter.build_payload(emission))
-    assert request_errors("apidian", kind, payload) == {}
+    assert request_errors("apidian", DOCUMENTS[kind].schema, payload) == {}
     golden(f"apidian/{kind}", payload)
 
 
@@ -620,7 +673,7 @@ async def live(simulator):
 @pytest.mark.parametrize("kind", sorted(KIND_EXAMPLES))
 async def test_simulator_emit_status_and_find(kind, live, simulator, make_emission):
     stem, edit = KIND_EXAMPLES[kind]
-    emission = numbered(make_emission(stem, edit=edit, fixed_date=False))
+    emission = numbered(make_emission(stem, edit=edit, issuer=ISSUER, fixed_date=False))
     outcome = await live.emit(emission)
     assert outcome.status == "accepted", outcome.authority
     assert outcome.fiscal_id == live.fiscal_id(emission)  # the simulator computes DIAN's CUFE/CUDE too
@@ -747,3 +800,82 @@ async def test_simulator_test_set_then_status_by_zip_key(simulator, make_emissio
     polled = await instance.status(outcome.ref)
     assert polled.status == "accepted" and polled.fiscal_id == instance.fiscal_id(emission)
     await instance.aclose()
+
+
+# -- POS and support documents ------------------------------------------------------------------------
+
+
+def test_support_document_names_the_seller_and_its_residency(adapter, make_emission):
+    def foreign(raw):
+        raw["supplier"].update(id_type="FOREIGN_ID")
+        raw["supplier"]["address"] = {"line": "5th Avenue 100", "postal_code": "10001", "country": "US"}
+
+    emission = numbered(make_emission("co-support-document", issuer=ISSUER))
+    payload = adapter.build_payload(emission)
+    assert "customer" not in payload and payload["seller"]["identification_number"] == "1020304050"
+    assert payload["seller"]["postal_zone_code"] == "050021" and payload["type_operation_id"] == 23
+    payload = adapter.build_payload(
+        numbered(make_emission("co-support-document", edit=foreign, issuer=ISSUER))
+    )
+    assert payload["type_operation_id"] == 24  # No Residente (DIAN CustomizationID 11)
+
+
+def test_support_document_cuds_is_dians_formula(adapter, make_emission):
+    emission = numbered(make_emission("co-support-document", issuer=ISSUER), 7)
+    expected = dian.cuds(
+        number="DSP7",
+        issue_date="2026-11-24",
+        issue_time="10:30:00-05:00",
+        line_extension="990000.00",
+        iva="0",
+        payable="990000.00",
+        seller_id="1020304050",
+        buyer_id="900373115",
+        software_pin=SUPPORT_PIN,
+        environment="2",
+    )
+    assert adapter.fiscal_id(emission) == expected
+
+
+@pytest.mark.parametrize(
+    ("stem", "edit", "path", "rule"),
+    [
+        (
+            "co-support-document",
+            lambda raw: raw["supplier"].pop("phone"),
+            "supplier.phone",
+            "apidian-seller-required",
+        ),
+        (
+            "co-pos-invoice",
+            lambda raw: raw.pop("point_of_sale"),
+            "point_of_sale",
+            "apidian-pos-point-of-sale",
+        ),
+        ("co-credit-note", lambda raw: (as_pos_note(raw), as_debit_note(raw)), "kind", "apidian-kind"),
+    ],
+)
+def test_what_apidian_cannot_send_for_the_new_kinds(stem, edit, path, rule, adapter, make_emission):
+    with pytest.raises(Unsupported) as info:
+        adapter.build_payload(numbered(make_emission(stem, edit=edit, issuer=ISSUER)))
+    assert (path, rule) in [(i.path, i.rule) for i in info.value.issues]
+
+
+def test_pos_document_needs_the_issuers_postal_code(adapter, make_emission):
+    with pytest.raises(Misconfigured) as info:
+        adapter.build_payload(numbered(make_emission("co-pos-invoice")))  # issuer without an address
+    assert info.value.code == "issuer-postal-code"
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "key"),
+    [
+        ("eqdoc.200.accepted", "pos_invoice", "cufe"),
+        ("support-document.200.accepted", "support_document", "cuds"),
+        ("sd-credit-note.200.accepted", "support_adjustment_note", "cuds"),
+    ],
+)
+def test_new_endpoints_answer_their_hash_under_their_key(name, kind, key):
+    body = example("apidian", name)["body"]
+    outcome = parse_response(body, kind=kind)
+    assert outcome.status == "accepted" and outcome.fiscal_id == body[key]

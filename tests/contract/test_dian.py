@@ -77,14 +77,21 @@ def fixed(doc):
 # -- golden UBL and registry -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["invoice", "credit_note", "debit_note"])
+MAKERS = {
+    "invoice": lambda: ds.document("co-invoice"),
+    "credit_note": lambda: ds.document("co-credit-note"),
+    "debit_note": ds.debit_note,
+    "pos_invoice": lambda: ds.document("co-pos-invoice"),
+    "pos_credit_note": ds.pos_credit_note,
+    "support_document": lambda: ds.document("co-support-document"),
+    "support_adjustment_note": ds.support_adjustment_note,
+}
+
+
+@pytest.mark.parametrize("kind", list(MAKERS))
 def test_unsigned_ubl_matches_golden(kind: str, request: pytest.FixtureRequest) -> None:
-    doc = {
-        "invoice": lambda: ds.document("co-invoice"),
-        "credit_note": lambda: ds.document("co-credit-note"),
-        "debit_note": ds.debit_note,
-    }[kind]()
-    emission = ds.emission(fixed(doc), consecutive=ds.RANGES[kind].from_)
+    doc = MAKERS[kind]()
+    emission = ds.emission(fixed(doc), consecutive=ds.RANGES[doc.kind].from_)
     built = build_document(emission, ds.software(), "test")
     text = etree.tostring(built.root, pretty_print=True, encoding="unicode")
     path = GOLDEN / f"{kind}.xml"
@@ -99,7 +106,8 @@ def test_unsigned_ubl_matches_golden(kind: str, request: pytest.FixtureRequest) 
 
 def test_registered_under_its_entry_point() -> None:
     assert adapter_class("dian") is DianAdapter
-    assert DianAdapter.numbering == "ours" and DianAdapter.kinds == {"invoice", "credit_note", "debit_note"}
+    assert DianAdapter.numbering == "ours"
+    assert DianAdapter.kinds == {"invoice", "credit_note", "debit_note", "pos_invoice", "support_document"}
 
 
 def test_missing_credentials_are_misconfigured() -> None:
@@ -311,13 +319,9 @@ async def live(sim, dian_pki):
     await instance.aclose()
 
 
-@pytest.mark.parametrize(
-    "make",
-    [lambda: ds.document("co-invoice"), lambda: ds.document("co-credit-note"), ds.debit_note],
-    ids=["invoice", "credit_note", "debit_note"],
-)
-async def test_simulator_accepts_each_kind_and_answers_status(live, state, make) -> None:
-    emission = ds.emission(make())
+@pytest.mark.parametrize("kind", list(MAKERS))
+async def test_simulator_accepts_each_kind_and_answers_status(live, state, kind) -> None:
+    emission = ds.emission(MAKERS[kind]())
     outcome = await live.emit(emission)
     assert outcome.status == "accepted", outcome.authority
     assert outcome.fiscal_id == live.fiscal_id(emission)
@@ -334,13 +338,19 @@ async def test_simulator_accepts_every_optional_block(live, state) -> None:
     assert outcome.status == "accepted", outcome.authority
 
 
-async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki) -> None:
-    outcome = await live.emit(ds.emission(ds.document("co-invoice")))
+@pytest.mark.parametrize(("kind", "sender"), [("invoice", "900373115"), ("support_document", "900373115")])
+async def test_simulator_fetches_xml_and_attached_document(sim, live, state, dian_pki, kind, sender) -> None:
+    """The container's sender is the issuer: the supplier of an invoice, the buyer of a support
+    document (its AccountingCustomerParty); the receiver is the other party."""
+    outcome = await live.emit(ds.emission(MAKERS[kind]()))
     fresh = DianAdapter(account(dian_pki, url=sim.url("dian") + "/WcfDianCustomerServices.svc"))
     assert await fresh.fetch_xml(outcome.ref) == outcome.xml  # GetXmlByDocumentKey, not memory
     attached = etree.fromstring(await fresh.fetch_attached(outcome.ref))
     assert xsd_errors(attached) == []
     assert attached.findtext(".//cac:ResultOfVerification/cbc:ValidationResultCode", namespaces=NS) == "02"
+    assert attached.findtext("cac:SenderParty/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS) == sender
+    receiver = attached.findtext("cac:ReceiverParty/cac:PartyTaxScheme/cbc:CompanyID", namespaces=NS)
+    assert receiver == ("900123456" if kind == "invoice" else "1020304050")
     await fresh.aclose()
 
 
@@ -445,6 +455,7 @@ def _with_adjustments(doc):
 
 
 _ALLOWANCE = "cac:AllowanceCharge/"
+_POS_GROUP = "ext:UBLExtensions/ext:UBLExtension/ext:ExtensionContent/{{*}}{}"
 
 
 @pytest.mark.parametrize(
@@ -478,15 +489,22 @@ _ALLOWANCE = "cac:AllowanceCharge/"
         # note concepts: credit 1-6, debit 1-4
         ("credit_note", _set("cac:DiscrepancyResponse/cbc:ResponseCode", "7"), "CBE03"),
         ("debit_note", _set("cac:DiscrepancyResponse/cbc:ResponseCode", "5"), "DBE03"),
+        # the POS document: its groups, its CUDE, its own range (a resolution numbers one kind)
+        ("pos_invoice", _drop(_POS_GROUP.format("PuntoVenta")), "DEAX01"),
+        ("pos_invoice", _drop(_POS_GROUP.format("FabricanteSoftware")), "DEAX01"),
+        ("pos_invoice", _set("cac:LegalMonetaryTotal/cbc:PayableAmount", "52873.00"), "DEAD06"),
+        ("pos_invoice", _set(".//sts:InvoiceControl/sts:AuthorizedInvoices/sts:Prefix", "SETP"), "DEAB05b"),
+        ("pos_invoice", _set("cbc:ProfileID", "DIAN 2.1: Factura Electrónica de Venta"), "DEAB03"),
+        ("pos_credit_note", _set("cac:LegalMonetaryTotal/cbc:PayableAmount", "1.00"), "NAAD06"),
+        # the support document: CUDS over the seller then the buyer, IVA only; its operation type
+        ("support_document", _set(_SUPPLIER + "cac:PartyTaxScheme/cbc:CompanyID", "1020304051"), "DSAD06"),
+        ("support_document", _set("cbc:CustomizationID", "20"), "DSAD02"),
+        ("support_document", _set("cbc:UUID", "0" * 96), "DSAD06"),
+        ("support_adjustment_note", _set("cac:LegalMonetaryTotal/cbc:LineExtensionAmount", "1.00"), "NSAD06"),
     ],
 )
 async def test_simulator_rejects_each_broken_rule(live, state, make, edit, rule) -> None:
-    doc = {
-        "invoice": lambda: ds.document("co-invoice"),
-        "adjusted": lambda: _with_adjustments(ds.document("co-invoice")),
-        "credit_note": lambda: ds.document("co-credit-note"),
-        "debit_note": ds.debit_note,
-    }[make]()
+    doc = {**MAKERS, "adjusted": lambda: _with_adjustments(ds.document("co-invoice"))}[make]()
     codes, answer = await _send_broken(live, ds.emission(doc), edit)
     assert rule in codes, answer.rejections
     assert answer.status_code == "99"

@@ -113,6 +113,25 @@ to = 99999999
 """
 
 
+def pos_and_support_numbering(first: int) -> str:
+    """The POS and support-document ranges (their own resolution each, DIAN's test prefixes) from
+    `first`: the simulator knows EPOS and DSP 1..1000000 under resolution 18760000001."""
+    return "".join(
+        f"""
+[[tenants.numbering]]
+name = "{name}"
+kinds = ["{kind}"]
+prefix = "{prefix}"
+resolution = "18760000001"
+from = {first}
+to = {first + 9_999}
+valid_from = 2019-01-19
+valid_to = 2030-01-19
+"""
+        for name, kind, prefix in (("epos", "pos_invoice", "EPOS"), ("dsp", "support_document", "DSP"))
+    )
+
+
 def account(
     name: str,
     provider: str,

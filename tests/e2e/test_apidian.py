@@ -11,7 +11,15 @@ import pytest
 
 from canonical import dian
 from e2e.documents import as_debit_note, settled, wait_for
-from e2e.tenants import CO_ISSUER, KOYWE_CREDENTIALS, account, dian_numbering, dispatch, tenant
+from e2e.tenants import (
+    CO_ISSUER,
+    KOYWE_CREDENTIALS,
+    account,
+    dian_numbering,
+    dispatch,
+    pos_and_support_numbering,
+    tenant,
+)
 
 KEY = "e2e-apidian-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -20,13 +28,20 @@ TECHNICAL_KEY = "fc8eac422eba16e22ffd8c6f94b3f40a6e38162c"  # the simulator's (D
 TENANTS = "\n".join(
     (
         tenant("apidian-co", "ACME Colombia SAS", key_env="E2E_APIDIAN_KEY"),
-        CO_ISSUER,
+        # APIDIAN's POS request carries the issuer's postal code (postal_zone_code)
+        CO_ISSUER.replace('department_code = "11",', 'department_code = "11", postal_code = "110231",'),
         dispatch(),
         dian_numbering(990600000, notes="A"),  # a slice no other suite uses
+        pos_and_support_numbering(900),
         account(
             "apidian-main",
             "apidian",
-            {"token": "e2e-apidian-api-token", "software_pin": "75315"},
+            {
+                "token": "e2e-apidian-api-token",
+                "software_pin": "75315",
+                "software_pin_eqdocs": "86420",  # the simulator's equivalent-documents software
+                "software_pin_support_document": "97531",
+            },
         ),
         account("koywe-backup", "koywe", KOYWE_CREDENTIALS),
         """
@@ -66,6 +81,27 @@ def test_every_kind_is_issued_under_our_number(gw, sims, example_bytes):
         assert issued is not None and issued.number == doc["number"]
         sent = issued.payload
         assert f"{sent['prefix']}{sent['number']}" == doc["number"]  # APIDIAN took the gateway's number
+
+
+def test_pos_and_support_documents_are_issued_with_their_cude_and_cuds(gw, sims, example_bytes):
+    """POST /eqdoc and /support-document under the gateway's numbers, each from its own range; the
+    support document names the seller, not a customer."""
+    for example, endpoint_type, prefix in (
+        ("co-pos-invoice", 15, "EPOS"),
+        ("co-support-document", 11, "DSP"),
+    ):
+        r = gw.client.post("/v1/documents", content=example_bytes[example], headers=AUTH)
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert (doc["status"], doc["account"], doc["number"]) == (
+            "accepted",
+            "apidian-main",
+            f"{prefix}900",
+        ), doc
+        sent = sims.states["apidian"].issued(doc["fiscal_id"]).payload
+        assert sent["type_document_id"] == endpoint_type
+    seller = sims.states["apidian"].issued(doc["fiscal_id"]).payload["seller"]
+    assert seller["identification_number"] == "1020304050"  # the tenant buys from the seller
 
 
 def test_invoice_cufe_is_dians_formula_over_our_totals(gw, sims, example_bytes):

@@ -47,7 +47,7 @@ def test_demo_tells_the_story_and_cleans_up(stop, flags):
     assert not data.exists()
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
-    for step in range(1, 9):
+    for step in range(1, 10):
         assert f"▶ {step}." in out
     # the providers that can carry the canonical invoice accepted it; FacEPro and SmartApp have no
     # field for its credit terms (and SmartApp none for address codes): refused, never dropped
@@ -62,6 +62,9 @@ def test_demo_tells_the_story_and_cleans_up(stop, flags):
     assert "[co-nit-check-digit]" in out
     assert "smartbill:unavailable" in out and re.search(r"SV factura\s+hacienda\s+accepted", out)
     assert re.search(r"SV CCF\s+hacienda\s+accepted\s+DTE-03-M001P001-", out)
+    for account in ("dian", "apidian"):  # each with its own range: EPOS, DSP
+        assert re.search(rf"POS document\s+{account}\s+accepted\s+EPOS", out), account
+        assert re.search(rf"support document\s+{account}\s+accepted\s+DSP", out), account
     assert "signed UBL" in out
     saved = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".xml")]
     assert len(saved) == 2 and all(p.exists() for p in saved)  # still there after the demo ended

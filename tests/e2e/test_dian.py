@@ -11,7 +11,15 @@ import pytest
 from lxml import etree
 
 from e2e.documents import as_debit_note, referencing, settled, wait_for
-from e2e.tenants import CO_ISSUER, account, dian_account, dian_numbering, dispatch, tenant
+from e2e.tenants import (
+    CO_ISSUER,
+    account,
+    dian_account,
+    dian_numbering,
+    dispatch,
+    pos_and_support_numbering,
+    tenant,
+)
 from simulators.dian import xsd_errors
 from simulators.pki import generate
 
@@ -25,6 +33,7 @@ TENANTS = "\n".join(
         CO_ISSUER,
         dispatch(),
         dian_numbering(990800000, notes="D"),  # a slice no other suite uses
+        pos_and_support_numbering(800),
         dian_account("dian-direct", env="E2E_DIAN"),
         dian_account("dian-habilitacion", env="E2E_DIAN", test_set_id="0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"),
         account(
@@ -88,6 +97,49 @@ def test_every_kind_is_accepted_under_our_number_and_its_xml_served(gw, sims, ex
         assert root.findtext("{*}UUID") == doc["fiscal_id"]
 
 
+def test_pos_and_support_documents_and_their_notes_are_accepted(gw, sims, example_bytes):
+    """The POS equivalent document (20) and its adjustment note (94), the support document (05) and its
+    adjustment note (95): numbered from their own ranges, accepted after the simulator's checks."""
+    issued = {}
+    for kind, prefix, code in (("co-pos-invoice", "EPOS", "20"), ("co-support-document", "DSP", "05")):
+        r = gw.client.post(
+            "/v1/documents", content=example_bytes[kind], headers=AUTH, params={"provider": "dian-direct"}
+        )
+        assert r.status_code == 201, r.text
+        doc = r.json()
+        assert (doc["status"], doc["provider"]) == ("accepted", "dian"), doc
+        assert doc["number"] == f"{prefix}800"
+        xml = gw.client.get(f"/v1/documents/{doc['id']}/xml", headers=AUTH)
+        root = etree.fromstring(xml.content)
+        assert root.findtext("{*}InvoiceTypeCode") == code and root.findtext("{*}UUID") == doc["fiscal_id"]
+        assert sims.states["dian"].issued(doc["fiscal_id"]).kind == doc["kind"]
+        issued[doc["kind"]] = doc
+    notes = {
+        "pos_invoice": ("94", {}),
+        "support_document": (
+            "95",
+            {"supplier": json.loads(example_bytes["co-support-document"])["supplier"]},
+        ),
+    }
+    for kind, (code, parties) in notes.items():
+        raw = json.loads(referencing(example_bytes["co-credit-note"], issued[kind]))
+        raw["reference"]["kind"] = kind
+        if parties:
+            del raw["customer"]
+            raw.update(parties)
+        r = gw.client.post(
+            "/v1/documents",
+            content=json.dumps(raw).encode(),
+            headers=AUTH,
+            params={"provider": "dian-direct"},
+        )
+        assert r.status_code == 201, r.text
+        note = r.json()
+        assert note["status"] == "accepted", note
+        root = etree.fromstring(gw.client.get(f"/v1/documents/{note['id']}/xml", headers=AUTH).content)
+        assert root.findtext("{*}CreditNoteTypeCode") == code
+
+
 def test_habilitacion_test_set_is_pending_then_accepted_by_polling(gw, sims, example_bytes):
     """SendTestSetAsync answers a ZipKey; the gateway polls GetStatusZip (98 first) until DIAN's verdict."""
     raw = json.loads(example_bytes["co-invoice"])
@@ -110,6 +162,8 @@ def test_habilitacion_test_set_is_pending_then_accepted_by_polling(gw, sims, exa
 def test_preview_shows_the_signed_ubl(gw, example_bytes):
     providers = {p["account"]: p for p in gw.client.get("/v1/providers", headers=AUTH).json()}
     assert (providers["dian-direct"]["provider"], providers["dian-direct"]["numbering"]) == ("dian", "ours")
+    assert {"pos_invoice", "support_document"} <= set(providers["dian-direct"]["kinds"])
+    assert {"pos_invoice", "support_document"} <= set(providers["apidian-backup"]["kinds"])
     r = gw.client.post(
         "/v1/documents/preview?provider=dian-direct", content=example_bytes["co-invoice"], headers=AUTH
     )

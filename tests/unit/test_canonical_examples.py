@@ -54,3 +54,28 @@ def test_amounts_stay_decimal_on_the_wire(example_bytes):
     encoded = msgspec.json.decode(msgspec.json.encode(t))
     assert encoded["payable"] == "358050.00"  # a decimal string, never a float
     assert encoded["taxes"][0]["rate"] == "19"
+
+
+def test_co_pos_invoice_totals_by_hand(example_bytes):
+    doc, t = prepare(example_bytes["co-pos-invoice"])
+    # 2 × 4200 = 8400, INC 8 % = 672; 3 × 2500 = 7500, INC 8 % = 600; 30000, IVA 19 % = 5700
+    assert [lt.net for lt in t.lines] == [D("8400.00"), D("7500.00"), D("30000.00")]
+    by_tax = {x.tax: (x.taxable, x.amount) for x in t.taxes}
+    assert by_tax == {"INC": (D("15900.00"), D("1272.00")), "IVA": (D("30000.00"), D("5700.00"))}
+    assert t.line_extension == D("45900.00")
+    assert t.payable == D("52872.00")
+    assert doc.customer is None  # the final consumer
+    assert doc.point_of_sale is not None and doc.point_of_sale.buyer_benefits is not None
+    assert doc.point_of_sale.buyer_benefits.points == D("12")
+
+
+def test_co_support_document_totals_by_hand(example_bytes):
+    doc, t = prepare(example_bytes["co-support-document"])
+    # 850000 + 4 × 35000 = 990000, no IVA (a seller not responsible for IVA); ReteFuente 4 % = 39600,
+    # informational in Colombia: the payable stays 990000
+    assert t.line_extension == D("990000.00")
+    assert t.tax_total == D("0.00")
+    assert [(w.tax, w.amount) for w in t.withholdings] == [("ReteFuente", D("39600.00"))]
+    assert t.payable == D("990000.00")
+    assert doc.is_purchase and doc.customer is None
+    assert doc.supplier is not None and doc.supplier.id_number == "1020304050"

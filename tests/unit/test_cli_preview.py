@@ -135,3 +135,42 @@ def test_preview_exits_1_when_no_account_shown_can_take_it(capsys, examples_dir,
     assert main([*args, "--tenant", "acme-co", "--provider", "dian"]) == 1
     (dian,) = json.loads(capsys.readouterr().out)["payloads"]
     assert "certificate" in dian["error"]  # the environment names no real P12
+
+
+def test_preview_shows_the_pos_and_support_documents_ubl(capsys, examples_dir, monkeypatch, tmp_path):
+    """`pasarela preview` of each new example through direct DIAN: the signed UBL of its DIAN type,
+    numbered from its own range of the example tenants file."""
+    from simulators.pki import generate
+
+    pki = generate(tmp_path, nit="900373115", password="preview-p12")
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ACME_DIAN_P12_PATH", str(pki.p12))
+    monkeypatch.setenv("ACME_DIAN_P12_PASSWORD", pki.password)
+    for example, code, number in (("co-pos-invoice", "20", "EPOS1"), ("co-support-document", "05", "DSP1")):
+        args = [
+            "preview",
+            str(examples_dir / f"{example}.json"),
+            "--config",
+            str(examples_dir / "tenants.toml"),
+        ]
+        assert main([*args, "--tenant", "acme-co", "--provider", "dian"]) == 0
+        (dian,) = json.loads(capsys.readouterr().out)["payloads"]
+        assert f"<cbc:InvoiceTypeCode>{code}</cbc:InvoiceTypeCode>" in dian["payload"]
+        assert f"<cbc:ID>{number}</cbc:ID>" in dian["payload"]
+
+
+def test_preview_shows_the_apidian_pos_and_support_requests(capsys, examples_dir, monkeypatch):
+    """Through APIDIAN the same examples become POST /eqdoc and /support-document bodies."""
+    for name, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(name, value)
+    for example, type_document_id in (("co-pos-invoice", 15), ("co-support-document", 11)):
+        args = [
+            "preview",
+            str(examples_dir / f"{example}.json"),
+            "--config",
+            str(examples_dir / "tenants.toml"),
+        ]
+        assert main([*args, "--tenant", "acme-co", "--provider", "apidian"]) == 0
+        (apidian,) = json.loads(capsys.readouterr().out)["payloads"]
+        assert apidian["payload"]["type_document_id"] == type_document_id

@@ -58,7 +58,22 @@ def _documents():
         ds.rich_invoice(),
         ds.document("co-credit-note", customer=None),
         _awkward_invoice(AWKWARD),
+        ds.document("co-pos-invoice"),
+        _awkward_pos(AWKWARD),
+        ds.pos_credit_note(),
+        ds.document("co-support-document"),
+        ds.support_adjustment_note(),
     ]
+
+
+def _awkward_pos(text: str):
+    """The POS groups are written from user strings too (cashier, location, buyer's name)."""
+    doc = ds.document("co-pos-invoice")
+    benefits = msgspec.structs.replace(doc.point_of_sale.buyer_benefits, name=text, code=text)
+    pos = msgspec.structs.replace(
+        doc.point_of_sale, cashier=text, location=text, register_id=text, buyer_benefits=benefits
+    )
+    return msgspec.structs.replace(doc, point_of_sale=pos)
 
 
 def _is_canonical(data: bytes) -> bool:

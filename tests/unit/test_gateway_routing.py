@@ -87,3 +87,24 @@ def test_no_route_and_forced_unknown_account(co_invoice):
     with pytest.raises(RoutingError) as err:
         choose_chain([], ACCOUNTS, doc, totals, forced="fake")
     assert err.value.rule == "provider-unknown"
+
+
+def test_a_note_goes_only_to_accounts_that_emit_its_document(example_bytes):
+    """A credit note on a support document is DIAN's adjustment note 95: an account that cannot emit
+    support documents (FacePro here) cannot emit it either, and is refused with a clear error."""
+    import json
+
+    raw = json.loads(example_bytes["co-credit-note"])
+    raw["reference"]["kind"] = "support_document"
+    raw["supplier"] = json.loads(example_bytes["co-support-document"])["supplier"]
+    del raw["customer"]
+    doc, totals = prepare(json.dumps(raw).encode())
+    accounts = [
+        Account(name="facepro", provider="facepro", base_url="http://127.0.0.1:9"),
+        Account(name="dian", provider="dian", base_url="http://127.0.0.1:9"),
+    ]
+    route = Route(match=RouteMatch(country="CO"), chain=["facepro", "dian"])
+    assert names(choose_chain([route], accounts, doc, totals)) == ["dian"]
+    with pytest.raises(RoutingError) as err:
+        choose_chain([route], accounts, doc, totals, forced="facepro")
+    assert err.value.rule == "provider-cannot-emit"

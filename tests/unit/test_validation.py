@@ -203,3 +203,45 @@ def test_amount_magnitude_and_precision_are_bounded(co):
     assert ("lines[0].quantity", "amount-range") in found
     assert ("lines[1].unit_price", "decimals-max") in found
     assert ("lines[2].unit_price", "decimals-max") in found
+
+
+def test_purchase_documents_name_a_supplier_not_a_customer(co):
+    co["kind"] = "support_document"
+    assert errors_of(co) == [("customer", "customer-on-purchase"), ("supplier", "supplier-required")]
+    co["supplier"] = co.pop("customer")
+    co["supplier"]["check_digit"] = "1"
+    assert errors_of(co) == [("supplier.check_digit", "co-nit-check-digit")]
+
+
+def test_a_sale_names_no_supplier(co):
+    co["supplier"] = dict(co["customer"])
+    assert errors_of(co) == [("supplier", "supplier-on-sale")]
+
+
+def test_point_of_sale_only_on_pos_documents(example_bytes):
+    pos = json.loads(example_bytes["co-pos-invoice"])
+    pos["point_of_sale"]["buyer_benefits"]["points"] = "-1"
+    assert errors_of(pos) == [("point_of_sale.buyer_benefits.points", "buyer-benefits-points")]
+    pos["point_of_sale"]["buyer_benefits"]["points"] = "1"
+    pos["kind"] = "invoice"
+    assert ("point_of_sale", "point-of-sale-on-non-pos") in errors_of(pos)
+
+
+def test_adjustment_notes_reference_pos_and_support_documents(example_bytes):
+    note = json.loads(example_bytes["co-credit-note"])
+    note["reference"]["kind"] = "export_invoice"
+    assert errors_of(note) == [("reference.kind", "co-reference-kind")]
+    note["reference"]["kind"] = "pos_invoice"
+    prepare(json.dumps(note).encode())
+    anonymous = {k: v for k, v in note.items() if k != "customer"}  # the POS sale's final consumer
+    prepare(json.dumps(anonymous).encode())
+    assert errors_of({**anonymous, "reference": {**note["reference"], "kind": "invoice"}}) == [
+        ("customer", "customer-required")
+    ]
+    note["reference"]["kind"] = "support_document"  # the tenant bought: the seller is the supplier
+    assert errors_of(note) == [("customer", "customer-on-purchase"), ("supplier", "supplier-required")]
+    note["supplier"] = note.pop("customer")
+    prepare(json.dumps(note).encode())
+    note["kind"] = "debit_note"
+    note["reason"] = {"code": "interest"}
+    assert errors_of(note) == [("kind", "co-support-document-debit-note")]
