@@ -240,7 +240,7 @@ class DocumentController(Controller):
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> Response[bytes]:
         """The printable representation: the gateway's own for the documents it signs itself (direct
-        DIAN), otherwise the provider's, where its account provides one."""
+        DIAN, direct Hacienda), otherwise the provider's, where its account provides one."""
         return await self._file(request, tenant, doc_id, "pdf")
 
     async def _file(
@@ -264,7 +264,8 @@ class DocumentController(Controller):
             raise Problem(404, "not-found", f"no {label} for a document in status {row.status}")
         if kind == "pdf" and row.xml and printout.can_print(row.provider):
             # ~12 ms of CPU: off the event loop, so other requests are not held behind it
-            pdf = await asyncio.to_thread(printout.render_pdf, row.provider or "", row.xml)
+            seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
+            pdf = await asyncio.to_thread(printout.render_pdf, row.provider or "", row.xml, seal=seal)
             return Response(pdf, media_type=media)
         fetch = getattr(rt.adapter(tenant.id, account), method, None)
         content = None

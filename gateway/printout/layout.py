@@ -104,8 +104,13 @@ def _header(pdf: Sheet, doc: Printout, logo: bytes | None) -> None:
     pdf.cell(box_w, 6, printable(doc.title.upper()), align="C")
     pdf.set_xy(x, top + 10)
     pdf.set_text_color(*INK)
-    pdf.set_font("Helvetica", "B", 15)
-    pdf.cell(box_w, 8, printable(f"N.º {doc.number}"), align="C", new_x="LEFT", new_y="NEXT")
+    number = printable(f"N.º {doc.number}")
+    size = 15.0
+    pdf.set_font("Helvetica", "B", size)
+    while size > 7 and pdf.get_string_width(number) > box_w - 4:  # a long numeroControl shrinks to fit
+        size -= 0.5
+        pdf.set_font_size(size)
+    pdf.cell(box_w, 8, number, align="C", new_x="LEFT", new_y="NEXT")
     pdf.set_font("Helvetica", "", 8)
     for label, value in doc.facts:
         pdf.set_x(x + 3)

@@ -1,12 +1,15 @@
 """The buyer's copy of a direct-DIAN document (gateway/printout): built from the signed UBL, read back
 by an independent PDF engine (PDFium: its text), and its QR decoded from the rendered page (zxing-cpp;
-zbar too where the system has zbarimg) to DIAN's catalogue URL with the document's CUFE/CUDE."""
+zbar too where the system has zbarimg) to DIAN's catalogue URL with the document's CUFE/CUDE. The
+Salvadoran versión legible likewise, from the golden DTEs of tests/contract/golden/hacienda."""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import dian_support as ds
 import msgspec
@@ -18,6 +21,7 @@ from PIL import Image
 
 from adapters.dian.ubl import build_document
 from adapters.dian.xades import sign_canonical
+from adapters.hacienda.dte import public_link
 from canonical.dian import qr_url
 from gateway.printout import can_print, render_pdf
 
@@ -139,12 +143,49 @@ def test_a_tenant_logo_is_drawn(dian_identity):
     xml, _ = signed(ds.document("co-invoice"), dian_identity)
     logo = io.BytesIO()
     Image.new("RGB", (120, 60), (200, 30, 30)).save(logo, format="PNG")
-    plain, with_logo = render_pdf("dian", xml), render_pdf("dian", xml, logo.getvalue())
+    plain, with_logo = render_pdf("dian", xml), render_pdf("dian", xml, logo=logo.getvalue())
     corner = pages(with_logo)[0].render(scale=1).to_pil().getpixel((60, 60))
     assert corner[:3] == (200, 30, 30)
     assert pages(plain)[0].render(scale=1).to_pil().getpixel((60, 60))[:3] == (255, 255, 255)
 
 
 def test_only_signed_documents_we_read_can_print():
-    assert can_print("dian")
+    assert can_print("dian") and can_print("hacienda")
     assert not can_print("smartapp") and not can_print(None)
+
+
+GOLDEN_DTE = Path(__file__).resolve().parent.parent / "contract" / "golden" / "hacienda"
+SEAL = "2026B2C8E3F1A4D5B6C7D8E9F0A1B2C3D4E5F6A7"
+
+
+def stored_dte(name: str) -> tuple[bytes, dict]:
+    dte = json.loads((GOLDEN_DTE / f"{name}.json").read_text())
+    return json.dumps({"dte": dte, "jws": "h.p.s"}).encode(), dte
+
+
+def test_sv_version_legible_carries_control_number_code_seal_and_totals():
+    stored, dte = stored_dte("tax_credit_invoice")
+    pdf = render_pdf("hacienda", stored, seal=SEAL)
+    text = text_of(pdf)
+    ident = dte["identificacion"]
+    for expected in [
+        "COMPROBANTE DE CRÉDITO FISCAL",
+        ident["numeroControl"],
+        ident["codigoGeneracion"],
+        f"Sello de recepción: {SEAL}",
+        f"NIT {dte['emisor']['nit']}",
+        f"NRC {dte['receptor']['nrc']}",
+        "Impuesto al Valor Agregado 13% 1.95",
+        "Total a pagar 28.95",
+        "VEINTIOCHO 95/100 DÓLARES",
+    ]:
+        assert expected in text, expected
+    assert qr_codes(pdf) == [public_link("test", ident["codigoGeneracion"], ident["fecEmi"])]
+
+
+def test_sv_note_names_its_related_document_and_a_contingency_copy_says_the_seal_is_pending():
+    stored, dte = stored_dte("credit_note")
+    text = text_of(render_pdf("hacienda", stored))
+    related = dte["documentoRelacionado"][0]
+    assert f"Comprobante de crédito fiscal {related['numeroDocumento']} del {related['fechaEmision']}" in text
+    assert "Sello de recepción: pendiente" in text
