@@ -1,4 +1,5 @@
-"""`/v1/documents`: create (sync or async, idempotent), preview, read, list, refresh, resolve, XML/PDF."""
+"""`/v1/documents`: create (sync or async, idempotent), preview, read, list, refresh, resolve, XML/PDF,
+deliver (the buyer's copy by e-mail)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 
 from adapters.base import ProviderFailure
 from canonical.errors import InvalidDocument
-from gateway import idempotency, printout
+from gateway import delivery, idempotency, printout
 from gateway.api.deps import current_tenant, runtime, service
 from gateway.api.listing import Country, DocumentKind, checked_query, refused_by_type
 from gateway.api.openapi import DocumentOperation, PreviewOperation
@@ -38,6 +39,14 @@ FILES: Final = {
     "attached": ("fetch_attached", "application/xml", "AttachedDocument"),
     "pdf": ("fetch_pdf", "application/pdf", "PDF"),
 }
+
+
+class DeliveryRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /v1/documents/{id}/deliver`: other addresses than the buyer's, if given."""
+
+    to: list[str] | None = None
+
+
 # Where the authority's document is not XML: MH's DTE is JSON (with its signed JWS), served at /xml.
 MEDIA_BY_COUNTRY: Final = {("xml", "SV"): "application/json"}
 
@@ -219,6 +228,50 @@ class DocumentController(Controller):
         """Settle an `unknown` document: `{"issued": true, "provider_reference": ...}` adopts it;
         `{"issued": false}` lets dispatch resend or fall back."""
         return await service(request).resolve(tenant, doc_id, data)
+
+    @post("/{doc_id:str}/deliver", operation_id="deliverDocument", status_code=202)
+    async def deliver(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        data: JSONBody[DeliveryRequest | None] = None,
+    ) -> DocumentResource:
+        """Send the buyer's copy again (a direct-DIAN document of a tenant with `[tenants.email]`),
+        to the buyer or to the addresses given; `delivery` on the answer shows it queued."""
+        rt = runtime(request)
+        to = data.to if data is not None else None
+        bad = [
+            {"path": f"to[{i}]", "rule": "email-address", "message": f"not an e-mail address: {a!r}"}
+            for i, a in enumerate(to or [])
+            if not delivery.ADDRESS.match(a)
+        ]
+        if bad or to == []:
+            errors = bad or [{"path": "to", "rule": "email-address", "message": "name at least one address"}]
+            raise Problem(422, "validation", "the addresses cannot be used", errors=errors)
+        async with rt.engine.begin() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+            if row is None:
+                raise Problem(404, "not-found", "no such document")
+            if not delivery.enabled(tenant):
+                raise Problem(409, "delivery-off", "this tenant has no [tenants.email] delivery enabled")
+            if row.provider not in delivery.PROVIDERS or row.status != "accepted":
+                raise Problem(
+                    409,
+                    "not-deliverable",
+                    f"the gateway mails accepted documents it signs itself; this one is {row.status}"
+                    f" through {row.provider or 'no provider'}",
+                )
+            if not await delivery.schedule_in(conn, tenant, row, rt.clock(), to):
+                raise Problem(
+                    422,
+                    "validation",
+                    "the document names no buyer e-mail",
+                    errors=[
+                        {"path": "to", "rule": "email-address", "message": "give the addresses to send to"}
+                    ],
+                )
+        return await service(request).resource(tenant, doc_id)
 
     @get("/{doc_id:str}/xml", operation_id="getDocumentXml", media_type="application/xml")
     async def xml(

@@ -326,11 +326,29 @@ async def _v3(conn: AsyncConnection) -> None:
     await conn.run_sync(step)
 
 
+_V4_COLUMNS: Final = {"documents": ("delivery",)}
+
+
+async def _v4(conn: AsyncConnection) -> None:
+    """Issue 19: the e-mail delivery state of the buyer's copy (nullable; absent from older databases)."""
+
+    def step(sync: Any) -> None:
+        inspector = sa.inspect(sync)
+        for table_name, names in _V4_COLUMNS.items():
+            present = {c["name"] for c in inspector.get_columns(table_name)}
+            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
+                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
+                sync.exec_driver_sql(ddl)
+
+    await conn.run_sync(step)
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
 MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 ]
 
 

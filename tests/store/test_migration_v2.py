@@ -1,22 +1,23 @@
-"""Migrations 2 (administration and lifecycle) and 3 (webhook secret rotation) bring older databases
-up to date: the new tables and the new columns of existing tables, with their defaults for rows
+"""Migrations 2 (administration and lifecycle), 3 (webhook secret rotation) and 4 (the buyer's copy's
+delivery state) bring older databases up to date: the new tables and the new columns of existing tables, with their defaults for rows
 written before."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from gateway.store.engine import _V2_COLUMNS, _V3_COLUMNS, make_engine, migrate
+from gateway.store.engine import _V2_COLUMNS, _V3_COLUMNS, _V4_COLUMNS, MIGRATIONS, make_engine, migrate
 from gateway.store.schema import metadata
 
 NEW_TABLES = ("admin_keys", "numbering_ranges", "webhook_endpoints", "alerts")
+LATEST = MIGRATIONS[-1][0]
 
 
 async def test_a_version_1_database_gains_the_new_tables_and_columns(store):
     url, connect_args = store
     engine = make_engine(url, connect_args=connect_args)
     try:
-        assert await migrate(engine) == 3
+        assert await migrate(engine) == LATEST
         async with engine.begin() as conn:  # back to version 1's shape, with a row from then
             for table in NEW_TABLES:
                 await conn.execute(sa.text(f"DROP TABLE {table}"))
@@ -25,7 +26,7 @@ async def test_a_version_1_database_gains_the_new_tables_and_columns(store):
                     await conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
             await conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 2"))
             await conn.execute(sa.text("INSERT INTO tenants (id, name, updated_at) VALUES ('old', 'Old', 0)"))
-        assert await migrate(engine) == 3
+        assert await migrate(engine) == LATEST
         async with engine.connect() as conn:
             tables = await conn.run_sync(lambda sync: set(sa.inspect(sync).get_table_names()))
             columns = {
@@ -39,7 +40,7 @@ async def test_a_version_1_database_gains_the_new_tables_and_columns(store):
         for table, names in _V2_COLUMNS.items():
             assert set(names) <= columns[table] == {c.name for c in metadata.tables[table].c}
         assert (old.source, old.revision) == ("file", 0)
-        assert await migrate(engine) == 3  # idempotent
+        assert await migrate(engine) == LATEST  # idempotent
     finally:
         await engine.dispose()
 
@@ -48,18 +49,38 @@ async def test_a_version_2_database_gains_the_webhook_rotation_columns(store):
     url, connect_args = store
     engine = make_engine(url, connect_args=connect_args)
     try:
-        assert await migrate(engine) == 3
+        assert await migrate(engine) == LATEST
         async with engine.begin() as conn:
             for table, columns in _V3_COLUMNS.items():
                 for column in columns:
                     await conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
-            await conn.execute(sa.text("DELETE FROM schema_version WHERE version = 3"))
-        assert await migrate(engine) == 3
+            await conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 3"))
+        assert await migrate(engine) == LATEST
         async with engine.connect() as conn:
             for table, names in _V3_COLUMNS.items():
                 present = await conn.run_sync(
                     lambda sync, t=table: {c["name"] for c in sa.inspect(sync).get_columns(t)}
                 )
                 assert set(names) <= present
+    finally:
+        await engine.dispose()
+
+
+async def test_a_version_3_database_gains_the_delivery_column(store):
+    url, connect_args = store
+    engine = make_engine(url, connect_args=connect_args)
+    try:
+        assert await migrate(engine) == LATEST
+        async with engine.begin() as conn:
+            for table, columns in _V4_COLUMNS.items():
+                for column in columns:
+                    await conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+            await conn.execute(sa.text("DELETE FROM schema_version WHERE version >= 4"))
+        assert await migrate(engine) == LATEST
+        async with engine.connect() as conn:
+            present = await conn.run_sync(
+                lambda sync: {c["name"] for c in sa.inspect(sync).get_columns("documents")}
+            )
+        assert "delivery" in present
     finally:
         await engine.dispose()
