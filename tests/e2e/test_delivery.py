@@ -2,7 +2,7 @@
 real SMTP server (aiosmtpd, on loopback in this process) receives the mail. The zip is opened as the
 buyer would: the AttachedDocument parses and its signatures verify, the embedded invoice is the one
 DIAN validated, and the PDF is a PDF naming the document. Also: a resend to another address, a
-temporary refusal retried, and a permanent one that ends the delivery as failed."""
+temporary refusal retried, and a permanent one that ends the delivery as failed; each end a webhook."""
 
 from __future__ import annotations
 
@@ -95,6 +95,11 @@ from = "facturacion@acme.example"
 retry_s = [0.05, 0.05]
 timeout_s = 5
 
+[[tenants.webhooks]]
+url = "http://127.0.0.1:9/h"
+secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+events = ["document.delivered", "document.delivery_failed"]
+
 [[tenants.routes]]
 match = {{ country = "CO" }}
 chain = ["dian-direct"]
@@ -133,7 +138,7 @@ def mail_to(inbox: Inbox, address: str, number: str) -> Message:
 def test_the_accepted_invoice_is_mailed_to_the_buyer_as_dian_describes(gw, smtp, pki, example_bytes):
     inbox, _ = smtp
     doc = issue(gw, example_bytes)
-    done = wait_for(gw, doc["id"], delivered, auth=AUTH)
+    done = wait_for(gw, doc["id"], delivered, auth=AUTH, timeout_s=20)
     assert done["delivery"]["status"] == "delivered", done["delivery"]
     assert done["delivery"]["to"] == ["facturacion@cliente.example"] and done["delivery"]["error"] is None
     mail = mail_to(inbox, "facturacion@cliente.example", doc["number"])
@@ -164,7 +169,7 @@ def test_the_accepted_invoice_is_mailed_to_the_buyer_as_dian_describes(gw, smtp,
 
 def test_deliver_resends_to_other_addresses(gw, smtp, example_bytes):
     inbox, _ = smtp
-    doc = wait_for(gw, issue(gw, example_bytes)["id"], delivered, auth=AUTH)
+    doc = wait_for(gw, issue(gw, example_bytes)["id"], delivered, auth=AUTH, timeout_s=20)
     r = gw.client.post(
         f"/v1/documents/{doc['id']}/deliver", json={"to": ["contabilidad@cliente.example"]}, headers=AUTH
     )
@@ -191,10 +196,18 @@ def test_deliver_refuses_what_it_cannot_send(gw, example_bytes):
 def test_a_temporary_refusal_is_retried_and_a_permanent_one_fails(gw, smtp, example_bytes):
     inbox, _ = smtp
     inbox.refusals["busy@cliente.example"] = ["451 4.3.0 Try again later"]
-    doc = wait_for(gw, issue(gw, example_bytes, "busy@cliente.example")["id"], delivered, auth=AUTH)
+    doc = wait_for(
+        gw, issue(gw, example_bytes, "busy@cliente.example")["id"], delivered, auth=AUTH, timeout_s=20
+    )
     assert doc["delivery"]["status"] == "delivered"  # the second try went through
     assert inbox.refusals["busy@cliente.example"] == []
     mail_to(inbox, "busy@cliente.example", doc["number"])
     inbox.refusals["gone@cliente.example"] = ["554 5.7.1 Message rejected"]
-    doc = wait_for(gw, issue(gw, example_bytes, "gone@cliente.example")["id"], delivered, auth=AUTH)
-    assert doc["delivery"]["status"] == "failed" and doc["delivery"]["error"].startswith("554")
+    failed = wait_for(
+        gw, issue(gw, example_bytes, "gone@cliente.example")["id"], delivered, auth=AUTH, timeout_s=20
+    )
+    assert failed["delivery"]["status"] == "failed" and failed["delivery"]["error"].startswith("554")
+    events = gw.client.get("/v1/admin/webhooks/deliveries", headers=AUTH).json()
+    kinds = {(e["event_type"], e["event_id"].split(":")[0]) for e in events}
+    assert ("document.delivered", doc["id"]) in kinds and ("document.delivery_failed", failed["id"]) in kinds
+    assert ("document.delivery_failed", doc["id"]) not in kinds

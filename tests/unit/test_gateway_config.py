@@ -140,3 +140,27 @@ def test_route_amounts_are_decimals():
         'chain = ["primary", "backup"]', 'match = { min_amount = "100.50" }\nchain = ["primary"]'
     )
     assert load_config(text, env={}).tenants[0].routes[0].match.min_amount == Decimal("100.50")
+
+
+def test_tenant_email_is_checked_and_its_password_comes_from_the_environment():
+    good = '[tenants.email]\nhost = "smtp.acme.example"\nport = 587\nusername = "facturas"\npassword = "${SMTP_PASSWORD}"\nfrom = "facturas@acme.example"\n'
+    config = load_config(tenants_toml(extra=good), env={"SMTP_PASSWORD": "s3cret-from-env"})
+    email = config.tenant("t1").email
+    assert (email.host, email.port, email.starttls, email.sender, email.password, email.enabled) == (
+        "smtp.acme.example",
+        587,
+        True,
+        "facturas@acme.example",
+        "s3cret-from-env",
+        True,
+    )
+    assert config.tenant("t2").email is None  # delivery is off where nothing is configured
+    with pytest.raises(ConfigError, match="environment variable SMTP_PASSWORD is not set"):
+        load_config(tenants_toml(extra=good), env={})
+    bad = '[tenants.email]\nhost = "smtp.acme.example"\nport = 70000\nusername = "facturas"\nfrom = "facturas"\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(tenants_toml(extra=bad), env={})
+    problems = err.value.problems
+    assert "tenants[t1].email.port: must be 1-65535" in problems
+    assert "tenants[t1].email.from: not an e-mail address: 'facturas'" in problems
+    assert "tenants[t1].email: username and password go together" in problems
