@@ -6,23 +6,20 @@ temporary refusal retried, and a permanent one that ends the delivery as failed;
 
 from __future__ import annotations
 
-import asyncio
-import email
 import io
-import threading
 import zipfile
 from collections.abc import Iterator
 from email.message import Message
 
 import pypdfium2 as pdfium
 import pytest
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from lxml import etree
 from signxml.xades import XAdESVerifier
 
 from adapters.dian.certificates import load_identity
 from e2e.documents import wait_for
 from e2e.tenants import CO_ISSUER, dian_account, dian_numbering, dispatch, tenant
+from simulators.mailbox import Mailbox
 from simulators.pki import generate
 
 KEY = "e2e-delivery-key-0123456789ab"
@@ -34,37 +31,12 @@ NS = {
 }
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every message; `refusals[address]` answers the next messages to
-    that address with those replies instead (a server in trouble, for that mailbox only: other
-    tests' deliveries run meanwhile)."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-        self.refusals: dict[str, list[str]] = {}
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        queued = self.refusals.get(envelope.rcpt_tos[0], [])
-        if queued:
-            return queued.pop(0)
-        self.messages.append((list(envelope.rcpt_tos), email.message_from_bytes(envelope.content)))
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture(scope="module")
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    """A real SMTP server on 127.0.0.1, port 0, served by its own event loop in a thread."""
-    inbox = Inbox()
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    create = loop.create_server(lambda: SMTP(inbox, hostname="inbox.test"), "127.0.0.1", 0)
-    server = asyncio.run_coroutine_threadsafe(create, loop).result(5)
-    yield inbox, server.sockets[0].getsockname()[1]
-    server.close()
-    asyncio.run_coroutine_threadsafe(server.wait_closed(), loop).result(5)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(5)
+def smtp() -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on 127.0.0.1, port 0 (simulators/mailbox.py)."""
+    mailbox = Mailbox().start()
+    yield mailbox, mailbox.port
+    mailbox.stop()
 
 
 @pytest.fixture(scope="module")
@@ -129,9 +101,9 @@ def delivered(doc: dict) -> bool:
     return (doc.get("delivery") or {}).get("status") in ("delivered", "failed")
 
 
-def mail_to(inbox: Inbox, address: str, number: str) -> Message:
-    found = [m for to, m in inbox.messages if address in to and number in m["Subject"]]
-    assert len(found) == 1, [m["Subject"] for _, m in inbox.messages]
+def mail_to(inbox: Mailbox, address: str, number: str) -> Message:
+    found = [r.message for r in inbox.to(address) if number in r.message["Subject"]]
+    assert len(found) == 1, [r.message["Subject"] for r in inbox.received]
     return found[0]
 
 
