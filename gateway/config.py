@@ -95,6 +95,13 @@ class Email(Struct, kw_only=True, forbid_unknown_fields=True, rename={"sender": 
     timeout_s: float = 30.0
 
 
+class PrintoutStyle(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`[tenants.printout]`: how the buyer's copy the gateway draws looks for this tenant."""
+
+    logo: str | None = None  # a PNG or JPEG file, drawn at the top left
+    layout: str | None = None  # "package.module:function" drawing a gateway.printout.model.Printout
+
+
 class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     country: str | None = None
     kinds: list[str] | None = None
@@ -128,6 +135,7 @@ class Tenant(Struct, kw_only=True, forbid_unknown_fields=True):
     webhooks: list[Webhook] = field(default_factory=list)
     dispatch: Dispatch = field(default_factory=Dispatch)
     email: Email | None = None
+    printout: PrintoutStyle | None = None
 
     def account(self, name: str) -> Account | None:
         return next((a for a in self.accounts if a.name == name), None)
@@ -259,6 +267,7 @@ def validate_config(config: Config) -> list[str]:
         problems.extend(f"{at}.{p}" for p in validate_routes(tenant.routes, tenant.accounts))
         problems.extend(_check_webhooks(tenant, at))
         problems.extend(_check_email(tenant.email, f"{at}.email"))
+        problems.extend(_check_printout(tenant.printout, f"{at}.printout"))
         problems.extend(_check_dispatch(tenant.dispatch, f"{at}.dispatch"))
     return problems
 
@@ -358,6 +367,22 @@ def _check_email(email: Email | None, at: str) -> list[str]:
         problems.append(f"{at}.retry_s: one or more waits, each >= 0")
     if email.timeout_s <= 0:
         problems.append(f"{at}.timeout_s: must be > 0")
+    return problems
+
+
+def _check_printout(style: PrintoutStyle | None, at: str) -> list[str]:
+    if style is None:
+        return []
+    from gateway.printout import load_layout, load_logo  # reads the file, imports the layout
+
+    problems = []
+    for name, load in (("logo", load_logo), ("layout", load_layout)):
+        value = getattr(style, name)
+        if value is not None:
+            try:
+                load(value)
+            except (OSError, ValueError, ImportError, AttributeError) as exc:
+                problems.append(f"{at}.{name}: {exc}")
     return problems
 
 

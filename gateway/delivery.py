@@ -173,7 +173,7 @@ async def _compose(rt: Runtime, tenant: Tenant, row: Row[Any], to: list[str]) ->
     if attached is None:
         raise Undeliverable(f"{account.name} does not provide the AttachedDocument")
     seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
-    pdf = await asyncio.to_thread(printout.render_pdf, row.provider or "", row.xml, seal=seal)
+    pdf = await asyncio.to_thread(printout.tenant_pdf, tenant, row.provider or "", row.xml, seal)
     zip_name, content = attachment(tenant, row, attached, pdf)
     assert tenant.email is not None
     return message(tenant.email, tenant, row, to, zip_name, content)

@@ -318,7 +318,7 @@ class DocumentController(Controller):
         if kind == "pdf" and row.xml and printout.can_print(row.provider):
             # ~12 ms of CPU: off the event loop, so other requests are not held behind it
             seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
-            pdf = await asyncio.to_thread(printout.render_pdf, row.provider or "", row.xml, seal=seal)
+            pdf = await asyncio.to_thread(printout.tenant_pdf, tenant, row.provider or "", row.xml, seal)
             return Response(pdf, media_type=media)
         fetch = getattr(rt.adapter(tenant.id, account), method, None)
         content = None

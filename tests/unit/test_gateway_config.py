@@ -164,3 +164,18 @@ def test_tenant_email_is_checked_and_its_password_comes_from_the_environment():
     assert "tenants[t1].email.port: must be 1-65535" in problems
     assert "tenants[t1].email.from: not an e-mail address: 'facturas'" in problems
     assert "tenants[t1].email: username and password go together" in problems
+
+
+def test_tenant_printout_logo_and_layout_are_checked(tmp_path):
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    good = f'[tenants.printout]\nlogo = "{logo}"\nlayout = "gateway.printout.layout:render"\n'
+    assert load_config(tenants_toml(extra=good), env={}).tenant("t1").printout.logo == str(logo)
+    (tmp_path / "notes.txt").write_text("not an image")
+    bad = f'[tenants.printout]\nlogo = "{tmp_path / "notes.txt"}"\nlayout = "nowhere"\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(tenants_toml(extra=bad), env={})
+    assert any(
+        p.startswith("tenants[t1].printout.logo:") and "not a PNG or JPEG" in p for p in err.value.problems
+    )
+    assert "tenants[t1].printout.layout: 'nowhere': write it as package.module:function" in err.value.problems

@@ -23,7 +23,7 @@ from adapters.dian.ubl import build_document
 from adapters.dian.xades import sign_canonical
 from adapters.hacienda.dte import public_link
 from canonical.dian import qr_url
-from gateway.printout import can_print, render_pdf
+from gateway.printout import can_print, render_pdf, tenant_pdf
 
 
 def signed(doc, identity) -> tuple[bytes, str]:
@@ -189,3 +189,36 @@ def test_sv_note_names_its_related_document_and_a_contingency_copy_says_the_seal
     related = dte["documentoRelacionado"][0]
     assert f"Comprobante de crédito fiscal {related['numeroDocumento']} del {related['fechaEmision']}" in text
     assert "Sello de recepción: pendiente" in text
+
+
+def one_line_layout(doc, logo) -> bytes:
+    """A tenant's own layout (`[tenants.printout] layout`): the same Printout, drawn its own way."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.cell(0, 10, f"{doc.title} {doc.number} {doc.fiscal_id_label} {doc.fiscal_id} logo={logo is not None}")
+    return bytes(pdf.output())
+
+
+def test_a_tenants_logo_and_layout_come_from_its_printout_settings(dian_identity, tmp_path):
+    from gateway.config import PrintoutStyle, Tenant
+
+    xml, cufe = signed(ds.document("co-invoice"), dian_identity)
+    logo = tmp_path / "logo.png"
+    Image.new("RGB", (40, 20), (10, 120, 40)).save(logo, format="PNG")
+    tenant = Tenant(
+        id="t",
+        name="T",
+        issuer=ds.ISSUER,
+        printout=PrintoutStyle(logo=str(logo), layout="test_printout:one_line_layout"),
+    )
+    text = text_of(tenant_pdf(tenant, "dian", xml))
+    assert (
+        text == f"Factura electrónica de venta SETP{text.split('SETP')[1].split()[0]} CUFE {cufe} logo=True"
+    )
+    plain = Tenant(id="t", name="T", issuer=ds.ISSUER)
+    assert cufe in text_of(tenant_pdf(plain, "dian", xml)) and "logo=" not in text_of(
+        tenant_pdf(plain, "dian", xml)
+    )
