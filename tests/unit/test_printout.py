@@ -215,9 +215,7 @@ def test_a_tenants_logo_and_layout_come_from_its_printout_settings(dian_identity
         printout=PrintoutStyle(logo=str(logo), layout="test_printout:one_line_layout"),
     )
     text = text_of(tenant_pdf(tenant, "dian", xml))
-    assert (
-        text == f"Factura electrónica de venta SETP{text.split('SETP')[1].split()[0]} CUFE {cufe} logo=True"
-    )
+    assert text.startswith("Factura electrónica de venta SETP") and text.endswith(f"CUFE {cufe} logo=True")
     plain = Tenant(id="t", name="T", issuer=ds.ISSUER)
     assert cufe in text_of(tenant_pdf(plain, "dian", xml)) and "logo=" not in text_of(
         tenant_pdf(plain, "dian", xml)
