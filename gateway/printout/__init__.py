@@ -4,9 +4,10 @@ layout, `[tenants.printout] layout = "module:function"`, which takes the same `P
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
@@ -16,12 +17,13 @@ from gateway.printout.model import Printout
 
 Layout = Callable[[Printout, bytes | None], bytes]
 
-# provider whose signed document we hold -> reader of (stored signed document, authority's seal).
-# DIAN's answer has no seal to print (the CUFE is the document's key); MH's sello de recepción is
-# printed on the versión legible.
-READERS: Final[dict[str, Callable[[bytes, str | None], Printout]]] = {
-    "dian": lambda signed, _seal: ubl.printout(signed),
-    "hacienda": dte.printout,
+# provider whose signed document we hold -> reader of (stored signed document, authority's seal,
+# resolution dates). DIAN's answer has no seal to print (the CUFE is the document's key) and its UBL
+# no resolution date; MH's sello de recepción is printed on the versión legible.
+Reader = Callable[[bytes, str | None, Mapping[str, dt.date]], Printout]
+READERS: Final[dict[str, Reader]] = {
+    "dian": lambda signed, _seal, dates: ubl.printout(signed, dates),
+    "hacienda": lambda signed, seal, _dates: dte.printout(signed, seal),
 }
 IMAGE_SIGNATURES: Final = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG: what fpdf2 draws
 
@@ -35,19 +37,22 @@ def render_pdf(
     signed: bytes,
     *,
     seal: str | None = None,
+    resolution_dates: Mapping[str, dt.date] | None = None,
     logo: bytes | None = None,
     draw: Layout = layout.render,
 ) -> bytes:
     """The PDF of the document `provider`'s adapter signed (its stored XML or DTE)."""
-    return draw(READERS[provider](signed, seal), logo)
+    return draw(READERS[provider](signed, seal, resolution_dates or {}), logo)
 
 
 def tenant_pdf(tenant: Tenant, provider: str, signed: bytes, seal: str | None = None) -> bytes:
-    """`render_pdf` with the tenant's logo and layout, where `[tenants.printout]` names them."""
+    """`render_pdf` with the tenant's logo and layout, where `[tenants.printout]` names them, and the
+    dates of its numbering resolutions (`resolution_date` of `[[tenants.numbering]]`)."""
     style = tenant.printout
     logo = load_logo(style.logo) if style and style.logo else None
     draw = load_layout(style.layout) if style and style.layout else layout.render
-    return render_pdf(provider, signed, seal=seal, logo=logo, draw=draw)
+    dates = {r.resolution: r.resolution_date for r in tenant.numbering if r.resolution and r.resolution_date}
+    return render_pdf(provider, signed, seal=seal, resolution_dates=dates, logo=logo, draw=draw)
 
 
 @functools.lru_cache(maxsize=64)

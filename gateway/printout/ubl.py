@@ -6,6 +6,8 @@ the document DIAN validated, so the copy cannot disagree with it."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
 from typing import Final
 
 from lxml import etree
@@ -74,7 +76,9 @@ TOTALS: Final = [
 ]
 
 
-def printout(signed: bytes) -> Printout:
+def printout(signed: bytes, resolution_dates: Mapping[str, dt.date] | None = None) -> Printout:
+    """`resolution_dates` (resolution number -> date, from the tenant's numbering ranges): the UBL
+    carries the resolution's number and validity but not its date, which the copy must show."""
     root = etree.fromstring(signed, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     kind = etree.QName(root).localname
     title, fiscal_label, line_tag, quantity_tag, total_tag = ROOTS[kind]
@@ -102,7 +106,7 @@ def printout(signed: bytes) -> Printout:
         qr_caption="Consulte el documento en el catálogo de la DIAN",
         reference=_reference(root),
         notes=[n.text for n in root.iterfind("cbc:Note", NS) if n.text],
-        legal=_legal(root, title),
+        legal=_legal(root, title, resolution_dates or {}),
         currency=currency,
     )
 
@@ -230,13 +234,15 @@ def _reference(root: etree._Element) -> list[str]:
     return lines
 
 
-def _legal(root: etree._Element, title: str) -> list[str]:
+def _legal(root: etree._Element, title: str, resolution_dates: Mapping[str, dt.date]) -> list[str]:
     ext = root.find(".//sts:DianExtensions", NS)
     lines = [f"Representación gráfica de la {title.lower()}."]
     control = ext.find("sts:InvoiceControl", NS) if ext is not None else None
     if control is not None:
+        resolution = _text(control, "sts:InvoiceAuthorization")
+        dated = f" del {resolution_dates[resolution].isoformat()}" if resolution in resolution_dates else ""
         lines.append(
-            f"Numeración autorizada por la DIAN: resolución N.º {_text(control, 'sts:InvoiceAuthorization')}, "
+            f"Numeración autorizada por la DIAN: resolución N.º {resolution}{dated}, "
             f"vigente del {_text(control, 'sts:AuthorizationPeriod/cbc:StartDate')} "
             f"al {_text(control, 'sts:AuthorizationPeriod/cbc:EndDate')}, "
             f"prefijo {_text(control, 'sts:AuthorizedInvoices/sts:Prefix') or '(sin prefijo)'}, "

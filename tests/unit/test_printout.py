@@ -5,6 +5,7 @@ Salvadoran versión legible likewise, from the golden DTEs of tests/contract/gol
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import shutil
@@ -219,4 +220,16 @@ def test_a_tenants_logo_and_layout_come_from_its_printout_settings(dian_identity
     plain = Tenant(id="t", name="T", issuer=ds.ISSUER)
     assert cufe in text_of(tenant_pdf(plain, "dian", xml)) and "logo=" not in text_of(
         tenant_pdf(plain, "dian", xml)
+    )
+
+
+def test_the_resolution_date_comes_from_the_tenants_numbering_range(dian_identity):
+    from gateway.config import Tenant
+
+    xml, _ = signed(ds.document("co-invoice"), dian_identity)
+    assert " del 2019-01-19, vigente" not in text_of(render_pdf("dian", xml))  # the UBL has no date
+    dated = msgspec.structs.replace(ds.RANGES["invoice"], resolution_date=dt.date(2019, 1, 19))
+    tenant = Tenant(id="t", name="T", issuer=ds.ISSUER, numbering=[dated])
+    assert "resolución N.º 18760000001 del 2019-01-19, vigente del 2019-01-19" in text_of(
+        tenant_pdf(tenant, "dian", xml)
     )
