@@ -145,8 +145,10 @@ async def run(rt: Runtime, doc_id: str, tenant_id: str, lease: Lease) -> None:
         return
     state = _state_decoder.decode(row.delivery)
     try:
-        msg = await _compose(rt, tenant, row, state.to)
-        await send(tenant.email, msg)
+        # the lease is renewed while DIAN and the mail server answer (dispatch's heartbeat): a slow
+        # server never lets a second worker take the job and mail the buyer twice
+        msg = await dispatch._with_heartbeat(lease, _compose(rt, tenant, row, state.to))
+        await dispatch._with_heartbeat(lease, send(tenant.email, msg))
     except LeaseLost:
         return
     except Undeliverable as exc:
