@@ -183,3 +183,13 @@ def test_a_temporary_refusal_is_retried_and_a_permanent_one_fails(gw, smtp, exam
     kinds = {(e["event_type"], e["event_id"].split(":")[0]) for e in events}
     assert ("document.delivered", doc["id"]) in kinds and ("document.delivery_failed", failed["id"]) in kinds
     assert ("document.delivery_failed", doc["id"]) not in kinds
+
+
+def test_temporary_refusals_end_as_failed_once_the_retries_are_spent(gw, smtp, example_bytes):
+    inbox, _ = smtp
+    inbox.refusals["flaky@cliente.example"] = ["451 4.3.0 Try again later"] * 3  # retry_s has 2 waits
+    doc = wait_for(
+        gw, issue(gw, example_bytes, "flaky@cliente.example")["id"], delivered, auth=AUTH, timeout_s=20
+    )
+    assert doc["delivery"]["status"] == "failed" and "451" in doc["delivery"]["error"]
+    assert inbox.refusals["flaky@cliente.example"] == [] and inbox.to("flaky@cliente.example") == []
