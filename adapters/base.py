@@ -33,6 +33,7 @@ class NumberingRange(Struct, kw_only=True):
     from_: int = field(name="from", default=1)
     to: int = 99_999_999
     resolution: str | None = None
+    resolution_date: dt.date | None = None  # the buyer's copy prints it (DIAN: resolution number and date)
     valid_from: dt.date | None = None
     valid_to: dt.date | None = None
     technical_key: str | None = None

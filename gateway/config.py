@@ -31,6 +31,8 @@ WEBHOOK_EVENTS: Final = frozenset(
         "document.needs_attention",
         "account.misconfigured",
         "numbering.low",
+        "document.delivered",
+        "document.delivery_failed",
     }
 )
 
@@ -103,6 +105,30 @@ class Webhook(Struct, kw_only=True, forbid_unknown_fields=True):
     previous_until: float | None = None  # UNIX seconds
 
 
+class Email(Struct, kw_only=True, forbid_unknown_fields=True, rename={"sender": "from"}):
+    """`[tenants.email]`: the tenant's SMTP server, which sends the buyer's copy of the documents the
+    gateway signs itself (direct DIAN). Delivery is off for tenants that configure nothing."""
+
+    host: str
+    port: int = 587
+    starttls: bool = True  # STARTTLS on a plain port (587); false with port 465 means TLS from the start
+    username: str | None = None
+    password: str | None = None  # `${VAR}`: from the environment
+    sender: str  # the From address (key `from`)
+    enabled: bool = True
+    retry_s: list[float] = field(
+        default_factory=lambda: [60.0, 300.0, 1800.0, 7200.0, 21600.0]
+    )  # waits between tries
+    timeout_s: float = 30.0
+
+
+class PrintoutStyle(Struct, kw_only=True, forbid_unknown_fields=True):
+    """`[tenants.printout]`: how the buyer's copy the gateway draws looks for this tenant."""
+
+    logo: str | None = None  # a PNG or JPEG file, drawn at the top left
+    layout: str | None = None  # "package.module:function" drawing a gateway.printout.model.Printout
+
+
 class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     country: str | None = None
     kinds: list[str] | None = None
@@ -135,6 +161,8 @@ class Tenant(Struct, kw_only=True, forbid_unknown_fields=True):
     routes: list[Route] = field(default_factory=list)
     webhooks: list[Webhook] = field(default_factory=list)
     dispatch: Dispatch = field(default_factory=Dispatch)
+    email: Email | None = None
+    printout: PrintoutStyle | None = None
 
     def account(self, name: str) -> Account | None:
         return next((a for a in self.accounts if a.name == name), None)
@@ -156,6 +184,7 @@ _SECRET_PATHS: Final = (
     re.compile(r"^tenants\[\d+\]\.api_keys\[\d+\]$"),
     re.compile(r"^tenants\[\d+\]\.accounts\[\d+\]\.credentials\.[^.]+$"),
     re.compile(r"^tenants\[\d+\]\.webhooks\[\d+\]\.secret$"),
+    re.compile(r"^tenants\[\d+\]\.email\.password$"),
 )
 
 
@@ -283,6 +312,8 @@ def validate_config(config: Config) -> list[str]:
         problems.extend(_check_numbering(tenant, at))
         problems.extend(f"{at}.{p}" for p in validate_routes(tenant.routes, tenant.accounts))
         problems.extend(_check_webhooks(tenant, at))
+        problems.extend(_check_email(tenant.email, f"{at}.email"))
+        problems.extend(_check_printout(tenant.printout, f"{at}.printout"))
         problems.extend(_check_dispatch(tenant.dispatch, f"{at}.dispatch"))
     return problems
 
@@ -375,6 +406,44 @@ _POSITIVE: Final[tuple[str, ...]] = (
     "lease_s",
     "webhook_timeout_s",
 )
+
+
+_ADDRESS: Final = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+def _check_email(email: Email | None, at: str) -> list[str]:
+    if email is None:
+        return []
+    problems = []
+    if not email.host.strip():
+        problems.append(f"{at}.host: name the SMTP server")
+    if not 0 < email.port < 65536:
+        problems.append(f"{at}.port: must be 1-65535")
+    if not _ADDRESS.match(email.sender):
+        problems.append(f"{at}.from: not an e-mail address: {email.sender!r}")
+    if (email.username is None) != (email.password is None):
+        problems.append(f"{at}: username and password go together")
+    if not email.retry_s or any(s < 0 for s in email.retry_s):
+        problems.append(f"{at}.retry_s: one or more waits, each >= 0")
+    if email.timeout_s <= 0:
+        problems.append(f"{at}.timeout_s: must be > 0")
+    return problems
+
+
+def _check_printout(style: PrintoutStyle | None, at: str) -> list[str]:
+    if style is None:
+        return []
+    from gateway.printout import load_layout, load_logo  # reads the file, imports the layout
+
+    problems = []
+    for name, load in (("logo", load_logo), ("layout", load_layout)):
+        value = getattr(style, name)
+        if value is not None:
+            try:
+                load(value)
+            except (OSError, ValueError, ImportError, AttributeError) as exc:
+                problems.append(f"{at}.{name}: {exc}")
+    return problems
 
 
 def _check_dispatch(d: Dispatch, at: str) -> list[str]:

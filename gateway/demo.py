@@ -35,6 +35,7 @@ from canonical import clock
 from gateway.config import load_config
 from simulators import pki
 from simulators.control import SimSettings
+from simulators.mailbox import Mailbox
 from simulators.runner import OFFSETS, SimulatorThread
 
 BOGOTA = ZoneInfo("America/Bogota")
@@ -162,6 +163,14 @@ credentials = {{ client_id = "demo-client", client_secret = "demo-secret", usern
 match = {{ country = "CO", kinds = ["invoice", "credit_note", "debit_note"] }}
 chain = ["dian", "apidian"]
 
+# the buyer's copy of direct-DIAN documents, mailed to the demo's own SMTP server (simulators/mailbox.py)
+[tenants.email]
+host = "127.0.0.1"
+port = {smtp_port}
+starttls = false
+from = "facturacion@acme.example"
+retry_s = [0.2, 0.5]
+
 [[tenants]]
 id = "demo-sv"
 name = "Tienda El Salvador S.A. de C.V."
@@ -273,6 +282,8 @@ class Demo:
         self.gateway: subprocess.Popen[bytes] | None = None
         self.clients: dict[str, httpx.Client] = {}
         self.xml_paths: list[Path] = []
+        self.mailbox: Mailbox | None = None
+        self.copy_paths: list[Path] = []  # the buyer's copy: its PDF and the mail as received
         self.surprises: list[str] = []  # steps whose outcome was not the story's
 
     def expect(self, doc: dict[str, Any], status: str, account: str | None = None) -> None:
@@ -302,7 +313,9 @@ class Demo:
             raise SystemExit(
                 f"pasarela demo: simulators missing from this installation: {', '.join(missing)}"
             )
+        self.mailbox = Mailbox().start()
         config = TENANTS.format(
+            smtp_port=self.mailbox.port,
             co_key=API_KEYS["demo-co"],
             sv_key=API_KEYS["demo-sv"],
             software_id=SOFTWARE_ID,
@@ -358,6 +371,8 @@ class Demo:
                 self.gateway.kill()
         if self.sims is not None:
             self.sims.stop()
+        if self.mailbox is not None:
+            self.mailbox.stop()
 
     # -- actions ----------------------------------------------------------------------------------
 
@@ -390,6 +405,16 @@ class Demo:
             elapsed = (time.perf_counter() - started) * 1000
         body["_label"] = label
         return body, elapsed
+
+    def wait_delivery(self, tenant: str, doc_id: str, timeout: float = 10) -> dict[str, Any]:
+        """The document once its buyer's copy was mailed (or the mail failed for good)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            doc = self.clients[tenant].get(f"/v1/documents/{doc_id}").json()
+            ended = (doc.get("delivery") or {}).get("status") in ("delivered", "failed")
+            if ended or time.monotonic() > deadline:
+                return doc
+            time.sleep(0.1)
 
     def wait_terminal(self, tenant: str, doc_id: str, timeout: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -584,6 +609,25 @@ def story(demo: Demo) -> Iterator[None]:
             path = OUTPUT / f"{first.get('number')}{suffix}.xml"
             path.write_bytes(answer.content)
             demo.xml_paths.append(path)
+    # The buyer's copy: the PDF the gateway drew, and the mail the buyer's server received (zip inside)
+    mailed = demo.wait_delivery("demo-co", first["id"])
+    delivery = mailed.get("delivery") or {}
+    if delivery.get("status") != "delivered":
+        demo.surprises.append(
+            f"the first invoice's buyer's copy: {delivery or 'never queued'}, expected delivered"
+        )
+    pdf = demo.clients["demo-co"].get(f"/v1/documents/{first['id']}/pdf")
+    if pdf.status_code == 200:
+        path = OUTPUT / f"{first.get('number')}.pdf"
+        path.write_bytes(pdf.content)
+        demo.copy_paths.append(path)
+    assert demo.mailbox is not None
+    for received in demo.mailbox.received:
+        if str(first.get("number")) in (received.message["Subject"] or ""):
+            path = OUTPUT / f"{first.get('number')}.eml"
+            path.write_bytes(received.raw)
+            demo.copy_paths.append(path)
+            break
 
 
 class Stopped(Exception):
@@ -692,6 +736,13 @@ def _run(keep: bool, port: int, base_port: int, workdir: str | None, keep_data: 
             for path in demo.xml_paths:
                 print(f"  {path}")
             print("  (GET /v1/documents/{id}/xml and /xml?container=attached)")
+        if demo.copy_paths:
+            print(
+                "\nThe buyer's copy of that invoice: the PDF, and the mail its server received (zip inside):"
+            )
+            for path in demo.copy_paths:
+                print(f"  {path}")
+            print("  (GET /v1/documents/{id}/pdf; POST /v1/documents/{id}/deliver sends it again)")
         if demo.surprises:
             print("\nThe demo did not go as told:", *demo.surprises, sep="\n  ", file=sys.stderr)
             return 1

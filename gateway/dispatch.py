@@ -50,7 +50,7 @@ from adapters.base import (
 )
 from canonical.document import Document
 from canonical.totals import Totals
-from gateway import alerts, breaker, webhooks
+from gateway import alerts, breaker, delivery, webhooks
 from gateway.config import Dispatch, Tenant
 from gateway.evidence import Action, Evidence, action, answer_of, evidence_by_account, may_be_issued
 from gateway.reconcile import reconcile
@@ -207,6 +207,8 @@ class Dispatcher:
                 # terminal events happen once; an attention event once per time it is raised
                 event_id = f"{row.id}:{event}" + (f":{new.version}" if status == "unknown" else "")
                 await webhooks.publish(conn, tenant, event, event_id, data, now)
+            if status == "accepted" and row.status != "accepted":  # the buyer's copy, where we send it
+                await delivery.schedule_in(conn, tenant, new, now)
             if release is not None:
                 await release[0].release_in(conn, release[1])
                 if release[0].answers:

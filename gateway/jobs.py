@@ -14,7 +14,7 @@ from typing import Any, Final
 import httpx
 from sqlalchemy.engine import Row
 
-from gateway import webhooks
+from gateway import delivery, webhooks
 from gateway.dispatch import Dispatcher
 from gateway.runtime import Runtime
 from gateway.store import jobs
@@ -128,6 +128,9 @@ async def run_job(
     """Run one claimed job and give it back with its next run time (or done)."""
     if kind == "document":
         await run_document(rt, dispatcher, subject, lease)
+        return
+    if kind == delivery.JOB:
+        await delivery.run(rt, subject, tenant_id, lease)
         return
     try:
         next_run, result = await webhooks.deliver(

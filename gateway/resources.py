@@ -25,6 +25,15 @@ class AttemptView(Struct, kw_only=True, omit_defaults=True):
     latency_ms: int | None = None
 
 
+class Delivery(Struct, kw_only=True):
+    """The buyer's copy sent by e-mail (direct DIAN, tenants with `[tenants.email]`)."""
+
+    status: Literal["pending", "delivered", "failed"]
+    to: list[str]
+    at: dt.datetime | None = None  # when it was delivered, or last tried
+    error: str | None = None  # the SMTP server's answer of the last failed try
+
+
 class DocumentResource(Struct, kw_only=True):
     """One fiscal document as the gateway knows it."""
 
@@ -47,6 +56,7 @@ class DocumentResource(Struct, kw_only=True):
     updated_at: dt.datetime
     voided_by: str | None = None  # CO: the annulling credit note's id; SV: "invalidation"
     voids: str | None = None  # on an annulling credit note: the document it voids
+    delivery: Delivery | None = None  # the buyer's copy by e-mail, where the gateway sends it
 
 
 class DocumentPage(Struct, kw_only=True):
@@ -60,6 +70,7 @@ def timestamp(seconds: float) -> dt.datetime:
 
 _totals_decoder = msgspec.json.Decoder(Totals)
 _authority_decoder = msgspec.json.Decoder(Authority)
+_delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
 def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> DocumentResource:
@@ -93,6 +104,7 @@ def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> Docum
         updated_at=timestamp(row.updated_at),
         voided_by=getattr(row, "voided_by", None),
         voids=getattr(row, "voids", None),
+        delivery=_delivery_decoder.decode(row.delivery) if getattr(row, "delivery", None) else None,
     )
 
 

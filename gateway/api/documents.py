@@ -1,7 +1,9 @@
-"""`/v1/documents`: create (sync or async, idempotent), preview, read, list, refresh, resolve, XML/PDF."""
+"""`/v1/documents`: create (sync or async, idempotent), preview, read, list, refresh, resolve, XML/PDF,
+deliver (the buyer's copy by e-mail)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, ClassVar, Final, Literal
@@ -15,7 +17,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 
 from adapters.base import ProviderFailure
 from canonical.errors import InvalidDocument
-from gateway import idempotency
+from gateway import delivery, idempotency, printout
 from gateway.api.deps import current_tenant, runtime, service
 from gateway.api.listing import Country, DocumentKind, checked_query, refused_by_type
 from gateway.api.openapi import (
@@ -47,6 +49,14 @@ FILES: Final = {
     "attached": ("fetch_attached", "application/xml", "AttachedDocument"),
     "pdf": ("fetch_pdf", "application/pdf", "PDF"),
 }
+
+
+class DeliveryRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`POST /v1/documents/{id}/deliver`: other addresses than the buyer's, if given."""
+
+    to: list[str] | None = None
+
+
 # Where the authority's document is not XML: MH's DTE is JSON (with its signed JWS), served at /xml.
 MEDIA_BY_COUNTRY: Final = {("xml", "SV"): "application/json"}
 
@@ -277,6 +287,55 @@ class DocumentController(Controller):
         `{"issued": false}` lets dispatch resend or fall back."""
         return await service(request).resolve(tenant, doc_id, data)
 
+    @post(
+        "/{doc_id:str}/deliver",
+        operation_id="deliverDocument",
+        status_code=202,
+        responses=problems(*AUTHENTICATED, *WITH_BODY, 404, 409, 422),
+    )
+    async def deliver(
+        self,
+        request: Request[Any, Any, Any],
+        tenant: NamedDependency[Tenant],
+        doc_id: FromPath[str],
+        data: JSONBody[DeliveryRequest | None] = None,
+    ) -> DocumentResource:
+        """Send the buyer's copy again (a direct-DIAN document of a tenant with `[tenants.email]`),
+        to the buyer or to the addresses given; `delivery` on the answer shows it queued."""
+        rt = runtime(request)
+        to = data.to if data is not None else None
+        bad = [
+            {"path": f"to[{i}]", "rule": "email-address", "message": f"not an e-mail address: {a!r}"}
+            for i, a in enumerate(to or [])
+            if not delivery.ADDRESS.match(a)
+        ]
+        if bad or to == []:
+            errors = bad or [{"path": "to", "rule": "email-address", "message": "name at least one address"}]
+            raise Problem(422, "validation", "the addresses cannot be used", errors=errors)
+        async with rt.engine.begin() as conn:
+            row = await docs.get(conn, doc_id, tenant.id)
+            if row is None:
+                raise Problem(404, "not-found", "no such document")
+            if not delivery.enabled(tenant):
+                raise Problem(409, "delivery-off", "this tenant has no [tenants.email] delivery enabled")
+            if row.provider not in delivery.PROVIDERS or row.status != "accepted":
+                raise Problem(
+                    409,
+                    "not-deliverable",
+                    f"the gateway mails accepted documents it signs itself; this one is {row.status}"
+                    f" through {row.provider or 'no provider'}",
+                )
+            if not await delivery.schedule_in(conn, tenant, row, rt.clock(), to):
+                raise Problem(
+                    422,
+                    "validation",
+                    "the document names no buyer e-mail",
+                    errors=[
+                        {"path": "to", "rule": "email-address", "message": "give the addresses to send to"}
+                    ],
+                )
+        return await service(request).resource(tenant, doc_id)
+
     @get(
         "/{doc_id:str}/xml",
         operation_id="getDocumentXml",
@@ -308,7 +367,8 @@ class DocumentController(Controller):
     async def pdf(
         self, request: Request[Any, Any, Any], tenant: NamedDependency[Tenant], doc_id: FromPath[str]
     ) -> Response[bytes]:
-        """The printable representation, where the account provides it."""
+        """The printable representation: the gateway's own for the documents it signs itself (direct
+        DIAN, direct Hacienda), otherwise the provider's, where its account provides one."""
         return await self._file(request, tenant, doc_id, "pdf")
 
     async def _file(
@@ -330,6 +390,11 @@ class DocumentController(Controller):
         account = tenant.account(row.account or "")
         if row.status != "accepted" or account is None:
             raise Problem(404, "not-found", f"no {label} for a document in status {row.status}")
+        if kind == "pdf" and row.xml and printout.can_print(row.provider):
+            # ~12 ms of CPU: off the event loop, so other requests are not held behind it
+            seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
+            pdf = await asyncio.to_thread(printout.tenant_pdf, tenant, row.provider or "", row.xml, seal)
+            return Response(pdf, media_type=media)
         fetch = getattr(rt.adapter(tenant.id, account), method, None)
         content = None
         if fetch is not None:

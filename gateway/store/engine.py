@@ -388,6 +388,11 @@ async def _v5(conn: AsyncConnection) -> None:
     await conn.run_sync(lambda sync: index.create(sync, checkfirst=True))
 
 
+# Issue 19: the e-mail delivery state of the buyer's copy (nullable; absent from older databases).
+_V6_COLUMNS: Final = {"documents": ("delivery",)}
+_v6 = _nullable_columns(_V6_COLUMNS)
+
+
 # Ordered steps; a shipped step never changes, a schema change is a new step.
 MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
     (1, _v1),
@@ -395,6 +400,7 @@ MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 ]
 
 

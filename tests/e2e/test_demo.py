@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email
 import re
 import shutil
 import signal
@@ -70,6 +71,13 @@ def test_demo_tells_the_story_and_cleans_up(stop, flags):
     assert len(saved) == 2 and all(p.exists() for p in saved)  # still there after the demo ended
     assert b"ds:Signature" in saved[0].read_bytes() or b"Signature" in saved[0].read_bytes()
     assert b"AttachedDocument" in saved[1].read_bytes()
+    # the buyer's copy (issue 19): the PDF the gateway drew and the mail the demo's SMTP server received
+    pdf = next(Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".pdf"))
+    mail = next(Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".eml"))
+    assert pdf.read_bytes().startswith(b"%PDF-")
+    received = email.message_from_bytes(mail.read_bytes())
+    assert received["Subject"].startswith("900373115;ACME Colombia SAS;SETP")
+    assert [p.get_content_type() for p in received.walk() if p.get_filename()] == ["application/zip"]
     seconds = float(re.search(r"Done in ([0-9.]+) s", out).group(1))
     assert seconds < 60
     # nothing is left listening on the demo's ports

@@ -1,15 +1,19 @@
 """The gateway over real HTTP in front of the DIAN simulator, direct (the tenant's own certificate
 and software): every kind issued under the gateway's number and accepted after DIAN's checks, the
 signed XML served back, preview, a DIAN rejection with rule codes, a lost answer reconciled by CUFE
-without a second issuance, and a fallback from direct DIAN to APIDIAN."""
+without a second issuance, a fallback from direct DIAN to APIDIAN, and the buyer's copy (PDF) the
+gateway draws itself."""
 
 from __future__ import annotations
 
 import json
 
+import pypdfium2 as pdfium
 import pytest
+import zxingcpp
 from lxml import etree
 
+from canonical.dian import qr_url
 from e2e.documents import as_debit_note, referencing, settled, wait_for
 from e2e.tenants import (
     CO_ISSUER,
@@ -249,3 +253,21 @@ def test_falls_back_from_dian_to_apidian_under_the_same_number(gw, sims, fault, 
     issued = sims.states["apidian"].entries()[before:]
     assert len(issued) == 1 and issued[0].number == doc["number"]
     assert {a["account"] for a in doc["attempts"]} == {"dian-direct", "apidian-backup"}
+
+
+def test_the_buyers_copy_is_drawn_from_the_signed_invoice(gw, example_bytes):
+    """Issue 19: direct DIAN has no provider to draw the PDF; the gateway serves its own, whose text
+    and QR (read back by PDFium and zxing-cpp) carry the number, the CUFE and the payable amount."""
+    r = gw.client.post(
+        "/v1/documents", content=example_bytes["co-invoice"], headers=AUTH, params={"provider": "dian-direct"}
+    )
+    assert r.status_code == 201, r.text
+    doc = r.json()
+    pdf = gw.client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    page = pdfium.PdfDocument(pdf.content)[0]
+    text = " ".join(page.get_textpage().get_text_range().split())
+    assert doc["number"] in text and doc["fiscal_id"] in text
+    assert "358.050,00" in text and doc["totals"]["payable"] == "358050.00"
+    codes = zxingcpp.read_barcodes(page.render(scale=3).to_pil())
+    assert [c.text for c in codes] == [qr_url(doc["fiscal_id"], "test")]

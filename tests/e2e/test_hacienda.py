@@ -1,6 +1,7 @@
 """The gateway over real HTTP in front of the Hacienda simulator: factura, CCF, credit and debit
 notes, invalidación, a lost answer reconciled through consultadte, a rejection kept with MH's words,
-SmartBill down -> fallback to Hacienda direct, and MH's contingency flow. The simulator verifies every JWS with the public
+SmartBill down -> fallback to Hacienda direct, MH's contingency flow, and the versión legible (PDF)
+the gateway draws itself. The simulator verifies every JWS with the public
 key of the certificate made here, and validates every DTE against the official schema."""
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from decimal import Decimal
 from xml.etree import ElementTree
 
 import jwt
+import pypdfium2 as pdfium
 import pytest
+import zxingcpp
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from adapters.hacienda.certificate import write_test_certificate
+from adapters.hacienda.dte import public_link
 from e2e.documents import settled, wait_for
 from e2e.tenants import SV_ISSUER, account, dispatch, tenant
 
@@ -307,3 +311,23 @@ def test_the_account_test_authenticates_and_no_secret_leaks(gw):
     listed = gw.client.get("/v1/admin/accounts", headers=AUTH).text
     for secret in (API_PASSWORD, KEY_PASSWORD):
         assert secret not in r.text and secret not in listed
+
+
+def test_the_version_legible_carries_the_seal_and_the_consultation_qr(gw, sims, example_bytes):
+    """Issue 19: the PDF of a DTE the gateway signed names numeroControl, codigoGeneracion and MH's
+    sello de recepción, and its QR (decoded from the rendered page) opens MH's public consultation."""
+    doc = emit(gw, example_bytes["sv-invoice"], provider="hacienda")
+    pdf = gw.client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    page = pdfium.PdfDocument(pdf.content)[0]
+    text = " ".join(page.get_textpage().get_text_range().split())
+    for expected in (
+        doc["number"],
+        doc["fiscal_id"],
+        f"Sello de recepción: {doc['authority']['seal']}",
+        "27.00",
+    ):
+        assert expected in text, expected
+    issued = sims.states["hacienda"].issued(doc["fiscal_id"]).payload["dte"]["identificacion"]["fecEmi"]
+    codes = [c.text for c in zxingcpp.read_barcodes(page.render(scale=3).to_pil())]
+    assert codes == [public_link("test", doc["fiscal_id"], issued)]

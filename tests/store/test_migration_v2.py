@@ -1,6 +1,7 @@
 """Migrations 2 (administration and lifecycle), 3 (webhook secret rotation), 4 (idempotency
-record owners) and 5 (a self-numbering account's declared range) bring older databases up to date:
-the new tables and the new columns of existing tables, with their defaults for rows written before."""
+record owners), 5 (a self-numbering account's declared range) and 6 (the buyer's copy's delivery
+state) bring older databases up to date: the new tables and the new columns of existing tables,
+with their defaults for rows written before."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.store.engine import (
     _V3_COLUMNS,
     _V4_COLUMNS,
     _V5_COLUMNS,
+    _V6_COLUMNS,
     MIGRATIONS,
     make_engine,
     migrate,
@@ -54,7 +56,9 @@ async def test_a_version_1_database_gains_the_new_tables_and_columns(store):
         await engine.dispose()
 
 
-@pytest.mark.parametrize(("version", "step"), [(3, _V3_COLUMNS), (4, _V4_COLUMNS), (5, _V5_COLUMNS)])
+@pytest.mark.parametrize(
+    ("version", "step"), [(3, _V3_COLUMNS), (4, _V4_COLUMNS), (5, _V5_COLUMNS), (6, _V6_COLUMNS)]
+)
 async def test_a_database_of_the_version_before_gains_that_steps_columns(store, version, step):
     url, connect_args = store
     engine = make_engine(url, connect_args=connect_args)

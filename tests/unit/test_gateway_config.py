@@ -186,3 +186,42 @@ def test_store_errors_that_mean_try_again_are_told_apart_from_bugs():
     assert not unavailable(wrapped(Orig("23505")))  # a unique violation is a bug, not a busy store
     assert not unavailable(wrapped(sqlite3.OperationalError("no such column: x")))
     assert not unavailable(ValueError("x"))
+
+
+def test_tenant_email_is_checked_and_its_password_comes_from_the_environment():
+    good = '[tenants.email]\nhost = "smtp.acme.example"\nport = 587\nusername = "facturas"\npassword = "${SMTP_PASSWORD}"\nfrom = "facturas@acme.example"\n'
+    config = load_config(tenants_toml(extra=good), env={"SMTP_PASSWORD": "s3cret-from-env"})
+    email = config.tenant("t1").email
+    assert (email.host, email.port, email.starttls, email.sender, email.password, email.enabled) == (
+        "smtp.acme.example",
+        587,
+        True,
+        "facturas@acme.example",
+        "s3cret-from-env",
+        True,
+    )
+    assert config.tenant("t2").email is None  # delivery is off where nothing is configured
+    with pytest.raises(ConfigError, match="environment variable SMTP_PASSWORD is not set"):
+        load_config(tenants_toml(extra=good), env={})
+    bad = '[tenants.email]\nhost = "smtp.acme.example"\nport = 70000\nusername = "facturas"\nfrom = "facturas"\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(tenants_toml(extra=bad), env={})
+    problems = err.value.problems
+    assert "tenants[t1].email.port: must be 1-65535" in problems
+    assert "tenants[t1].email.from: not an e-mail address: 'facturas'" in problems
+    assert "tenants[t1].email: username and password go together" in problems
+
+
+def test_tenant_printout_logo_and_layout_are_checked(tmp_path):
+    logo = tmp_path / "logo.png"
+    logo.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    good = f'[tenants.printout]\nlogo = "{logo}"\nlayout = "gateway.printout.layout:render"\n'
+    assert load_config(tenants_toml(extra=good), env={}).tenant("t1").printout.logo == str(logo)
+    (tmp_path / "notes.txt").write_text("not an image")
+    bad = f'[tenants.printout]\nlogo = "{tmp_path / "notes.txt"}"\nlayout = "nowhere"\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(tenants_toml(extra=bad), env={})
+    assert any(
+        p.startswith("tenants[t1].printout.logo:") and "not a PNG or JPEG" in p for p in err.value.problems
+    )
+    assert "tenants[t1].printout.layout: 'nowhere': write it as package.module:function" in err.value.problems
