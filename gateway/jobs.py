@@ -23,10 +23,10 @@ from gateway.store.jobs import Lease, LeaseLost
 
 log = logging.getLogger(__name__)
 
-# Jobs one process runs at once, per kind: webhooks keep slots of their own, so a backlog of
-# documents (each waiting on a provider) never holds the tenant's notifications back. A kind not
-# listed here is never claimed.
-SLOTS: Final = {"document": 16, "webhook": 8}
+# Jobs one process runs at once, per kind: webhooks and buyer's-copy mails keep slots of their own,
+# so a backlog of documents (each waiting on a provider) never holds the tenant's notifications or
+# the buyer's mail back. A kind not listed here is never claimed.
+SLOTS: Final = {"document": 16, "webhook": 8, delivery.JOB: 4}
 # The loop looks for due jobs again at once when a job of its own ends or this process creates
 # one (`wake`); otherwise after a wait that starts here after a claim and doubles while nothing is
 # due, up to `max_wait_s` (issue 14: a fixed second between looks let webhooks fall behind).

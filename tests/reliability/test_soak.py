@@ -67,6 +67,7 @@ backoff_base_s = 0.01
 backoff_max_s = 0.05
 poll_interval_s = 0.05
 reconcile_window_s = 0.3
+attention_after_s = 3
 breaker_threshold = 8
 breaker_cooldown_s = 0.1
 lease_s = 1
