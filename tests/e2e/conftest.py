@@ -103,14 +103,17 @@ class GatewayHandle:
         self._thread.join(timeout=15)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: the gateways' job loops and the simulators stop when the e2e tests
+# end, instead of polling their stores beside every later test (they made the rest of the suite
+# run at half speed).
+@pytest.fixture(scope="package")
 def sims() -> Iterator[SimulatorThread]:
     runner = SimulatorThread(settings=SimSettings(slow_s=0.05, hang_s=1.5, retry_after_s=0)).start()
     yield runner
     runner.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def gateway_for(request: pytest.FixtureRequest) -> Iterator[Callable[..., GatewayHandle]]:
     handles: dict[tuple[str, tuple[tuple[str, str], ...]], GatewayHandle] = {}
     workdir = Path(tempfile.mkdtemp(prefix="pasarela-e2e-"))
