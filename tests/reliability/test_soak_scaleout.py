@@ -61,11 +61,11 @@ def crashes_for(processes: int) -> list[tuple[float, str, int]]:
 
 @pytest.mark.parametrize("processes", [1, 2, 3] if FULL else [3])
 def test_soak_on_postgresql_with_several_processes_and_a_kill(
-    tmp_path: Path, examples_dir: Path, processes: int
+    tmp_path: Path, example_bytes: dict[str, bytes], processes: int
 ):
     if not PG_URL:
         pytest.skip("PASARELA_TEST_PG_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
     with fresh_database(PG_URL) as database:
-        report = soak(tmp_path, examples_dir, database, processes, crashes_for(processes), SCALEOUT_DOCS)
+        report = soak(tmp_path, example_bytes, database, processes, crashes_for(processes), SCALEOUT_DOCS)
     assert report["issued twice"] == 0
     assert report["failed but issued"] == 0
