@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))  # the 
 
 from gateway_harness import AUTH, KEY, running, tenants_toml
 
-from gateway.cli.main import main as cli
+from gateway.cli import main as cli
 from gateway.documents import numbering
 from gateway.documents.numbering_guard import NumberingBehind
 from gateway.startup import start
