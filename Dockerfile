@@ -14,6 +14,7 @@ COPY canonical ./canonical
 COPY adapters ./adapters
 COPY gateway ./gateway
 COPY simulators ./simulators
+COPY demo ./demo
 COPY contracts ./contracts
 RUN python -m venv /opt/pasarela \
     && /opt/pasarela/bin/pip install ".[postgres]"

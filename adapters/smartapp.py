@@ -204,7 +204,7 @@ class SmartAppAdapter:
     async def find(self, emission: Emission) -> ProviderRef | None:
         """SmartApp documents no list or search endpoint and takes no reference of ours, so an
         ambiguous emission cannot be found again: NotSearchable tells reconciliation that an
-        operator must resolve it (gateway/reconcile.py)."""
+        operator must resolve it (gateway/dispatch/reconcile.py)."""
         raise NotSearchable("SmartApp offers no document search")
 
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:

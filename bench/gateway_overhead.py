@@ -42,7 +42,7 @@ Result, encode_request, run = loadgen.Result, loadgen.encode_request, loadgen.ru
 from adapters.base import Emission  # noqa: E402
 from adapters.facepro import FaceProAdapter  # noqa: E402
 from canonical.validation import prepare  # noqa: E402
-from gateway.config import load_config  # noqa: E402
+from gateway.tenants.config import load_config  # noqa: E402
 from simulators.runner import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,7 +212,7 @@ def main() -> None:
                 *(spy if args.profile else []),
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "gateway.cli.main",
                 "serve",
                 "--config",
                 "tenants.toml",

@@ -154,7 +154,7 @@ def measure(provider: str, sim_port: int, url: str, processes: int, seconds: flo
     port = free_port()
     log = Path(folder) / "gateway.log"
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port),
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config), "--port", str(port),
          "--workers", str(processes)],
         cwd=folder, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
     )  # fmt: skip

@@ -15,7 +15,6 @@ from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.admin import AdminService
-from gateway.alerts import Watch
 from gateway.api.admin import AdminController, TenantsController
 from gateway.api.lifecycle import LifecycleController
 from gateway.api.openapi import SECURITY_SCHEMES, ApiDocsConfig, TimeOfDaySchema
@@ -24,14 +23,16 @@ from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
 from gateway.api.swagger import OfflineSwagger
 from gateway.api.system import healthz, metrics
-from gateway.config import Config, load_config, secrets_of
-from gateway.dispatch import Dispatcher
-from gateway.jobs import JobLoop
-from gateway.logs import bind_request_id, reset_request_id
-from gateway.logs import configure as configure_logs
-from gateway.runtime import Runtime
-from gateway.service import DocumentService
-from gateway.throttle import failed_auth_throttle
+from gateway.dispatch.chain import Dispatcher
+from gateway.dispatch.loop import JobLoop
+from gateway.documents.service import DocumentService
+from gateway.observability.alerts import Watch
+from gateway.observability.logs import bind_request_id, reset_request_id
+from gateway.observability.logs import configure as configure_logs
+from gateway.startup import start
+from gateway.tenants.config import Config, load_config, secrets_of
+from gateway.tenants.runtime import Runtime
+from gateway.tenants.throttle import failed_auth_throttle
 
 log = logging.getLogger("gateway.access")
 
@@ -93,7 +94,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await rt.start()
+        await start(rt)
         await AdminService(rt).seed_admin_key()
         if run_jobs:
             loop.start()
@@ -129,7 +130,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, run_jobs: bool
             components=Components(security_schemes=SECURITY_SCHEMES),
             render_plugins=[OfflineSwagger("/schema")],
         ),
-        logging_config=None,  # gateway.logs configures JSON logging (pasarela serve)
+        logging_config=None,  # gateway.observability.logs configures JSON logging (pasarela serve)
         debug=False,
     )
     app.state.runtime = rt

@@ -1,7 +1,7 @@
 """Tenant administration without editing files or restarting: API keys, provider accounts,
 numbering ranges, webhook endpoints; and, with the separate admin key, tenants themselves.
 
-Every change is one store transaction that also bumps the tenant's revision (gateway.tenancy), then
+Every change is one store transaction that also bumps the tenant's revision (gateway.tenants.tenancy), then
 this process reloads the tenant at once and the others on their next request. Secrets are revealed
 once (a new API key, a new webhook secret) and otherwise never leave: API keys are stored as
 SHA-256 digests; provider credentials and webhook secrets are sealed with the server secret key

@@ -22,12 +22,12 @@ from adapters.base import (
     adapter_class,
     load_credentials,
 )
-from gateway import alerts
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
-from gateway.config import Route, Tenant, range_problems
-from gateway.routing import accounts_of, shared_ranges
-from gateway.secrets import seal
+from gateway.observability import alerts
 from gateway.store.schema import accounts
+from gateway.tenants.config import Tenant, range_problems
+from gateway.tenants.routing import Route, accounts_of, shared_ranges
+from gateway.tenants.secrets import seal
 
 # A reference no provider holds: a status call with it proves the credentials (an answer, even
 # "not found", means the provider let us in). Shaped like an SV codigoGeneracion.

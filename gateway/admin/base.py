@@ -1,5 +1,5 @@
 """What every administration operation shares: the refusal, the transaction that bumps the
-tenant's revision (gateway.tenancy) and reloads it, and the server secret key that seals secrets."""
+tenant's revision (gateway.tenants.tenancy) and reloads it, and the server secret key that seals secrets."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway import tenancy
-from gateway.runtime import Runtime
+from gateway.tenants import tenancy
+from gateway.tenants.runtime import Runtime
 
 
 class AdminRefusal(Exception):

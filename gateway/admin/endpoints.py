@@ -13,13 +13,13 @@ from msgspec import Struct, field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin.base import AdminBase, AdminRefusal
-from gateway.auth import key_hash
-from gateway.config import WEBHOOK_EVENTS, Tenant
-from gateway.resources import timestamp
-from gateway.secrets import seal
+from gateway.delivery.webhooks import new_secret
+from gateway.documents.resources import timestamp
 from gateway.store import jobs
 from gateway.store.schema import webhook_deliveries, webhook_endpoints
-from gateway.webhooks import new_secret
+from gateway.tenants.auth import key_hash
+from gateway.tenants.config import WEBHOOK_EVENTS, Tenant
+from gateway.tenants.secrets import seal
 
 _encoder = msgspec.json.Encoder()
 

@@ -12,10 +12,10 @@ from msgspec import Meta, Struct
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin.base import AdminBase, AdminRefusal
-from gateway.auth import key_hash
-from gateway.config import Tenant
-from gateway.resources import timestamp
+from gateway.documents.resources import timestamp
 from gateway.store.schema import api_keys
+from gateway.tenants.auth import key_hash
+from gateway.tenants.config import Tenant
 
 DEFAULT_OVERLAP_S: Final = 3600.0  # a rotated key keeps working this long, so clients can switch
 MAX_SPAN_S: Final = 100 * 366 * 86400  # beyond this an instant no longer fits a date (a 500, not a 400)

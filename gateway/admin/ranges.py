@@ -9,10 +9,10 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange, ProviderFailure
-from gateway import numbering, numbering_guard
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
-from gateway.config import Tenant
+from gateway.documents import numbering, numbering_guard
 from gateway.store.schema import numbering_ranges
+from gateway.tenants.config import Tenant
 
 _encoder = msgspec.json.Encoder()
 

@@ -13,12 +13,12 @@ from msgspec import Struct, field
 
 from canonical.document import Issuer
 from canonical.validation import check_party
-from gateway import tenancy
 from gateway.admin.base import AdminRefusal, insert_for
 from gateway.admin.keys import ApiKeyRevealed, KeysAdmin
-from gateway.auth import key_hash
-from gateway.config import Config, Dispatch, Tenant, validate_config
 from gateway.store.schema import admin_keys, routing_rules, tenants
+from gateway.tenants import tenancy
+from gateway.tenants.auth import key_hash
+from gateway.tenants.config import Config, Dispatch, Tenant, validate_config
 
 TENANT_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
 _encoder = msgspec.json.Encoder()

@@ -37,7 +37,7 @@ from gateway.admin import (
 from gateway.api.deps import current_tenant, runtime
 from gateway.api.openapi import ADMIN_KEY, AUTHENTICATED, TENANT_KEY, WITH_BODY, problems
 from gateway.api.problems import Problem
-from gateway.config import Tenant
+from gateway.tenants.config import Tenant
 
 T = TypeVar("T")
 _SLUGS = {404: "not-found", 409: "conflict", 422: "bad-request", 502: "provider"}

@@ -7,9 +7,9 @@ from typing import Any
 from litestar import Request
 
 from gateway.api.problems import Problem
-from gateway.config import Tenant
-from gateway.runtime import Runtime
-from gateway.service import DocumentService
+from gateway.documents.service import DocumentService
+from gateway.tenants.config import Tenant
+from gateway.tenants.runtime import Runtime
 
 
 def runtime(request: Request[Any, Any, Any]) -> Runtime:
@@ -22,7 +22,7 @@ def service(request: Request[Any, Any, Any]) -> DocumentService:
 
 async def current_tenant(request: Request[Any, Any, Any]) -> Tenant:
     """The tenant whose API key is in `Authorization: Bearer <key>`, or a 401 problem."""
-    from gateway.tenancy import authenticate  # keys live in the store: revocation is immediate
+    from gateway.tenants.tenancy import authenticate  # keys live in the store: revocation is immediate
 
     tenant = await authenticate(runtime(request), request.headers.get("authorization"))
     if tenant is None:

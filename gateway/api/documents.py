@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, Quer
 
 from adapters.base import ProviderFailure
 from canonical.errors import InvalidDocument
-from gateway import delivery, idempotency, printout
+from gateway import printout
 from gateway.api.deps import current_tenant, runtime, service
 from gateway.api.listing import Country, DocumentKind, checked_query, refused_by_type
 from gateway.api.openapi import (
@@ -31,14 +31,21 @@ from gateway.api.openapi import (
     problems,
 )
 from gateway.api.problems import PROBLEM_JSON, Problem, problem_for
-from gateway.config import Tenant
-from gateway.dispatch import provider_ref
-from gateway.numbering import NumberingError
-from gateway.resources import DocumentPage, DocumentResource, DocumentStatus, document_resource
-from gateway.routing import RoutingError
-from gateway.service import Preview, Resolution, UnsupportedDocument
+from gateway.delivery import mail as delivery
+from gateway.documents import idempotency
+from gateway.documents.numbering import NumberingError
+from gateway.documents.resources import (
+    DocumentPage,
+    DocumentResource,
+    DocumentStatus,
+    document_resource,
+    provider_ref,
+)
+from gateway.documents.service import Preview, Resolution, UnsupportedDocument
 from gateway.store import documents as docs
 from gateway.store import jobs
+from gateway.tenants.config import Tenant
+from gateway.tenants.routing import RoutingError
 
 _encoder = msgspec.json.Encoder()
 REFUSALS = (InvalidDocument, RoutingError, NumberingError, UnsupportedDocument)  # answered, stored, replayed
@@ -393,7 +400,7 @@ class DocumentController(Controller):
         if kind == "pdf" and row.xml and printout.can_print(row.provider):
             # ~12 ms of CPU: off the event loop, so other requests are not held behind it
             seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
-            pdf = await asyncio.to_thread(printout.tenant_pdf, tenant, row.provider or "", row.xml, seal)
+            pdf = await asyncio.to_thread(delivery.tenant_pdf, tenant, row.provider or "", row.xml, seal)
             return Response(pdf, media_type=media)
         fetch = getattr(rt.adapter(tenant.id, account), method, None)
         content = None

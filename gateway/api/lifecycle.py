@@ -12,11 +12,11 @@ from gateway.api.deps import service
 from gateway.api.documents import REFUSALS, DocumentController, IdempotencyKey, ProviderParam, idempotent
 from gateway.api.openapi import AUTHENTICATED, WITH_BODY, NoteOperation, problems
 from gateway.api.problems import Problem
-from gateway.config import Tenant
-from gateway.idempotency import Claim
-from gateway.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
-from gateway.resources import DocumentResource
-from gateway.service import DocumentNotFound
+from gateway.documents.idempotency import Claim
+from gateway.documents.lifecycle import LifecycleRefusal, LifecycleService, VoidRequest
+from gateway.documents.resources import DocumentResource
+from gateway.documents.service import DocumentNotFound
+from gateway.tenants.config import Tenant
 
 _SLUGS = {409: "conflict", 422: "unsupported", 502: "provider"}
 ANSWERS = problems(*AUTHENTICATED, *WITH_BODY, 404, 409, 422, 502)  # LifecycleRefusal's statuses, 404

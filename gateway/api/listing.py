@@ -20,7 +20,7 @@ from litestar.exceptions import ValidationException
 
 from canonical import catalogs
 from gateway.api.problems import Problem, problem
-from gateway.resources import DocumentStatus
+from gateway.documents.resources import DocumentStatus
 from gateway.store import documents as docs
 
 DocumentKind = Literal[tuple(sorted({k for kinds in catalogs.KINDS.values() for k in kinds}))]  # type: ignore[valid-type]

@@ -16,12 +16,12 @@ from litestar.exceptions import HTTPException, ValidationException
 from sqlalchemy.exc import SQLAlchemyError
 
 from canonical.errors import InvalidDocument
-from gateway.idempotency import IdempotencyProblem
-from gateway.logs import request_id
-from gateway.numbering import NumberingError
-from gateway.routing import RoutingError
-from gateway.service import DocumentNotFound, NotResolvable, UnsupportedDocument
+from gateway.documents.idempotency import IdempotencyProblem
+from gateway.documents.numbering import NumberingError
+from gateway.documents.service import DocumentNotFound, NotResolvable, UnsupportedDocument
+from gateway.observability.logs import request_id
 from gateway.store.engine import unavailable
+from gateway.tenants.routing import RoutingError
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency, Provide
 
 from adapters.base import adapter_class
-from gateway import breaker
 from gateway.api.deps import current_tenant, runtime
 from gateway.api.openapi import AUTHENTICATED, TENANT_KEY, problems
-from gateway.config import Tenant
-from gateway.resources import ProviderAccountView
+from gateway.dispatch import breaker
+from gateway.documents.resources import ProviderAccountView
+from gateway.tenants.config import Tenant
 
 
 class ProvidersController(Controller):

@@ -12,8 +12,8 @@ from msgspec import Struct
 from gateway.api.deps import current_tenant, runtime
 from gateway.api.openapi import AUTHENTICATED, TENANT_KEY, WITH_BODY, problems
 from gateway.api.problems import Problem
-from gateway.config import Route, Tenant
-from gateway.routing import validate_routes
+from gateway.tenants.config import Tenant
+from gateway.tenants.routing import Route, validate_routes
 
 
 class RoutingRules(Struct, kw_only=True, forbid_unknown_fields=True):

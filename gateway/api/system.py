@@ -8,11 +8,12 @@ import sqlalchemy as sa
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from gateway import alerts, breaker
 from gateway.api.deps import runtime
 from gateway.api.openapi import problems
 from gateway.api.problems import problem
-from gateway.metrics import BREAKER_VALUES
+from gateway.dispatch import breaker
+from gateway.observability import alerts
+from gateway.observability.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
 
 STORE_DOWN: Final = {503: "The store does not answer"}

@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
-from gateway.config import Tenant
 from gateway.printout import dte, layout, ubl
 from gateway.printout.model import Printout
 
@@ -43,16 +42,6 @@ def render_pdf(
 ) -> bytes:
     """The PDF of the document `provider`'s adapter signed (its stored XML or DTE)."""
     return draw(READERS[provider](signed, seal, resolution_dates or {}), logo)
-
-
-def tenant_pdf(tenant: Tenant, provider: str, signed: bytes, seal: str | None = None) -> bytes:
-    """`render_pdf` with the tenant's logo and layout, where `[tenants.printout]` names them, and the
-    dates of its numbering resolutions (`resolution_date` of `[[tenants.numbering]]`)."""
-    style = tenant.printout
-    logo = load_logo(style.logo) if style and style.logo else None
-    draw = load_layout(style.layout) if style and style.layout else layout.render
-    dates = {r.resolution: r.resolution_date for r in tenant.numbering if r.resolution and r.resolution_date}
-    return render_pdf(provider, signed, seal=seal, resolution_dates=dates, logo=logo, draw=draw)
 
 
 @functools.lru_cache(maxsize=64)

@@ -2,7 +2,7 @@
 
 Moving a tenant to PostgreSQL must never reissue a number: the numbering counters travel with the
 documents that hold their numbers, in the same copy, and the target is checked afterwards the way
-`serve` checks it (gateway.numbering_guard). Rules:
+`serve` checks it (gateway.documents.numbering_guard). Rules:
 - the target must be empty (no documents, no counters): merging two stores could put one number on
   two documents;
 - both stores are brought to the latest schema first, then every table is copied as it is, in

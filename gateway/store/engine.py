@@ -41,8 +41,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
-from gateway.config import Server, database_url
 from gateway.store.schema import metadata, schema_version
+from gateway.tenants.config import Server, database_url
 
 SQLITE_PRAGMAS: Final = ("PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
 LOCK_WAIT_S: Final = 30.0  # how long a write transaction waits for another process's lock

@@ -200,7 +200,7 @@ class Lease:
     async def heartbeat(self) -> None:
         """Renew now and every `lease_s / 3` while a provider call runs (cancelled when it ends): a
         live worker never loses a document mid-call, a dead one loses it `lease_s` after its last
-        beat. Started `lease_s / 3` into the call (`gateway.dispatch`)."""
+        beat. Started `lease_s / 3` into the call (`gateway.dispatch.chain`)."""
         while True:
             await self.renew()
             await asyncio.sleep(self.lease_s / 3)

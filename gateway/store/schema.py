@@ -128,11 +128,11 @@ documents = sa.Table(
     sa.Column("voided_by", ID, nullable=True),  # CO: the annulling credit note; SV: "invalidation"
     sa.Column("voids", ID, nullable=True),  # on the annulling credit note: the document it voids
     sa.Column("voided_at", Time, nullable=True),
-    # issue 19: the buyer's copy by e-mail, JSON {status, to, at, error} (gateway.delivery)
+    # issue 19: the buyer's copy by e-mail, JSON {status, to, at, error} (gateway.delivery.mail)
     sa.Column("delivery", sa.Text, nullable=True),
     sa.Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
     sa.Index("ix_documents_tenant_status", "tenant_id", "status"),
-    # migration 4: the highest number a range gave, read at every start (gateway.numbering_guard)
+    # migration 4: the highest number a range gave, read at every start (gateway.documents.numbering_guard)
     sa.Index("ix_documents_range_consecutive", "tenant_id", "numbering_range", "consecutive"),
 )
 

@@ -62,8 +62,8 @@ import pytest
 import uvicorn
 
 from gateway.app import create_app
-from gateway.config import Config, load_config
-from gateway.runtime import Runtime
+from gateway.tenants.config import Config, load_config
+from gateway.tenants.runtime import Runtime
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 

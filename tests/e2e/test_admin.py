@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from e2e.test_lifecycle import SOFTWARE, TENANTS
-from gateway.cli import main
+from gateway.cli.main import main
 from simulators.pki import generate
 
 KEY = "e2e-admin-key-0123456789abcdef"

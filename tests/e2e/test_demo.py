@@ -23,7 +23,7 @@ def test_demo_tells_the_story_and_cleans_up(stop, flags):
     data folder (plain-text keys) unless --keep-data."""
     gateway_port = free_port()
     base = 18401  # seven consecutive simulator ports, away from the defaults and the other suites
-    command = [sys.executable, "-m", "gateway.cli", "demo", "--keep", "--port", str(gateway_port), *flags]
+    command = [sys.executable, "-m", "gateway.cli.main", "demo", "--keep", "--port", str(gateway_port), *flags]
     proc = subprocess.Popen(
         [*command, "--base-port", str(base)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -27,7 +27,7 @@ KEY = "crash-key-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 BOOT = (
     "import sys; sys.path.insert(0, {here!r}); import fake_http_provider; "
-    "from gateway.cli import main; sys.exit(main(sys.argv[1:]))"
+    "from gateway.cli.main import main; sys.exit(main(sys.argv[1:]))"
 )
 
 

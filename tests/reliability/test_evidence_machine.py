@@ -33,13 +33,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from gateway.config import load_config
-from gateway.dispatch import Dispatcher
-from gateway.jobs import JobLoop
-from gateway.runtime import Runtime
-from gateway.service import DocumentService
+from gateway.dispatch.chain import Dispatcher
+from gateway.dispatch.loop import JobLoop
+from gateway.documents.service import DocumentService
+from gateway.startup import start
 from gateway.store import documents as docs
 from gateway.store.schema import documents
+from gateway.tenants.config import load_config
+from gateway.tenants.runtime import Runtime
 
 FULL = os.environ.get("PASARELA_SOAK") == "full"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -143,7 +144,7 @@ class EvidenceMachine(RuleBasedStateMachine):
 
     async def _start_gateway(self) -> None:
         self.rt = Runtime(self.config)
-        await self.rt.start()
+        await start(self.rt)
         self.dispatcher = Dispatcher(self.rt)
         self.service = DocumentService(self.rt, self.dispatcher)
         self.jobs = JobLoop(self.rt, self.dispatcher)

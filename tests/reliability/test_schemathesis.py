@@ -37,7 +37,7 @@ import gateway_fakes
 from gateway_harness import KEY, tenants_toml
 
 from gateway.app import create_app
-from gateway.config import load_config
+from gateway.tenants.config import load_config
 from simulators.runner import free_port
 
 FULL = os.environ.get("PASARELA_SOAK") == "full"
@@ -52,7 +52,7 @@ OUTBOUND = {  # (method, path) whose body names a URL the gateway would call
 PROBLEM = "application/problem+json"
 ADMIN_KEY = "schemathesis-admin-key-0123456789"
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
-UNAUTHENTICATED = 12  # below gateway.throttle.MAX_FAILURES
+UNAUTHENTICATED = 12  # below gateway.tenants.throttle.MAX_FAILURES
 
 pytestmark = pytest.mark.timeout(1800 if FULL else 300)
 

@@ -189,7 +189,7 @@ def world(tmp_path, monkeypatch):
         config.write_text(tenants(sims, pki.p12, tmp_path / "gw.db", hooks_url))
         port, log = free_port(), tmp_path / "gateway.log"
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)],
+            [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config), "--port", str(port)],
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
             env={**os.environ, **SECRETS},

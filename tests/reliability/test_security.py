@@ -24,9 +24,9 @@ from gateway_harness import AUTH, KEY, OTHER_AUTH, running, tenants_toml
 
 from adapters.base import ProviderFailure
 from adapters.http import MAX_BODY, ProviderHttp
-from gateway.auth import key_hash
 from gateway.store.engine import dispose, make_engine, migrate
-from gateway.throttle import FailedAuthLimiter
+from gateway.tenants.auth import key_hash
+from gateway.tenants.throttle import FailedAuthLimiter
 
 PROBLEM = "application/problem+json"
 METHODS = ("get", "post", "put", "patch", "delete")

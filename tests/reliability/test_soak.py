@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from gateway.config import load_config
+from gateway.tenants.config import load_config
 from simulators.control import SimSettings
 from simulators.runner import SimulatorThread, free_port
 
@@ -181,7 +181,7 @@ def document_for(serial: int, run: str, examples: dict[str, Any]) -> tuple[str, 
 
 def start_gateway(config: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config), "--port", str(port)],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from gateway import breaker
+from gateway.dispatch import breaker
 from gateway.store.engine import dispose, make_engine
 
 NOW = 1_000_000.0

@@ -16,12 +16,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import breaker, tenancy
+from gateway.dispatch import breaker
 from gateway.store import documents as docs
 from gateway.store import jobs as jobs_store
 from gateway.store.engine import dispose, make_engine, migrate, reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import api_keys, attempts, breakers, documents, jobs, tenants
+from gateway.tenants import tenancy
 
 Execute = Callable[[AsyncConnection, Prepared, Mapping[str, Any]], Awaitable[Any]]
 T0 = 1_700_000_000.25  # fractional: a float that went through an integer would show

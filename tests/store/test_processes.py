@@ -37,7 +37,7 @@ async def _scenario(scenario: str, url: str, connect_args: dict, start_at: float
 
 async def _numbers(engine: Any, index: int) -> list[int]:
     from adapters.base import NumberingRange
-    from gateway import numbering
+    from gateway.documents import numbering
 
     r = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=1, to=10_000)
     taken = []
@@ -54,7 +54,7 @@ async def _numbers(engine: Any, index: int) -> list[int]:
 
 
 async def _take_over(engine: Any, index: int) -> list[str]:
-    from gateway import idempotency
+    from gateway.documents import idempotency
     from gateway.store import jobs
 
     outcomes = []
@@ -74,7 +74,7 @@ async def _take_over(engine: Any, index: int) -> list[str]:
 
 
 async def _breaker_failures(engine: Any, index: int) -> int:
-    from gateway import breaker
+    from gateway.dispatch import breaker
 
     opened = 0
     for _ in range(20):
@@ -83,7 +83,7 @@ async def _breaker_failures(engine: Any, index: int) -> int:
 
 
 async def _auth_failures(engine: Any, index: int) -> None:
-    from gateway.throttle import FailedAuthLimiter
+    from gateway.tenants.throttle import FailedAuthLimiter
 
     limiter = FailedAuthLimiter(max_failures=20, window_s=60)
     for i in range(7):
@@ -119,7 +119,7 @@ def processes() -> Iterator[ProcessPoolExecutor]:
 
 def _warm(_: int) -> None:
     import gateway.store.engine
-    import gateway.throttle  # noqa: F401
+    import gateway.tenants.throttle  # noqa: F401
 
 
 def _run_everywhere(pool: ProcessPoolExecutor, store: tuple[str, dict], scenario: str) -> list[Any]:
@@ -132,7 +132,7 @@ def _run_everywhere(pool: ProcessPoolExecutor, store: tuple[str, dict], scenario
 @pytest.fixture
 async def seeded(store, engine):
     from adapters.base import NumberingRange
-    from gateway import idempotency, numbering
+    from gateway.documents import idempotency, numbering
     from gateway.store import jobs
 
     async with engine.begin() as conn:
@@ -174,7 +174,7 @@ async def test_a_crashed_requests_key_is_taken_over_by_one_process_only(processe
 
 
 async def test_breaker_failures_from_every_process_add_up_and_open_it_once(processes, seeded, engine):
-    from gateway import breaker
+    from gateway.dispatch import breaker
 
     opened = await asyncio.to_thread(_run_everywhere, processes, seeded, "breaker")
     [state] = await breaker.states(engine)
@@ -186,7 +186,7 @@ async def test_breaker_failures_from_every_process_add_up_and_open_it_once(proce
 
 
 async def test_failed_authentications_from_every_process_add_up(processes, seeded, engine):
-    from gateway.throttle import FailedAuthLimiter
+    from gateway.tenants.throttle import FailedAuthLimiter
 
     await asyncio.to_thread(_run_everywhere, processes, seeded, "auth")
     limiter = FailedAuthLimiter(max_failures=20, window_s=60)

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from gateway_harness import tenants_toml
 
-from gateway import idempotency
+from gateway.documents import idempotency
+from gateway.startup import start
 from gateway.store import jobs
 from gateway.store.engine import dispose, make_engine
 from gateway.store.schema import jobs as jobs_table
@@ -128,15 +129,15 @@ async def test_the_number_counter_is_not_held_while_the_rest_of_a_creation_runs(
     # waited for each creation's other statements; now the number is the creation's last write
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite serialises every write transaction: there is no row lock to hold")
-    from gateway.config import load_config
-    from gateway.dispatch import Dispatcher
-    from gateway.runtime import Runtime
-    from gateway.service import DocumentService
+    from gateway.dispatch.chain import Dispatcher
+    from gateway.documents.service import DocumentService
     from gateway.store.schema import idempotency as idempotency_table
+    from gateway.tenants.config import load_config
+    from gateway.tenants.runtime import Runtime
 
     url, connect_args = store
     rt = Runtime(load_config(tenants_toml([("dian-like", "fakeours")]), env={}), engine=engine)
-    await rt.start()
+    await start(rt)
     service = DocumentService(rt, Dispatcher(rt))
     tenant = rt.tenants["t1"]
     claim = idempotency.Claim("slow-link", jobs.owner("p1"))
@@ -171,7 +172,7 @@ async def test_running_out_of_store_connections_is_a_503_problem_with_retry_afte
         pytest.skip("the pool settings are PostgreSQL's; SQLite keeps its one writer and readers")
     from gateway_harness import AUTH, running
 
-    from gateway.config import load_config
+    from gateway.tenants.config import load_config
 
     toml = "[server]\npool_size = 1\npool_max_overflow = 0\npool_timeout_s = 0.2\n" + tenants_toml()
     server = load_config(toml, env={}).server
@@ -192,7 +193,7 @@ async def test_failed_authentications_are_counted_over_every_process(store):
     # try N times the allowance
     from gateway_harness import AUTH, running
 
-    from gateway.throttle import MAX_FAILURES
+    from gateway.tenants.throttle import MAX_FAILURES
 
     url, connect_args = store
     toml = tenants_toml()
@@ -210,7 +211,7 @@ async def test_failed_authentications_are_counted_over_every_process(store):
 
 async def test_numbers_drawn_but_unused_are_never_issued_after_the_counter_is_moved(engine):
     from adapters.base import NumberingRange
-    from gateway import numbering
+    from gateway.documents import numbering
     from gateway.store.schema import numbering_counters
 
     r = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=1, to=1000)

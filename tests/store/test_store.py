@@ -19,12 +19,14 @@ from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
 
 from adapters.base import NumberingRange
-from gateway import breaker, idempotency, numbering
-from gateway.config import Server
+from gateway.dispatch import breaker
+from gateway.documents import idempotency, numbering
+from gateway.startup import start
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.engine import MIGRATIONS, dispose, make_engine, migrate
 from gateway.store.schema import schema_version
+from gateway.tenants.config import Server
 
 RANGE = NumberingRange(name="setp", kinds=["invoice"], prefix="SETP", from_=990000000, to=995000000)
 
@@ -180,16 +182,16 @@ async def test_whole_gateway_numbers_200_concurrent_requests(store, example_byte
 
 
 async def test_provider_secrets_are_sealed_at_rest(store, tmp_path):
-    from gateway.config import load_config
-    from gateway.runtime import Runtime
-    from gateway.secrets import unseal
     from gateway.store.schema import accounts
+    from gateway.tenants.config import load_config
+    from gateway.tenants.runtime import Runtime
+    from gateway.tenants.secrets import unseal
 
     url, connect_args = store
     config = load_config(tenants_toml(), env={"PASARELA_SECRET_KEY": "server-secret-key-0123456789"})
     config.tenants[0].accounts[0].credentials["token"] = "plain-provider-token-42"
     rt = Runtime(config, engine=make_engine(url, connect_args=connect_args))
-    await rt.start()
+    await start(rt)
     try:
         async with rt.engine.connect() as conn:
             sealed = (
@@ -219,14 +221,15 @@ async def test_idempotency_record_left_by_a_dead_process_is_taken_over(engine):
 
 
 async def test_routes_set_through_the_api_survive_a_restart_until_the_file_changes(store):
-    from gateway.config import Route, load_config
-    from gateway.runtime import Runtime
+    from gateway.tenants.config import load_config
+    from gateway.tenants.routing import Route
+    from gateway.tenants.runtime import Runtime
 
     url, connect_args = store
 
     async def runtime(text: str) -> Runtime:
         rt = Runtime(load_config(text, env={}), engine=make_engine(url, connect_args=connect_args))
-        await rt.start()
+        await start(rt)
         return rt
 
     text = tenants_toml()

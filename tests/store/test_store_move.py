@@ -18,13 +18,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))  # the 
 
 from gateway_harness import AUTH, KEY, running, tenants_toml
 
-from gateway import cli, numbering
-from gateway.config import load_config
-from gateway.numbering_guard import NumberingBehind
-from gateway.runtime import Runtime
+from gateway.cli import main as cli
+from gateway.documents import numbering
+from gateway.documents.numbering_guard import NumberingBehind
+from gateway.startup import start
 from gateway.store.copy import CopyRefused, copy_store
 from gateway.store.engine import dispose, make_engine
 from gateway.store.schema import attempts, documents, jobs, numbering_counters
+from gateway.tenants.config import load_config
+from gateway.tenants.runtime import Runtime
 
 TOML = tenants_toml([("ours", "fakeours")])
 FIRST = 990000000
@@ -106,7 +108,7 @@ async def test_serve_refuses_a_counter_behind_its_documents(tmp_path, example_by
     rt = Runtime(config)
     try:
         with pytest.raises(NumberingBehind) as refused:
-            await rt.start()
+            await start(rt)
     finally:
         await rt.close()
     (behind,) = refused.value.behind
@@ -116,7 +118,7 @@ async def test_serve_refuses_a_counter_behind_its_documents(tmp_path, example_by
 
 def test_serve_command_exits_with_the_reason(tmp_path, capsys, monkeypatch):
     """The same refusal through `pasarela serve`: exit 2 and the message, before listening."""
-    monkeypatch.setattr("gateway.logs.configure", lambda *args, **kwargs: None)  # keep pytest's logging
+    monkeypatch.setattr("gateway.observability.logs.configure", lambda *args, **kwargs: None)  # keep pytest's logging
 
     url = f"sqlite:///{tmp_path / 'gw.db'}"
     config_file = tmp_path / "tenants.toml"
@@ -124,7 +126,7 @@ def test_serve_command_exits_with_the_reason(tmp_path, capsys, monkeypatch):
 
     async def behind() -> None:
         rt = Runtime(load_config(config_file, env={}))
-        await rt.start()
+        await start(rt)
         async with rt.engine.begin() as conn:
             await conn.execute(
                 documents.insert().values(
@@ -161,7 +163,7 @@ async def test_serve_checks_counters_against_dians_range_where_it_answers(tmp_pa
     import gateway_fakes
 
     from adapters.base import NumberingRange, Unavailable
-    from gateway.numbering_guard import preflight
+    from gateway.startup import preflight
 
     config = load_config(TOML, env={"PASARELA_DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"})
     reported = [

@@ -19,8 +19,8 @@ import uvicorn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.app import create_app
-from gateway.config import Config, load_config
-from gateway.runtime import Runtime
+from gateway.tenants.config import Config, load_config
+from gateway.tenants.runtime import Runtime
 from simulators.runner import free_port
 
 KEY = "unit-key-0123456789abcdef"

@@ -9,8 +9,8 @@ import pytest
 from gateway_harness import AUTH, running, tenants_toml
 
 from adapters.base import Account, AccountRange
-from gateway.config import ConfigError, Route, load_config
-from gateway.routing import validate_routes
+from gateway.tenants.config import ConfigError, load_config
+from gateway.tenants.routing import Route, validate_routes
 from simulators.control import RangeDeclaration, RangeExhausted, SimState, declaration_for
 
 ENV = {"PASARELA_SECRET_KEY": "server-secret-key-for-tests-0123456789"}

@@ -371,7 +371,7 @@ async def test_numbering_low_by_use_is_one_event_whether_allocation_or_scrape_se
 
 
 async def test_cli_creates_a_tenant_with_the_admin_key_and_lists_its_keys(tmp_path, capsys):
-    from gateway.cli import main
+    from gateway.cli.main import main
 
     issuer = {"country": "SV", "id_type": "NIT", "id_number": "06142803901121", "nrc": "2345678", "name": "T"}
     (tmp_path / "tenant.json").write_text(json.dumps({"id": "cli-sv", "name": "CLI SV", "issuer": issuer}))

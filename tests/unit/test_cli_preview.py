@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 
-from gateway.cli import main
+from gateway.cli.main import main
 
 TENANTS_ENV = (
     "ACME_CO_API_KEY",
@@ -66,7 +66,7 @@ def test_preview_bad_document_prints_errors_and_exits_1(tmp_path, capsys):
 
 def test_console_script_runs_as_a_process(examples_dir):
     proc = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "preview", str(examples_dir / "sv-invoice.json")],
+        [sys.executable, "-m", "gateway.cli.main", "preview", str(examples_dir / "sv-invoice.json")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,7 +107,7 @@ def test_preview_of_an_unknown_account_says_so_and_exits_1(examples_dir):
         [
             sys.executable,
             "-m",
-            "gateway.cli",
+            "gateway.cli.main",
             "preview",
             str(examples_dir / "co-invoice.json"),
             "--config",

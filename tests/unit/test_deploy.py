@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from adapters.hacienda.certificate import write_test_certificate
-from gateway.cli import main
+from gateway.cli.main import main
 from simulators import pki
 from simulators.runner import free_port
 

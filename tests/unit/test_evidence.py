@@ -1,6 +1,6 @@
 """The evidence rule (ARCHITECTURE.md, pinned; issue 14): the one table, and dispatch and
 reconciliation obeying it end to end with the fake provider. Each test names the rule or the
-defect it holds; every one of them failed on the main branch before gateway/evidence.py."""
+defect it holds; every one of them failed on the main branch before gateway/dispatch/evidence.py."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from test_gateway_dispatch import eventually, outcomes
 
 from adapters.base import Ambiguous, Misconfigured, Outcome, Rejected, Unavailable
 from adapters.http import failure_for_status
-from gateway import evidence
-from gateway.config import FISCAL_WINDOW_S, Dispatch
+from gateway.dispatch import evidence
 from gateway.store.schema import documents
+from gateway.tenants.config import FISCAL_WINDOW_S, Dispatch
 
 FAILURES = ("unavailable", "ambiguous", "rejected", "misconfigured")
 

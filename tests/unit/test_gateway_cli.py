@@ -17,9 +17,9 @@ import respx
 from gateway_harness import AUTH, KEY, running, tenants_toml
 
 from adapters.hacienda.certificate import write_test_certificate
-from gateway import demo
-from gateway.cli import main
-from gateway.cli_io import EXIT_BROKEN_PIPE
+from demo import tour as demo
+from gateway.cli.io import EXIT_BROKEN_PIPE
+from gateway.cli.main import main
 from simulators import pki
 from simulators.runner import free_port
 
@@ -191,7 +191,7 @@ def test_help_names_the_environment_variables(argv, variables, capsys):
 def test_a_closed_pipe_ends_the_command_quietly(examples_dir):
     """`pasarela preview ... | head -c0`: the reader is gone before the first write."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "preview", str(examples_dir / "co-invoice.json")],
+        [sys.executable, "-m", "gateway.cli.main", "preview", str(examples_dir / "co-invoice.json")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -12,7 +12,7 @@ from gateway_harness import tenants_toml
 
 from adapters.base import Account, NumberingRange
 from canonical.document import Issuer
-from gateway.config import ConfigError, Server, database_url, load_config, secrets_of
+from gateway.tenants.config import ConfigError, Server, database_url, load_config, secrets_of
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "tenants.toml"
 

@@ -10,7 +10,7 @@ from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
 from test_gateway_webhooks import receiver, webhook_toml
 
-from gateway.jobs import SLOTS
+from gateway.dispatch.loop import SLOTS
 
 SLOW_POLL = {"poll_interval_s": 30, "poll_max_s": 60}  # the loop's longest idle wait: 1 s
 

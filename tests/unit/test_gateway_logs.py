@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from gateway.logs import JsonFormatter, Redactor, bind_request_id, reset_request_id
+from gateway.observability.logs import JsonFormatter, Redactor, bind_request_id, reset_request_id
 
 
 def test_json_lines_carry_the_request_id_and_never_a_secret():

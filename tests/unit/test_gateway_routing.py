@@ -11,8 +11,7 @@ import pytest
 
 from adapters.base import Account
 from canonical.validation import prepare
-from gateway.config import Route, RouteMatch, SplitShare
-from gateway.routing import RoutingError, choose_chain
+from gateway.tenants.routing import Route, RouteMatch, RoutingError, SplitShare, choose_chain
 
 ACCOUNTS = [
     Account(name="a", provider="fake", base_url="http://127.0.0.1:9"),

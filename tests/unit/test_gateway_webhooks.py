@@ -21,7 +21,7 @@ from gateway_fakes import book
 from gateway_harness import AUTH, running, tenants_toml
 from litestar import Litestar, Request, Response, post
 
-from gateway.cli import main
+from gateway.cli.main import main
 from gateway.store.schema import webhook_deliveries
 from simulators.runner import free_port
 

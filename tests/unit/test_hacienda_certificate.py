@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from adapters.base import Misconfigured
 from adapters.hacienda.certificate import load_certificate, password_hash
-from gateway.cli import main
+from gateway.cli.main import main
 
 NIT = "06142803901121"
 

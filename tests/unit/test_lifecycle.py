@@ -170,7 +170,7 @@ async def test_a_repeated_note_request_with_its_idempotency_key_issues_one_note(
 async def test_a_note_whose_first_request_died_after_creating_it_is_answered_with_that_note(example_bytes):
     """The key is linked to the note in the transaction that creates it: a retry after a crash
     finds the note instead of issuing another."""
-    from gateway import idempotency
+    from gateway.documents import idempotency
 
     async with running(tenants_toml()) as (client, rt):
         invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))

@@ -149,7 +149,7 @@ async def test_the_errors_that_really_occur_are_answered_as_declared(example_byt
             ("get", f"{doc_path}/pdf", 404, client.get(f"/v1/documents/{doc['id']}/pdf", headers=AUTH)),
         ]
         answers = [(m, p, s, await call) for m, p, s, call in provoked]
-        for _ in range(20):  # gateway.throttle.MAX_FAILURES unknown keys: then 429
+        for _ in range(20):  # gateway.tenants.throttle.MAX_FAILURES unknown keys: then 429
             await client.get("/v1/providers", headers={"Authorization": "Bearer nope"})
         answers.append(("get", "/v1/providers", 429, await client.get("/v1/providers", headers=AUTH)))
         monkeypatch.setattr(rt, "reader", _StoreDown())

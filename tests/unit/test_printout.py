@@ -24,7 +24,8 @@ from adapters.dian.ubl import build_document
 from adapters.dian.xades import sign_canonical
 from adapters.hacienda.dte import public_link
 from canonical.dian import qr_url
-from gateway.printout import can_print, render_pdf, tenant_pdf
+from gateway.delivery.mail import tenant_pdf
+from gateway.printout import can_print, render_pdf
 
 
 def signed(doc, identity) -> tuple[bytes, str]:
@@ -204,7 +205,7 @@ def one_line_layout(doc, logo) -> bytes:
 
 
 def test_a_tenants_logo_and_layout_come_from_its_printout_settings(dian_identity, tmp_path):
-    from gateway.config import PrintoutStyle, Tenant
+    from gateway.tenants.config import PrintoutStyle, Tenant
 
     xml, cufe = signed(ds.document("co-invoice"), dian_identity)
     logo = tmp_path / "logo.png"
@@ -224,7 +225,7 @@ def test_a_tenants_logo_and_layout_come_from_its_printout_settings(dian_identity
 
 
 def test_the_resolution_date_comes_from_the_tenants_numbering_range(dian_identity):
-    from gateway.config import Tenant
+    from gateway.tenants.config import Tenant
 
     xml, _ = signed(ds.document("co-invoice"), dian_identity)
     assert " del 2019-01-19, vigente" not in text_of(render_pdf("dian", xml))  # the UBL has no date

@@ -3,7 +3,7 @@
 The only layer that retries (research/anchors.md (c) 2): tenacity retries `Unavailable` on one
 account with exponential backoff and jitter, honouring Retry-After, bounded by the document's
 deadline and `max_attempts`. What every answer means (next account, `rejected`, `unknown` and
-reconciled on the same account, ...) is `gateway.evidence.POLICY`, read with what the store proves
+reconciled on the same account, ...) is `gateway.dispatch.evidence.POLICY`, read with what the store proves
 about the account: an account that may hold the document is never left for the next one, and a
 document is `failed` only when no account may hold it.
 
@@ -16,7 +16,6 @@ should run again, or None when the document needs nothing more.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -43,21 +42,24 @@ from adapters.base import (
     Misconfigured,
     Outcome,
     ProviderFailure,
-    ProviderRef,
     Rejected,
     Unavailable,
     Unsupported,
 )
 from canonical.document import Document
 from canonical.totals import Totals
-from gateway import alerts, breaker, delivery, webhooks
-from gateway.config import Dispatch, Tenant
-from gateway.evidence import Action, Evidence, action, answer_of, evidence_by_account, may_be_issued
-from gateway.reconcile import reconcile
-from gateway.resources import document_resource, timestamp
-from gateway.runtime import Runtime
+from gateway.delivery import mail as delivery
+from gateway.delivery import webhooks
+from gateway.dispatch import breaker
+from gateway.dispatch.evidence import Action, Evidence, action, answer_of, evidence_by_account, may_be_issued
+from gateway.dispatch.heartbeat import with_heartbeat
+from gateway.dispatch.reconcile import reconcile
+from gateway.documents.resources import document_resource, provider_ref, timestamp
+from gateway.observability import alerts
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.tenants.config import Dispatch, Tenant
+from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -104,16 +106,6 @@ def emission_for(row: Row[Any], tenant: Tenant, account: Account) -> Emission:
         environment=account.environment,
         deadline=timestamp(row.deadline),
         fiscal_id=row.fiscal_id,
-    )
-
-
-def provider_ref(row: Row[Any]) -> ProviderRef:
-    return ProviderRef(
-        provider_reference=row.provider_reference,
-        fiscal_id=row.fiscal_id,
-        number=row.number,
-        issue_date=dt.date.fromisoformat(row.issue_date) if row.issue_date else None,
-        document=row.xml,  # what we signed (a Hacienda contingency DTE is transmitted from it)
     )
 
 
@@ -372,7 +364,7 @@ class Dispatcher:
             wait=_wait(d, row.deadline, self.rt.clock),
             # a Retry-After may outlast the lease: keep it while waiting, or another runner in this
             # process (same worker id) takes the document over and both send it
-            sleep=lambda seconds: _with_heartbeat(lease, asyncio.sleep(seconds)),
+            sleep=lambda seconds: with_heartbeat(lease, asyncio.sleep(seconds)),
             retry=retry_if_exception(_retryable),
             reraise=True,
         )
@@ -407,7 +399,7 @@ class Dispatcher:
         call_timeout = account.timeout_s * 2 + 1  # the adapter's own timeout is account.timeout_s
         started = time.perf_counter()
         try:
-            outcome = await _with_heartbeat(lease, _within(call_timeout, adapter.emit(emission)))
+            outcome = await with_heartbeat(lease, _within(call_timeout, adapter.emit(emission)))
         except TimeoutError:
             failure: ProviderFailure = Ambiguous(f"no answer within {call_timeout:.1f}s", code="timeout")
         except ProviderFailure as exc:
@@ -573,7 +565,7 @@ class Dispatcher:
         return next_run
 
     async def _alert_misconfigured(self, tenant: Tenant, account: Account, failure: Misconfigured) -> None:
-        """Once per condition (gateway.alerts): the tenant hears of a bad account once, not per
+        """Once per condition (gateway.observability.alerts): the tenant hears of a bad account once, not per
         document, until the account is changed or passes its test."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -625,7 +617,7 @@ class Dispatcher:
         except ProviderFailure:
             return self.rt.clock() + d.backoff_max_s
         await lease.renew()
-        verdict = await _with_heartbeat(  # a search may take several provider calls
+        verdict = await with_heartbeat(  # a search may take several provider calls
             lease,
             reconcile(
                 adapter,
@@ -685,27 +677,6 @@ class Dispatcher:
                 warnings=_encoder.encode([*msgspec.json.decode(row.warnings), reason]).decode(),
             )
         return None
-
-
-async def _with_heartbeat(lease: Lease, call: Awaitable[T]) -> T:
-    """Run a provider call (or a wait between calls) while renewing the lease. If the lease was
-    lost meanwhile, another worker owns the document now and this answer is not ours to record
-    (LeaseLost)."""
-    beats: list[asyncio.Task[None]] = []  # most calls end long before the first beat: a timer, no task
-    timer = asyncio.get_running_loop().call_later(
-        lease.lease_s / 3, lambda: beats.append(asyncio.ensure_future(lease.heartbeat()))
-    )
-    try:
-        outcome = await call
-    finally:
-        timer.cancel()
-        for beat in beats:
-            beat.cancel()
-        ended = await asyncio.gather(*beats, return_exceptions=True) if beats else []
-    for beat_end in ended:
-        if isinstance(beat_end, LeaseLost):
-            raise beat_end
-    return outcome
 
 
 async def _within(seconds: float, call: Awaitable[T]) -> T:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
-from gateway.cli_io import DEFAULT_URL, STDIN, read_input
+from gateway.cli.io import DEFAULT_URL, STDIN, read_input
 
 
 class Operation(NamedTuple):

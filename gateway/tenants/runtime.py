@@ -21,13 +21,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.base import Account, Adapter, adapter_class
-from gateway import numbering
-from gateway.auth import key_hash
-from gateway.config import Config, Route, Tenant
-from gateway.metrics import Metrics
-from gateway.secrets import seal
+from gateway.documents import numbering
+from gateway.observability.metrics import Metrics
 from gateway.store.engine import dispose, make_engine, migrate, reader
 from gateway.store.schema import accounts, api_keys, routing_rules, tenants
+from gateway.tenants.auth import key_hash
+from gateway.tenants.config import Config, Tenant
+from gateway.tenants.routing import Route
+from gateway.tenants.secrets import seal
 
 _routes_decoder = msgspec.json.Decoder(list[Route])
 ROUTES_TTL_S: Final = 1.0
@@ -51,7 +52,7 @@ class Runtime:
         self.metrics = Metrics()
         self._adapters: dict[tuple[str, str], Adapter] = {}
         self._routes: dict[str, tuple[float, list[Route]]] = {}  # tenant → (valid until, rules)
-        # the job loop's `wake` (gateway.jobs): work this process queued is started at once
+        # the job loop's `wake` (gateway.dispatch.loop): work this process queued is started at once
         self.wake_jobs: Callable[[], None] = lambda: None
 
     def adapter(self, tenant_id: str, account: Account) -> Adapter:
@@ -61,14 +62,10 @@ class Runtime:
             self._adapters[key] = adapter_class(account.provider)(account)
         return self._adapters[key]
 
-    async def start(self) -> None:
+    async def prepare(self) -> None:
+        """Migrate and seed the store; `gateway.startup.start` does the rest of a start."""
         await migrate(self.engine)
         await self._seed()
-        from gateway.numbering_guard import check_store
-        from gateway.tenancy import load_all  # the file overlaid with the admin API's changes
-
-        await load_all(self)
-        await check_store(self)  # a counter behind its documents would reissue a number
 
     async def close(self) -> None:
         for adapter in self._adapters.values():

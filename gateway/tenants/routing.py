@@ -10,13 +10,37 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from decimal import Decimal
+
+from msgspec import Struct, field
 
 from adapters.base import Account, Adapter, adapter_class
 from canonical.document import Document
 from canonical.totals import Totals
-from gateway.config import Route, RouteMatch
 
 _RNG = random.Random()
+
+
+class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    country: str | None = None
+    kinds: list[str] | None = None
+    min_amount: Decimal | None = None  # on `payable`
+    max_amount: Decimal | None = None
+    currency: str | None = None
+    customer_id_types: list[str] | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class SplitShare(Struct, kw_only=True, forbid_unknown_fields=True):
+    account: str
+    weight: int
+
+
+class Route(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    match: RouteMatch = field(default_factory=RouteMatch)
+    chain: list[str] | None = None
+    split: list[SplitShare] | None = None
+    allow_mixed_numbering: bool = False
 
 
 class RoutingError(Exception):

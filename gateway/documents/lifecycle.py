@@ -26,17 +26,16 @@ from adapters.base import ProviderFailure
 from canonical.document import Document, Reason, Reference
 from canonical.errors import FieldError, InvalidDocument
 from canonical.validation import prepare
-from gateway.config import Tenant
-from gateway.dispatch import provider_ref
-from gateway.idempotency import Claim
-from gateway.jobs import run_document
-from gateway.references import check_reference
-from gateway.resources import DocumentResource
-from gateway.service import DocumentNotFound, DocumentService
+from gateway.dispatch.loop import run_document
+from gateway.documents.idempotency import Claim
+from gateway.documents.references import check_reference
+from gateway.documents.resources import DocumentResource, provider_ref
+from gateway.documents.service import DocumentNotFound, DocumentService
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
 from gateway.store.schema import documents
+from gateway.tenants.config import Tenant
 
 _document_decoder = msgspec.json.Decoder(Document)
 _encoder = msgspec.json.Encoder()

@@ -14,12 +14,13 @@ from typing import Any, Final
 import httpx
 from sqlalchemy.engine import Row
 
-from gateway import delivery, webhooks
-from gateway.dispatch import Dispatcher
-from gateway.runtime import Runtime
+from gateway.delivery import mail as delivery
+from gateway.delivery import webhooks
+from gateway.dispatch.chain import Dispatcher
 from gateway.store import jobs
 from gateway.store.documents import StaleDocument
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

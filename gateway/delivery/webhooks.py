@@ -16,7 +16,6 @@ tenants file is loaded: signing with its UTF-8 bytes would give signatures no re
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -32,32 +31,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.http import retry_after
-from gateway.config import Tenant, Webhook
 from gateway.store import jobs
 from gateway.store.engine import reader
 from gateway.store.schema import webhook_deliveries
+from gateway.tenants.config import Tenant, Webhook
+from gateway.tenants.secrets import SECRET_PREFIX, signing_key
 
-SECRET_PREFIX: Final = "whsec_"
-KEY_BYTES: Final = range(24, 65)  # the spec: at least 24 random bytes (192 bits), at most 64 (512 bits)
 NEW_KEY_BYTES: Final = 32
 _encoder = msgspec.json.Encoder()
-
-
-def signing_key(secret: str) -> bytes:
-    """The key bytes of a secret: standard base64 (padding optional), optionally after `whsec_`.
-    Raises ValueError for anything else, with what is wrong."""
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error:
-        raise ValueError(
-            "not base64 (Standard Webhooks secrets are base64 of random bytes, optionally prefixed whsec_)"
-        ) from None
-    if len(key) not in KEY_BYTES:
-        raise ValueError(
-            f"{len(key)} key bytes; Standard Webhooks wants {KEY_BYTES.start} to {KEY_BYTES.stop - 1}"
-        )
-    return key
 
 
 def new_secret() -> str:

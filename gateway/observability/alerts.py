@@ -27,10 +27,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Account, NumberingRange, ProviderFailure
-from gateway import numbering, webhooks
-from gateway.config import Tenant
-from gateway.runtime import Runtime
+from gateway.delivery import webhooks
+from gateway.documents import numbering
 from gateway.store.schema import alerts, documents
+from gateway.tenants.config import Tenant
+from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def range_conditions(r: NumberingRange, next_value: int, today: dt.date) -> list
     remaining = max(0, r.to - next_value + 1)
     watermark = numbering.low_watermark(r)
     if remaining <= watermark:
-        # the same event id gateway.service publishes when the allocation crosses the mark
+        # the same event id gateway.documents.service publishes when the allocation crosses the mark
         found.append((str(r.to - watermark), {"range": r.name, "remaining": remaining, "to": r.to}))
     if r.valid_to is not None and r.valid_to - today <= EXPIRY_WARNING:
         found.append(

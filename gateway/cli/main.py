@@ -12,7 +12,7 @@ from typing import Any
 
 from canonical.errors import InvalidDocument
 from canonical.validation import prepare
-from gateway.cli_io import DEFAULT_URL, STDIN, print_json, quiet_broken_pipe, read_input
+from gateway.cli.io import DEFAULT_URL, STDIN, print_json, quiet_broken_pipe, read_input
 
 ENVIRONMENT = """\
 environment:
@@ -40,8 +40,8 @@ def cmd_preview(args: argparse.Namespace) -> int:
         return 2
     result: dict[str, Any] = {"valid": True, "document": document, "totals": totals}
     if args.config:
-        from gateway.config import ConfigError
-        from gateway.preview import payloads_for  # needs the tenants file and the adapters
+        from gateway.documents.preview import payloads_for  # needs the tenants file and the adapters
+        from gateway.tenants.config import ConfigError
 
         try:
             payloads = payloads_for(args.config, args.tenant, document, totals, args.provider)
@@ -90,8 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.config import ConfigError, load_config, secrets_of
-    from gateway.logs import configure
+    from gateway.observability.logs import configure
+    from gateway.tenants.config import ConfigError, load_config, secrets_of
 
     try:
         config = load_config(args.config)
@@ -101,7 +101,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     configure(secrets_of(config))
     for warning in config.warnings:
         logging.getLogger("gateway").warning(warning)
-    from gateway.numbering_guard import NumberingBehind, preflight
+    from gateway.documents.numbering_guard import NumberingBehind
+    from gateway.startup import preflight
 
     try:
         for warning in asyncio.run(preflight(config)):
@@ -159,8 +160,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
 def cmd_tenants_check(args: argparse.Namespace) -> int:
     """Validate a tenants file (with this environment) and open each account's credentials and
     certificate; list warnings such as literal secrets."""
-    from gateway.account_check import account_problems
-    from gateway.config import ConfigError, load_config
+    from gateway.tenants.account_check import account_problems
+    from gateway.tenants.config import ConfigError, load_config
 
     try:
         config = load_config(args.file)
@@ -207,7 +208,7 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """The guided tour: simulators + gateway on loopback, a story of seven steps."""
-    from gateway.demo import run
+    from demo.tour import run
 
     return run(keep=args.keep, port=args.port, base_port=args.base_port, keep_data=args.keep_data)
 
@@ -289,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", help="tenants file; its ${NAME} references read this environment")
     p.set_defaults(func=cmd_tenants_check)
-    from gateway.admin_cli import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
+    from gateway.cli.admin import add_admin_commands  # keys, accounts, numbering, webhooks, tenants
 
     add_admin_commands(tenants)
 

@@ -19,9 +19,9 @@ from adapters.base import (
 )
 from canonical.document import Document
 from canonical.totals import Totals
-from gateway.config import Tenant, load_config
-from gateway.numbering import NumberingError, range_for
-from gateway.routing import can_emit
+from gateway.documents.numbering import NumberingError, range_for
+from gateway.tenants.config import Tenant, load_config
+from gateway.tenants.routing import can_emit
 
 
 class AccountPreview(Struct, kw_only=True, omit_defaults=True):

@@ -8,7 +8,7 @@ Offline: nothing is sent to any provider (`pasarela tenants accounts test` calls
 from __future__ import annotations
 
 from adapters.base import ProviderFailure, adapter_class
-from gateway.config import Config
+from gateway.tenants.config import Config
 
 
 def account_problems(config: Config) -> list[str]:

@@ -32,7 +32,7 @@ import httpx
 
 from adapters.hacienda.certificate import write_test_certificate
 from canonical import clock
-from gateway.config import load_config
+from gateway.tenants.config import load_config
 from simulators import pki
 from simulators.control import SimSettings
 from simulators.mailbox import Mailbox
@@ -333,7 +333,7 @@ class Demo:
             [
                 sys.executable,
                 "-m",
-                "gateway.cli",
+                "gateway.cli.main",
                 "serve",
                 "--config",
                 "tenants.toml",

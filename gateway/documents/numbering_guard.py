@@ -21,10 +21,9 @@ from msgspec import Struct
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange, adapter_class
-from gateway import numbering
-from gateway.config import Config
-from gateway.runtime import Runtime
+from gateway.documents import numbering
 from gateway.store.schema import documents, numbering_counters
+from gateway.tenants.runtime import Runtime
 
 
 class CounterBehind(Struct, kw_only=True, frozen=True):
@@ -200,14 +199,3 @@ async def check_authority(rt: Runtime) -> list[str]:
     if found:
         raise NumberingBehind(found)
     return warnings
-
-
-async def preflight(config: Config) -> list[str]:
-    """What `serve` checks before it listens: migrations, seeding, and every counter against the
-    store and DIAN. Raises NumberingBehind; returns warnings."""
-    rt = Runtime(config)
-    try:
-        await rt.start()
-        return await check_authority(rt)
-    finally:
-        await rt.close()

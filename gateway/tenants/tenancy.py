@@ -20,12 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Account, AccountRange, NumberingRange
 from canonical.document import Issuer
-from gateway.auth import key_hash
-from gateway.config import Dispatch, Tenant, Webhook
-from gateway.runtime import Runtime
-from gateway.secrets import unseal
 from gateway.store.prepared import Prepared
 from gateway.store.schema import accounts, api_keys, numbering_ranges, tenants, webhook_endpoints
+from gateway.tenants.auth import key_hash
+from gateway.tenants.config import Dispatch, Tenant, Webhook
+from gateway.tenants.runtime import Runtime
+from gateway.tenants.secrets import unseal
 
 _revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
 _range_decoder = msgspec.json.Decoder(NumberingRange)

@@ -30,13 +30,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.base import ProviderFailure
 from adapters.dian.soap import file_name, package
 from canonical import catalogs
-from gateway import dispatch, printout, webhooks  # dispatch: the module (it imports this one)
-from gateway.config import Email, Tenant
-from gateway.resources import Delivery, document_resource
-from gateway.runtime import Runtime
+from gateway import printout
+from gateway.delivery import webhooks
+from gateway.dispatch.heartbeat import with_heartbeat
+from gateway.documents.resources import Delivery, document_resource, provider_ref
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.tenants.config import Email, Tenant
+from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +149,8 @@ async def run(rt: Runtime, doc_id: str, tenant_id: str, lease: Lease) -> None:
     try:
         # the lease is renewed while DIAN and the mail server answer (dispatch's heartbeat): a slow
         # server never lets a second worker take the job and mail the buyer twice
-        msg = await dispatch._with_heartbeat(lease, _compose(rt, tenant, row, state.to))
-        await dispatch._with_heartbeat(lease, send(tenant.email, msg))
+        msg = await with_heartbeat(lease, _compose(rt, tenant, row, state.to))
+        await with_heartbeat(lease, send(tenant.email, msg))
     except LeaseLost:
         return
     except Undeliverable as exc:
@@ -171,11 +173,11 @@ async def _compose(rt: Runtime, tenant: Tenant, row: Row[Any], to: list[str]) ->
     if account is None:
         raise Undeliverable(f"account {row.account!r} is no longer configured")
     fetch = getattr(rt.adapter(tenant.id, account), "fetch_attached", None)
-    attached = await fetch(dispatch.provider_ref(row)) if fetch is not None else None
+    attached = await fetch(provider_ref(row)) if fetch is not None else None
     if attached is None:
         raise Undeliverable(f"{account.name} does not provide the AttachedDocument")
     seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
-    pdf = await asyncio.to_thread(printout.tenant_pdf, tenant, row.provider or "", row.xml, seal)
+    pdf = await asyncio.to_thread(tenant_pdf, tenant, row.provider or "", row.xml, seal)
     zip_name, content = attachment(tenant, row, attached, pdf)
     assert tenant.email is not None
     return message(tenant.email, tenant, row, to, zip_name, content)
@@ -206,3 +208,13 @@ async def _finish(
     lease.released = True
     if error:
         log.warning("document %s: delivery %s: %s", row.id, status, error)
+
+
+def tenant_pdf(tenant: Tenant, provider: str, signed: bytes, seal: str | None = None) -> bytes:
+    """`render_pdf` with the tenant's logo and layout, where `[tenants.printout]` names them, and the
+    dates of its numbering resolutions (`resolution_date` of `[[tenants.numbering]]`)."""
+    style = tenant.printout
+    logo = printout.load_logo(style.logo) if style and style.logo else None
+    draw = printout.load_layout(style.layout) if style and style.layout else printout.layout.render
+    dates = {r.resolution: r.resolution_date for r in tenant.numbering if r.resolution and r.resolution_date}
+    return printout.render_pdf(provider, signed, seal=seal, resolution_dates=dates, logo=logo, draw=draw)

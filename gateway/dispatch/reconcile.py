@@ -2,7 +2,7 @@
 
 A timeout after sending may mean the provider issued the document (research/anchors.md (c) 1), so
 nothing is sent anywhere else until this account is proven not to have it. This module only asks:
-what each answer means is `gateway.evidence.POLICY`.
+what each answer means is `gateway.dispatch.evidence.POLICY`.
 
 - we know its provider reference or fiscal id (CUFE): ask `status()`;
 - otherwise `find()` searches the provider (by customer, total and time window); a single match
@@ -35,7 +35,7 @@ from adapters.base import (
     ProviderFailure,
     ProviderRef,
 )
-from gateway.evidence import Evidence, Phase, action, answer_of
+from gateway.dispatch.evidence import Evidence, Phase, action, answer_of
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +19,10 @@ from msgspec import Struct, field
 
 from adapters.base import Account, NumberingRange
 from canonical.document import Issuer
+from gateway.tenants.routing import (  # routing validates PUT /v1/routing the same way
+    Route,
+    validate_routes,
+)
 
 ENV_REF: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -127,28 +130,6 @@ class PrintoutStyle(Struct, kw_only=True, forbid_unknown_fields=True):
 
     logo: str | None = None  # a PNG or JPEG file, drawn at the top left
     layout: str | None = None  # "package.module:function" drawing a gateway.printout.model.Printout
-
-
-class RouteMatch(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    country: str | None = None
-    kinds: list[str] | None = None
-    min_amount: Decimal | None = None  # on `payable`
-    max_amount: Decimal | None = None
-    currency: str | None = None
-    customer_id_types: list[str] | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
-
-
-class SplitShare(Struct, kw_only=True, forbid_unknown_fields=True):
-    account: str
-    weight: int
-
-
-class Route(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    match: RouteMatch = field(default_factory=RouteMatch)
-    chain: list[str] | None = None
-    split: list[SplitShare] | None = None
-    allow_mixed_numbering: bool = False
 
 
 class Tenant(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -280,7 +261,6 @@ def _readable(path: str, raw: dict[str, Any]) -> str:
 def validate_config(config: Config) -> list[str]:
     """Cross-key checks: unique names, the issuer's identity, installed adapters, routes, numbering, webhooks."""
     from canonical.validation import check_party  # the issuer's NIT and DV: a customer's rules
-    from gateway.routing import validate_routes  # routing validates PUT /v1/routing the same way
 
     problems: list[str] = []
     if not config.server.database.startswith(("sqlite", "postgresql")):
@@ -376,7 +356,7 @@ def _check_numbering(tenant: Tenant, at: str) -> list[str]:
 
 
 def _check_webhooks(tenant: Tenant, at: str) -> list[str]:
-    from gateway.webhooks import signing_key  # the one reading of a secret, also used to sign
+    from gateway.tenants.secrets import signing_key  # the one reading of a secret, also used to sign
 
     problems: list[str] = []
     for i, hook in enumerate(tenant.webhooks):

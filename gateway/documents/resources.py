@@ -10,7 +10,7 @@ import msgspec
 from msgspec import Struct, field
 from sqlalchemy.engine import Row
 
-from adapters.base import Authority
+from adapters.base import Authority, ProviderRef
 from canonical.totals import Totals
 
 DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
@@ -118,3 +118,13 @@ class ProviderAccountView(Struct, kw_only=True):
     kinds: list[str] = field(default_factory=list)
     numbering: str | None = None
     circuit: str = "closed"
+
+
+def provider_ref(row: Row[Any]) -> ProviderRef:
+    return ProviderRef(
+        provider_reference=row.provider_reference,
+        fiscal_id=row.fiscal_id,
+        number=row.number,
+        issue_date=dt.date.fromisoformat(row.issue_date) if row.issue_date else None,
+        document=row.xml,  # what we signed (a Hacienda contingency DTE is transmitted from it)
+    )

@@ -1,7 +1,7 @@
 """Document use cases behind the API: create (persist first, then dispatch), preview, refresh, resolve.
 
 Creation is one transaction: its job (outbox), the link to its Idempotency-Key, then number
-allocation and the document row last (gateway.numbering says why). Only then is anything sent; in sync mode the request itself runs the job it
+allocation and the document row last (gateway.documents.numbering says why). Only then is anything sent; in sync mode the request itself runs the job it
 holds the lease of, so a crash mid-request leaves a job the loop resumes.
 """
 
@@ -19,18 +19,19 @@ from adapters.base import Account, UnsupportedIssue, adapter_class
 from canonical.document import Document
 from canonical.totals import Totals
 from canonical.validation import prepare
-from gateway import idempotency, numbering, webhooks
-from gateway.config import Tenant
-from gateway.dispatch import Dispatcher
-from gateway.jobs import run_document
-from gateway.preview import AccountPreview, account_preview, eligible
-from gateway.references import check_reference
-from gateway.resources import DocumentResource, document_resource
-from gateway.routing import RoutingError, choose_chain
-from gateway.runtime import Runtime
+from gateway.delivery import webhooks
+from gateway.dispatch.chain import Dispatcher
+from gateway.dispatch.loop import run_document
+from gateway.documents import idempotency, numbering
+from gateway.documents.preview import AccountPreview, account_preview, eligible
+from gateway.documents.references import check_reference
+from gateway.documents.resources import DocumentResource, document_resource
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
+from gateway.tenants.config import Tenant
+from gateway.tenants.routing import RoutingError, choose_chain
+from gateway.tenants.runtime import Runtime
 
 _encoder = msgspec.json.Encoder()
 
@@ -129,7 +130,7 @@ class DocumentService:
         now = self.rt.clock()
         doc_id = new_document_id()
         # this request runs the job it creates (sync), under its Idempotency-Key's owner if it has
-        # one: a repeat then sees whether this request still runs (gateway.idempotency)
+        # one: a repeat then sees whether this request still runs (gateway.documents.idempotency)
         owner = idempotency_key.owner if idempotency_key else jobs.owner(self.rt.worker_id)
         d = tenant.dispatch
         created, job_id, first_attempt = await self._persist(
