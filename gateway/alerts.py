@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Account, NumberingRange, ProviderFailure
-from gateway import numbering, webhooks
+from gateway import events, numbering, webhooks
 from gateway.config import Tenant
 from gateway.runtime import Runtime
 from gateway.store.schema import alerts, documents
@@ -78,6 +78,9 @@ async def raise_alert(
     if raised is None:
         return False  # already active: the tenant heard about it
     await webhooks.publish(conn, tenant, kind, f"{kind}:{tenant.id}:{subject}:{raised}", data, now)
+    events.emit(
+        "alert.raised", tenant=tenant.id, account=data.get("account"), alert=kind, error=data.get("message")
+    )
     return True
 
 

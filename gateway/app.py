@@ -27,7 +27,7 @@ from gateway.api.system import healthz, metrics
 from gateway.config import Config, load_config, secrets_of
 from gateway.dispatch import Dispatcher
 from gateway.jobs import JobLoop
-from gateway.logs import bind_request_id, reset_request_id
+from gateway.logs import LEVELS, bind_request_id, reset_request_id
 from gateway.logs import configure as configure_logs
 from gateway.runtime import Runtime
 from gateway.service import DocumentService
@@ -142,5 +142,5 @@ def from_environment() -> Litestar:
     """The app for `pasarela serve --workers N`: each worker process loads $PASARELA_CONFIG and
     sets up its own JSON logging (workers are fresh interpreters)."""
     config = load_config(os.environ["PASARELA_CONFIG"])
-    configure_logs(secrets_of(config))
+    configure_logs(secrets_of(config), LEVELS[config.server.log_level])
     return create_app(config)

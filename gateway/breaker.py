@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway import events
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import breakers
@@ -40,7 +41,16 @@ _RESET = Prepared(
         breakers.c.account == sa.bindparam("w_account"),
         sa.or_(breakers.c.failures > 0, breakers.c.state != "closed"),
     )
-    .values(state="closed", failures=0, opened_until=None)
+    # updated_at moves only when the state does, so the row coming back says whether it was closed
+    .values(
+        state="closed",
+        failures=0,
+        opened_until=None,
+        updated_at=sa.case(
+            (breakers.c.state != "closed", sa.bindparam("w_now")), else_=breakers.c.updated_at
+        ),
+    )
+    .returning(breakers.c.updated_at)
 )
 
 
@@ -68,6 +78,8 @@ async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: fl
         )
         .values(state="probing", opened_until=now + cooldown_s, updated_at=now)
     )
+    if probe.rowcount == 1:
+        events.emit("breaker.half_open", tenant=tenant_id, account=account)
     return probe.rowcount == 1
 
 
@@ -78,7 +90,9 @@ async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now:
 
 async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
     """Close the circuit; touches the row only when there is something to reset."""
-    await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
+    reset = (await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "w_now": now})).first()
+    if reset is not None and reset.updated_at == now:
+        events.emit("breaker.closed", tenant=tenant_id, account=account)
 
 
 async def record_failure(
@@ -115,6 +129,7 @@ async def record_failure_in(
         .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
         .values(state="open", opened_until=now + cooldown_s, updated_at=now)
     )
+    events.emit("breaker.opened", tenant=tenant_id, account=account, failures=failures, cooldown_s=cooldown_s)
     return True
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import re
 from email.message import EmailMessage
 from typing import Any, Final
@@ -30,15 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.base import ProviderFailure
 from adapters.dian.soap import file_name, package
 from canonical import catalogs
-from gateway import dispatch, printout, webhooks  # dispatch: the module (it imports this one)
+from gateway import dispatch, events, printout, webhooks  # dispatch: the module (it imports this one)
 from gateway.config import Email, Tenant
 from gateway.resources import Delivery, document_resource
 from gateway.runtime import Runtime
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease, LeaseLost
-
-log = logging.getLogger(__name__)
 
 JOB: Final = "delivery"
 # providers whose documents the gateway signs and mails itself; the others' providers mail the buyer
@@ -205,4 +202,9 @@ async def _finish(
         await lease.release_in(conn, retry_at)
     lease.released = True
     if error:
-        log.warning("document %s: delivery %s: %s", row.id, status, error)
+        events.emit(
+            "delivery.gave_up" if status == "failed" else "delivery.failed",
+            tenant=tenant.id,
+            document_id=row.id,
+            error=error,
+        )
