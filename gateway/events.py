@@ -106,3 +106,16 @@ def emit(name: str, **fields: Any) -> None:
     if log.isEnabledFor(spec.level):
         present = {k: v for k, v in fields.items() if v is not None}
         log.log(spec.level, "%s", name, extra={"event": name, "fields": present})
+
+
+def table() -> str:
+    """EVENTS as the Markdown table of docs/deploy.md ("Logs")."""
+    rows = ["| event | level | fields | meaning |", "|---|---|---|---|"]
+    for name, spec in EVENTS.items():
+        fields = ", ".join(f"`{f}`" for f in spec.fields)
+        rows.append(f"| `{name}` | {logging.getLevelName(spec.level).lower()} | {fields} | {spec.meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(table(), end="")
