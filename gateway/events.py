@@ -37,7 +37,9 @@ EVENTS: Final[Mapping[str, Event]] = {
     ),
     "dispatch.fallback": Event(
         logging.WARNING,
-        "the document moves to the next account; `answer` and `evidence` are the policy's inputs",
+        "the document leaves this account for `next_account` (none: the chain starts again later); "
+        "`action` is the policy's verdict on `answer` given `evidence` (retry: its retries are spent; "
+        "fall_back: it cannot take this document)",
         (*DOC, "next_account", "answer", "code", "evidence", "action"),
     ),
     "document.failed": Event(
