@@ -35,6 +35,15 @@ def of(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
     return [r.fields for r in caplog.records if getattr(r, "event", None) == name]  # type: ignore[attr-defined]
 
 
+async def until_logged(caplog: pytest.LogCaptureFixture, name: str) -> None:
+    """Background jobs log on their own time: wait for the first `name` event."""
+
+    async def seen() -> list[dict[str, Any]]:
+        return of(caplog, name)
+
+    await eventually(seen)
+
+
 async def post(client: Any, example_bytes: dict[str, bytes]) -> dict[str, Any]:
     r = await client.post("/v1/documents", content=example_bytes["co-invoice"], headers=AUTH)
     assert r.status_code in (201, 202), r.text
@@ -188,7 +197,7 @@ async def test_webhook_failures_and_giving_up_are_logged(logged, example_bytes):
     toml = tenants_toml(extra=hook, dispatch={"webhook_max_attempts": 2})
     async with running(toml) as (client, _):
         doc = await post(client, example_bytes)
-        await eventually(lambda: _async(of(logged, "webhook.gave_up")))
+        await until_logged(logged, "webhook.gave_up")
     [failed] = of(logged, "webhook.failed")
     [gave_up] = of(logged, "webhook.gave_up")
     for entry, tries in ((failed, 1), (gave_up, 2)):
@@ -196,10 +205,6 @@ async def test_webhook_failures_and_giving_up_are_logged(logged, example_bytes):
         assert entry["event_type"] == "document.accepted" and entry["tries"] == tries
         assert entry["url"] == "http://127.0.0.1:9/h"  # never the query, where receivers put tokens
         assert entry["error"].startswith("ConnectError")
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def test_no_secret_reaches_the_log_output(caplog, example_bytes):
@@ -217,7 +222,7 @@ async def test_no_secret_reaches_the_log_output(caplog, example_bytes):
         book("backup").script = ["down", "ok"]
         await post(client, example_bytes)
         await client.get("/v1/documents", headers={"Authorization": f"Bearer {KEY}"})
-        await eventually(lambda: _async(of(caplog, "webhook.gave_up")))
+        await until_logged(caplog, "webhook.gave_up")
         events.emit("provider.failure", tenant="t1", error=f"provider echoed the token {TOKEN}")
     assert set(secrets) <= set(secrets_of(load_config(toml, env={})))
     formatter = JsonFormatter(Redactor(secrets_of(load_config(toml, env={}))))
