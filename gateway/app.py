@@ -23,11 +23,11 @@ from gateway.api.providers import ProvidersController
 from gateway.api.routing import RoutingController
 from gateway.api.swagger import OfflineSwagger
 from gateway.api.system import healthz, metrics
+from gateway.delivery.alerts import Watch
 from gateway.dispatch.chain import Dispatcher
 from gateway.dispatch.loop import JobLoop
 from gateway.documents.service import DocumentService
-from gateway.observability.alerts import Watch
-from gateway.observability.logs import bind_request_id, reset_request_id
+from gateway.observability.logs import LEVELS, bind_request_id, reset_request_id
 from gateway.observability.logs import configure as configure_logs
 from gateway.startup import start
 from gateway.tenants.config import Config, load_config, secrets_of
@@ -143,5 +143,5 @@ def from_environment() -> Litestar:
     """The app for `pasarela serve --workers N`: each worker process loads $PASARELA_CONFIG and
     sets up its own JSON logging (workers are fresh interpreters)."""
     config = load_config(os.environ["PASARELA_CONFIG"])
-    configure_logs(secrets_of(config))
+    configure_logs(secrets_of(config), LEVELS[config.server.log_level])
     return create_app(config)

@@ -23,7 +23,7 @@ from adapters.base import (
     load_credentials,
 )
 from gateway.admin.base import AdminBase, AdminRefusal, insert_for
-from gateway.observability import alerts
+from gateway.delivery import alerts
 from gateway.store.schema import accounts
 from gateway.tenants.config import Tenant, range_problems
 from gateway.tenants.routing import Route, accounts_of, shared_ranges

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from gateway.api.deps import runtime
 from gateway.api.openapi import problems
 from gateway.api.problems import problem
+from gateway.delivery import alerts
 from gateway.dispatch import breaker
-from gateway.observability import alerts
 from gateway.observability.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
 

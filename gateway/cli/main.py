@@ -19,6 +19,7 @@ environment:
   PASARELA_CONFIG        tenants file of `serve` (default tenants.toml)
   PASARELA_DATABASE_URL  overrides [server] database
   PASARELA_SECRET_KEY    overrides [server] secret_key (seals provider secrets stored through the API)
+  PASARELA_LOG_LEVEL     overrides [server] log_level of `serve` (debug|info|warning|error; --log-level wins)
   PASARELA_URL           gateway root URL of `emit` and `tenants ...` (default http://127.0.0.1:8000)
   PASARELA_API_KEY       tenant API key of `emit` and `tenants ...`
   PASARELA_ADMIN_KEY     admin key of `tenants list/create`
@@ -90,28 +91,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.observability.logs import configure
+    from gateway.cli import failures
+    from gateway.observability import events
+    from gateway.observability.logs import LEVELS, configure
+    from gateway.tenants.account_check import unusable_accounts
     from gateway.tenants.config import ConfigError, load_config, secrets_of
 
     try:
         config = load_config(args.config)
-    except (ConfigError, OSError) as exc:
-        print(f"pasarela serve: {exc}", file=sys.stderr)
-        return 2
-    configure(secrets_of(config))
+    except ConfigError as exc:
+        print(
+            f"pasarela serve: invalid tenants file {args.config}: {'; '.join(exc.problems)}", file=sys.stderr
+        )
+        return failures.EXIT_CONFIG
+    except OSError as exc:
+        print(f"pasarela serve: cannot read the tenants file: {exc}", file=sys.stderr)
+        return failures.EXIT_CONFIG
+    level = args.log_level or config.server.log_level  # the env already overrides the file (config)
+    configure(secrets_of(config), LEVELS[level])
     for warning in config.warnings:
-        logging.getLogger("gateway").warning(warning)
+        events.emit("config.warning", warning=warning)
+    for tenant_id, account, problem in unusable_accounts(config):  # the others still serve
+        events.emit("config.problem", tenant=tenant_id, account=account, error=problem)
+    if problem := failures.port_problem(args.host, args.port):
+        print(f"pasarela serve: {problem}", file=sys.stderr)
+        return failures.EXIT_PORT
     from gateway.documents.numbering_guard import NumberingBehind
     from gateway.startup import preflight
 
     try:
         for warning in asyncio.run(preflight(config)):
-            logging.getLogger("gateway").warning(warning)
+            events.emit("config.warning", warning=warning)
     except NumberingBehind as exc:
         print(f"pasarela serve: {exc}", file=sys.stderr)
-        return 2
+        return failures.EXIT_CONFIG
+    except Exception as exc:
+        if (problem := failures.store_problem(exc, config.server.database)) is None:
+            raise
+        print(f"pasarela serve: {problem}", file=sys.stderr)
+        return failures.EXIT_STORE
     if args.workers > 1:  # each worker loads the file itself; they share the store
         os.environ["PASARELA_CONFIG"] = str(Path(args.config).resolve())
+        os.environ["PASARELA_LOG_LEVEL"] = level
         uvicorn.run(
             "gateway.app:from_environment",
             factory=True,
@@ -268,6 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="processes sharing the store (PostgreSQL advised)")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="wins over PASARELA_LOG_LEVEL and [server] log_level (default info)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("emit", help="send a document to a running gateway")

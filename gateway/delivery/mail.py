@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 import re
 from email.message import EmailMessage
 from typing import Any, Final
@@ -34,13 +33,12 @@ from gateway import printout
 from gateway.delivery import webhooks
 from gateway.dispatch.heartbeat import with_heartbeat
 from gateway.documents.resources import Delivery, document_resource, provider_ref
+from gateway.observability import events
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease, LeaseLost
 from gateway.tenants.config import Email, Tenant
 from gateway.tenants.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 JOB: Final = "delivery"
 # providers whose documents the gateway signs and mails itself; the others' providers mail the buyer
@@ -207,7 +205,12 @@ async def _finish(
         await lease.release_in(conn, retry_at)
     lease.released = True
     if error:
-        log.warning("document %s: delivery %s: %s", row.id, status, error)
+        events.emit(
+            "delivery.gave_up" if status == "failed" else "delivery.failed",
+            tenant=tenant.id,
+            document_id=row.id,
+            error=error,
+        )
 
 
 def tenant_pdf(tenant: Tenant, provider: str, signed: bytes, seal: str | None = None) -> bytes:

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.http import retry_after
+from gateway.observability import events
 from gateway.store import jobs
 from gateway.store.engine import reader
 from gateway.store.schema import webhook_deliveries
@@ -118,6 +119,7 @@ async def deliver(
     hook = next((h for h in tenant.webhooks if h.url == row.url), None)
     if hook is None:
         await _finish(engine, msg_id, "failed", None, "endpoint no longer configured", now)
+        _log("webhook.gave_up", tenant, row, row.tries, None, "endpoint no longer configured")
         return None, "failed"
     stamp = int(now)
     headers = {
@@ -143,6 +145,7 @@ async def deliver(
     tries = row.tries + 1
     if status == 410 or tries >= tenant.dispatch.webhook_max_attempts:
         await _finish(engine, msg_id, "failed", status, error, now, tries=tries)
+        _log("webhook.gave_up", tenant, row, tries, status, error)
         return None, "failed"
     async with engine.begin() as conn:
         await conn.execute(
@@ -150,6 +153,7 @@ async def deliver(
             .where(webhook_deliveries.c.id == msg_id)
             .values(tries=tries, last_status=status, last_error=error)
         )
+    _log("webhook.failed", tenant, row, tries, status, error)
     d = tenant.dispatch
     wait = min(d.backoff_max_s * 60, d.backoff_base_s * 2**tries) * random.uniform(0.8, 1.2)
     return now + max(wait, asked_wait), "retry"
@@ -173,3 +177,20 @@ async def _finish(
         await conn.execute(
             webhook_deliveries.update().where(webhook_deliveries.c.id == msg_id).values(**values)
         )
+
+
+def _log(event: str, tenant: Tenant, row: Any, tries: int, status: int | None, error: str | None) -> None:
+    """The operator's line for a failed try; the URL without its query (receivers put tokens there)."""
+    document_id = row.event_id.split(":", 1)[0] if row.event_id.startswith("doc_") else None
+    url = row.url.split("?", 1)[0]
+    events.emit(
+        event,
+        tenant=tenant.id,
+        document_id=document_id,
+        event_type=row.event_type,
+        delivery_id=row.id,
+        url=url,
+        tries=tries,
+        http_status=status,
+        error=error,
+    )

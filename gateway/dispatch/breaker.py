@@ -23,6 +23,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.observability import events
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import breakers
@@ -42,6 +43,9 @@ _RESET = Prepared(
     )
     .values(state="closed", failures=0, opened_until=None)
 )
+# The probes this process holds (the caller that takes a probe records its answer): the success
+# that resets such a circuit is `breaker.closed`, any other reset is a failure counter going back to 0.
+_probes: set[tuple[str, str]] = set()
 
 
 async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
@@ -68,6 +72,9 @@ async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: fl
         )
         .values(state="probing", opened_until=now + cooldown_s, updated_at=now)
     )
+    if probe.rowcount == 1:
+        _probes.add((tenant_id, account))
+        events.emit("breaker.half_open", tenant=tenant_id, account=account)
     return probe.rowcount == 1
 
 
@@ -78,7 +85,11 @@ async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now:
 
 async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
     """Close the circuit; touches the row only when there is something to reset."""
-    await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
+    reset = await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
+    if (tenant_id, account) in _probes:
+        _probes.discard((tenant_id, account))
+        if reset.rowcount:
+            events.emit("breaker.closed", tenant=tenant_id, account=account)
 
 
 async def record_failure(
@@ -115,6 +126,8 @@ async def record_failure_in(
         .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
         .values(state="open", opened_until=now + cooldown_s, updated_at=now)
     )
+    _probes.discard((tenant_id, account))
+    events.emit("breaker.opened", tenant=tenant_id, account=account, failures=failures, cooldown_s=cooldown_s)
     return True
 
 

@@ -48,14 +48,14 @@ from adapters.base import (
 )
 from canonical.document import Document
 from canonical.totals import Totals
+from gateway.delivery import alerts, webhooks
 from gateway.delivery import mail as delivery
-from gateway.delivery import webhooks
 from gateway.dispatch import breaker
 from gateway.dispatch.evidence import Action, Evidence, action, answer_of, evidence_by_account, may_be_issued
 from gateway.dispatch.heartbeat import with_heartbeat
 from gateway.dispatch.reconcile import reconcile
 from gateway.documents.resources import document_resource, provider_ref, timestamp
-from gateway.observability import alerts
+from gateway.observability import events
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
 from gateway.tenants.config import Dispatch, Tenant
@@ -270,6 +270,17 @@ class Dispatcher:
             act = action("emit", answer_of(answered), here)
             if act not in NEXT_ACCOUNT:
                 return await self._settle_emission(act, tenant, row, account, result, lease)
+            events.emit(
+                "dispatch.fallback",
+                tenant=tenant.id,
+                document_id=row.id,
+                account=account.name,
+                next_account=(chain[index + 1 :] or [None])[0],
+                answer=answer_of(answered),
+                code=getattr(answered, "code", None),
+                evidence=here,
+                action=act,
+            )
         now = self.rt.clock()
         if now < row.deadline:
             # every account unavailable: `queued`, background rounds continue until the deadline
@@ -277,6 +288,7 @@ class Dispatcher:
             return min(row.deadline, now + d.backoff_max_s)
         if may_be_issued(known):  # never `failed` while an account may hold it
             return await self._stay(tenant, row, row.account or chain[row.chain_index], "deadline passed")
+        events.emit("document.failed", tenant=tenant.id, document_id=row.id, account=row.account, chain=chain)
         await self.change(tenant, row, "failed")
         return None
 
@@ -358,6 +370,16 @@ class Dispatcher:
             emission = emission_for(row, tenant, account)
         except ProviderFailure as exc:
             await self._record(tenant, row, account, exc.kind, exc.message, attempt_id=begun)
+            events.emit(
+                "provider.failure",
+                tenant=tenant.id,
+                document_id=row.id,
+                account=account.name,
+                provider=account.provider,
+                failure=exc.kind,
+                code=exc.code,
+                error=exc.message,
+            )
             return exc
         retrying = AsyncRetrying(
             stop=stop_after_attempt(d.max_attempts) | (lambda _: self.rt.clock() >= row.deadline),
@@ -366,6 +388,7 @@ class Dispatcher:
             # process (same worker id) takes the document over and both send it
             sleep=lambda seconds: with_heartbeat(lease, asyncio.sleep(seconds)),
             retry=retry_if_exception(_retryable),
+            before_sleep=_log_retry(tenant.id, row.id, account.name),
             reraise=True,
         )
         try:
@@ -454,6 +477,17 @@ class Dispatcher:
             attempt_id=attempt_id,
             started=started,
             also=circuit,
+        )
+        events.emit(
+            "provider.failure",
+            tenant=tenant.id,
+            document_id=row.id,
+            account=account.name,
+            provider=account.provider,
+            failure=failure.kind,
+            code=failure.code,
+            http_status=failure.http_status,
+            error=failure.message,
         )
         raise failure
 
@@ -565,7 +599,7 @@ class Dispatcher:
         return next_run
 
     async def _alert_misconfigured(self, tenant: Tenant, account: Account, failure: Misconfigured) -> None:
-        """Once per condition (gateway.observability.alerts): the tenant hears of a bad account once, not per
+        """Once per condition (gateway.delivery.alerts): the tenant hears of a bad account once, not per
         document, until the account is changed or passes its test."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -634,6 +668,15 @@ class Dispatcher:
         self.rt.metrics.attempts.labels(
             tenant.id, account.name, account.provider, f"reconcile_{verdict.kind}"
         ).inc()
+        events.emit(
+            "reconcile.verdict",
+            tenant=tenant.id,
+            document_id=row.id,
+            account=account.name,
+            evidence=known.get(account.name, "none"),
+            verdict=verdict.kind,
+            reason=verdict.reason,
+        )
         if verdict.held is not None:  # the persisted fact a later answer cannot overturn
             row = await self.change(
                 tenant,
@@ -668,6 +711,13 @@ class Dispatcher:
     async def _needs_attention(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
         """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
         if not row.needs_attention:
+            events.emit(
+                "document.needs_attention",
+                tenant=tenant.id,
+                document_id=row.id,
+                account=row.account,
+                reason=reason,
+            )
             await self.change(
                 tenant,
                 row,
@@ -687,6 +737,24 @@ async def _within(seconds: float, call: Awaitable[T]) -> T:
 
 def _attempt(account: Account, outcome: str, error: str) -> dict[str, Any]:
     return {"account": account.name, "provider": account.provider, "outcome": outcome, "error": error}
+
+
+def _log_retry(tenant: str, document_id: str, account: str) -> Callable[[RetryCallState], None]:
+    """tenacity's hook before each backoff: the `dispatch.retry` line."""
+
+    def log_retry(state: RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome else None
+        events.emit(
+            "dispatch.retry",
+            tenant=tenant,
+            document_id=document_id,
+            account=account,
+            attempt=state.attempt_number,
+            wait_s=round(state.upcoming_sleep, 3),
+            failure=getattr(failure, "kind", None),
+        )
+
+    return log_retry
 
 
 def _describe_result(result: Answer | ProviderFailure | Unsupported) -> str:

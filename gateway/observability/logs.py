@@ -16,6 +16,15 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("reques
 REQUEST_ID_FORMAT: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 BEARER: Final = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 REDACTED: Final = "[redacted]"
+# `serve --log-level` > PASARELA_LOG_LEVEL > `[server] log_level` > info (the env overrides the file
+# in gateway.tenants.config, the flag overrides both in gateway.cli.main)
+LEVELS: Final = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+RESERVED: Final = frozenset({"time", "level", "logger", "message", "request_id", "event"})
 
 
 def request_id() -> str | None:
@@ -41,6 +50,16 @@ class Redactor:
             text = text.replace(value, REDACTED)
         return BEARER.sub(r"\1" + REDACTED, text)
 
+    def value(self, value: Any) -> Any:
+        """An event field: strings redacted, containers walked, numbers and booleans as they are."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.value(v) for v in value]
+        return value if value is None or isinstance(value, (bool, int, float)) else self(str(value))
+
 
 class JsonFormatter(logging.Formatter):
     def __init__(self, redact: Redactor) -> None:
@@ -59,6 +78,10 @@ class JsonFormatter(logging.Formatter):
         for key in ("method", "path", "status", "duration_ms", "document_id", "tenant"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
+        if event := getattr(record, "event", None):  # gateway.observability.events: the name, then its fields
+            entry["event"] = event
+            fields = getattr(record, "fields", {})
+            entry.update({k: self.redact.value(v) for k, v in fields.items() if k not in RESERVED})
         if record.exc_info:
             entry["error"] = self.redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)

@@ -13,7 +13,12 @@ from gateway.tenants.config import Config
 
 def account_problems(config: Config) -> list[str]:
     """One line per unusable account, naming the account and the reason (never a secret)."""
-    problems: list[str] = []
+    return [f"tenants[{t}].accounts[{a}]: {why}" for t, a, why in unusable_accounts(config)]
+
+
+def unusable_accounts(config: Config) -> list[tuple[str, str, str]]:
+    """(tenant id, account name, reason) of each account its adapter cannot use as configured."""
+    problems: list[tuple[str, str, str]] = []
     for tenant in config.tenants:
         for account in tenant.accounts:
             try:
@@ -21,5 +26,5 @@ def account_problems(config: Config) -> list[str]:
                 if isinstance(getattr(type(adapter), "identity", None), property):
                     adapter.identity  # noqa: B018 -- loading it is the check
             except ProviderFailure as exc:
-                problems.append(f"tenants[{tenant.id}].accounts[{account.name}]: {exc.message}")
+                problems.append((tenant.id, account.name, exc.message))
     return problems

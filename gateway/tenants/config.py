@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 from msgspec import Struct, field
@@ -48,6 +48,9 @@ class ConfigError(Exception):
         self.problems = problems
 
 
+LogLevel = Literal["debug", "info", "warning", "error"]  # gateway.observability.logs.LEVELS
+
+
 class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     database: str = "sqlite:///pasarela.db"
     secret_key: str | None = None
@@ -59,6 +62,7 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     pool_size: int = 10
     pool_max_overflow: int = 5
     pool_timeout_s: float = 10.0
+    log_level: LogLevel = "info"  # `serve --log-level` wins over this (and over PASARELA_LOG_LEVEL)
 
 
 # How long after issue the authority still takes a document that could not be sent on time: the
@@ -177,6 +181,7 @@ SERVER_ENV: Final[dict[str, tuple[str, type]]] = {
     "PASARELA_POOL_SIZE": ("pool_size", int),
     "PASARELA_POOL_MAX_OVERFLOW": ("pool_max_overflow", int),
     "PASARELA_POOL_TIMEOUT_S": ("pool_timeout_s", float),
+    "PASARELA_LOG_LEVEL": ("log_level", str),
 }
 
 
@@ -454,6 +459,7 @@ def secrets_of(config: Config) -> list[str]:
         values.append(config.server.secret_key)
     if config.server.admin_key:
         values.append(config.server.admin_key)
+    values.extend(t.email.password for t in config.tenants if t.email and t.email.password)
     for tenant in config.tenants:
         values.extend(tenant.api_keys)
         values.extend(h.secret for h in tenant.webhooks)

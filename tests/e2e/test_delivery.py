@@ -7,6 +7,7 @@ temporary refusal retried, and a permanent one that ends the delivery as failed;
 from __future__ import annotations
 
 import io
+import logging
 import zipfile
 from collections.abc import Iterator
 from email.message import Message
@@ -185,7 +186,8 @@ def test_a_temporary_refusal_is_retried_and_a_permanent_one_fails(gw, smtp, exam
     assert ("document.delivery_failed", doc["id"]) not in kinds
 
 
-def test_temporary_refusals_end_as_failed_once_the_retries_are_spent(gw, smtp, example_bytes):
+def test_temporary_refusals_end_as_failed_once_the_retries_are_spent(gw, smtp, example_bytes, caplog):
+    caplog.set_level(logging.WARNING, logger="gateway.observability.events")
     inbox, _ = smtp
     inbox.refusals["flaky@cliente.example"] = ["451 4.3.0 Try again later"] * 3  # retry_s has 2 waits
     doc = wait_for(
@@ -193,3 +195,11 @@ def test_temporary_refusals_end_as_failed_once_the_retries_are_spent(gw, smtp, e
     )
     assert doc["delivery"]["status"] == "failed" and "451" in doc["delivery"]["error"]
     assert inbox.refusals["flaky@cliente.example"] == [] and inbox.to("flaky@cliente.example") == []
+    # the operator's lines: each failed try, then giving up (gateway.observability.events), for this document
+    logged = [(r.event, r.fields) for r in caplog.records if getattr(r, "event", "").startswith("delivery.")]
+    assert [e for e, f in logged if f["document_id"] == doc["id"]] == [
+        "delivery.failed",
+        "delivery.failed",
+        "delivery.gave_up",
+    ]
+    assert all(f["tenant"] == "mail-co" and "451" in f["error"] for _, f in logged)

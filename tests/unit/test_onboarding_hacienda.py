@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-
-from adapters.hacienda.certificate import write_test_certificate
 from gateway.account_check import account_problems
 from gateway.config import parse_config
+
+from adapters.hacienda.certificate import write_test_certificate
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "onboarding-hacienda.md"

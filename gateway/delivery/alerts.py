@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from adapters.base import Account, NumberingRange, ProviderFailure
 from gateway.delivery import webhooks
 from gateway.documents import numbering
+from gateway.observability import events
 from gateway.store.schema import alerts, documents
 from gateway.tenants.config import Tenant
 from gateway.tenants.runtime import Runtime
@@ -79,6 +80,9 @@ async def raise_alert(
     if raised is None:
         return False  # already active: the tenant heard about it
     await webhooks.publish(conn, tenant, kind, f"{kind}:{tenant.id}:{subject}:{raised}", data, now)
+    events.emit(
+        "alert.raised", tenant=tenant.id, account=data.get("account"), alert=kind, error=data.get("message")
+    )
     return True
 
 
