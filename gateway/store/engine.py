@@ -120,21 +120,24 @@ def _checkpoint(path: str) -> None:
 class SqliteReaders(AsyncEngine):
     """The autocommit read connections, kept open between uses (a read needs no transaction to
     end): a free list instead of a pool checkout and a close task per use. A use that raised
-    closes its connection."""
+    closes its connection. At most `size` uses at a time (the pool's size): a use waits for a
+    connection given back to the free list, which the pool's own waiters would never see."""
 
-    def __init__(self, sync_engine: sa.Engine) -> None:
+    def __init__(self, sync_engine: sa.Engine, size: int) -> None:
         super().__init__(sync_engine)
         self._idle: list[AsyncConnection] = []
+        self._uses = asyncio.Semaphore(size)
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:  # type: ignore[override]
-        conn = self._idle.pop() if self._idle else await super().connect()
-        try:
-            yield conn
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
-        self._idle.append(conn)
+        async with self._uses:
+            conn = self._idle.pop() if self._idle else await super().connect()
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(conn.close())
+                raise
+            self._idle.append(conn)
 
     async def dispose(self, close: bool = True) -> None:
         idle, self._idle = self._idle, []
@@ -210,7 +213,8 @@ def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
             pool_size=READERS,
             max_overflow=READERS,
             pool_reset_on_return=None,
-        ).sync_engine
+        ).sync_engine,
+        2 * READERS,
     )
     if aiosqlite_on_loop.SHORTCUT:  # statements that scan go to a worker thread, off the loop
         for engine in (writer, reader_engine):
