@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.util import await_
 
-from gateway.store import on_thread
+from gateway.store import on_thread, prepared
 from gateway.store.engine import dispose, make_engine, migrate, reader
-from gateway.store.schema import documents
+from gateway.store.prepared import Prepared
+from gateway.store.schema import documents, schema_version
 from gateway.store.shortcuts import aiosqlite_on_loop
 
 
@@ -85,6 +86,40 @@ async def test_with_aiosqlite_unverified_every_statement_runs_on_its_worker_thre
     monkeypatch.setattr(aiosqlite_on_loop, "SHORTCUT", False)
     ran_on = await _thread_ids(tmp_path, KEYED, COUNT_ALL)
     assert threading.get_ident() not in ran_on
+
+
+async def _writes_and_reads(path: Path) -> list:
+    engine = make_engine(f"sqlite:///{path}")
+    insert = Prepared(schema_version.insert())
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            for version in (100, 101, 102):
+                await insert.execute(conn, {"version": version})
+            updated = (
+                await conn.execute(
+                    schema_version.update()
+                    .where(schema_version.c.version > 100)
+                    .values(version=schema_version.c.version + 10)
+                )
+            ).rowcount
+        async with reader(engine).connect() as conn:
+            rows = (
+                await conn.execute(sa.select(schema_version.c.version).order_by(schema_version.c.version))
+            ).all()
+            counted = (await conn.execute(sa.select(sa.func.count()).select_from(schema_version))).scalar()
+        return [updated, [tuple(r) for r in rows], counted]
+    finally:
+        await dispose(engine)
+
+
+async def test_the_loop_shortcut_and_aiosqlite_s_own_thread_give_the_same_results(tmp_path, monkeypatch):
+    on_loop = await _writes_and_reads(tmp_path / "loop.db")
+    monkeypatch.setattr(aiosqlite_on_loop, "SHORTCUT", False)
+    monkeypatch.setattr(prepared, "SHORTCUT", False)
+    plain = await _writes_and_reads(tmp_path / "plain.db")
+    assert on_loop == plain
+    assert on_loop[0] == 2 and on_loop[1][-3:] == [(100,), (111,), (112,)]
 
 
 async def test_two_processes_writers_take_turns_on_the_lock(tmp_path):

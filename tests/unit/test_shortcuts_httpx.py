@@ -25,10 +25,6 @@ def shortcut(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
     monkeypatch.setattr(httpx_private, "SHORTCUT", on)
 
 
-def test_the_shortcut_is_taken_for_the_verified_httpx_only() -> None:
-    assert httpx_private.SHORTCUT == httpx.__version__.startswith(httpx_private.VERIFIED)
-
-
 @pytest.mark.parametrize("base", BASES)
 def test_merge_url_private_and_public_agree(monkeypatch, base: str) -> None:
     client = httpx.AsyncClient(base_url=base)
