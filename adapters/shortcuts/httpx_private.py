@@ -52,7 +52,7 @@ def merge_url(client: httpx.AsyncClient, path: str) -> httpx.URL:
 def environment_proxies() -> dict[str, str | None]:
     """URL pattern → proxy URL (None: no proxy), as httpx reads HTTP(S)_PROXY, ALL_PROXY, NO_PROXY."""
     if SHORTCUT:
-        from httpx._utils import get_environment_proxies
+        from httpx._utils import get_environment_proxies  # only when verified: another httpx may lack it
 
         return get_environment_proxies()
     return _environment_proxies()
