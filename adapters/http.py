@@ -20,9 +20,9 @@ from typing import Any, Final
 
 import httpx
 import msgspec
-from httpx._utils import get_environment_proxies  # httpx's own reading of the environment (pinned: 0.28)
 
 from adapters.base import Ambiguous, Misconfigured, ProviderFailure, Rejected, Unavailable
+from adapters.shortcuts import httpx_private
 from adapters.transport import Http11Transport
 from canonical import clock
 
@@ -53,16 +53,6 @@ DEFAULT_STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 }
 
 
-class _Cookies(httpx.Cookies):
-    """httpx copies every response's request into a urllib request to look for cookies (~28 µs of
-    CPU per call, bench/README.md); the providers' JSON APIs rarely set any: only answers that do
-    are read."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
-            super().extract_cookies(response)
-
-
 class ProviderHttp:
     """An httpx.AsyncClient bound to one account's base URL, with the classification rules."""
 
@@ -83,7 +73,7 @@ class ProviderHttp:
             follow_redirects=False,
         )
         self._urls: dict[str, httpx.URL] = {}
-        self.client._cookies = _Cookies()  # httpx 0.28 copies a jar given to the constructor into its own
+        httpx_private.skip_cookieless(self.client)  # ~28 µs per call (bench/README.md)
 
     async def send(
         self,
@@ -121,7 +111,7 @@ class ProviderHttp:
         both on every request, ~30 % of a provider call's CPU (bench/README.md)."""
         url = self._urls.get(path)
         if url is None:
-            url = self.client._merge_url(path)  # httpx's own join (pinned: httpx 0.28)
+            url = httpx_private.merge_url(self.client, path)
             if len(self._urls) >= URL_CACHE:  # paths with ids in them: start over, the hot ones come back
                 self._urls.clear()
             self._urls[path] = url
@@ -171,7 +161,7 @@ def environment_proxies() -> dict[str, httpx.AsyncBaseTransport | None]:
     proxy variables: then every request takes our transport with no pattern to match first."""
     return {
         pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, retries=0)
-        for pattern, proxy in get_environment_proxies().items()
+        for pattern, proxy in httpx_private.environment_proxies().items()
     }
 
 

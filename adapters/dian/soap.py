@@ -16,13 +16,13 @@ from collections.abc import Callable
 from importlib.resources import files
 from typing import Final
 
-import zeep
 from lxml import etree
 
 from adapters.base import Ambiguous, ProviderFailure, Unavailable
 from adapters.dian.certificates import SigningIdentity
 from adapters.dian.responses import SoapFault, fault_failure, parse_envelope
 from adapters.dian.wssecurity import EnvelopeTemplate, WsSecuritySigner
+from adapters.dian.zeep_private import Renderer
 from adapters.http import ProviderHttp, failure_for_status
 
 WSDL: Final = files("contracts").joinpath("dian", "WcfDianCustomerServices.wsdl")
@@ -66,15 +66,6 @@ def _soap12(headers: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() != "soapaction"}  # SOAP 1.2: action in Content-Type
 
 
-class _Unsigned:
-    """What zeep's `_create` reads of a client, without WS-Security: renders envelope templates."""
-
-    def __init__(self, client: zeep.Client) -> None:
-        self.wsse = None
-        self.plugins = client.plugins
-        self.settings = client.settings
-
-
 _MISSING: Final = object()
 _ESCAPED: Final = frozenset("&<>")
 
@@ -101,8 +92,7 @@ class DianService:
     ) -> None:
         self.url = base_url
         self.identity = identity
-        self.client = zeep.Client(_wsdl_path(), wsse=WsSecuritySigner(identity))
-        self.binding = self.client.wsdl.bindings[BINDING]
+        self.zeep = Renderer(_wsdl_path(), BINDING, base_url, wsse=WsSecuritySigner(identity))
         self.http = ProviderHttp(base_url, timeout_s=timeout_s, transport=transport)
         self._templates: dict[tuple, tuple[EnvelopeTemplate, dict[str, str]] | None] = {}
 
@@ -125,9 +115,7 @@ class DianService:
             if entry is not None:
                 template, headers = entry
                 return template.render(identity, values), dict(headers)
-        envelope, headers = self.binding._create(
-            operation, (), params, client=self.client, options={"address": self.url}
-        )
+        envelope, headers = self.zeep.render(operation, params)
         return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), _soap12(headers)
 
     def _template(
@@ -145,9 +133,7 @@ class DianService:
                 marked[name] = mark
                 marks[mark] = "p_" + name
         try:
-            envelope, headers = self.binding._create(
-                operation, (), marked, client=_Unsigned(self.client), options={"address": self.url}
-            )
+            envelope, headers = self.zeep.render(operation, marked, signed=False)
         except Exception:  # a parameter whose type refuses a marker: zeep renders it every time
             return None
         template = EnvelopeTemplate.build(envelope, identity, marks)

@@ -6,7 +6,7 @@ write never fails with "database is locked".
 
 SQLite statements take microseconds, less than handing each one to a worker thread and back (what
 aiosqlite does, four times per statement), so they run on the event loop's own thread
-(`LoopSqlite`). Two rules keep that from ever blocking the loop on a lock:
+(gateway.store.shortcuts.aiosqlite_on_loop). Two rules keep that from ever blocking the loop on a lock:
 - one write connection per process (`SqliteWriter`): writers of this process queue for it on the
   loop, never on SQLite's lock;
 - a writer of another process holding the lock makes `BEGIN IMMEDIATE` fail at once
@@ -16,9 +16,10 @@ every `CHECKPOINT_EVERY` commits, between two write transactions, not inside the
 SQLite's page threshold: they were 1 % of commits but ~40 % of commit time on the loop
 (bench/README.md).
 Reads go through `reader(engine)`: their own pool of connections in autocommit mode (no BEGIN, no
-lock; SQLite WAL readers never wait for writers). A statement that aggregates (`/metrics`, the
-alert sweep: counts over every document) may scan a large table: it runs on a worker thread, which
-SQLite lets the loop go on meanwhile; every other statement is keyed or paged.
+lock; SQLite WAL readers never wait for writers). A statement that may scan a large table
+(`/metrics`, the alert sweep: counts over every document) runs on a worker thread, which SQLite
+lets the loop go on meanwhile (gateway.store.on_thread says which); every other statement is keyed
+or paged.
 PostgreSQL (by URL) is the store for several gateway processes; it takes row locks itself.
 """
 
@@ -27,21 +28,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import sqlite3
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from functools import partial
 from typing import Any, Final
 
-import aiosqlite
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from gateway.store import on_thread
 from gateway.store.schema import metadata, schema_version
+from gateway.store.shortcuts import aiosqlite_on_loop
 from gateway.tenants.config import Server, database_url
 
 SQLITE_PRAGMAS: Final = ("PRAGMA busy_timeout=30000", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL")
@@ -51,61 +51,6 @@ CHECKPOINT_EVERY: Final = 100  # commits between WAL checkpoints (~1,000 pages: 
 
 log = logging.getLogger(__name__)
 _readers: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
-
-
-class _RunNow:
-    """Stands in for aiosqlite's queue to its worker thread: runs the call at once. (SQLAlchemy's
-    aiosqlite adapter queues its isolation-level changes here directly.)"""
-
-    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
-        future, function = item
-        try:
-            result = function()
-        except BaseException as exc:  # handed to the awaiting caller, like aiosqlite does
-            if future is not None:
-                future.set_exception(exc)
-        else:
-            if future is not None:
-                future.set_result(result)
-
-
-# Statements that may scan a whole table (aggregates): they run on a worker thread, not the loop.
-SCANS: Final = re.compile(r"\bGROUP BY\b|\bcount\(", re.IGNORECASE)
-
-
-class LoopSqlite(aiosqlite.Connection):
-    """aiosqlite's interface (what SQLAlchemy's adapter drives), executed on the loop's thread."""
-
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
-        super().__init__(connector, iter_chunk_size=64)
-        self._tx = _RunNow()  # type: ignore[assignment]
-
-    def __await__(self) -> Any:
-        return self._connect().__await__()
-
-    async def _connect(self) -> LoopSqlite:
-        if self._connection is None:
-            self._connection = self._connector()
-        return self
-
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if self._connection is None:
-            raise ValueError("Connection closed")
-        if args and isinstance(args[0], str) and SCANS.search(args[0]):
-            return await asyncio.to_thread(fn, *args, **kwargs)  # the connection is ours alone meanwhile
-        return fn(*args, **kwargs)
-
-    def stop(self) -> None:
-        self._running = False
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-
-    async def close(self) -> None:
-        self.stop()
-
-    def __del__(self) -> None:
-        self.stop()
 
 
 class SqliteWriter(AsyncEngine):
@@ -175,21 +120,24 @@ def _checkpoint(path: str) -> None:
 class SqliteReaders(AsyncEngine):
     """The autocommit read connections, kept open between uses (a read needs no transaction to
     end): a free list instead of a pool checkout and a close task per use. A use that raised
-    closes its connection."""
+    closes its connection. At most `size` uses at a time (the pool's size): a use waits for a
+    connection given back to the free list, which the pool's own waiters would never see."""
 
-    def __init__(self, sync_engine: sa.Engine) -> None:
+    def __init__(self, sync_engine: sa.Engine, size: int) -> None:
         super().__init__(sync_engine)
         self._idle: list[AsyncConnection] = []
+        self._uses = asyncio.Semaphore(size)
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:  # type: ignore[override]
-        conn = self._idle.pop() if self._idle else await super().connect()
-        try:
-            yield conn
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
-        self._idle.append(conn)
+        async with self._uses:
+            conn = self._idle.pop() if self._idle else await super().connect()
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(conn.close())
+                raise
+            self._idle.append(conn)
 
     async def dispose(self, close: bool = True) -> None:
         idle, self._idle = self._idle, []
@@ -244,20 +192,12 @@ def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
     if not path or path == ":memory:":  # every connection would open a database of its own
         raise ValueError("SQLite store needs a file (e.g. sqlite:///pasarela.db), not an in-memory database")
 
-    def connector(*pragmas: str) -> LoopSqlite:
-        def connect() -> sqlite3.Connection:
-            # autocommit at the driver: SQLAlchemy's begin below emits BEGIN itself
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, **connect_args)
-            for pragma in (*SQLITE_PRAGMAS, *pragmas):
-                connection.execute(pragma)
-            return connection
-
-        return LoopSqlite(connect)
-
     writer = SqliteWriter(
-        create_async_engine(
+        aiosqlite_on_loop.create_engine(
             url,
-            async_creator=partial(connector, "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"),
+            path,
+            (*SQLITE_PRAGMAS, "PRAGMA busy_timeout=0", "PRAGMA wal_autocheckpoint=0"),
+            connect_args,
             pool_size=1,
             max_overflow=1,
             pool_timeout=LOCK_WAIT_S,
@@ -265,10 +205,20 @@ def _sqlite_engines(url: str, connect_args: dict[str, Any]) -> AsyncEngine:
         path,
     )
     reader_engine = SqliteReaders(
-        create_async_engine(
-            url, async_creator=connector, pool_size=READERS, max_overflow=READERS, pool_reset_on_return=None
-        ).sync_engine
+        aiosqlite_on_loop.create_engine(
+            url,
+            path,
+            SQLITE_PRAGMAS,
+            connect_args,
+            pool_size=READERS,
+            max_overflow=READERS,
+            pool_reset_on_return=None,
+        ).sync_engine,
+        2 * READERS,
     )
+    if aiosqlite_on_loop.SHORTCUT:  # statements that scan go to a worker thread, off the loop
+        for engine in (writer, reader_engine):
+            event.listen(engine.sync_engine, "before_cursor_execute", on_thread.route)
     event.listen(writer.sync_engine, "begin", _begin_immediate)  # readers: autocommit, no BEGIN
     _readers[writer] = reader_engine
     return writer
@@ -278,11 +228,11 @@ def _begin_immediate(connection: Any) -> None:
     """Take SQLite's write lock; while another process holds it, wait on the loop, not in SQLite."""
     if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return
-    sqlite = connection.connection.driver_connection._conn  # ours (LoopSqlite): no hop, no compile
+    driver = connection.connection.driver_connection
     delay, deadline = 0.0002, time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            sqlite.execute("BEGIN IMMEDIATE")
+            aiosqlite_on_loop.execute_now(driver, "BEGIN IMMEDIATE")  # on the loop's connection: no hop
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or time.monotonic() > deadline:

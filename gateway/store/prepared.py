@@ -1,4 +1,5 @@
-"""The document path's statements, run on SQLite's own connection.
+"""The document path's statements, run on SQLite's own connection (a shortcut through SQLAlchemy's
+compiler internals, beside the plain `conn.execute`).
 
 Why: through SQLAlchemy's async layer a keyed statement costs ~50–70 µs of CPU (execution context,
 parameter processing, greenlet hops, result machinery) around the few µs `sqlite3` itself takes, and
@@ -9,6 +10,12 @@ column types' own bind and result processors. On PostgreSQL it is `conn.execute`
 
 Only statements whose parameters are plain values qualify (no SQL expressions in them); an INSERT
 gets its columns' scalar Python defaults as SQLAlchemy would give them.
+
+The shortcut reads SQLAlchemy's compiled form (`positiontup`, `binds`, each bind's `required` and
+`effective_value`, the types' processors) and raises its errors through `DBAPIError.instance`:
+verified against SQLAlchemy 2.1.x (2.1.9 installed). With another SQLAlchemy version (`SHORTCUT`
+False), or when the connection is not on the loop (gateway.store.shortcuts.aiosqlite_on_loop), it is
+`conn.execute`: tests/store/test_prepared.py holds that both give the same rows, counts and keys.
 """
 
 from __future__ import annotations
@@ -16,11 +23,17 @@ from __future__ import annotations
 import collections
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from importlib.metadata import version
+from typing import Any, Final, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
+
+from gateway.store.shortcuts.aiosqlite_on_loop import on_loop
+
+VERIFIED: Final = ("2.1.",)  # SQLAlchemy version prefixes the compiled form's use was checked against
+SHORTCUT: bool = version("sqlalchemy").startswith(VERIFIED)
 
 
 class _Compiled(NamedTuple):
@@ -64,7 +77,8 @@ class Prepared:
         self._compiled: dict[frozenset[str], _Compiled] = {}
 
     async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Any:
-        if conn.dialect.name != "sqlite":
+        sqlite = _sqlite(conn) if SHORTCUT and conn.dialect.name == "sqlite" else None
+        if sqlite is None:
             return await conn.execute(self.statement, params)
         if not conn.in_transaction():  # as `conn.execute` would autobegin (the writer: BEGIN IMMEDIATE);
             await conn.begin()  # else sqlite3, in autocommit, would commit this write at once
@@ -74,7 +88,7 @@ class Prepared:
             value = params[name] if name in params else default
             args.append(value if process is None else process(value))
         try:
-            cursor = _sqlite(conn).execute(compiled.sql, args)
+            cursor = sqlite.execute(compiled.sql, args)
             try:
                 rows = cursor.fetchall() if compiled.row is not None else []
                 rowcount, lastrowid = cursor.rowcount, cursor.lastrowid
@@ -128,6 +142,7 @@ def _scalar_defaults(statement: Executable) -> dict[str, Any]:
     return found
 
 
-def _sqlite(conn: AsyncConnection) -> Any:
-    """The `sqlite3` connection under `conn` (ours: `engine.LoopSqlite`, on the loop's thread)."""
-    return conn.sync_connection.connection.driver_connection._conn  # type: ignore[union-attr]
+def _sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The `sqlite3` connection under `conn` when it runs on the loop's thread, else None."""
+    loop_sqlite = on_loop(conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]
+    return None if loop_sqlite is None else loop_sqlite.sqlite

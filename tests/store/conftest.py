@@ -1,5 +1,9 @@
 """Store fixtures: the same tests on SQLite (a temporary file) and PostgreSQL.
 
+SQLite runs twice: with the private-API shortcuts (gateway.store.shortcuts, gateway.store.prepared)
+and with the plain public path they fall back to when the installed libraries are not the versions
+the shortcuts were written for ("sqlite-plain").
+
 PostgreSQL runs for real when PASARELA_TEST_PG_URL is set (`.ci/run` sets it to the local server);
 each test gets a fresh schema (dropped afterwards), so reruns start clean. Without the variable
 the PostgreSQL cases skip, saying why.
@@ -16,15 +20,22 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store import prepared
 from gateway.store.engine import dispose, make_engine, migrate
+from gateway.store.shortcuts import aiosqlite_on_loop
 
 PG_URL = os.environ.get("PASARELA_TEST_PG_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, dict]]:
+@pytest.fixture(params=["sqlite", "sqlite-plain", "postgresql"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[str, dict]]:
     """(database URL, connect_args) for a fresh, empty database of each kind."""
-    if request.param == "sqlite":
+    if request.param == "sqlite-plain":
+        monkeypatch.setattr(aiosqlite_on_loop, "SHORTCUT", False)
+        monkeypatch.setattr(prepared, "SHORTCUT", False)
+    if request.param.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'store.db'}", {}
         return
     if not PG_URL:

@@ -1,6 +1,6 @@
-"""SQLite on the event loop's thread (gateway.store.engine): keyed statements run there, aggregates
-that may scan a table run on a worker thread, and two processes' writers take turns on the lock
-without either failing."""
+"""SQLite on the event loop's thread (gateway.store.engine): keyed statements run there, statements
+that may scan a table (gateway.store.on_thread) run on a worker thread, and two processes' writers
+take turns on the lock without either failing."""
 
 from __future__ import annotations
 
@@ -11,32 +11,115 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.util import await_
 
+from gateway.store import on_thread, prepared
 from gateway.store.engine import dispose, make_engine, migrate, reader
+from gateway.store.prepared import Prepared
+from gateway.store.schema import documents, schema_version
+from gateway.store.shortcuts import aiosqlite_on_loop
 
 
-async def _thread_ids(tmp_path: Path) -> tuple[int, int]:
+def _report_thread(engine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def register(dbapi_connection, _record):  # the thread that runs each statement reports itself
+        await_(dbapi_connection.driver_connection.create_function("thread_id", 0, threading.get_ident))
+
+
+async def _thread_ids(tmp_path: Path, *statements) -> list[int]:
+    """The thread each statement ran on (its last column is `thread_id()`)."""
     engine = make_engine(f"sqlite:///{tmp_path / 'loop.db'}")
     readers = reader(engine)
-
-    @event.listens_for(readers.sync_engine, "connect")
-    def register(dbapi_connection, _record):  # the thread that runs each statement reports itself
-        dbapi_connection.driver_connection._conn.create_function("thread_id", 0, threading.get_ident)
-
+    _report_thread(readers)
     try:
         await migrate(engine)
         async with readers.connect() as conn:
-            keyed = (await conn.execute(sa.text("SELECT thread_id()"))).scalar()
-            scan = (await conn.execute(sa.text("SELECT count(*), thread_id() FROM documents"))).one()[1]
-        return keyed, scan
+            return [(await conn.execute(statement)).one()[-1] for statement in statements]
     finally:
         await dispose(engine)
 
 
-async def test_keyed_statements_run_on_the_loop_and_aggregates_on_a_worker_thread(tmp_path):
-    keyed, scan = await _thread_ids(tmp_path)
-    assert keyed == threading.get_ident()
-    assert scan != threading.get_ident()
+THREAD_ID = sa.func.thread_id()
+KEYED = (
+    sa.select(documents.c.id, THREAD_ID)
+    .where(documents.c.id == "x")
+    .union_all(sa.select(sa.literal("x"), THREAD_ID))
+)
+COUNTS = (
+    sa.select(documents.c.status, sa.func.count(), THREAD_ID)
+    .group_by(documents.c.status)
+    .union_all(sa.select(sa.literal("none"), sa.literal(0), THREAD_ID))
+)
+COUNT_ALL = sa.select(sa.func.count().label("n"), THREAD_ID).select_from(documents)
+TEXT_COUNT = sa.text("SELECT count(*), thread_id() FROM documents")
+
+
+async def test_keyed_statements_run_on_the_loop_and_counting_selects_on_a_worker_thread(tmp_path):
+    """The statement object decides (gateway.store.on_thread), not its SQL text: a text that counts
+    runs on the loop unless it declares otherwise, a SELECT that counts declared False too."""
+    loop = threading.get_ident()
+    ran_on = await _thread_ids(
+        tmp_path,
+        KEYED,
+        COUNT_ALL,
+        COUNTS,
+        TEXT_COUNT,
+        TEXT_COUNT.execution_options(on_thread=True),
+        COUNT_ALL.execution_options(on_thread=False),
+    )
+    assert [thread == loop for thread in ran_on] == [True, False, False, True, False, True]
+
+
+def test_scans_are_told_by_the_statement_type() -> None:
+    assert on_thread.scans(COUNT_ALL) and on_thread.scans(
+        sa.select(documents.c.id).where(
+            documents.c.id.in_(sa.select(sa.func.count()).select_from(documents).scalar_subquery())
+        )
+    )
+    assert not on_thread.scans(sa.select(sa.func.max(documents.c.consecutive)))
+    assert not on_thread.scans(documents.update().values(status="x")) and not on_thread.scans(TEXT_COUNT)
+
+
+async def test_with_aiosqlite_unverified_every_statement_runs_on_its_worker_thread(tmp_path, monkeypatch):
+    """The plain path (aiosqlite's own thread, SQLAlchemy's own engine) when the installed aiosqlite
+    is not the one the loop shortcut was written for."""
+    monkeypatch.setattr(aiosqlite_on_loop, "SHORTCUT", False)
+    ran_on = await _thread_ids(tmp_path, KEYED, COUNT_ALL)
+    assert threading.get_ident() not in ran_on
+
+
+async def _writes_and_reads(path: Path) -> list:
+    engine = make_engine(f"sqlite:///{path}")
+    insert = Prepared(schema_version.insert())
+    try:
+        await migrate(engine)
+        async with engine.begin() as conn:
+            for version in (100, 101, 102):
+                await insert.execute(conn, {"version": version})
+            updated = (
+                await conn.execute(
+                    schema_version.update()
+                    .where(schema_version.c.version > 100)
+                    .values(version=schema_version.c.version + 10)
+                )
+            ).rowcount
+        async with reader(engine).connect() as conn:
+            rows = (
+                await conn.execute(sa.select(schema_version.c.version).order_by(schema_version.c.version))
+            ).all()
+            counted = (await conn.execute(sa.select(sa.func.count()).select_from(schema_version))).scalar()
+        return [updated, [tuple(r) for r in rows], counted]
+    finally:
+        await dispose(engine)
+
+
+async def test_the_loop_shortcut_and_aiosqlite_s_own_thread_give_the_same_results(tmp_path, monkeypatch):
+    on_loop = await _writes_and_reads(tmp_path / "loop.db")
+    monkeypatch.setattr(aiosqlite_on_loop, "SHORTCUT", False)
+    monkeypatch.setattr(prepared, "SHORTCUT", False)
+    plain = await _writes_and_reads(tmp_path / "plain.db")
+    assert on_loop == plain
+    assert on_loop[0] == 2 and on_loop[1][-3:] == [(100,), (111,), (112,)]
 
 
 async def test_two_processes_writers_take_turns_on_the_lock(tmp_path):

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from signxml import XMLVerifier
 
-from adapters.dian import xades
+from adapters.dian import xades, zeep_private
 from adapters.dian.soap import DianService
 from adapters.dian.ubl import NS, build_document
 from adapters.dian.xades import sign, sign_canonical
@@ -188,9 +188,12 @@ def deterministic(monkeypatch):
         ("GetNumberingRange", {"accountCode": "900373115", "accountCodeT": "1", "softwareCode": "x"}),
     ],
 )
+@pytest.mark.parametrize("shortcut", [True, False], ids=["zeep-private", "zeep-public"])
 def test_envelope_template_writes_what_zeep_and_sign_envelope_write(
-    dian_pki, dian_identity, deterministic, operation: str, params: dict
+    dian_pki, dian_identity, deterministic, monkeypatch, operation: str, params: dict, shortcut: bool
 ) -> None:
+    """Templates made through either of zeep's paths (zeep_private) equal zeep's public API."""
+    monkeypatch.setattr(zeep_private, "SHORTCUT", shortcut)
     service = DianService(URL, lambda: dian_identity, timeout_s=5)
     service.envelope(operation, **params)  # the template is made on the first message
     templated = "&" not in params.get("trackId", "")
@@ -198,15 +201,34 @@ def test_envelope_template_writes_what_zeep_and_sign_envelope_write(
     deterministic()
     fast, fast_headers = service.envelope(operation, **params)
     deterministic()
-    envelope, headers = service.binding._create(
-        operation, (), params, client=service.client, options={"address": URL}
-    )
+    monkeypatch.setattr(zeep_private, "SHORTCUT", False)  # the reference: zeep's public API
+    envelope, headers = service.zeep.render(operation, params)
     assert fast == etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
     assert fast_headers == {k: v for k, v in headers.items() if k.lower() != "soapaction"}
     results = XMLVerifier().verify(
         fast, x509_cert=dian_identity.certificate, validate_schema=False, expect_references=2
     )
     assert {etree.QName(r.signed_xml).localname for r in results} == {"To", "Timestamp"}
+
+
+@pytest.mark.parametrize("signed", [True, False])
+def test_zeep_private_and_public_paths_render_the_same_message(
+    dian_identity, deterministic, monkeypatch, signed: bool
+) -> None:
+    renderer = DianService(URL, lambda: dian_identity, timeout_s=5).zeep
+    params = {"fileName": "z.zip", "contentFile": b"PK\x03\x04", "testSetId": "a&b"}
+    rendered = []
+    for shortcut in (True, False):
+        monkeypatch.setattr(zeep_private, "SHORTCUT", shortcut)
+        deterministic()
+        envelope, headers = renderer.render("SendTestSetAsync", params, signed=signed)
+        rendered.append((etree.tostring(envelope), headers))
+    assert rendered[0] == rendered[1]
+    assert b"a&amp;b" in rendered[0][0] and (b"BinarySecurityToken" in rendered[0][0]) == signed
+    assert (
+        'action="http://wcf.dian.colombia/IWcfDianCustomerServices/SendTestSetAsync"'
+        in rendered[0][1]["Content-Type"]
+    )
 
 
 def test_each_message_has_its_own_ids_and_signature(dian_identity) -> None:

@@ -7,7 +7,6 @@ import datetime as dt
 
 import dian_support as ds
 import pytest
-import zeep
 from dian_support import dian_identity_fixture, dian_pki_fixture  # noqa: F401  (fixtures)
 from lxml import etree
 from signxml import DigestAlgorithm, XMLVerifier
@@ -15,10 +14,11 @@ from signxml.exceptions import InvalidDigest, InvalidSignature
 from signxml.xades import XAdESSignaturePolicy, XAdESVerifier
 
 from adapters.dian.attached import build_attached
-from adapters.dian.soap import WSDL, file_name, package
+from adapters.dian.soap import BINDING, WSDL, file_name, package
 from adapters.dian.ubl import NS, build_document
 from adapters.dian.wssecurity import WsSecuritySigner
 from adapters.dian.xades import POLICY_DIGEST, POLICY_ID, sign
+from adapters.dian.zeep_private import Renderer
 from simulators.dian import xsd_errors
 
 POLICY = XAdESSignaturePolicy(
@@ -91,15 +91,13 @@ def test_any_change_after_signing_breaks_the_signature(signed_invoice, dian_iden
 
 
 def test_ws_security_envelope_verifies_and_breaks_when_wsa_to_changes(dian_identity) -> None:
-    client = zeep.Client(str(WSDL), wsse=WsSecuritySigner(lambda: dian_identity))
-    binding = next(iter(client.wsdl.bindings.values()))
-    envelope, headers = binding._create(
-        "GetStatus",
-        (),
-        {"trackId": "abc"},
-        client=client,
-        options={"address": "http://127.0.0.1:8106/WcfDianCustomerServices.svc"},
+    renderer = Renderer(
+        str(WSDL),
+        BINDING,
+        "http://127.0.0.1:8106/WcfDianCustomerServices.svc",
+        wsse=WsSecuritySigner(lambda: dian_identity),
     )
+    envelope, headers = renderer.render("GetStatus", {"trackId": "abc"})  # zeep's own rendering
     data = etree.tostring(envelope)
     assert 'action="http://wcf.dian.colombia/IWcfDianCustomerServices/GetStatus"' in headers["Content-Type"]
     results = XMLVerifier().verify(

@@ -17,6 +17,7 @@ import pytest
 
 from adapters.base import Unavailable
 from adapters.http import ProviderHttp
+from adapters.shortcuts import httpx_private
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -61,9 +62,13 @@ def reply(body: bytes, status: str = "200 OK") -> bytes:
     )
 
 
-@pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """No proxy variable from the machine running the tests: each test sets its own."""
+@pytest.fixture(params=[True, False], ids=["httpx-private", "httpx-public"])
+def environment(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[pytest.MonkeyPatch]:
+    """No proxy variable from the machine running the tests: each test sets its own. Each test runs
+    with httpx's own reading of the variables and with ours (adapters.shortcuts.httpx_private)."""
+    monkeypatch.setattr(httpx_private, "SHORTCUT", request.param)
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
