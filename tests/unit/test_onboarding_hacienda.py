@@ -8,10 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
-from gateway.account_check import account_problems
-from gateway.config import parse_config
 
 from adapters.hacienda.certificate import write_test_certificate
+from gateway.tenants.account_check import account_problems
+from gateway.tenants.config import parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "onboarding-hacienda.md"
