@@ -148,6 +148,14 @@ async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
         return (await conn.execute(query)).first()
 
 
+async def lease_of(conn: AsyncConnection, kind: str, subject: str) -> Row[Any] | None:
+    """(locked_by, locked_until) of the subject's job, read in the caller's transaction."""
+    query = sa.select(jobs.c.locked_by, jobs.c.locked_until).where(
+        jobs.c.kind == kind, jobs.c.subject == subject
+    )
+    return (await conn.execute(query)).first()
+
+
 async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:
     result = await _OWNED.execute(conn, {"w_id": job_id, "w_worker": worker, "locked_until": now + lease_s})
     if result.rowcount != 1:
