@@ -24,8 +24,6 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 from msgspec import Struct
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -56,6 +54,7 @@ from gateway.evidence import Action, Evidence, action, answer_of, evidence_by_ac
 from gateway.reconcile import reconcile
 from gateway.resources import document_resource, timestamp
 from gateway.runtime import Runtime
+from gateway.store import Conn, Record
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
 
@@ -91,7 +90,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Unavailable) and not isinstance(exc, CircuitOpen)
 
 
-def emission_for(row: Row[Any], tenant: Tenant, account: Account) -> Emission:
+def emission_for(row: Record, tenant: Tenant, account: Account) -> Emission:
     numbering = next((r for r in tenant.numbering if r.name == row.numbering_range), None)
     return Emission(
         document=_document_decoder.decode(row.document),
@@ -107,7 +106,7 @@ def emission_for(row: Row[Any], tenant: Tenant, account: Account) -> Emission:
     )
 
 
-def provider_ref(row: Row[Any]) -> ProviderRef:
+def provider_ref(row: Record) -> ProviderRef:
     return ProviderRef(
         provider_reference=row.provider_reference,
         fiscal_id=row.fiscal_id,
@@ -126,7 +125,7 @@ class Dispatcher:
         doc_id: str,
         lease: Lease,
         *,
-        created: Row[Any] | None = None,
+        created: Record | None = None,
         first_attempt: int | None = None,
     ) -> float | None:
         """`created`: the row of a document this request has just created with its job claimed,
@@ -158,13 +157,13 @@ class Dispatcher:
             return await self._dispatch(tenant, row, lease, known, first_attempt)
         return None
 
-    async def _load_with_attempts(self, doc_id: str) -> tuple[Row[Any] | None, Sequence[Row[Any]]]:
+    async def _load_with_attempts(self, doc_id: str) -> tuple[Record | None, Sequence[Record]]:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id)
             return row, (await docs.attempts_of(conn, doc_id) if row is not None else [])
 
     async def open_first_attempt(
-        self, conn: AsyncConnection, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
+        self, conn: Conn, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
     ) -> int | None:
         """The in-flight attempt on the chain's first account, written in the transaction that
         creates the document (with its job claimed by this request): committed before the call like
@@ -182,15 +181,15 @@ class Dispatcher:
     async def change(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         status: str,
         *,
         attempt: dict[str, Any] | None = None,
         event: str | None = None,
-        also: Sequence[Callable[[AsyncConnection], Awaitable[Any]]] = (),
+        also: Sequence[Callable[[Conn], Awaitable[Any]]] = (),
         release: tuple[Lease, float | None] | None = None,
         **values: Any,
-    ) -> Row[Any]:
+    ) -> Record:
         """One transaction: the status change, its attempt row, `also` (attempt result, breaker),
         the outbox events, and (`release`) giving the job back with its next run time."""
         now = self.rt.clock()
@@ -217,7 +216,7 @@ class Dispatcher:
             release[0].released = True
         return new
 
-    async def _settle_crashed_attempts(self, row: Row[Any], crashed: Sequence[Row[Any]]) -> Row[Any]:
+    async def _settle_crashed_attempts(self, row: Record, crashed: Sequence[Record]) -> Record:
         """An `in_flight` attempt while we hold the job = a worker died mid-call: ambiguous."""
         attempt = crashed[-1]
         now = self.rt.clock()
@@ -250,7 +249,7 @@ class Dispatcher:
     async def _dispatch(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         lease: Lease,
         known: dict[str, Evidence],
         first_attempt: int | None = None,
@@ -292,7 +291,7 @@ class Dispatcher:
         self,
         act: Action,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         account: Account,
         result: Answer | ProviderFailure | Unsupported,
         lease: Lease,
@@ -334,7 +333,7 @@ class Dispatcher:
             return self.rt.clock()  # reconcile on the next turn, same account
         return await self._stay(tenant, row, account.name, _describe_result(result))
 
-    async def _stay(self, tenant: Tenant, row: Row[Any], account: str, why: str) -> float | None:
+    async def _stay(self, tenant: Tenant, row: Record, account: str, why: str) -> float | None:
         """Not taken by this call, but an earlier send may have been: `unknown` on this account again,
         asked after a backoff (never the next account, never `failed`)."""
         now = self.rt.clock()
@@ -353,7 +352,7 @@ class Dispatcher:
     async def _try_account(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         account: Account,
         lease: Lease,
         here: Evidence,
@@ -388,7 +387,7 @@ class Dispatcher:
     async def _call(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         account: Account,
         adapter: Adapter,
         emission: Emission,
@@ -427,7 +426,7 @@ class Dispatcher:
         counts_against = isinstance(failure, (Unavailable, Ambiguous))
         reconcile_next = action("emit", failure.kind, here) == "reconcile"
 
-        async def circuit(conn: AsyncConnection) -> None:
+        async def circuit(conn: Conn) -> None:
             if reconcile_next:
                 # `unknown` in the attempt's own transaction: a crash between the two would leave a
                 # `queued` document that may have been issued, and it would be sent again
@@ -465,7 +464,7 @@ class Dispatcher:
         )
         raise failure
 
-    async def _begin(self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease) -> int:
+    async def _begin(self, tenant: Tenant, row: Record, account: Account, lease: Lease) -> int:
         """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -491,14 +490,14 @@ class Dispatcher:
     async def _record(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         account: Account,
         outcome: str,
         error: str | None,
         *,
         attempt_id: int | None = None,
         started: float | None = None,
-        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        also: Callable[[Conn], Awaitable[None]] | None = None,
     ) -> None:
         latency = time.perf_counter() - started if started is not None else None
         async with self.rt.engine.begin() as conn:
@@ -522,7 +521,7 @@ class Dispatcher:
     async def _apply(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: Record,
         account: Account,
         outcome: Outcome,
         *,
@@ -534,7 +533,7 @@ class Dispatcher:
         status = OUTCOME_STATUS[outcome.status]
         next_run = self.rt.clock() + tenant.dispatch.poll_interval_s if status == "pending" else None
         warnings = [*msgspec.json.decode(row.warnings), *outcome.warnings]
-        also: list[Callable[[AsyncConnection], Awaitable[Any]]] = []
+        also: list[Callable[[Conn], Awaitable[Any]]] = []
         if answer is not None:
             now = self.rt.clock()
             also.append(
@@ -588,7 +587,7 @@ class Dispatcher:
 
     # -- pending: ask the provider ----------------------------------------------------------------
 
-    async def _poll(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+    async def _poll(self, tenant: Tenant, row: Record, lease: Lease) -> float | None:
         """A `pending` document is held by its provider: only its verdict moves it on."""
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -612,7 +611,7 @@ class Dispatcher:
     # -- unknown: reconcile on the same account ---------------------------------------------------
 
     async def _reconcile(
-        self, tenant: Tenant, row: Row[Any], lease: Lease, known: dict[str, Evidence]
+        self, tenant: Tenant, row: Record, lease: Lease, known: dict[str, Evidence]
     ) -> float | None:
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -673,7 +672,7 @@ class Dispatcher:
         await self._needs_attention(tenant, row, verdict.reason)
         return verdict.retry_at
 
-    async def _needs_attention(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+    async def _needs_attention(self, tenant: Tenant, row: Record, reason: str) -> None:
         """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
         if not row.needs_attention:
             await self.change(

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final
+from typing import Final
 
 import httpx
-from sqlalchemy.engine import Row
 
 from gateway import delivery, webhooks
 from gateway.dispatch import Dispatcher
 from gateway.runtime import Runtime
-from gateway.store import jobs
+from gateway.store import Record, jobs
 from gateway.store.documents import StaleDocument
 from gateway.store.jobs import Lease, LeaseLost
 
@@ -152,7 +151,7 @@ async def run_document(
     doc_id: str,
     lease: Lease,
     *,
-    created: Row[Any] | None = None,
+    created: Record | None = None,
     first_attempt: int | None = None,
 ) -> None:
     """Advance a document whose job we hold, then give the job back with its next run time

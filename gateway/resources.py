@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from msgspec import Struct, field
-from sqlalchemy.engine import Row
 
 from adapters.base import Authority
 from canonical.totals import Totals
+from gateway.store import Record
 
 DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
 
@@ -73,7 +73,7 @@ _authority_decoder = msgspec.json.Decoder(Authority)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
-def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> DocumentResource:
+def document_resource(row: Record, attempts: Sequence[Record] = ()) -> DocumentResource:
     return DocumentResource(
         id=row.id,
         status=row.status,

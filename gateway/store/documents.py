@@ -205,3 +205,86 @@ async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
         documents.c.tenant_id, documents.c.status, documents.c.provider, sa.func.count()
     ).group_by(documents.c.tenant_id, documents.c.status, documents.c.provider)
     return (await conn.execute(query)).all()
+
+
+async def highest_consecutive(conn: AsyncConnection, tenant_id: str, range_name: str) -> int | None:
+    """The highest consecutive any document of this tenant holds from this range."""
+    query = sa.select(sa.func.max(documents.c.consecutive)).where(
+        documents.c.tenant_id == tenant_id, documents.c.numbering_range == range_name
+    )
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else int(value)
+
+
+async def issued_matching(
+    conn: AsyncConnection,
+    tenant_id: str,
+    country: str,
+    statuses: Sequence[str],
+    number: str,
+    fiscal_id: str | None,
+) -> Sequence[Row[Any]]:
+    """(number, fiscal_id, issue_date) of the tenant's documents in `statuses` with this number or
+    fiscal id (a note's reference)."""
+    named = [documents.c.number == number]
+    if fiscal_id:
+        named.append(documents.c.fiscal_id == fiscal_id)
+    query = sa.select(documents.c.number, documents.c.fiscal_id, documents.c.issue_date).where(
+        documents.c.tenant_id == tenant_id,
+        documents.c.country == country,
+        documents.c.status.in_(statuses),
+        sa.or_(*named),
+    )
+    return (await conn.execute(query)).all()
+
+
+async def credit_notes_since(
+    conn: AsyncConnection, tenant_id: str, since: float, excluded_statuses: Sequence[str], not_voiding: str
+) -> Sequence[Row[Any]]:
+    """(id, document) of the tenant's credit notes created since `since`, not in
+    `excluded_statuses` and not the annulment of `not_voiding`."""
+    query = sa.select(documents.c.id, documents.c.document).where(
+        documents.c.tenant_id == tenant_id,
+        documents.c.kind == "credit_note",
+        documents.c.status.not_in(sorted(excluded_statuses)),
+        documents.c.created_at >= since,
+        sa.or_(documents.c.voids.is_(None), documents.c.voids != not_voiding),
+    )
+    return (await conn.execute(query)).all()
+
+
+async def claim_void(conn: AsyncConnection, doc_id: str, claim: str, now: float, stale_before: float) -> bool:
+    """Mark the document as being voided (`voided_by=claim`) unless it is voided or another void's
+    claim is newer than `stale_before`; True when this caller got it."""
+    result = await conn.execute(
+        documents.update()
+        .where(
+            documents.c.id == doc_id,
+            sa.or_(
+                documents.c.voided_by.is_(None),
+                sa.and_(documents.c.voided_by == claim, documents.c.voided_at < stale_before),
+            ),
+        )
+        .values(voided_by=claim, voided_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def set_fields_if_voided_by(conn: AsyncConnection, doc_id: str, claim: str, **values: Any) -> None:
+    """`set_fields`, only while the document's `voided_by` is still `claim` (a void in progress)."""
+    await conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.voided_by == claim)
+        .values(**_checked(values))
+    )
+
+
+async def update_if_version(conn: AsyncConnection, doc_id: str, expected: int, **values: Any) -> bool:
+    """Compare-and-set on `version` without the TRANSITIONS check (a correction re-queues a
+    rejected document); True when the document was still at version `expected`."""
+    result = await conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.version == expected)
+        .values(**_checked(values))
+    )
+    return bool(result.rowcount == 1)
