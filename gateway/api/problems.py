@@ -13,7 +13,6 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import SQLAlchemyError
 
 from canonical.errors import InvalidDocument
 from gateway.idempotency import IdempotencyProblem
@@ -21,6 +20,7 @@ from gateway.logs import request_id
 from gateway.numbering import NumberingError
 from gateway.routing import RoutingError
 from gateway.service import DocumentNotFound, NotResolvable, UnsupportedDocument
+from gateway.store import StoreError
 from gateway.store.engine import unavailable
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ EXCEPTION_HANDLERS: Final = {
     ValidationException: _validation,
     UnicodeDecodeError: _not_utf8,
     HTTPException: _http,
-    SQLAlchemyError: _store,
+    StoreError: _store,
     ConnectionError: _store,
     Exception: _internal,
 }

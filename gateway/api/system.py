@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import sqlalchemy as sa
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -14,6 +13,7 @@ from gateway.api.openapi import problems
 from gateway.api.problems import problem
 from gateway.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
+from gateway.store.health import ping
 
 STORE_DOWN: Final = {503: "The store does not answer"}
 
@@ -22,8 +22,7 @@ STORE_DOWN: Final = {503: "The store does not answer"}
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the store answers."""
     try:
-        async with runtime(request).reader.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await ping(runtime(request).reader)
     except Exception as exc:
         return problem(503, "internal", f"store unavailable: {type(exc).__name__}")
     return Response({"status": "ok"})
