@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Struct, field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import (
     Account,
@@ -23,11 +21,11 @@ from adapters.base import (
     load_credentials,
 )
 from gateway import alerts
-from gateway.admin.base import AdminBase, AdminRefusal, insert_for
+from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.config import Route, Tenant, range_problems
 from gateway.routing import accounts_of, shared_ranges
 from gateway.secrets import seal
-from gateway.store.schema import accounts
+from gateway.store import Conn, overlay
 
 # A reference no provider holds: a status call with it proves the credentials (an answer, even
 # "not found", means the provider let us in). Shaped like an SV codigoGeneracion.
@@ -157,12 +155,7 @@ def _probe_detail(result: Any) -> dict[str, Any]:
 class AccountsAdmin(AdminBase):
     async def _sources(self, tenant_id: str) -> dict[str, str]:
         async with self.rt.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(accounts.c.name, accounts.c.source).where(accounts.c.tenant_id == tenant_id)
-                )
-            ).all()
-        return {name: source for name, source in rows}
+            return await overlay.account_sources(conn, tenant_id)
 
     async def list_accounts(self, tenant: Tenant) -> list[AccountView]:
         sources = await self._sources(tenant.id)
@@ -182,14 +175,8 @@ class AccountsAdmin(AdminBase):
             "source": "api",
         }
 
-        async def change(conn: AsyncConnection, now: float) -> None:
-            await conn.execute(
-                insert_for(conn)(accounts)
-                .values(tenant_id=tenant.id, name=account.name, updated_at=now, **values)
-                .on_conflict_do_update(
-                    index_elements=["tenant_id", "name"], set_={**values, "updated_at": now}
-                )
-            )
+        async def change(conn: Conn, now: float) -> None:
+            await overlay.put_account(conn, tenant.id, account.name, {**values, "updated_at": now})
             await alerts.clear(conn, tenant.id, "account.misconfigured", account.name, now)
 
         await self._commit(tenant.id, change)

@@ -3,6 +3,7 @@ an event is never queued twice for one endpoint (gateway.webhooks signs and send
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,3 +56,28 @@ async def update(engine: AsyncEngine, msg_id: str, **values: Any) -> None:
         await conn.execute(
             webhook_deliveries.update().where(webhook_deliveries.c.id == msg_id).values(**values)
         )
+
+
+async def of_tenant(
+    conn: AsyncConnection, tenant_id: str, state: str | None, limit: int
+) -> Sequence[Row[Any]]:
+    """The tenant's deliveries (in `state`, if given), newest first."""
+    query = sa.select(webhook_deliveries).where(webhook_deliveries.c.tenant_id == tenant_id)
+    if state:
+        query = query.where(webhook_deliveries.c.state == state)
+    query = query.order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
+    return (await conn.execute(query)).all()
+
+
+async def rearm(conn: AsyncConnection, tenant_id: str, msg_id: str) -> Row[Any] | None:
+    """Make the tenant's delivery pending again with its tries reset; the row, or None: unknown."""
+    result = await conn.execute(
+        webhook_deliveries.update()
+        .where(webhook_deliveries.c.id == msg_id, webhook_deliveries.c.tenant_id == tenant_id)
+        .values(state="pending", tries=0, last_error=None)
+    )
+    if result.rowcount != 1:
+        return None
+    return (
+        await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))
+    ).first()

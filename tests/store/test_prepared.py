@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway import tenancy
 from gateway.store import breakers as breakers_store
 from gateway.store import documents as docs
 from gateway.store import jobs as jobs_store
+from gateway.store import keys as keys_store
 from gateway.store.engine import dispose, make_engine, migrate, reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import api_keys, attempts, breakers, documents, jobs, tenants
@@ -197,9 +197,9 @@ async def document_path(engine: AsyncEngine, execute: Execute) -> list[tuple[str
         )
         await rows("breaker closed", breakers_store._STATE, {"w_tenant": "t1", "w_account": "primary"})
 
-        await rows("key live", tenancy._KEY, {"w_digest": "live"})
-        await rows("key revoked", tenancy._KEY, {"w_digest": "revoked"})
-        await rows("key unknown", tenancy._KEY, {"w_digest": "nope"})
+        await rows("key live", keys_store._KEY, {"w_digest": "live"})
+        await rows("key revoked", keys_store._KEY, {"w_digest": "revoked"})
+        await rows("key unknown", keys_store._KEY, {"w_digest": "nope"})
 
     async with reader(engine).connect() as conn:  # what was stored, read back by SQLAlchemy
         for table in (documents, attempts, jobs, breakers):

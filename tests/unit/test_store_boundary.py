@@ -9,17 +9,6 @@ from pathlib import Path
 GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 STORE = GATEWAY / "store"
 FORBIDDEN = ("sqlalchemy", "gateway.store.schema")
-# Still to move into the store (issue 16): this list only shrinks.
-PENDING = {
-    "gateway/admin/accounts.py",
-    "gateway/admin/base.py",
-    "gateway/admin/endpoints.py",
-    "gateway/admin/keys.py",
-    "gateway/admin/ranges.py",
-    "gateway/admin/tenants.py",
-    "gateway/runtime.py",
-    "gateway/tenancy.py",
-}
 
 
 def _imports(path: Path) -> set[str]:
@@ -45,8 +34,7 @@ def test_no_module_outside_the_store_imports_sqlalchemy_or_the_tables() -> None:
         for path in sorted(GATEWAY.rglob("*.py"))
         if STORE not in path.parents and (names := _offending(path))
     }
-    assert offenders.keys() <= PENDING, offenders
-    assert PENDING <= offenders.keys(), "moved: take it off PENDING"
+    assert offenders == {}
 
 
 def test_the_check_sees_an_offender(tmp_path: Path) -> None:
