@@ -54,9 +54,10 @@ from gateway.evidence import Action, Evidence, action, answer_of, evidence_by_ac
 from gateway.reconcile import reconcile
 from gateway.resources import document_resource, timestamp
 from gateway.runtime import Runtime
-from gateway.store import Conn, Record
+from gateway.store import Conn
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.store.records import AttemptRecord, DocumentRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,7 +91,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Unavailable) and not isinstance(exc, CircuitOpen)
 
 
-def emission_for(row: Record, tenant: Tenant, account: Account) -> Emission:
+def emission_for(row: DocumentRecord, tenant: Tenant, account: Account) -> Emission:
     numbering = next((r for r in tenant.numbering if r.name == row.numbering_range), None)
     return Emission(
         document=_document_decoder.decode(row.document),
@@ -106,7 +107,7 @@ def emission_for(row: Record, tenant: Tenant, account: Account) -> Emission:
     )
 
 
-def provider_ref(row: Record) -> ProviderRef:
+def provider_ref(row: DocumentRecord) -> ProviderRef:
     return ProviderRef(
         provider_reference=row.provider_reference,
         fiscal_id=row.fiscal_id,
@@ -125,7 +126,7 @@ class Dispatcher:
         doc_id: str,
         lease: Lease,
         *,
-        created: Record | None = None,
+        created: DocumentRecord | None = None,
         first_attempt: int | None = None,
     ) -> float | None:
         """`created`: the row of a document this request has just created with its job claimed,
@@ -157,7 +158,7 @@ class Dispatcher:
             return await self._dispatch(tenant, row, lease, known, first_attempt)
         return None
 
-    async def _load_with_attempts(self, doc_id: str) -> tuple[Record | None, Sequence[Record]]:
+    async def _load_with_attempts(self, doc_id: str) -> tuple[DocumentRecord | None, Sequence[AttemptRecord]]:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id)
             return row, (await docs.attempts_of(conn, doc_id) if row is not None else [])
@@ -181,7 +182,7 @@ class Dispatcher:
     async def change(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         status: str,
         *,
         attempt: dict[str, Any] | None = None,
@@ -189,7 +190,7 @@ class Dispatcher:
         also: Sequence[Callable[[Conn], Awaitable[Any]]] = (),
         release: tuple[Lease, float | None] | None = None,
         **values: Any,
-    ) -> Record:
+    ) -> DocumentRecord:
         """One transaction: the status change, its attempt row, `also` (attempt result, breaker),
         the outbox events, and (`release`) giving the job back with its next run time."""
         now = self.rt.clock()
@@ -216,7 +217,9 @@ class Dispatcher:
             release[0].released = True
         return new
 
-    async def _settle_crashed_attempts(self, row: Record, crashed: Sequence[Record]) -> Record:
+    async def _settle_crashed_attempts(
+        self, row: DocumentRecord, crashed: Sequence[AttemptRecord]
+    ) -> DocumentRecord:
         """An `in_flight` attempt while we hold the job = a worker died mid-call: ambiguous."""
         attempt = crashed[-1]
         now = self.rt.clock()
@@ -249,7 +252,7 @@ class Dispatcher:
     async def _dispatch(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         lease: Lease,
         known: dict[str, Evidence],
         first_attempt: int | None = None,
@@ -257,7 +260,7 @@ class Dispatcher:
         """`first_attempt`: already begun on the chain's first account (checked against the
         deadline when the document was created), so it is used, never left in flight."""
         d = tenant.dispatch
-        chain: list[str] = msgspec.json.decode(row.chain)
+        chain = row.chain
         for index in range(row.chain_index, len(chain)):
             begun, first_attempt = first_attempt, None
             if begun is None and self.rt.clock() >= row.deadline:
@@ -291,7 +294,7 @@ class Dispatcher:
         self,
         act: Action,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         account: Account,
         result: Answer | ProviderFailure | Unsupported,
         lease: Lease,
@@ -333,7 +336,7 @@ class Dispatcher:
             return self.rt.clock()  # reconcile on the next turn, same account
         return await self._stay(tenant, row, account.name, _describe_result(result))
 
-    async def _stay(self, tenant: Tenant, row: Record, account: str, why: str) -> float | None:
+    async def _stay(self, tenant: Tenant, row: DocumentRecord, account: str, why: str) -> float | None:
         """Not taken by this call, but an earlier send may have been: `unknown` on this account again,
         asked after a backoff (never the next account, never `failed`)."""
         now = self.rt.clock()
@@ -352,7 +355,7 @@ class Dispatcher:
     async def _try_account(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         account: Account,
         lease: Lease,
         here: Evidence,
@@ -387,7 +390,7 @@ class Dispatcher:
     async def _call(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         account: Account,
         adapter: Adapter,
         emission: Emission,
@@ -464,7 +467,7 @@ class Dispatcher:
         )
         raise failure
 
-    async def _begin(self, tenant: Tenant, row: Record, account: Account, lease: Lease) -> int:
+    async def _begin(self, tenant: Tenant, row: DocumentRecord, account: Account, lease: Lease) -> int:
         """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -490,7 +493,7 @@ class Dispatcher:
     async def _record(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         account: Account,
         outcome: str,
         error: str | None,
@@ -521,7 +524,7 @@ class Dispatcher:
     async def _apply(
         self,
         tenant: Tenant,
-        row: Record,
+        row: DocumentRecord,
         account: Account,
         outcome: Outcome,
         *,
@@ -532,7 +535,7 @@ class Dispatcher:
         breaker reset go in the same transaction, and with `lease` the job is given back there too."""
         status = OUTCOME_STATUS[outcome.status]
         next_run = self.rt.clock() + tenant.dispatch.poll_interval_s if status == "pending" else None
-        warnings = [*msgspec.json.decode(row.warnings), *outcome.warnings]
+        warnings = [*row.warnings, *outcome.warnings]
         also: list[Callable[[Conn], Awaitable[Any]]] = []
         if answer is not None:
             now = self.rt.clock()
@@ -561,7 +564,7 @@ class Dispatcher:
             fiscal_id=outcome.fiscal_id or row.fiscal_id,
             number=outcome.number or row.number,
             authority=_encoder.encode(outcome.authority).decode(),
-            links=_encoder.encode({**msgspec.json.decode(row.links), **outcome.links}).decode(),
+            links=_encoder.encode({**row.links, **outcome.links}).decode(),
             warnings=_encoder.encode(warnings).decode(),
             xml=outcome.xml or row.xml,
             needs_attention=False,
@@ -587,7 +590,7 @@ class Dispatcher:
 
     # -- pending: ask the provider ----------------------------------------------------------------
 
-    async def _poll(self, tenant: Tenant, row: Record, lease: Lease) -> float | None:
+    async def _poll(self, tenant: Tenant, row: DocumentRecord, lease: Lease) -> float | None:
         """A `pending` document is held by its provider: only its verdict moves it on."""
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -611,7 +614,7 @@ class Dispatcher:
     # -- unknown: reconcile on the same account ---------------------------------------------------
 
     async def _reconcile(
-        self, tenant: Tenant, row: Record, lease: Lease, known: dict[str, Evidence]
+        self, tenant: Tenant, row: DocumentRecord, lease: Lease, known: dict[str, Evidence]
     ) -> float | None:
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -672,7 +675,7 @@ class Dispatcher:
         await self._needs_attention(tenant, row, verdict.reason)
         return verdict.retry_at
 
-    async def _needs_attention(self, tenant: Tenant, row: Record, reason: str) -> None:
+    async def _needs_attention(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
         if not row.needs_attention:
             await self.change(
@@ -681,7 +684,7 @@ class Dispatcher:
                 "unknown",
                 needs_attention=True,
                 event="document.needs_attention",
-                warnings=_encoder.encode([*msgspec.json.decode(row.warnings), reason]).decode(),
+                warnings=_encoder.encode([*row.warnings, reason]).decode(),
             )
         return None
 

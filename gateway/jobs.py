@@ -16,9 +16,10 @@ import httpx
 from gateway import delivery, webhooks
 from gateway.dispatch import Dispatcher
 from gateway.runtime import Runtime
-from gateway.store import Record, jobs
+from gateway.store import jobs
 from gateway.store.documents import StaleDocument
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.store.records import DocumentRecord
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ async def run_document(
     doc_id: str,
     lease: Lease,
     *,
-    created: Record | None = None,
+    created: DocumentRecord | None = None,
     first_attempt: int | None = None,
 ) -> None:
     """Advance a document whose job we hold, then give the job back with its next run time

@@ -31,9 +31,10 @@ from gateway.jobs import run_document
 from gateway.references import check_reference
 from gateway.resources import DocumentResource
 from gateway.service import DocumentNotFound, DocumentService
-from gateway.store import Record, jobs
 from gateway.store import documents as docs
+from gateway.store import jobs
 from gateway.store.jobs import Lease
+from gateway.store.records import DocumentRecord
 
 _document_decoder = msgspec.json.Decoder(Document)
 _encoder = msgspec.json.Encoder()
@@ -68,7 +69,7 @@ class LifecycleService:
         self.documents = documents_service
         self.rt = documents_service.rt
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> Record:
+    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
@@ -105,7 +106,7 @@ class LifecycleService:
             raise
         return await self.documents.resource(tenant, doc_id)
 
-    async def _credit_notes_of(self, row: Record) -> list[str]:
+    async def _credit_notes_of(self, row: DocumentRecord) -> list[str]:
         """Live credit notes (not rejected or failed, not its annulment) referencing this invoice by
         CUFE or number.
         The reference lives in each note's canonical JSON: voids are rare, so reading the tenant's
@@ -123,7 +124,7 @@ class LifecycleService:
                 found.append(note_id)
         return found
 
-    async def _claim_void(self, row: Record, stale_after_s: float) -> None:
+    async def _claim_void(self, row: DocumentRecord, stale_after_s: float) -> None:
         """Only one void at a time. A claim older than a document's whole dispatch budget was left
         by a process that died mid-void, and may be taken over."""
         now = self.rt.clock()
@@ -132,7 +133,7 @@ class LifecycleService:
         if not claimed:
             raise LifecycleRefusal(409, "void-already", "this document is already voided (or being voided)")
 
-    async def _annul_with_credit_note(self, tenant: Tenant, row: Record, reason: str) -> None:
+    async def _annul_with_credit_note(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         """The annulling credit note: the invoice's own lines, parties and adjustments, so its totals
         are the invoice's full amount, through the account that issued the invoice."""
         original = _document_decoder.decode(row.document)
@@ -162,7 +163,7 @@ class LifecycleService:
                 f"the annulling credit note {created.id} was {created.status}; the document is not voided",
             )
 
-    async def _invalidate(self, tenant: Tenant, row: Record, reason: str) -> None:
+    async def _invalidate(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         account = tenant.account(row.account or "")
         if account is None:
             raise LifecycleRefusal(
@@ -189,7 +190,7 @@ class LifecycleService:
                 or [{"code": exc.code or "", "message": exc.message}],
             ) from None
         await self._attempt(row, account.name, account.provider, "invalidated", f"reason: {reason}", now)
-        links = {**msgspec.json.decode(row.links), **outcome.links}
+        links = {**row.links, **outcome.links}
         if outcome.authority.seal:
             links["invalidation_seal"] = outcome.authority.seal
         await self._set(
@@ -197,7 +198,7 @@ class LifecycleService:
         )
 
     async def _attempt(
-        self, row: Record, account: str, provider: str, outcome: str, error: str, now: float
+        self, row: DocumentRecord, account: str, provider: str, outcome: str, error: str, now: float
     ) -> None:
         async with self.rt.engine.begin() as conn:
             await docs.record_attempt(conn, row.id, account, provider, outcome, now, error=error)
@@ -233,7 +234,7 @@ class LifecycleService:
                     for f in changed
                 ]
             )
-        names: list[str] = msgspec.json.decode(row.chain)
+        names = row.chain
         chain = [a for a in tenant.accounts if a.name in names]
         chain.sort(key=lambda a: names.index(a.name))
         chain, warnings = self.documents._preflight(tenant, chain, document, totals)  # same checks as create
@@ -323,7 +324,7 @@ class LifecycleService:
         )
 
 
-def _reference_to(row: Record) -> Reference:
+def _reference_to(row: DocumentRecord) -> Reference:
     return Reference(
         number=row.number or "",
         fiscal_id=row.fiscal_id,

@@ -11,7 +11,7 @@ from msgspec import Struct, field
 
 from adapters.base import Authority
 from canonical.totals import Totals
-from gateway.store import Record
+from gateway.store.records import AttemptRecord, DocumentRecord
 
 DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
 
@@ -73,7 +73,7 @@ _authority_decoder = msgspec.json.Decoder(Authority)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
-def document_resource(row: Record, attempts: Sequence[Record] = ()) -> DocumentResource:
+def document_resource(row: DocumentRecord, attempts: Sequence[AttemptRecord] = ()) -> DocumentResource:
     return DocumentResource(
         id=row.id,
         status=row.status,
@@ -97,8 +97,8 @@ def document_resource(row: Record, attempts: Sequence[Record] = ()) -> DocumentR
             )
             for a in attempts
         ],
-        warnings=msgspec.json.decode(row.warnings),
-        links=msgspec.json.decode(row.links),
+        warnings=row.warnings,
+        links=row.links,
         needs_attention=bool(row.needs_attention),
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),

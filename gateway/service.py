@@ -27,9 +27,10 @@ from gateway.references import check_reference
 from gateway.resources import DocumentResource, document_resource
 from gateway.routing import RoutingError, choose_chain
 from gateway.runtime import Runtime
-from gateway.store import Record, jobs
 from gateway.store import documents as docs
+from gateway.store import jobs
 from gateway.store.jobs import Lease
+from gateway.store.records import AttemptRecord, DocumentRecord
 
 _encoder = msgspec.json.Encoder()
 
@@ -118,7 +119,7 @@ class DocumentService:
         provider: str | None,
         asynchronous: bool,
         idempotency_key: idempotency.Claim | None,
-    ) -> tuple[str, tuple[Record, Sequence[Record]] | None]:
+    ) -> tuple[str, tuple[DocumentRecord, Sequence[AttemptRecord]] | None]:
         document, totals = prepare(body)
         await check_reference(self.rt.reader, tenant.id, document)
         chain = choose_chain(
@@ -156,7 +157,7 @@ class DocumentService:
         now: float,
         asynchronous: bool,
         idempotency_key: idempotency.Claim | None,
-    ) -> tuple[Record, int, int | None]:
+    ) -> tuple[DocumentRecord, int, int | None]:
         """The creation transaction: the document's job (claimed by `owner` unless asynchronous),
         its first attempt, the Idempotency-Key link, its number and the document row."""
         d = tenant.dispatch
@@ -273,7 +274,7 @@ class DocumentService:
             raise UnsupportedDocument([_issue(p.account, i) for p in previews for i in p.unsupported])
         return Preview(document=document, totals=totals, accounts=previews)
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> Record:
+    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
@@ -314,7 +315,7 @@ class DocumentService:
             return await self.resource(tenant, doc_id)
         raise NotResolvable("changing; try again")
 
-    async def _settle(self, tenant: Tenant, row: Record, resolution: Resolution) -> None:
+    async def _settle(self, tenant: Tenant, row: DocumentRecord, resolution: Resolution) -> None:
         now = self.rt.clock()
         attempt = {
             "account": row.account or "",
