@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store import dialect
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import jobs
@@ -109,8 +110,7 @@ async def claim_due(
     )
     if tenant_ids is not None:
         due = due.where(jobs.c.tenant_id.in_(tenant_ids))
-    if engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    due = dialect.locked(due, engine, skip_locked=True)
     claim = (
         jobs.update()
         .where(jobs.c.id.in_(due.scalar_subquery()))
