@@ -8,9 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Struct, field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import (
     Account,
@@ -22,9 +20,9 @@ from adapters.base import (
     adapter_class,
     load_credentials,
 )
-from gateway.admin.base import AdminBase, AdminRefusal, insert_for
+from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.delivery import alerts
-from gateway.store.schema import accounts
+from gateway.store import Conn, overlay
 from gateway.tenants.config import Tenant, range_problems
 from gateway.tenants.routing import Route, accounts_of, shared_ranges
 from gateway.tenants.secrets import seal
@@ -157,12 +155,7 @@ def _probe_detail(result: Any) -> dict[str, Any]:
 class AccountsAdmin(AdminBase):
     async def _sources(self, tenant_id: str) -> dict[str, str]:
         async with self.rt.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(accounts.c.name, accounts.c.source).where(accounts.c.tenant_id == tenant_id)
-                )
-            ).all()
-        return {name: source for name, source in rows}
+            return await overlay.account_sources(conn, tenant_id)
 
     async def list_accounts(self, tenant: Tenant) -> list[AccountView]:
         sources = await self._sources(tenant.id)
@@ -182,14 +175,8 @@ class AccountsAdmin(AdminBase):
             "source": "api",
         }
 
-        async def change(conn: AsyncConnection, now: float) -> None:
-            await conn.execute(
-                insert_for(conn)(accounts)
-                .values(tenant_id=tenant.id, name=account.name, updated_at=now, **values)
-                .on_conflict_do_update(
-                    index_elements=["tenant_id", "name"], set_={**values, "updated_at": now}
-                )
-            )
+        async def change(conn: Conn, now: float) -> None:
+            await overlay.put_account(conn, tenant.id, account.name, {**values, "updated_at": now})
             await alerts.clear(conn, tenant.id, "account.misconfigured", account.name, now)
 
         await self._commit(tenant.id, change)

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from gateway.store import Conn
 from gateway.tenants import tenancy
 from gateway.tenants.runtime import Runtime
 
@@ -22,19 +19,13 @@ class AdminRefusal(Exception):
         self.status, self.rule, self.message, self.path = status, rule, message, path
 
 
-def insert_for(conn: AsyncConnection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-
-
 class AdminBase:
     """State shared by the per-resource parts of gateway.admin.AdminService."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def _commit(
-        self, tenant_id: str, change: Callable[[AsyncConnection, float], Awaitable[Any]]
-    ) -> Any:
+    async def _commit(self, tenant_id: str, change: Callable[[Conn, float], Awaitable[Any]]) -> Any:
         """One transaction: the change and the revision bump; then this process reloads."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:

@@ -8,15 +8,13 @@ import secrets
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Struct, field
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.delivery.webhooks import new_secret
 from gateway.documents.resources import timestamp
-from gateway.store import jobs
-from gateway.store.schema import webhook_deliveries, webhook_endpoints
+from gateway.store import Conn, jobs, overlay
+from gateway.store import webhooks as outbox
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import WEBHOOK_EVENTS, Tenant
 from gateway.tenants.secrets import seal
@@ -64,16 +62,7 @@ def file_webhook_id(url: str) -> str:
 class EndpointsAdmin(AdminBase):
     async def list_webhooks(self, tenant: Tenant) -> list[WebhookView]:
         async with self.rt.reader.connect() as conn:
-            stored = {
-                r.url: r.id
-                for r in (
-                    await conn.execute(
-                        sa.select(webhook_endpoints.c.url, webhook_endpoints.c.id).where(
-                            webhook_endpoints.c.tenant_id == tenant.id, webhook_endpoints.c.enabled.is_(True)
-                        )
-                    )
-                ).all()
-            }
+            stored = await overlay.enabled_endpoint_ids(conn, tenant.id)
         return [
             WebhookView(
                 id=stored.get(h.url, file_webhook_id(h.url)),
@@ -98,14 +87,8 @@ class EndpointsAdmin(AdminBase):
         secret_key = self._secret_key()
         secret = new_secret()
 
-        async def change(conn: AsyncConnection, now: float) -> str:
-            existing = (
-                await conn.execute(
-                    sa.select(webhook_endpoints.c.id).where(
-                        webhook_endpoints.c.tenant_id == tenant.id, webhook_endpoints.c.url == url
-                    )
-                )
-            ).scalar()
+        async def change(conn: Conn, now: float) -> str:
+            existing = await overlay.endpoint_id(conn, tenant.id, url)
             values = {
                 "secret": seal(secret_key, secret.encode()),
                 "events": _encoder.encode(events).decode(),
@@ -117,16 +100,10 @@ class EndpointsAdmin(AdminBase):
                 "previous_until": now + overlap_s if previous and overlap_s > 0 else None,
             }
             if existing is not None:
-                await conn.execute(
-                    webhook_endpoints.update().where(webhook_endpoints.c.id == existing).values(**values)
-                )
-                return str(existing)
+                await overlay.update_endpoint(conn, existing, values)
+                return existing
             hook_id = "wh_" + secrets.token_hex(10)
-            await conn.execute(
-                webhook_endpoints.insert().values(
-                    id=hook_id, tenant_id=tenant.id, url=url, created_at=now, **values
-                )
-            )
+            await overlay.insert_endpoint(conn, hook_id, tenant.id, url, now, values)
             return hook_id
 
         hook_id = await self._commit(tenant.id, change)
@@ -171,31 +148,18 @@ class EndpointsAdmin(AdminBase):
         return view
 
     async def deliveries(self, tenant: Tenant, state: str | None, limit: int) -> list[DeliveryView]:
-        query = sa.select(webhook_deliveries).where(webhook_deliveries.c.tenant_id == tenant.id)
-        if state:
-            query = query.where(webhook_deliveries.c.state == state)
-        query = query.order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
         async with self.rt.reader.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = await outbox.of_tenant(conn, tenant.id, state, limit)
         return [_delivery_view(r) for r in rows]
 
     async def redeliver(self, tenant: Tenant, delivery_id: str) -> DeliveryView:
         """Send an event again (same `webhook-id`, so receivers still deduplicate)."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            result = await conn.execute(
-                webhook_deliveries.update()
-                .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.tenant_id == tenant.id)
-                .values(state="pending", tries=0, last_error=None)
-            )
-            if result.rowcount != 1:
+            row = await outbox.rearm(conn, tenant.id, delivery_id)
+            if row is None:
                 raise AdminRefusal(404, "delivery-unknown", f"no delivery {delivery_id!r} for this tenant")
             await jobs.enqueue(conn, "webhook", delivery_id, tenant.id, now)
-            row = (
-                await conn.execute(
-                    sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
-                )
-            ).first()
         return _delivery_view(row)
 
 

@@ -7,13 +7,11 @@ import datetime as dt
 import secrets
 from typing import Annotated, Any, Final
 
-import sqlalchemy as sa
 from msgspec import Meta, Struct
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.documents.resources import timestamp
-from gateway.store.schema import api_keys
+from gateway.store import Conn, keys
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Tenant
 
@@ -64,32 +62,20 @@ def _key_view(row: Any, now: float, key_id: str) -> ApiKeyView:
 class KeysAdmin(AdminBase):
     async def list_keys(self, tenant: Tenant) -> list[ApiKeyView]:
         async with self.rt.reader.connect() as conn:
-            rows = (
-                await conn.execute(
-                    sa.select(api_keys)
-                    .where(api_keys.c.tenant_id == tenant.id)
-                    .order_by(api_keys.c.created_at)
-                )
-            ).all()
+            rows = await keys.of_tenant(conn, tenant.id)
         now = self.rt.clock()
         return [_key_view(r, now, r.key_id or "key_" + r.key_hash[:16]) for r in rows]
 
-    async def _key_row(self, conn: AsyncConnection, tenant: Tenant, key_id: str) -> Any:
-        query = sa.select(api_keys).where(api_keys.c.tenant_id == tenant.id)
-        if key_id.startswith("key_") and len(key_id) == 20:  # a file key: its id is its digest's start
-            query = query.where(
-                sa.or_(api_keys.c.key_id == key_id, api_keys.c.key_hash.like(key_id[4:] + "%"))
-            )
-        else:
-            query = query.where(api_keys.c.key_id == key_id)
-        row = (await conn.execute(query)).first()
+    async def _key_row(self, conn: Conn, tenant: Tenant, key_id: str) -> Any:
+        file_key = key_id.startswith("key_") and len(key_id) == 20  # its id is its digest's start
+        row = await keys.find(conn, tenant.id, key_id, digest_prefix=key_id[4:] if file_key else None)
         if row is None:
             raise AdminRefusal(404, "api-key-unknown", f"no API key {key_id!r} for this tenant")
         return row
 
     async def _insert_key(
         self,
-        conn: AsyncConnection,
+        conn: Conn,
         tenant_id: str,
         label: str | None,
         now: float,
@@ -97,17 +83,7 @@ class KeysAdmin(AdminBase):
     ) -> ApiKeyRevealed:
         key = new_api_key()
         key_id = "key_" + secrets.token_hex(10)
-        await conn.execute(
-            api_keys.insert().values(
-                key_hash=key_hash(key),
-                tenant_id=tenant_id,
-                key_id=key_id,
-                label=label,
-                prefix=key[:10],
-                created_at=now,
-                expires_at=expires_at,
-            )
-        )
+        await keys.insert(conn, key_hash(key), tenant_id, key_id, label, key[:10], now, expires_at)
         return ApiKeyRevealed(
             id=key_id,
             label=label,
@@ -119,20 +95,16 @@ class KeysAdmin(AdminBase):
         )
 
     async def create_key(self, tenant: Tenant, request: ApiKeyRequest) -> ApiKeyRevealed:
-        async def change(conn: AsyncConnection, now: float) -> ApiKeyRevealed:
+        async def change(conn: Conn, now: float) -> ApiKeyRevealed:
             expires = now + request.expires_in_s if request.expires_in_s else None
             return await self._insert_key(conn, tenant.id, request.label, now, expires)
 
         return await self._commit(tenant.id, change)
 
     async def revoke_key(self, tenant: Tenant, key_id: str) -> ApiKeyView:
-        async def change(conn: AsyncConnection, now: float) -> ApiKeyView:
+        async def change(conn: Conn, now: float) -> ApiKeyView:
             row = await self._key_row(conn, tenant, key_id)
-            await conn.execute(
-                api_keys.update()
-                .where(api_keys.c.key_hash == row.key_hash)
-                .values(revoked_at=row.revoked_at or now)
-            )
+            await keys.update(conn, row.key_hash, revoked_at=row.revoked_at or now)
             row = await self._key_row(conn, tenant, key_id)
             return _key_view(row, now, key_id)
 
@@ -143,16 +115,14 @@ class KeysAdmin(AdminBase):
         if request.overlap_s < 0:
             raise AdminRefusal(422, "api-key-overlap", "overlap_s must be >= 0", "overlap_s")
 
-        async def change(conn: AsyncConnection, now: float) -> ApiKeyRevealed:
+        async def change(conn: Conn, now: float) -> ApiKeyRevealed:
             old = await self._key_row(conn, tenant, key_id)
             if old.revoked_at is not None:
                 raise AdminRefusal(409, "api-key-revoked", f"API key {key_id!r} is revoked")
             ends = now + request.overlap_s
             if old.expires_at is not None:
                 ends = min(ends, old.expires_at)
-            await conn.execute(
-                api_keys.update().where(api_keys.c.key_hash == old.key_hash).values(expires_at=ends)
-            )
+            await keys.update(conn, old.key_hash, expires_at=ends)
             return await self._insert_key(conn, tenant.id, old.label, now)
 
         return await self._commit(tenant.id, change)

@@ -4,14 +4,12 @@ DIAN's GetNumberingRange for direct-DIAN accounts."""
 from __future__ import annotations
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Struct
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange, ProviderFailure
-from gateway.admin.base import AdminBase, AdminRefusal, insert_for
+from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.documents import numbering, numbering_guard
-from gateway.store.schema import numbering_ranges
+from gateway.store import Conn, overlay
 from gateway.tenants.config import Tenant
 
 _encoder = msgspec.json.Encoder()
@@ -50,14 +48,7 @@ def _check_range(r: NumberingRange) -> None:
 class RangesAdmin(AdminBase):
     async def list_ranges(self, tenant: Tenant) -> list[RangeView]:
         async with self.rt.reader.connect() as conn:
-            stored = {
-                r.name: r
-                for r in (
-                    await conn.execute(
-                        sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant.id)
-                    )
-                ).all()
-            }
+            stored = {r.name: r for r in await overlay.ranges_of(conn, tenant.id)}
             counters = {
                 name: value for (_, name), value in (await numbering.positions(conn, tenant.id)).items()
             }
@@ -81,14 +72,10 @@ class RangesAdmin(AdminBase):
     async def _store_ranges(
         self, tenant: Tenant, ranges: list[NumberingRange], *, retired: bool = False
     ) -> None:
-        async def change(conn: AsyncConnection, now: float) -> None:
+        async def change(conn: Conn, now: float) -> None:
             for r in ranges:
                 values = {"definition": _encoder.encode(r).decode(), "retired": retired, "updated_at": now}
-                await conn.execute(
-                    insert_for(conn)(numbering_ranges)
-                    .values(tenant_id=tenant.id, name=r.name, **values)
-                    .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
-                )
+                await overlay.put_range(conn, tenant.id, r.name, values)
             await numbering.seed(conn, tenant.id, ranges)
 
         await self._commit(tenant.id, change)
@@ -115,7 +102,7 @@ class RangesAdmin(AdminBase):
         if r is None:
             raise AdminRefusal(404, "numbering-unknown", f"no numbering range {name!r} for this tenant")
 
-        async def change(conn: AsyncConnection, now: float) -> None:
+        async def change(conn: Conn, now: float) -> None:
             try:
                 await numbering_guard.set_next(conn, tenant.id, r, request.next)
             except numbering_guard.SetNextRefused as exc:

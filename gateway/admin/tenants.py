@@ -8,14 +8,14 @@ import re
 from typing import Final
 
 import msgspec
-import sqlalchemy as sa
 from msgspec import Struct, field
 
 from canonical.document import Issuer
 from canonical.validation import check_party
-from gateway.admin.base import AdminRefusal, insert_for
+from gateway.admin.base import AdminRefusal
 from gateway.admin.keys import ApiKeyRevealed, KeysAdmin
-from gateway.store.schema import admin_keys, routing_rules, tenants
+from gateway.store import keys
+from gateway.store import tenants as tenants_store
 from gateway.tenants import tenancy
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Config, Dispatch, Tenant, validate_config
@@ -49,23 +49,19 @@ class TenantsAdmin(KeysAdmin):
         if not key:
             return
         async with self.rt.engine.begin() as conn:
-            await conn.execute(
-                insert_for(conn)(admin_keys)
-                .values(key_hash=key_hash(key), created_at=self.rt.clock())
-                .on_conflict_do_nothing()
-            )
+            await keys.seed_admin(conn, key_hash(key), self.rt.clock())
 
     async def is_admin(self, authorization: str | None) -> bool:
         if not authorization or not authorization.lower().startswith("bearer "):
             return False
         presented = key_hash(authorization[7:].strip())
         async with self.rt.reader.connect() as conn:
-            digests = (await conn.execute(sa.select(admin_keys.c.key_hash))).scalars().all()
+            digests = await keys.admin_digests(conn)
         return any(hmac.compare_digest(d, presented) for d in digests)
 
     async def list_tenants(self) -> list[TenantView]:
         async with self.rt.reader.connect() as conn:
-            rows = (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+            rows = await tenants_store.all_rows(conn)
         return [
             TenantView(
                 id=r.id,
@@ -93,26 +89,17 @@ class TenantsAdmin(KeysAdmin):
             raise AdminRefusal(422, "tenant-dispatch", message, where.removeprefix(f"tenants[{request.id}]."))
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            result = await conn.execute(
-                insert_for(conn)(tenants)
-                .values(
-                    id=request.id,
-                    name=request.name,
-                    issuer=_encoder.encode(request.issuer).decode(),
-                    dispatch=_encoder.encode(request.dispatch).decode(),
-                    source="api",
-                    revision=1,
-                    updated_at=now,
-                )
-                .on_conflict_do_nothing()
+            created = await tenants_store.create(
+                conn,
+                request.id,
+                request.name,
+                _encoder.encode(request.issuer).decode(),
+                _encoder.encode(request.dispatch).decode(),
+                now,
             )
-            if result.rowcount != 1:
+            if not created:
                 raise AdminRefusal(409, "tenant-exists", f"tenant {request.id!r} exists", "id")
-            await conn.execute(
-                routing_rules.insert().values(
-                    tenant_id=request.id, rules="[]", source_hash=key_hash("[]"), updated_at=now
-                )
-            )
+            await tenants_store.insert_routing(conn, request.id, "[]", key_hash("[]"), now)
             key = await self._insert_key(conn, request.id, "initial", now)
         await tenancy.reload(self.rt, request.id)
         return TenantCreated(

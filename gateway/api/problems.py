@@ -13,13 +13,13 @@ from typing import Any, Final
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from sqlalchemy.exc import SQLAlchemyError
 
 from canonical.errors import InvalidDocument
 from gateway.documents.idempotency import IdempotencyProblem
 from gateway.documents.numbering import NumberingError
 from gateway.documents.service import DocumentNotFound, NotResolvable, UnsupportedDocument
 from gateway.observability.logs import request_id
+from gateway.store import StoreError
 from gateway.store.engine import unavailable
 from gateway.tenants.routing import RoutingError
 
@@ -171,7 +171,7 @@ EXCEPTION_HANDLERS: Final = {
     ValidationException: _validation,
     UnicodeDecodeError: _not_utf8,
     HTTPException: _http,
-    SQLAlchemyError: _store,
+    StoreError: _store,
     ConnectionError: _store,
     Exception: _internal,
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-import sqlalchemy as sa
 from litestar import Request, Response, get
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -15,6 +14,7 @@ from gateway.delivery import alerts
 from gateway.dispatch import breaker
 from gateway.observability.metrics import BREAKER_VALUES
 from gateway.store import documents as docs
+from gateway.store.health import ping
 
 STORE_DOWN: Final = {503: "The store does not answer"}
 
@@ -23,8 +23,7 @@ STORE_DOWN: Final = {503: "The store does not answer"}
 async def healthz(request: Request[Any, Any, Any]) -> Response[Any]:
     """200 when the store answers."""
     try:
-        async with runtime(request).reader.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await ping(runtime(request).reader)
     except Exception as exc:
         return problem(503, "internal", f"store unavailable: {type(exc).__name__}")
     return Response({"status": "ok"})

@@ -12,7 +12,7 @@ import socket
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-import sqlalchemy as sa
+from gateway.store.engine import shown_url
 
 EXIT_CONFIG: Final = 2  # the tenants file, its environment, or a flag is wrong
 EXIT_STORE: Final = 3  # the database cannot be reached or used
@@ -48,7 +48,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 def store_problem(exc: BaseException, database: str) -> str | None:
     """What to fix when opening the store failed with `exc`, or None for an error we do not know."""
-    url = sa.engine.make_url(database).render_as_string(hide_password=True)
+    url = shown_url(database)
     for error in _chain(exc):
         if (state := getattr(error, "sqlstate", None)) in SQLSTATE:
             return SQLSTATE[state].format(url=url)

@@ -20,17 +20,14 @@ import logging
 import weakref
 from typing import Any, Final
 
-import sqlalchemy as sa
 from prometheus_client import Gauge
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Account, NumberingRange, ProviderFailure
 from gateway.delivery import webhooks
 from gateway.documents import numbering
 from gateway.observability import events
-from gateway.store.schema import alerts, documents
+from gateway.store import Conn
+from gateway.store import alerts as store
 from gateway.tenants.config import Tenant
 from gateway.tenants.runtime import Runtime
 
@@ -56,27 +53,10 @@ def gauge(rt: Runtime) -> Gauge:
 
 
 async def raise_alert(
-    conn: AsyncConnection, tenant: Tenant, kind: str, subject: str, data: dict[str, Any], now: float
+    conn: Conn, tenant: Tenant, kind: str, subject: str, data: dict[str, Any], now: float
 ) -> bool:
     """Turn the condition on; publish its event only if it was off. True when it fired now."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    await conn.execute(
-        insert(alerts)
-        .values(tenant_id=tenant.id, kind=kind, subject=subject, active=False, raised=0, updated_at=now)
-        .on_conflict_do_nothing()
-    )
-    result = await conn.execute(
-        alerts.update()
-        .where(
-            alerts.c.tenant_id == tenant.id,
-            alerts.c.kind == kind,
-            alerts.c.subject == subject,
-            alerts.c.active.is_(False),
-        )
-        .values(active=True, raised=alerts.c.raised + 1, detail=str(data.get("message", "")), updated_at=now)
-        .returning(alerts.c.raised)
-    )
-    raised = result.scalar()
+    raised = await store.turn_on(conn, tenant.id, kind, subject, str(data.get("message", "")), now)
     if raised is None:
         return False  # already active: the tenant heard about it
     await webhooks.publish(conn, tenant, kind, f"{kind}:{tenant.id}:{subject}:{raised}", data, now)
@@ -86,17 +66,9 @@ async def raise_alert(
     return True
 
 
-async def clear(conn: AsyncConnection, tenant_id: str, kind: str, subject_prefix: str, now: float) -> None:
+async def clear(conn: Conn, tenant_id: str, kind: str, subject_prefix: str, now: float) -> None:
     """The condition is over (the account was fixed): the next occurrence fires again."""
-    await conn.execute(
-        alerts.update()
-        .where(
-            alerts.c.tenant_id == tenant_id,
-            alerts.c.kind == kind,
-            sa.or_(alerts.c.subject == subject_prefix, alerts.c.subject.like(subject_prefix + "#%")),
-        )
-        .values(active=False, updated_at=now)
-    )
+    await store.turn_off(conn, tenant_id, kind, subject_prefix, now)
 
 
 def misconfigured_data(account: Account, message: str, code: str | None) -> dict[str, Any]:
@@ -164,22 +136,9 @@ async def sweep(rt: Runtime) -> dict[tuple[str, str], int]:
                     now,
                 )
     async with rt.reader.connect() as conn:
-        for tenant_id, kind, count in (
-            await conn.execute(
-                sa.select(alerts.c.tenant_id, alerts.c.kind, sa.func.count())
-                .where(alerts.c.active.is_(True))
-                .group_by(alerts.c.tenant_id, alerts.c.kind)
-            )
-        ).all():
-            active[(tenant_id, kind)] = int(count)
-        for tenant_id, count in (
-            await conn.execute(
-                sa.select(documents.c.tenant_id, sa.func.count())
-                .where(documents.c.needs_attention.is_(True), documents.c.status == "unknown")
-                .group_by(documents.c.tenant_id)
-            )
-        ).all():
-            active[(tenant_id, "document.needs_attention")] = int(count)
+        active.update(await store.active_counts(conn))
+        for tenant_id, count in (await store.needing_attention(conn)).items():
+            active[(tenant_id, "document.needs_attention")] = count
     g = gauge(rt)
     for tenant_id in rt.tenants:
         for kind in ALERT_KINDS:

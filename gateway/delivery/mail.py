@@ -19,12 +19,10 @@ import asyncio
 import datetime as dt
 import re
 from email.message import EmailMessage
-from typing import Any, Final
+from typing import Final
 
 import aiosmtplib
 import msgspec
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import ProviderFailure
 from adapters.dian.soap import file_name, package
@@ -34,9 +32,10 @@ from gateway.delivery import webhooks
 from gateway.dispatch.heartbeat import with_heartbeat
 from gateway.documents.resources import Delivery, document_resource, provider_ref
 from gateway.observability import events
+from gateway.store import Conn, jobs
 from gateway.store import documents as docs
-from gateway.store import jobs
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.store.records import DocumentRecord
 from gateway.tenants.config import Email, Tenant
 from gateway.tenants.runtime import Runtime
 
@@ -56,7 +55,7 @@ def enabled(tenant: Tenant) -> bool:
     return tenant.email is not None and tenant.email.enabled
 
 
-def buyer_addresses(row: Row[Any]) -> list[str]:
+def buyer_addresses(row: DocumentRecord) -> list[str]:
     """The customer's e-mail from the canonical document as it was issued."""
     customer = msgspec.json.decode(row.document).get("customer") or {}
     return [customer["email"]] if customer.get("email") else []
@@ -67,7 +66,7 @@ def _iso(now: float) -> dt.datetime:
 
 
 async def schedule_in(
-    conn: AsyncConnection, tenant: Tenant, row: Row[Any], now: float, to: list[str] | None = None
+    conn: Conn, tenant: Tenant, row: DocumentRecord, now: float, to: list[str] | None = None
 ) -> bool:
     """Queue the delivery of an accepted document in the caller's transaction, where it applies:
     its provider is one the gateway mails for, the tenant has e-mail on, and there is an address."""
@@ -82,7 +81,7 @@ async def schedule_in(
     return True
 
 
-def subject(tenant: Tenant, row: Row[Any]) -> str:
+def subject(tenant: Tenant, row: DocumentRecord) -> str:
     """`NIT;name;number;type code;name` (S17): what the buyer's mailbox rules and reception software
     read to file the document without opening it."""
     issuer = tenant.issuer
@@ -90,7 +89,7 @@ def subject(tenant: Tenant, row: Row[Any]) -> str:
     return f"{issuer.id_number};{issuer.name};{row.number};{type_code};{issuer.name}"
 
 
-def attachment(tenant: Tenant, row: Row[Any], attached: bytes, pdf: bytes) -> tuple[str, bytes]:
+def attachment(tenant: Tenant, row: DocumentRecord, attached: bytes, pdf: bytes) -> tuple[str, bytes]:
     """The zip and its name, DIAN's file naming (`z`/`ad` + NIT + PPP + year + consecutive)."""
     year = dt.date.fromisoformat(row.issue_date).year if row.issue_date else _iso(row.created_at).year
     nit = tenant.issuer.id_number or "0"
@@ -100,7 +99,7 @@ def attachment(tenant: Tenant, row: Row[Any], attached: bytes, pdf: bytes) -> tu
 
 
 def message(
-    email: Email, tenant: Tenant, row: Row[Any], to: list[str], zip_name: str, content: bytes
+    email: Email, tenant: Tenant, row: DocumentRecord, to: list[str], zip_name: str, content: bytes
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = subject(tenant, row)
@@ -166,7 +165,7 @@ async def run(rt: Runtime, doc_id: str, tenant_id: str, lease: Lease) -> None:
         await _finish(rt, tenant, row, state, lease, "delivered", None)
 
 
-async def _compose(rt: Runtime, tenant: Tenant, row: Row[Any], to: list[str]) -> EmailMessage:
+async def _compose(rt: Runtime, tenant: Tenant, row: DocumentRecord, to: list[str]) -> EmailMessage:
     account = tenant.account(row.account or "")
     if account is None:
         raise Undeliverable(f"account {row.account!r} is no longer configured")
@@ -184,7 +183,7 @@ async def _compose(rt: Runtime, tenant: Tenant, row: Row[Any], to: list[str]) ->
 async def _finish(
     rt: Runtime,
     tenant: Tenant,
-    row: Row[Any],
+    row: DocumentRecord,
     state: Delivery,
     lease: Lease,
     status: str,

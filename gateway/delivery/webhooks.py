@@ -25,16 +25,11 @@ from typing import Any, Final
 
 import httpx
 import msgspec
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.http import retry_after
 from gateway.observability import events
-from gateway.store import jobs
-from gateway.store.engine import reader
-from gateway.store.schema import webhook_deliveries
+from gateway.store import Conn, Engine, jobs
+from gateway.store import webhooks as outbox
 from gateway.tenants.config import Tenant, Webhook
 from gateway.tenants.secrets import SECRET_PREFIX, signing_key
 
@@ -70,33 +65,15 @@ def subscribed(tenant: Tenant, event_type: str) -> bool:
     return any(event_type in hook.events for hook in tenant.webhooks)
 
 
-async def publish(
-    conn: AsyncConnection, tenant: Tenant, event_type: str, event_id: str, data: Any, now: float
-) -> int:
+async def publish(conn: Conn, tenant: Tenant, event_type: str, event_id: str, data: Any, now: float) -> int:
     """Queue `event_type` for every endpoint subscribed to it; returns how many were queued."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     queued = 0
     for hook in tenant.webhooks:
         if event_type not in hook.events:
             continue
         msg_id = delivery_id(event_id, hook.url)
         body = _encoder.encode({"type": event_type, "timestamp": _iso(now), "data": data})
-        result = await conn.execute(
-            insert(webhook_deliveries)
-            .values(
-                id=msg_id,
-                tenant_id=tenant.id,
-                event_id=event_id,
-                event_type=event_type,
-                url=hook.url,
-                body=body,
-                state="pending",
-                tries=0,
-                created_at=now,
-            )
-            .on_conflict_do_nothing()
-        )
-        if result.rowcount == 1:
+        if await outbox.queue(conn, msg_id, tenant.id, event_id, event_type, hook.url, body, now):
             await jobs.insert(conn, "webhook", msg_id, tenant.id, now)
             queued += 1
     return queued
@@ -107,13 +84,10 @@ def _iso(seconds: float) -> str:
 
 
 async def deliver(
-    engine: AsyncEngine, tenant: Tenant, msg_id: str, now: float, client: httpx.AsyncClient
+    engine: Engine, tenant: Tenant, msg_id: str, now: float, client: httpx.AsyncClient
 ) -> tuple[float | None, str]:
     """One delivery try. Returns (when to try again or None, result label for metrics)."""
-    async with reader(engine).connect() as conn:
-        row = (
-            await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))
-        ).first()
+    row = await outbox.get(engine, msg_id)
     if row is None or row.state != "pending":
         return None, "gone"
     hook = next((h for h in tenant.webhooks if h.url == row.url), None)
@@ -147,12 +121,7 @@ async def deliver(
         await _finish(engine, msg_id, "failed", status, error, now, tries=tries)
         _log("webhook.gave_up", tenant, row, tries, status, error)
         return None, "failed"
-    async with engine.begin() as conn:
-        await conn.execute(
-            webhook_deliveries.update()
-            .where(webhook_deliveries.c.id == msg_id)
-            .values(tries=tries, last_status=status, last_error=error)
-        )
+    await outbox.update(engine, msg_id, tries=tries, last_status=status, last_error=error)
     _log("webhook.failed", tenant, row, tries, status, error)
     d = tenant.dispatch
     wait = min(d.backoff_max_s * 60, d.backoff_base_s * 2**tries) * random.uniform(0.8, 1.2)
@@ -160,7 +129,7 @@ async def deliver(
 
 
 async def _finish(
-    engine: AsyncEngine,
+    engine: Engine,
     msg_id: str,
     state: str,
     status: int | None,
@@ -173,10 +142,7 @@ async def _finish(
         values["delivered_at"] = now
     if tries is not None:
         values["tries"] = tries
-    async with engine.begin() as conn:
-        await conn.execute(
-            webhook_deliveries.update().where(webhook_deliveries.c.id == msg_id).values(**values)
-        )
+    await outbox.update(engine, msg_id, **values)
 
 
 def _log(event: str, tenant: Tenant, row: Any, tries: int, status: int | None, error: str | None) -> None:

@@ -15,85 +15,53 @@ one more cooldown.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.observability import events
-from gateway.store.engine import reader
-from gateway.store.prepared import Prepared
-from gateway.store.schema import breakers
+from gateway.store import Conn, Engine, Record
+from gateway.store import breakers as store
 
-# Built once, executed with parameters (gateway.store.documents says why).
-_STATE = Prepared(
-    sa.select(breakers.c.state, breakers.c.opened_until, breakers.c.updated_at).where(
-        breakers.c.tenant_id == sa.bindparam("w_tenant"), breakers.c.account == sa.bindparam("w_account")
-    )
-)
-_RESET = Prepared(
-    breakers.update()
-    .where(
-        breakers.c.tenant_id == sa.bindparam("w_tenant"),
-        breakers.c.account == sa.bindparam("w_account"),
-        sa.or_(breakers.c.failures > 0, breakers.c.state != "closed"),
-    )
-    .values(state="closed", failures=0, opened_until=None)
-)
 # The probes this process holds (the caller that takes a probe records its answer): the success
 # that resets such a circuit is `breaker.closed`, any other reset is a failure counter going back to 0.
 _probes: set[tuple[str, str]] = set()
 
 
-async def allows(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> bool:
+async def allows(engine: Engine, tenant_id: str, account: str, now: float) -> bool:
     async with engine.begin() as conn:
         return await allows_in(conn, tenant_id, account, now)
 
 
-async def allows_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> bool:
+async def allows_in(conn: Conn, tenant_id: str, account: str, now: float) -> bool:
     """May this caller send to the account now? Closed: yes. Open: no. Half-open: only the one
     caller that takes the probe (inside the caller's write transaction)."""
-    row = (await _STATE.execute(conn, {"w_tenant": tenant_id, "w_account": account})).first()
+    row = await store.state(conn, tenant_id, account)
     if row is None or row.state == "closed":
         return True
     if (row.opened_until or 0) > now:
         return False
     cooldown_s = (row.opened_until or 0) - row.updated_at  # opening and probing both keep this span
-    probe = await conn.execute(
-        breakers.update()
-        .where(
-            breakers.c.tenant_id == tenant_id,
-            breakers.c.account == account,
-            breakers.c.state != "closed",
-            breakers.c.opened_until <= now,  # re-checked on the locked row: one winner
-        )
-        .values(state="probing", opened_until=now + cooldown_s, updated_at=now)
-    )
-    if probe.rowcount == 1:
+    taken = await store.take_probe(conn, tenant_id, account, now, cooldown_s)
+    if taken:
         _probes.add((tenant_id, account))
         events.emit("breaker.half_open", tenant=tenant_id, account=account)
-    return probe.rowcount == 1
+    return taken
 
 
-async def record_success(engine: AsyncEngine, tenant_id: str, account: str, now: float) -> None:
+async def record_success(engine: Engine, tenant_id: str, account: str, now: float) -> None:
     async with engine.begin() as conn:
         await record_success_in(conn, tenant_id, account, now)
 
 
-async def record_success_in(conn: AsyncConnection, tenant_id: str, account: str, now: float) -> None:
+async def record_success_in(conn: Conn, tenant_id: str, account: str, now: float) -> None:
     """Close the circuit; touches the row only when there is something to reset."""
-    reset = await _RESET.execute(conn, {"w_tenant": tenant_id, "w_account": account, "updated_at": now})
+    reset = await store.reset(conn, tenant_id, account, now)
     if (tenant_id, account) in _probes:
         _probes.discard((tenant_id, account))
-        if reset.rowcount:
+        if reset:
             events.emit("breaker.closed", tenant=tenant_id, account=account)
 
 
 async def record_failure(
-    engine: AsyncEngine, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
+    engine: Engine, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
 ) -> bool:
     async with engine.begin() as conn:
         return await record_failure_in(
@@ -102,41 +70,23 @@ async def record_failure(
 
 
 async def record_failure_in(
-    conn: AsyncConnection, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
+    conn: Conn, tenant_id: str, account: str, now: float, *, threshold: int, cooldown_s: float
 ) -> bool:
     """Count one Unavailable answer; returns True when this failure opened (or re-opened) the circuit."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    await conn.execute(
-        insert(breakers)
-        .values(tenant_id=tenant_id, account=account, state="closed", failures=0, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "account"])
-    )
-    failures = (
-        await conn.execute(
-            breakers.update()
-            .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-            .values(failures=breakers.c.failures + 1, updated_at=now)
-            .returning(breakers.c.failures)
-        )
-    ).scalar_one()
+    failures = await store.count_failure(conn, tenant_id, account, now)
     if failures < threshold:
         return False
-    await conn.execute(
-        breakers.update()
-        .where(breakers.c.tenant_id == tenant_id, breakers.c.account == account)
-        .values(state="open", opened_until=now + cooldown_s, updated_at=now)
-    )
+    await store.open_until(conn, tenant_id, account, now, now + cooldown_s)
     _probes.discard((tenant_id, account))
     events.emit("breaker.opened", tenant=tenant_id, account=account, failures=failures, cooldown_s=cooldown_s)
     return True
 
 
-async def states(engine: AsyncEngine) -> Sequence[Row[Any]]:
-    async with reader(engine).connect() as conn:
-        return (await conn.execute(sa.select(breakers))).all()
+async def states(engine: Engine) -> Sequence[Record]:
+    return await store.all_states(engine)
 
 
-def state_name(row: Row[Any] | None, now: float) -> str:
+def state_name(row: Record | None, now: float) -> str:
     """closed | open | half_open, as /v1/providers and /metrics show it (a probe in flight: half_open)."""
     if row is None or row.state == "closed":
         return "closed"

@@ -23,8 +23,6 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 from msgspec import Struct
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -56,8 +54,10 @@ from gateway.dispatch.heartbeat import with_heartbeat
 from gateway.dispatch.reconcile import reconcile
 from gateway.documents.resources import document_resource, provider_ref, timestamp
 from gateway.observability import events
+from gateway.store import Conn
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.store.records import AttemptRecord, DocumentRecord
 from gateway.tenants.config import Dispatch, Tenant
 from gateway.tenants.runtime import Runtime
 
@@ -93,7 +93,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, Unavailable) and not isinstance(exc, CircuitOpen)
 
 
-def emission_for(row: Row[Any], tenant: Tenant, account: Account) -> Emission:
+def emission_for(row: DocumentRecord, tenant: Tenant, account: Account) -> Emission:
     numbering = next((r for r in tenant.numbering if r.name == row.numbering_range), None)
     return Emission(
         document=_document_decoder.decode(row.document),
@@ -118,7 +118,7 @@ class Dispatcher:
         doc_id: str,
         lease: Lease,
         *,
-        created: Row[Any] | None = None,
+        created: DocumentRecord | None = None,
         first_attempt: int | None = None,
     ) -> float | None:
         """`created`: the row of a document this request has just created with its job claimed,
@@ -150,13 +150,13 @@ class Dispatcher:
             return await self._dispatch(tenant, row, lease, known, first_attempt)
         return None
 
-    async def _load_with_attempts(self, doc_id: str) -> tuple[Row[Any] | None, Sequence[Row[Any]]]:
+    async def _load_with_attempts(self, doc_id: str) -> tuple[DocumentRecord | None, Sequence[AttemptRecord]]:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id)
             return row, (await docs.attempts_of(conn, doc_id) if row is not None else [])
 
     async def open_first_attempt(
-        self, conn: AsyncConnection, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
+        self, conn: Conn, tenant: Tenant, chain: Sequence[str], doc_id: str, now: float
     ) -> int | None:
         """The in-flight attempt on the chain's first account, written in the transaction that
         creates the document (with its job claimed by this request): committed before the call like
@@ -174,15 +174,15 @@ class Dispatcher:
     async def change(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         status: str,
         *,
         attempt: dict[str, Any] | None = None,
         event: str | None = None,
-        also: Sequence[Callable[[AsyncConnection], Awaitable[Any]]] = (),
+        also: Sequence[Callable[[Conn], Awaitable[Any]]] = (),
         release: tuple[Lease, float | None] | None = None,
         **values: Any,
-    ) -> Row[Any]:
+    ) -> DocumentRecord:
         """One transaction: the status change, its attempt row, `also` (attempt result, breaker),
         the outbox events, and (`release`) giving the job back with its next run time."""
         now = self.rt.clock()
@@ -209,7 +209,9 @@ class Dispatcher:
             release[0].released = True
         return new
 
-    async def _settle_crashed_attempts(self, row: Row[Any], crashed: Sequence[Row[Any]]) -> Row[Any]:
+    async def _settle_crashed_attempts(
+        self, row: DocumentRecord, crashed: Sequence[AttemptRecord]
+    ) -> DocumentRecord:
         """An `in_flight` attempt while we hold the job = a worker died mid-call: ambiguous."""
         attempt = crashed[-1]
         now = self.rt.clock()
@@ -242,7 +244,7 @@ class Dispatcher:
     async def _dispatch(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         lease: Lease,
         known: dict[str, Evidence],
         first_attempt: int | None = None,
@@ -250,7 +252,7 @@ class Dispatcher:
         """`first_attempt`: already begun on the chain's first account (checked against the
         deadline when the document was created), so it is used, never left in flight."""
         d = tenant.dispatch
-        chain: list[str] = msgspec.json.decode(row.chain)
+        chain = row.chain
         for index in range(row.chain_index, len(chain)):
             begun, first_attempt = first_attempt, None
             if begun is None and self.rt.clock() >= row.deadline:
@@ -296,7 +298,7 @@ class Dispatcher:
         self,
         act: Action,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         account: Account,
         result: Answer | ProviderFailure | Unsupported,
         lease: Lease,
@@ -338,7 +340,7 @@ class Dispatcher:
             return self.rt.clock()  # reconcile on the next turn, same account
         return await self._stay(tenant, row, account.name, _describe_result(result))
 
-    async def _stay(self, tenant: Tenant, row: Row[Any], account: str, why: str) -> float | None:
+    async def _stay(self, tenant: Tenant, row: DocumentRecord, account: str, why: str) -> float | None:
         """Not taken by this call, but an earlier send may have been: `unknown` on this account again,
         asked after a backoff (never the next account, never `failed`)."""
         now = self.rt.clock()
@@ -357,7 +359,7 @@ class Dispatcher:
     async def _try_account(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         account: Account,
         lease: Lease,
         here: Evidence,
@@ -403,7 +405,7 @@ class Dispatcher:
     async def _call(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         account: Account,
         adapter: Adapter,
         emission: Emission,
@@ -442,7 +444,7 @@ class Dispatcher:
         counts_against = isinstance(failure, (Unavailable, Ambiguous))
         reconcile_next = action("emit", failure.kind, here) == "reconcile"
 
-        async def circuit(conn: AsyncConnection) -> None:
+        async def circuit(conn: Conn) -> None:
             if reconcile_next:
                 # `unknown` in the attempt's own transaction: a crash between the two would leave a
                 # `queued` document that may have been issued, and it would be sent again
@@ -491,7 +493,7 @@ class Dispatcher:
         )
         raise failure
 
-    async def _begin(self, tenant: Tenant, row: Row[Any], account: Account, lease: Lease) -> int:
+    async def _begin(self, tenant: Tenant, row: DocumentRecord, account: Account, lease: Lease) -> int:
         """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
@@ -517,14 +519,14 @@ class Dispatcher:
     async def _record(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         account: Account,
         outcome: str,
         error: str | None,
         *,
         attempt_id: int | None = None,
         started: float | None = None,
-        also: Callable[[AsyncConnection], Awaitable[None]] | None = None,
+        also: Callable[[Conn], Awaitable[None]] | None = None,
     ) -> None:
         latency = time.perf_counter() - started if started is not None else None
         async with self.rt.engine.begin() as conn:
@@ -548,7 +550,7 @@ class Dispatcher:
     async def _apply(
         self,
         tenant: Tenant,
-        row: Row[Any],
+        row: DocumentRecord,
         account: Account,
         outcome: Outcome,
         *,
@@ -559,8 +561,8 @@ class Dispatcher:
         breaker reset go in the same transaction, and with `lease` the job is given back there too."""
         status = OUTCOME_STATUS[outcome.status]
         next_run = self.rt.clock() + tenant.dispatch.poll_interval_s if status == "pending" else None
-        warnings = [*msgspec.json.decode(row.warnings), *outcome.warnings]
-        also: list[Callable[[AsyncConnection], Awaitable[Any]]] = []
+        warnings = [*row.warnings, *outcome.warnings]
+        also: list[Callable[[Conn], Awaitable[Any]]] = []
         if answer is not None:
             now = self.rt.clock()
             also.append(
@@ -588,7 +590,7 @@ class Dispatcher:
             fiscal_id=outcome.fiscal_id or row.fiscal_id,
             number=outcome.number or row.number,
             authority=_encoder.encode(outcome.authority).decode(),
-            links=_encoder.encode({**msgspec.json.decode(row.links), **outcome.links}).decode(),
+            links=_encoder.encode({**row.links, **outcome.links}).decode(),
             warnings=_encoder.encode(warnings).decode(),
             xml=outcome.xml or row.xml,
             needs_attention=False,
@@ -614,7 +616,7 @@ class Dispatcher:
 
     # -- pending: ask the provider ----------------------------------------------------------------
 
-    async def _poll(self, tenant: Tenant, row: Row[Any], lease: Lease) -> float | None:
+    async def _poll(self, tenant: Tenant, row: DocumentRecord, lease: Lease) -> float | None:
         """A `pending` document is held by its provider: only its verdict moves it on."""
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -638,7 +640,7 @@ class Dispatcher:
     # -- unknown: reconcile on the same account ---------------------------------------------------
 
     async def _reconcile(
-        self, tenant: Tenant, row: Row[Any], lease: Lease, known: dict[str, Evidence]
+        self, tenant: Tenant, row: DocumentRecord, lease: Lease, known: dict[str, Evidence]
     ) -> float | None:
         d = tenant.dispatch
         account = tenant.account(row.account or "")
@@ -708,7 +710,7 @@ class Dispatcher:
         await self._needs_attention(tenant, row, verdict.reason)
         return verdict.retry_at
 
-    async def _needs_attention(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+    async def _needs_attention(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         """Stays `unknown` until an operator resolves it; shown in /metrics, sent as a webhook."""
         if not row.needs_attention:
             events.emit(
@@ -724,7 +726,7 @@ class Dispatcher:
                 "unknown",
                 needs_attention=True,
                 event="document.needs_attention",
-                warnings=_encoder.encode([*msgspec.json.decode(row.warnings), reason]).decode(),
+                warnings=_encoder.encode([*row.warnings, reason]).decode(),
             )
         return None
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final
+from typing import Final
 
 import httpx
-from sqlalchemy.engine import Row
 
 from gateway.delivery import mail as delivery
 from gateway.delivery import webhooks
@@ -20,6 +19,7 @@ from gateway.dispatch.chain import Dispatcher
 from gateway.store import jobs
 from gateway.store.documents import StaleDocument
 from gateway.store.jobs import Lease, LeaseLost
+from gateway.store.records import DocumentRecord
 from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ async def run_document(
     doc_id: str,
     lease: Lease,
     *,
-    created: Row[Any] | None = None,
+    created: DocumentRecord | None = None,
     first_attempt: int | None = None,
 ) -> None:
     """Advance a document whose job we hold, then give the job back with its next run time

@@ -15,16 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Awaitable
-from typing import Any, Final
+from typing import Final
 
-import sqlalchemy as sa
 from msgspec import Struct
-from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.store.schema import idempotency, jobs
+from gateway.store import Conflict, Conn, Engine, Record, jobs
+from gateway.store import idempotency as store
 
 RETENTION_S: Final = 24 * 3600
 KEY_FORMAT: Final = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -70,7 +66,7 @@ class Claim(Struct, frozen=True):
 
 
 async def begin(
-    engine: AsyncEngine, tenant_id: str, claim: Claim, print_: str, now: float, *, stale_after_s: float
+    engine: Engine, tenant_id: str, claim: Claim, print_: str, now: float, *, stale_after_s: float
 ) -> Replay | None:
     """None: go ahead (the record is now `claim.owner`'s); a Replay: answer with it; or
     IdempotencyProblem. `stale_after_s`: how long a record without a document may stay in flight
@@ -82,21 +78,12 @@ async def begin(
     key = claim.key
     try:
         async with engine.begin() as conn:
-            row = (await conn.execute(_RECORD, {"w_tenant": tenant_id, "w_key": key})).first()
+            row = await store.get(conn, tenant_id, key)
             if row is not None and now - row.created_at > RETENTION_S:
-                await _taken(conn.execute(_this(row, tenant_id, key, idempotency.delete())))
+                _taken(await store.delete_unchanged(conn, row))
                 row = None
             if row is None:
-                await conn.execute(
-                    idempotency.insert().values(
-                        tenant_id=tenant_id,
-                        key=key,
-                        fingerprint=print_,
-                        state="in_flight",
-                        owner=claim.owner,
-                        created_at=now,
-                    )
-                )
+                await store.insert(conn, tenant_id, key, print_, claim.owner, now)
                 return None
             if row.fingerprint != print_:
                 raise IdempotencyProblem(
@@ -114,49 +101,23 @@ async def begin(
                 raise _in_flight()
             # the first request died before creating anything: take the record over, unless
             # another repeat did so first
-            await _taken(
-                conn.execute(
-                    _this(row, tenant_id, key, idempotency.update()).values(owner=claim.owner, created_at=now)
-                )
-            )
+            _taken(await store.take_over_unchanged(conn, row, claim.owner, now))
             return None
-    except IntegrityError:  # PostgreSQL: a concurrent first request inserted the same key
+    except Conflict:  # PostgreSQL: a concurrent first request inserted the same key
         raise _in_flight() from None
 
 
-_RECORD: Final = sa.select(idempotency).where(
-    idempotency.c.tenant_id == sa.bindparam("w_tenant"), idempotency.c.key == sa.bindparam("w_key")
-)
-
-
-def _this(row: Row[Any], tenant_id: str, key: str, statement: Any) -> Any:
-    """`statement` on the record only as it was read: nobody took it over, linked or finished it."""
-    return statement.where(
-        idempotency.c.tenant_id == tenant_id,
-        idempotency.c.key == key,
-        idempotency.c.state == row.state,
-        idempotency.c.created_at == row.created_at,
-        idempotency.c.owner == row.owner if row.owner is not None else idempotency.c.owner.is_(None),
-        idempotency.c.document_id.is_(None)
-        if row.document_id is None
-        else idempotency.c.document_id == row.document_id,
-    )
-
-
-async def _taken(result: Awaitable[Any]) -> None:
-    if (await result).rowcount != 1:
+def _taken(changed: bool) -> None:
+    if not changed:
         raise _in_flight()  # another request changed the record since we read it
 
 
-async def _runs(conn: AsyncConnection, row: Row[Any], now: float) -> bool:
+async def _runs(conn: Conn, row: Record, now: float) -> bool:
     """Whether the request that created the record's document still runs: it holds the document's
     job under its own owner, and renews that lease while it waits on a provider. A dead one's
     lease lapses within `lease_s`, or another worker has taken the job over (issue 14: a retry
     after a crash got 409 for the whole deadline plus a lease, 90 s)."""
-    query = sa.select(jobs.c.locked_by, jobs.c.locked_until).where(
-        jobs.c.kind == "document", jobs.c.subject == row.document_id
-    )
-    job = (await conn.execute(query)).first()
+    job = await jobs.lease_of(conn, "document", row.document_id)
     return job is not None and job.locked_by == row.owner and (job.locked_until or 0) > now
 
 
@@ -166,43 +127,19 @@ def _in_flight() -> IdempotencyProblem:
     )
 
 
-async def attach(conn: AsyncConnection, tenant_id: str, claim: Claim, document_id: str) -> None:
+async def attach(conn: Conn, tenant_id: str, claim: Claim, document_id: str) -> None:
     """Link the document in the transaction that creates it, if the record is still this
     request's: one taken over meanwhile (this request was presumed dead) refuses, and the
     creation rolls back (its number included) instead of issuing a second document."""
-    result = await conn.execute(
-        idempotency.update()
-        .where(
-            idempotency.c.tenant_id == tenant_id,
-            idempotency.c.key == claim.key,
-            idempotency.c.owner == claim.owner,
-            idempotency.c.state == "in_flight",
-            idempotency.c.document_id.is_(None),
-        )
-        .values(document_id=document_id)
-    )
-    if result.rowcount != 1:
+    if not await store.link_document(conn, tenant_id, claim.key, claim.owner, document_id):
         raise _in_flight()
 
 
-async def finish(engine: AsyncEngine, tenant_id: str, key: str, status_code: int, body: bytes) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            idempotency.update()
-            .where(idempotency.c.tenant_id == tenant_id, idempotency.c.key == key)
-            .values(state="done", status_code=status_code, response=body)
-        )
+async def finish(engine: Engine, tenant_id: str, key: str, status_code: int, body: bytes) -> None:
+    await store.finish(engine, tenant_id, key, status_code, body)
 
 
-async def abandon(engine: AsyncEngine, tenant_id: str, claim: Claim) -> None:
+async def abandon(engine: Engine, tenant_id: str, claim: Claim) -> None:
     """An unexpected server error is not an answer to replay: the client may try again (unless
     the record is no longer this request's)."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            idempotency.delete().where(
-                idempotency.c.tenant_id == tenant_id,
-                idempotency.c.key == claim.key,
-                idempotency.c.owner == claim.owner,
-                idempotency.c.state == "in_flight",
-            )
-        )
+    await store.abandon(engine, tenant_id, claim.key, claim.owner)

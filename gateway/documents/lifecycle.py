@@ -18,9 +18,7 @@ import datetime as dt
 from typing import Any, Final
 
 import msgspec
-import sqlalchemy as sa
 from msgspec.structs import replace
-from sqlalchemy.engine import Row
 
 from adapters.base import ProviderFailure
 from canonical.document import Document, Reason, Reference
@@ -34,7 +32,7 @@ from gateway.documents.service import DocumentNotFound, DocumentService
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
-from gateway.store.schema import documents
+from gateway.store.records import DocumentRecord
 from gateway.tenants.config import Tenant
 
 _document_decoder = msgspec.json.Decoder(Document)
@@ -70,7 +68,7 @@ class LifecycleService:
         self.documents = documents_service
         self.rt = documents_service.rt
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
+    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
@@ -107,20 +105,14 @@ class LifecycleService:
             raise
         return await self.documents.resource(tenant, doc_id)
 
-    async def _credit_notes_of(self, row: Row[Any]) -> list[str]:
+    async def _credit_notes_of(self, row: DocumentRecord) -> list[str]:
         """Live credit notes (not rejected or failed, not its annulment) referencing this invoice by
         CUFE or number.
         The reference lives in each note's canonical JSON: voids are rare, so reading the tenant's
         credit notes issued since the invoice is cheaper than a column every emission would pay."""
-        query = sa.select(documents.c.id, documents.c.document).where(
-            documents.c.tenant_id == row.tenant_id,
-            documents.c.kind == "credit_note",
-            documents.c.status.not_in(sorted(CORRECTABLE)),
-            documents.c.created_at >= row.created_at,
-            sa.or_(documents.c.voids.is_(None), documents.c.voids != row.id),  # not its own annulment
-        )
         async with self.rt.engine.connect() as conn:
-            notes = (await conn.execute(query)).all()
+            # the tenant's credit notes since the invoice, not its own annulment
+            notes = await docs.credit_notes_since(conn, row.tenant_id, row.created_at, CORRECTABLE, row.id)
         found = []
         for note_id, body in notes:
             reference = _document_decoder.decode(body).reference
@@ -131,28 +123,16 @@ class LifecycleService:
                 found.append(note_id)
         return found
 
-    async def _claim_void(self, row: Row[Any], stale_after_s: float) -> None:
+    async def _claim_void(self, row: DocumentRecord, stale_after_s: float) -> None:
         """Only one void at a time. A claim older than a document's whole dispatch budget was left
         by a process that died mid-void, and may be taken over."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            result = await conn.execute(
-                documents.update()
-                .where(
-                    documents.c.id == row.id,
-                    sa.or_(
-                        documents.c.voided_by.is_(None),
-                        sa.and_(
-                            documents.c.voided_by == VOID_CLAIM, documents.c.voided_at < now - stale_after_s
-                        ),
-                    ),
-                )
-                .values(voided_by=VOID_CLAIM, voided_at=now)
-            )
-        if result.rowcount != 1:
+            claimed = await docs.claim_void(conn, row.id, VOID_CLAIM, now, now - stale_after_s)
+        if not claimed:
             raise LifecycleRefusal(409, "void-already", "this document is already voided (or being voided)")
 
-    async def _annul_with_credit_note(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+    async def _annul_with_credit_note(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         """The annulling credit note: the invoice's own lines, parties and adjustments, so its totals
         are the invoice's full amount, through the account that issued the invoice."""
         original = _document_decoder.decode(row.document)
@@ -170,12 +150,10 @@ class LifecycleService:
         )
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
-            await conn.execute(documents.update().where(documents.c.id == created.id).values(voids=row.id))
+            await docs.set_fields(conn, created.id, voids=row.id)
             annulled = created.status not in ("rejected", "failed")
-            await conn.execute(
-                documents.update()
-                .where(documents.c.id == row.id)
-                .values(voided_by=created.id if annulled else None, voided_at=now if annulled else None)
+            await docs.set_fields(
+                conn, row.id, voided_by=created.id if annulled else None, voided_at=now if annulled else None
             )
         if not annulled:
             raise LifecycleRefusal(
@@ -184,7 +162,7 @@ class LifecycleService:
                 f"the annulling credit note {created.id} was {created.status}; the document is not voided",
             )
 
-    async def _invalidate(self, tenant: Tenant, row: Row[Any], reason: str) -> None:
+    async def _invalidate(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         account = tenant.account(row.account or "")
         if account is None:
             raise LifecycleRefusal(
@@ -211,7 +189,7 @@ class LifecycleService:
                 or [{"code": exc.code or "", "message": exc.message}],
             ) from None
         await self._attempt(row, account.name, account.provider, "invalidated", f"reason: {reason}", now)
-        links = {**msgspec.json.decode(row.links), **outcome.links}
+        links = {**row.links, **outcome.links}
         if outcome.authority.seal:
             links["invalidation_seal"] = outcome.authority.seal
         await self._set(
@@ -219,17 +197,17 @@ class LifecycleService:
         )
 
     async def _attempt(
-        self, row: Row[Any], account: str, provider: str, outcome: str, error: str, now: float
+        self, row: DocumentRecord, account: str, provider: str, outcome: str, error: str, now: float
     ) -> None:
         async with self.rt.engine.begin() as conn:
             await docs.record_attempt(conn, row.id, account, provider, outcome, now, error=error)
 
     async def _set(self, doc_id: str, *, only_if_claimed: bool = False, **values: Any) -> None:
-        query = documents.update().where(documents.c.id == doc_id)
-        if only_if_claimed:
-            query = query.where(documents.c.voided_by == VOID_CLAIM)
         async with self.rt.engine.begin() as conn:
-            await conn.execute(query.values(**values))
+            if only_if_claimed:
+                await docs.set_fields_if_voided_by(conn, doc_id, VOID_CLAIM, **values)
+            else:
+                await docs.set_fields(conn, doc_id, **values)
 
     # -- correct and resend -------------------------------------------------------------------------
 
@@ -255,37 +233,36 @@ class LifecycleService:
                     for f in changed
                 ]
             )
-        names: list[str] = msgspec.json.decode(row.chain)
+        names = row.chain
         chain = [a for a in tenant.accounts if a.name in names]
         chain.sort(key=lambda a: names.index(a.name))
         chain, warnings = self.documents._preflight(tenant, chain, document, totals)  # same checks as create
         now = self.rt.clock()
         d = tenant.dispatch
         async with self.rt.engine.begin() as conn:
-            result = await conn.execute(
-                documents.update()
-                .where(documents.c.id == row.id, documents.c.version == row.version)
-                .values(
-                    status="queued",
-                    version=row.version + 1,
-                    document=_encoder.encode(document),
-                    totals=_encoder.encode(totals),
-                    issue_date=document.issue_date.isoformat() if document.issue_date else None,
-                    chain=_encoder.encode([a.name for a in chain]).decode(),
-                    chain_index=0,
-                    # the number stays; what the authority computed from the old content does not
-                    fiscal_id=None,
-                    provider_reference=None,
-                    authority=None,
-                    xml=None,
-                    warnings=_encoder.encode(warnings).decode(),
-                    needs_attention=False,
-                    unknown_since=None,
-                    deadline=now + d.deadline_for(row.country),
-                    updated_at=now,
-                )
+            updated = await docs.update_if_version(
+                conn,
+                row.id,
+                row.version,
+                status="queued",
+                version=row.version + 1,
+                document=_encoder.encode(document),
+                totals=_encoder.encode(totals),
+                issue_date=document.issue_date.isoformat() if document.issue_date else None,
+                chain=_encoder.encode([a.name for a in chain]).decode(),
+                chain_index=0,
+                # the number stays; what the authority computed from the old content does not
+                fiscal_id=None,
+                provider_reference=None,
+                authority=None,
+                xml=None,
+                warnings=_encoder.encode(warnings).decode(),
+                needs_attention=False,
+                unknown_since=None,
+                deadline=now + d.deadline_for(row.country),
+                updated_at=now,
             )
-            if result.rowcount != 1:
+            if not updated:
                 raise LifecycleRefusal(
                     409, "correction-conflict", "the document changed meanwhile; read it and retry"
                 )
@@ -346,7 +323,7 @@ class LifecycleService:
         )
 
 
-def _reference_to(row: Row[Any]) -> Reference:
+def _reference_to(row: DocumentRecord) -> Reference:
     return Reference(
         number=row.number or "",
         fiscal_id=row.fiscal_id,

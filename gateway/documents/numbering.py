@@ -21,14 +21,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Final
 
-import sqlalchemy as sa
 from msgspec import Struct
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange
-from gateway.store.schema import numbering_counters, numbering_slots
+from gateway.store import Conn
+from gateway.store import numbering as store
 
 
 class NumberingError(Exception):
@@ -62,22 +59,17 @@ def range_for(ranges: Sequence[NumberingRange], kind: str, issue_date: dt.date) 
     )
 
 
-async def seed(conn: AsyncConnection, tenant_id: str, ranges: Sequence[NumberingRange]) -> None:
+async def seed(conn: Conn, tenant_id: str, ranges: Sequence[NumberingRange]) -> None:
     """Create each range's counter at its `from`; an existing counter keeps its position."""
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     for r in ranges:
-        await conn.execute(
-            insert(numbering_counters)
-            .values(tenant_id=tenant_id, range_name=r.name, next_value=r.from_)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "range_name"])
-        )
+        await store.seed_counter(conn, tenant_id, r.name, r.from_)
 
 
 BLOCK: Final = 16  # numbers drawn from the counter at once
 
 
 async def allocate(
-    conn: AsyncConnection, tenant_id: str, ranges: Sequence[NumberingRange], kind: str, issue_date: dt.date
+    conn: Conn, tenant_id: str, ranges: Sequence[NumberingRange], kind: str, issue_date: dt.date
 ) -> Allocated:
     """The number for a document inserted in `conn`'s transaction. Raises NumberingError."""
     r = range_for(ranges, kind, issue_date)
@@ -89,38 +81,17 @@ async def allocate(
     )
 
 
-async def _take_slot(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int | None:
+async def _take_slot(conn: Conn, tenant_id: str, r: NumberingRange) -> int | None:
     """The lowest slot of the range no other open transaction holds, deleted (ours until commit)."""
-    lowest = (
-        sa.select(numbering_slots.c.consecutive)
-        .where(numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == r.name)
-        .order_by(numbering_slots.c.consecutive)
-        .limit(1)
-    )
-    if conn.dialect.name == "postgresql":
-        lowest = lowest.with_for_update(skip_locked=True)
-    taken = await conn.execute(
-        numbering_slots.delete()
-        .where(
-            numbering_slots.c.tenant_id == tenant_id,
-            numbering_slots.c.range_name == r.name,
-            numbering_slots.c.consecutive == lowest.scalar_subquery(),
-        )
-        .returning(numbering_slots.c.consecutive)
-    )
-    consecutive = taken.scalar()
-    return None if consecutive is None else int(consecutive)
+    return await store.take_slot(conn, tenant_id, r.name)
 
 
-async def _draw(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int:
+async def _draw(conn: Conn, tenant_id: str, r: NumberingRange) -> int:
     """No free slot: lock the counter, and unless a creation that held it meanwhile left slots,
     draw the next `BLOCK` numbers, keep the first and leave the rest as slots. All of it in this
     creation's transaction: a rollback or a crash returns the whole block to the counter, and the
     creation that draws is sure to get a number (no retry to lose to others)."""
-    counter = (numbering_counters.c.tenant_id == tenant_id) & (numbering_counters.c.range_name == r.name)
-    before = (
-        await conn.execute(sa.select(numbering_counters.c.next_value).where(counter).with_for_update())
-    ).scalar()
+    before = await store.lock_counter(conn, tenant_id, r.name)
     left = await _take_slot(conn, tenant_id, r)
     if left is not None:
         return left
@@ -128,62 +99,33 @@ async def _draw(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int
         raise NumberingError(
             "numbering-range-exhausted", f"numbering range {r.name!r} is used up (to {r.to})"
         )
-    after = min(int(before) + BLOCK, r.to + 1)
-    await conn.execute(numbering_counters.update().where(counter).values(next_value=after))
-    if after > before + 1:
-        await conn.execute(
-            numbering_slots.insert(),
-            [
-                {"tenant_id": tenant_id, "range_name": r.name, "consecutive": n}
-                for n in range(int(before) + 1, after)
-            ],
-        )
-    return int(before)
+    after = min(before + BLOCK, r.to + 1)
+    await store.set_counter(conn, tenant_id, r.name, after)
+    await store.add_slots(conn, tenant_id, r.name, range(before + 1, after))
+    return before
 
 
-async def drop_free_slots(conn: AsyncConnection, tenant_id: str, range_name: str) -> None:
+async def drop_free_slots(conn: Conn, tenant_id: str, range_name: str) -> None:
     """Forget the range's drawn but unused numbers, in the transaction that moves its counter (an
     operator's set-next, with the counter row locked first): left behind, they would be issued
     after the move. On PostgreSQL this waits for creations holding a slot to commit (their
     documents then count as held) or roll back (their slot is dropped too)."""
-    await conn.execute(
-        numbering_slots.delete().where(
-            numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == range_name
-        )
-    )
+    await store.drop_slots(conn, tenant_id, range_name)
 
 
-async def peek(conn: AsyncConnection, tenant_id: str, r: NumberingRange) -> int:
+async def peek(conn: Conn, tenant_id: str, r: NumberingRange) -> int:
     """The consecutive the next allocation would get (preview shows it without taking it)."""
-    free = (
-        await conn.execute(
-            sa.select(sa.func.min(numbering_slots.c.consecutive)).where(
-                numbering_slots.c.tenant_id == tenant_id, numbering_slots.c.range_name == r.name
-            )
-        )
-    ).scalar()
+    free = await store.lowest_slot(conn, tenant_id, r.name)
     if free is not None:
-        return int(free)
-    query = sa.select(numbering_counters.c.next_value).where(
-        numbering_counters.c.tenant_id == tenant_id, numbering_counters.c.range_name == r.name
-    )
-    return int((await conn.execute(query)).scalar() or r.from_)
+        return free
+    counter = await store.counter(conn, tenant_id, r.name)
+    return r.from_ if not counter else counter
 
 
-async def positions(conn: AsyncConnection, tenant_id: str | None = None) -> dict[tuple[str, str], int]:
+async def positions(conn: Conn, tenant_id: str | None = None) -> dict[tuple[str, str], int]:
     """Per (tenant, range): the counter less its free slots, i.e. `from` + the numbers issued, so
     `used` and `remaining` count exactly while slots are drawn ahead (admin view, alerts)."""
-    counters = sa.select(
-        numbering_counters.c.tenant_id, numbering_counters.c.range_name, numbering_counters.c.next_value
-    )
-    free = sa.select(numbering_slots.c.tenant_id, numbering_slots.c.range_name, sa.func.count()).group_by(
-        numbering_slots.c.tenant_id, numbering_slots.c.range_name
-    )
-    if tenant_id is not None:
-        counters = counters.where(numbering_counters.c.tenant_id == tenant_id)
-        free = free.where(numbering_slots.c.tenant_id == tenant_id)
-    unused = {(t, r): int(n) for t, r, n in (await conn.execute(free)).all()}
-    return {(t, r): int(v) - unused.get((t, r), 0) for t, r, v in (await conn.execute(counters)).all()}
+    return await store.positions(conn, tenant_id)
 
 
 def low_watermark(r: NumberingRange) -> int:

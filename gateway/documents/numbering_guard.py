@@ -16,13 +16,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Final
 
-import sqlalchemy as sa
 from msgspec import Struct
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import NumberingRange, adapter_class
 from gateway.documents import numbering
-from gateway.store.schema import documents, numbering_counters
+from gateway.store import Conn
+from gateway.store import documents as docs
+from gateway.store import numbering as counters_store
 from gateway.tenants.runtime import Runtime
 
 
@@ -51,30 +51,18 @@ class NumberingBehind(Exception):
         self.behind = list(behind)
 
 
-async def highest_held(conn: AsyncConnection, tenant_id: str, range_name: str) -> int | None:
+async def highest_held(conn: Conn, tenant_id: str, range_name: str) -> int | None:
     """The highest consecutive any document of this tenant holds from this range."""
-    query = sa.select(sa.func.max(documents.c.consecutive)).where(
-        documents.c.tenant_id == tenant_id, documents.c.numbering_range == range_name
-    )
-    value = (await conn.execute(query)).scalar()
-    return None if value is None else int(value)
+    return await docs.highest_consecutive(conn, tenant_id, range_name)
 
 
-async def _counter(
-    conn: AsyncConnection, tenant_id: str, range_name: str, *, lock: bool = False
-) -> int | None:
-    query = sa.select(numbering_counters.c.next_value).where(
-        numbering_counters.c.tenant_id == tenant_id, numbering_counters.c.range_name == range_name
-    )
-    if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    value = (await conn.execute(query)).scalar()
-    return None if value is None else int(value)
+async def _counter(conn: Conn, tenant_id: str, range_name: str, *, lock: bool = False) -> int | None:
+    if lock:
+        return await counters_store.lock_counter(conn, tenant_id, range_name)
+    return await counters_store.counter(conn, tenant_id, range_name)
 
 
-async def behind(
-    conn: AsyncConnection, tenant_id: str, ranges: Sequence[NumberingRange]
-) -> list[CounterBehind]:
+async def behind(conn: Conn, tenant_id: str, ranges: Sequence[NumberingRange]) -> list[CounterBehind]:
     """Every range of the tenant whose counter would hand out a number a document already holds."""
     found = []
     for r in ranges:
@@ -131,7 +119,7 @@ class SetNextRefused(Exception):
         self.rule, self.message = rule, message
 
 
-async def set_next(conn: AsyncConnection, tenant_id: str, r: NumberingRange, next_value: int) -> int:
+async def set_next(conn: Conn, tenant_id: str, r: NumberingRange, next_value: int) -> int:
     """Move the range's counter to `next_value`, inside the caller's transaction. The counter row
     is locked first, so an allocation under way commits (with its document) before the highest
     number held is read: no number can be handed out twice."""
@@ -150,11 +138,7 @@ async def set_next(conn: AsyncConnection, tenant_id: str, r: NumberingRange, nex
             "numbering-next-used",
             f"{next_value} is not after {highest}, the highest number of range {r.name!r} already used",
         )
-    await conn.execute(
-        numbering_counters.update()
-        .where(numbering_counters.c.tenant_id == tenant_id, numbering_counters.c.range_name == r.name)
-        .values(next_value=next_value)
-    )
+    await counters_store.set_counter(conn, tenant_id, r.name, next_value)
     return next_value
 
 

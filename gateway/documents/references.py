@@ -12,16 +12,13 @@ can be learned from the answer.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Final
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import Final
 
 from canonical.catalogs import NOTE_KINDS
 from canonical.document import Document, Reference
 from canonical.errors import FieldError, InvalidDocument
-from gateway.store.schema import documents
+from gateway.store import Engine, Record
+from gateway.store import documents as docs
 
 RULE: Final = "note-reference-mismatch"
 # The provider or the authority holds (or may hold) these; a failed or rejected number was never issued.
@@ -34,23 +31,16 @@ COMPARED: Final = {
 }
 
 
-async def check_reference(reader: AsyncEngine, tenant_id: str, document: Document) -> None:
+async def check_reference(reader: Engine, tenant_id: str, document: Document) -> None:
     """Raises InvalidDocument (422, one error per field that differs) when the note names one of
     this tenant's issued documents and differs from it."""
     ref = document.reference
     if document.kind not in NOTE_KINDS or ref is None:
         return
-    named = [documents.c.number == ref.number]
-    if ref.fiscal_id:
-        named.append(documents.c.fiscal_id == ref.fiscal_id)
-    query = sa.select(documents.c.number, documents.c.fiscal_id, documents.c.issue_date).where(
-        documents.c.tenant_id == tenant_id,
-        documents.c.country == document.country,
-        documents.c.status.in_(ISSUED),
-        sa.or_(*named),
-    )
     async with reader.connect() as conn:
-        rows = (await conn.execute(query)).all()
+        rows = await docs.issued_matching(
+            conn, tenant_id, document.country, ISSUED, ref.number, ref.fiscal_id
+        )
     if not rows:
         return
     differences = [_differences(ref, row) for row in rows]
@@ -61,7 +51,7 @@ async def check_reference(reader: AsyncEngine, tenant_id: str, document: Documen
     raise InvalidDocument((by_fiscal_id or differences)[0])
 
 
-def _differences(ref: Reference, row: Row[Any]) -> list[FieldError]:
+def _differences(ref: Reference, row: Record) -> list[FieldError]:
     """The fields where the reference states something other than the stored document; a field
     either side leaves empty is not compared (a pending document may have no CUFE yet)."""
     errors = []

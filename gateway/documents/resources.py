@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 from msgspec import Struct, field
-from sqlalchemy.engine import Row
 
 from adapters.base import Authority, ProviderRef
 from canonical.totals import Totals
+from gateway.store.records import AttemptRecord, DocumentRecord
 
 DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
 
@@ -73,7 +73,7 @@ _authority_decoder = msgspec.json.Decoder(Authority)
 _delivery_decoder = msgspec.json.Decoder(Delivery)
 
 
-def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> DocumentResource:
+def document_resource(row: DocumentRecord, attempts: Sequence[AttemptRecord] = ()) -> DocumentResource:
     return DocumentResource(
         id=row.id,
         status=row.status,
@@ -97,8 +97,8 @@ def document_resource(row: Row[Any], attempts: Sequence[Row[Any]] = ()) -> Docum
             )
             for a in attempts
         ],
-        warnings=msgspec.json.decode(row.warnings),
-        links=msgspec.json.decode(row.links),
+        warnings=row.warnings,
+        links=row.links,
         needs_attention=bool(row.needs_attention),
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
@@ -120,7 +120,7 @@ class ProviderAccountView(Struct, kw_only=True):
     circuit: str = "closed"
 
 
-def provider_ref(row: Row[Any]) -> ProviderRef:
+def provider_ref(row: DocumentRecord) -> ProviderRef:
     return ProviderRef(
         provider_reference=row.provider_reference,
         fiscal_id=row.fiscal_id,

@@ -13,7 +13,6 @@ from typing import Any, Final
 
 import msgspec
 from msgspec import Struct, field
-from sqlalchemy.engine import Row
 
 from adapters.base import Account, UnsupportedIssue, adapter_class
 from canonical.document import Document
@@ -29,6 +28,7 @@ from gateway.documents.resources import DocumentResource, document_resource
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
+from gateway.store.records import AttemptRecord, DocumentRecord
 from gateway.tenants.config import Tenant
 from gateway.tenants.routing import RoutingError, choose_chain
 from gateway.tenants.runtime import Runtime
@@ -120,7 +120,7 @@ class DocumentService:
         provider: str | None,
         asynchronous: bool,
         idempotency_key: idempotency.Claim | None,
-    ) -> tuple[str, tuple[Row[Any], Sequence[Row[Any]]] | None]:
+    ) -> tuple[str, tuple[DocumentRecord, Sequence[AttemptRecord]] | None]:
         document, totals = prepare(body)
         await check_reference(self.rt.reader, tenant.id, document)
         chain = choose_chain(
@@ -158,7 +158,7 @@ class DocumentService:
         now: float,
         asynchronous: bool,
         idempotency_key: idempotency.Claim | None,
-    ) -> tuple[Row[Any], int, int | None]:
+    ) -> tuple[DocumentRecord, int, int | None]:
         """The creation transaction: the document's job (claimed by `owner` unless asynchronous),
         its first attempt, the Idempotency-Key link, its number and the document row."""
         d = tenant.dispatch
@@ -275,7 +275,7 @@ class DocumentService:
             raise UnsupportedDocument([_issue(p.account, i) for p in previews for i in p.unsupported])
         return Preview(document=document, totals=totals, accounts=previews)
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> Row[Any]:
+    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
@@ -316,7 +316,7 @@ class DocumentService:
             return await self.resource(tenant, doc_id)
         raise NotResolvable("changing; try again")
 
-    async def _settle(self, tenant: Tenant, row: Row[Any], resolution: Resolution) -> None:
+    async def _settle(self, tenant: Tenant, row: DocumentRecord, resolution: Resolution) -> None:
         now = self.rt.clock()
         attempt = {
             "account": row.account or "",

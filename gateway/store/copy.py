@@ -17,6 +17,7 @@ from typing import Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.store import dialect
 from gateway.store.engine import migrate
 from gateway.store.schema import documents, metadata, numbering_counters, schema_version
 
@@ -48,7 +49,7 @@ async def copy_store(source: AsyncEngine, target: AsyncEngine) -> dict[str, int]
                 await writing.execute(table.insert(), [dict(row._mapping) for row in page])
                 count += len(page)
             copied[table.name] = count
-        if writing.dialect.name == "postgresql":
+        if dialect.is_postgresql(writing):
             await _continue_sequences(writing)
     await _check_counters(target)
     return copied

@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store import records
 from gateway.store.prepared import Prepared
+from gateway.store.records import AttemptRecord, DocumentRecord
 from gateway.store.schema import attempts, documents
 
 TERMINAL: Final = frozenset({"accepted", "rejected", "failed"})
@@ -63,21 +65,23 @@ def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return values
 
 
-async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> Row[Any]:
-    """The new document's row, as stored (RETURNING: no read after the write)."""
-    return (await _INSERT.execute(conn, dict(_checked(values)))).one()
+async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> DocumentRecord:
+    """The new document, as stored (RETURNING: no read after the write)."""
+    return records.document((await _INSERT.execute(conn, dict(_checked(values)))).one())
 
 
-async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) -> Row[Any] | None:
+async def get(conn: AsyncConnection, doc_id: str, tenant_id: str | None = None) -> DocumentRecord | None:
     """A document by id; with `tenant_id`, only that tenant's (another tenant's id is 'not found')."""
     if tenant_id is None:
-        return (await _BY_ID.execute(conn, {"w_id": doc_id})).first()
-    return (await _BY_ID_OF_TENANT.execute(conn, {"w_id": doc_id, "w_tenant": tenant_id})).first()
+        row = (await _BY_ID.execute(conn, {"w_id": doc_id})).first()
+    else:
+        row = (await _BY_ID_OF_TENANT.execute(conn, {"w_id": doc_id, "w_tenant": tenant_id})).first()
+    return None if row is None else records.document(row)
 
 
 async def transition(
-    conn: AsyncConnection, row: Row[Any], status: str, now: float, **values: Any
-) -> Row[Any]:
+    conn: AsyncConnection, row: DocumentRecord, status: str, now: float, **values: Any
+) -> DocumentRecord:
     """Move `row` to `status` with `values` and return the new row, or raise StaleDocument."""
     if status not in TRANSITIONS[row.status]:
         raise StaleDocument(f"{row.id}: {row.status} → {status} is not allowed")
@@ -95,7 +99,7 @@ async def transition(
     new = result.first()
     if new is None:
         raise StaleDocument(f"{row.id}: changed concurrently")
-    return new
+    return records.document(new)
 
 
 async def set_fields(conn: AsyncConnection, doc_id: str, **values: Any) -> None:
@@ -135,17 +139,17 @@ async def record_attempt(
         )
 
 
-async def attempts_of(conn: AsyncConnection, doc_id: str) -> Sequence[Row[Any]]:
-    return (await _ATTEMPTS_OF.execute(conn, {"w_doc": doc_id})).all()
+async def attempts_of(conn: AsyncConnection, doc_id: str) -> list[AttemptRecord]:
+    return [records.attempt(a) for a in (await _ATTEMPTS_OF.execute(conn, {"w_doc": doc_id})).all()]
 
 
-async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dict[str, list[Row[Any]]]:
+async def attempts_of_each(conn: AsyncConnection, doc_ids: Sequence[str]) -> dict[str, list[AttemptRecord]]:
     """The attempts of several documents (a page of the list) in one query, by document id."""
-    by_document: dict[str, list[Row[Any]]] = {doc_id: [] for doc_id in doc_ids}
+    by_document: dict[str, list[AttemptRecord]] = {doc_id: [] for doc_id in doc_ids}
     if doc_ids:
         query = sa.select(attempts).where(attempts.c.document_id.in_(doc_ids)).order_by(attempts.c.id)
         for attempt in (await conn.execute(query)).all():
-            by_document[attempt.document_id].append(attempt)
+            by_document[attempt.document_id].append(records.attempt(attempt))
     return by_document
 
 
@@ -173,7 +177,7 @@ async def list_page(
     created_to: float | None = None,
     cursor: tuple[float, str] | None = None,
     limit: int = 50,
-) -> tuple[Sequence[Row[Any]], str | None]:
+) -> tuple[list[DocumentRecord], str | None]:
     """Newest first; the cursor is the (created_at, id) of the last row served."""
     query = sa.select(documents).where(documents.c.tenant_id == tenant_id)
     for column, value in (
@@ -197,7 +201,7 @@ async def list_page(
     query = query.order_by(documents.c.created_at.desc(), documents.c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(query)).all()
     next_cursor = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return [records.document(r) for r in rows[:limit]], next_cursor
 
 
 async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
@@ -205,3 +209,86 @@ async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
         documents.c.tenant_id, documents.c.status, documents.c.provider, sa.func.count()
     ).group_by(documents.c.tenant_id, documents.c.status, documents.c.provider)
     return (await conn.execute(query)).all()
+
+
+async def highest_consecutive(conn: AsyncConnection, tenant_id: str, range_name: str) -> int | None:
+    """The highest consecutive any document of this tenant holds from this range."""
+    query = sa.select(sa.func.max(documents.c.consecutive)).where(
+        documents.c.tenant_id == tenant_id, documents.c.numbering_range == range_name
+    )
+    value = (await conn.execute(query)).scalar()
+    return None if value is None else int(value)
+
+
+async def issued_matching(
+    conn: AsyncConnection,
+    tenant_id: str,
+    country: str,
+    statuses: Sequence[str],
+    number: str,
+    fiscal_id: str | None,
+) -> Sequence[Row[Any]]:
+    """(number, fiscal_id, issue_date) of the tenant's documents in `statuses` with this number or
+    fiscal id (a note's reference)."""
+    named = [documents.c.number == number]
+    if fiscal_id:
+        named.append(documents.c.fiscal_id == fiscal_id)
+    query = sa.select(documents.c.number, documents.c.fiscal_id, documents.c.issue_date).where(
+        documents.c.tenant_id == tenant_id,
+        documents.c.country == country,
+        documents.c.status.in_(statuses),
+        sa.or_(*named),
+    )
+    return (await conn.execute(query)).all()
+
+
+async def credit_notes_since(
+    conn: AsyncConnection, tenant_id: str, since: float, excluded_statuses: Sequence[str], not_voiding: str
+) -> Sequence[Row[Any]]:
+    """(id, document) of the tenant's credit notes created since `since`, not in
+    `excluded_statuses` and not the annulment of `not_voiding`."""
+    query = sa.select(documents.c.id, documents.c.document).where(
+        documents.c.tenant_id == tenant_id,
+        documents.c.kind == "credit_note",
+        documents.c.status.not_in(sorted(excluded_statuses)),
+        documents.c.created_at >= since,
+        sa.or_(documents.c.voids.is_(None), documents.c.voids != not_voiding),
+    )
+    return (await conn.execute(query)).all()
+
+
+async def claim_void(conn: AsyncConnection, doc_id: str, claim: str, now: float, stale_before: float) -> bool:
+    """Mark the document as being voided (`voided_by=claim`) unless it is voided or another void's
+    claim is newer than `stale_before`; True when this caller got it."""
+    result = await conn.execute(
+        documents.update()
+        .where(
+            documents.c.id == doc_id,
+            sa.or_(
+                documents.c.voided_by.is_(None),
+                sa.and_(documents.c.voided_by == claim, documents.c.voided_at < stale_before),
+            ),
+        )
+        .values(voided_by=claim, voided_at=now)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def set_fields_if_voided_by(conn: AsyncConnection, doc_id: str, claim: str, **values: Any) -> None:
+    """`set_fields`, only while the document's `voided_by` is still `claim` (a void in progress)."""
+    await conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.voided_by == claim)
+        .values(**_checked(values))
+    )
+
+
+async def update_if_version(conn: AsyncConnection, doc_id: str, expected: int, **values: Any) -> bool:
+    """Compare-and-set on `version` without the TRANSITIONS check (a correction re-queues a
+    rejected document); True when the document was still at version `expected`."""
+    result = await conn.execute(
+        documents.update()
+        .where(documents.c.id == doc_id, documents.c.version == expected)
+        .values(**_checked(values))
+    )
+    return bool(result.rowcount == 1)

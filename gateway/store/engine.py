@@ -367,3 +367,8 @@ async def migrate(engine: AsyncEngine) -> int:
                 await conn.execute(schema_version.insert().values(version=version))
                 current = version
         return current
+
+
+def shown_url(database: str) -> str:
+    """The store's URL as an operator may see it: the password hidden (messages, logs)."""
+    return sa.engine.make_url(database).render_as_string(hide_password=True)

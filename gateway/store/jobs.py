@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from gateway.store import dialect
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import jobs
@@ -109,8 +110,7 @@ async def claim_due(
     )
     if tenant_ids is not None:
         due = due.where(jobs.c.tenant_id.in_(tenant_ids))
-    if engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    due = dialect.locked(due, engine, skip_locked=True)
     claim = (
         jobs.update()
         .where(jobs.c.id.in_(due.scalar_subquery()))
@@ -146,6 +146,14 @@ async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
     async with reader(engine).connect() as conn:
         query = sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject == subject)
         return (await conn.execute(query)).first()
+
+
+async def lease_of(conn: AsyncConnection, kind: str, subject: str) -> Row[Any] | None:
+    """(locked_by, locked_until) of the subject's job, read in the caller's transaction."""
+    query = sa.select(jobs.c.locked_by, jobs.c.locked_until).where(
+        jobs.c.kind == kind, jobs.c.subject == subject
+    )
+    return (await conn.execute(query)).first()
 
 
 async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:

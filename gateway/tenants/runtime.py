@@ -15,16 +15,13 @@ from collections.abc import Callable
 from typing import Final
 
 import msgspec
-import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.base import Account, Adapter, adapter_class
 from gateway.documents import numbering
 from gateway.observability.metrics import Metrics
+from gateway.store import Conn, Engine, keys, overlay
+from gateway.store import tenants as tenants_store
 from gateway.store.engine import dispose, make_engine, migrate, reader
-from gateway.store.schema import accounts, api_keys, routing_rules, tenants
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Config, Tenant
 from gateway.tenants.routing import Route
@@ -39,7 +36,7 @@ class Runtime:
         self,
         config: Config,
         *,
-        engine: AsyncEngine | None = None,
+        engine: Engine | None = None,
         clock: Callable[[], float] = time.time,
         worker_id: str | None = None,
     ) -> None:
@@ -82,42 +79,25 @@ class Runtime:
         if cached is not None and cached[0] > self.clock():
             return cached[1]
         async with self.reader.connect() as conn:
-            rules = (
-                await conn.execute(
-                    sa.select(routing_rules.c.rules).where(routing_rules.c.tenant_id == tenant_id)
-                )
-            ).scalar()
+            rules = await tenants_store.routing(conn, tenant_id)
         routes = _routes_decoder.decode(rules) if rules else list(self.tenants[tenant_id].routes)
         self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
         return routes
 
     async def replace_routes(self, tenant_id: str, routes: list[Route]) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                routing_rules.update()
-                .where(routing_rules.c.tenant_id == tenant_id)
-                .values(rules=msgspec.json.encode(routes).decode(), updated_at=self.clock())
+            await tenants_store.set_routing(
+                conn, tenant_id, msgspec.json.encode(routes).decode(), self.clock()
             )
         self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
 
     async def _seed(self) -> None:
         now = self.clock()
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         async with self.engine.begin() as conn:
             for tenant in self.config.tenants:
-                await conn.execute(
-                    insert(tenants)
-                    .values(id=tenant.id, name=tenant.name, updated_at=now)
-                    .on_conflict_do_update(
-                        index_elements=["id"], set_={"name": tenant.name, "updated_at": now}
-                    )
-                )
+                await tenants_store.seed_from_file(conn, tenant.id, tenant.name, now)
                 for key in tenant.api_keys:
-                    await conn.execute(
-                        insert(api_keys)
-                        .values(key_hash=key_hash(key), tenant_id=tenant.id)
-                        .on_conflict_do_nothing()
-                    )
+                    await keys.seed(conn, key_hash(key), tenant.id)
                 for account in tenant.accounts:
                     values = {
                         "provider": account.provider,
@@ -128,15 +108,8 @@ class Runtime:
                         "own_range": msgspec.json.encode(account.range).decode() if account.range else None,
                         "updated_at": now,
                     }
-                    await conn.execute(
-                        insert(accounts)
-                        .values(tenant_id=tenant.id, name=account.name, **values)
-                        .on_conflict_do_update(
-                            index_elements=["tenant_id", "name"],
-                            set_=values,
-                            where=accounts.c.source != "api",  # changed through the API: the store wins
-                        )
-                    )
+                    # changed through the API: the store wins
+                    await overlay.put_account(conn, tenant.id, account.name, values, from_file=True)
                 await numbering.seed(conn, tenant.id, tenant.numbering)
                 await self._seed_routes(conn, tenant, now)
 
@@ -146,25 +119,13 @@ class Runtime:
         key = self.config.server.secret_key
         return seal(key, msgspec.json.encode(account.credentials)) if key else ""
 
-    async def _seed_routes(self, conn: AsyncConnection, tenant: Tenant, now: float) -> None:
+    async def _seed_routes(self, conn: Conn, tenant: Tenant, now: float) -> None:
         """The file's rules win when they changed since the last start; otherwise rules set through
         `PUT /v1/routing` survive a restart."""
         rules = msgspec.json.encode(tenant.routes).decode()
         source_hash = hashlib.sha256(rules.encode()).hexdigest()
-        current = (
-            await conn.execute(
-                sa.select(routing_rules.c.source_hash).where(routing_rules.c.tenant_id == tenant.id)
-            )
-        ).scalar()
+        current = await tenants_store.routing_source_hash(conn, tenant.id)
         if current is None:
-            await conn.execute(
-                routing_rules.insert().values(
-                    tenant_id=tenant.id, rules=rules, source_hash=source_hash, updated_at=now
-                )
-            )
+            await tenants_store.insert_routing(conn, tenant.id, rules, source_hash, now)
         elif current != source_hash:
-            await conn.execute(
-                routing_rules.update()
-                .where(routing_rules.c.tenant_id == tenant.id)
-                .values(rules=rules, source_hash=source_hash, updated_at=now)
-            )
+            await tenants_store.set_routing(conn, tenant.id, rules, now, source_hash=source_hash)

@@ -11,17 +11,16 @@ at once, in every process.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-import sqlalchemy as sa
 from msgspec.structs import replace
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.base import Account, AccountRange, NumberingRange
 from canonical.document import Issuer
-from gateway.store.prepared import Prepared
-from gateway.store.schema import accounts, api_keys, numbering_ranges, tenants, webhook_endpoints
+from gateway.store import Conn, keys, overlay
+from gateway.store import tenants as tenants_store
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Dispatch, Tenant, Webhook
 from gateway.tenants.runtime import Runtime
@@ -29,12 +28,6 @@ from gateway.tenants.secrets import unseal
 
 _revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
 _range_decoder = msgspec.json.Decoder(NumberingRange)
-# Every request runs it: built once (gateway.store.documents says why).
-_KEY = Prepared(
-    sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
-    .join(tenants, tenants.c.id == api_keys.c.tenant_id)
-    .where(api_keys.c.key_hash == sa.bindparam("w_digest"))
-)
 
 
 class SecretKeyMissing(Exception):
@@ -51,7 +44,7 @@ async def authenticate(rt: Runtime, authorization: str | None) -> Tenant | None:
         return None
     digest = key_hash(authorization[7:].strip())
     async with rt.reader.connect() as conn:
-        row = (await _KEY.execute(conn, {"w_digest": digest})).first()
+        row = await keys.by_digest(conn, digest)
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and row.expires_at <= rt.clock():
@@ -63,9 +56,7 @@ async def live(rt: Runtime, tenant_id: str, revision: int | None = None) -> Tena
     """The tenant as this process should see it; reloaded when the store's revision moved on."""
     if revision is None:
         async with rt.reader.connect() as conn:
-            revision = (
-                await conn.execute(sa.select(tenants.c.revision).where(tenants.c.id == tenant_id))
-            ).scalar() or 0
+            revision = await tenants_store.revision(conn, tenant_id)
     if _cached(rt).get(tenant_id) != revision or tenant_id not in rt.tenants:
         await reload(rt, tenant_id)
     return rt.tenants[tenant_id]
@@ -85,22 +76,18 @@ async def reload(rt: Runtime, tenant_id: str) -> Tenant:
 async def load_all(rt: Runtime) -> None:
     """At start: every tenant in the store (file and API ones) as the store says."""
     async with rt.reader.connect() as conn:
-        ids = (await conn.execute(sa.select(tenants.c.id))).scalars().all()
+        ids = await tenants_store.ids(conn)
     for tenant_id in ids:
         await reload(rt, tenant_id)
 
 
-async def bump(conn: AsyncConnection, tenant_id: str, now: float) -> None:
+async def bump(conn: Conn, tenant_id: str, now: float) -> None:
     """Part of every admin change's transaction: other processes reload on their next request."""
-    await conn.execute(
-        tenants.update()
-        .where(tenants.c.id == tenant_id)
-        .values(revision=tenants.c.revision + 1, updated_at=now)
-    )
+    await tenants_store.bump(conn, tenant_id, now)
 
 
-async def _compose(rt: Runtime, conn: AsyncConnection, tenant_id: str) -> tuple[Tenant, int]:
-    row = (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+async def _compose(rt: Runtime, conn: Conn, tenant_id: str) -> tuple[Tenant, int]:
+    row = await tenants_store.get(conn, tenant_id)
     if row is None:
         raise KeyError(tenant_id)
     base = rt.config.tenant(tenant_id)
@@ -111,17 +98,9 @@ async def _compose(rt: Runtime, conn: AsyncConnection, tenant_id: str) -> tuple[
             issuer=msgspec.json.decode(row.issuer or "{}", type=Issuer),
             dispatch=msgspec.json.decode(row.dispatch, type=Dispatch) if row.dispatch else Dispatch(),
         )
-    account_rows = (await conn.execute(sa.select(accounts).where(accounts.c.tenant_id == tenant_id))).all()
-    range_rows = (
-        await conn.execute(sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant_id))
-    ).all()
-    hook_rows = (
-        await conn.execute(
-            sa.select(webhook_endpoints)
-            .where(webhook_endpoints.c.tenant_id == tenant_id)
-            .order_by(webhook_endpoints.c.created_at)
-        )
-    ).all()
+    account_rows = await overlay.accounts_of(conn, tenant_id)
+    range_rows = await overlay.ranges_of(conn, tenant_id)
+    hook_rows = await overlay.endpoints_of(conn, tenant_id)
     secret_key = rt.config.server.secret_key
     tenant = replace(
         base,
@@ -132,7 +111,7 @@ async def _compose(rt: Runtime, conn: AsyncConnection, tenant_id: str) -> tuple[
     return tenant, int(row.revision or 0)
 
 
-def _accounts(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Account]:
+def _accounts(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list[Account]:
     merged = {a.name: a for a in base.accounts}
     for row in rows:
         if row.source != "api":
@@ -157,7 +136,7 @@ def _accounts(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Acc
     return list(merged.values())
 
 
-def _ranges(base: Tenant, rows: list[Any]) -> list[NumberingRange]:
+def _ranges(base: Tenant, rows: Sequence[Any]) -> list[NumberingRange]:
     merged = {r.name: r for r in base.numbering}
     for row in rows:
         r = _range_decoder.decode(row.definition)
@@ -167,7 +146,7 @@ def _ranges(base: Tenant, rows: list[Any]) -> list[NumberingRange]:
     return list(merged.values())
 
 
-def _webhooks(base: Tenant, rows: list[Any], secret_key: str | None) -> list[Webhook]:
+def _webhooks(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list[Webhook]:
     merged = {h.url: h for h in base.webhooks}
     for row in rows:
         merged.pop(row.url, None)

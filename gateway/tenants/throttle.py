@@ -15,31 +15,15 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
-import sqlalchemy as sa
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.engine import reader
-from gateway.store.prepared import Prepared
-from gateway.store.schema import auth_failures
+from gateway.store import Engine, auth_failures
 
 MAX_FAILURES: Final = 20  # per client and window, over every process
 WINDOW_S: Final = 60.0
 OPEN_PATHS: Final = ("/healthz", "/metrics", "/schema")  # no API key there: never refused
 
 _encoder = msgspec.json.Encoder()
-
-# The failure that blocks: the `max_failures`-th most recent within the window (built once,
-# executed with parameters: gateway.store.documents says why).
-_BLOCKING = Prepared(
-    sa.select(auth_failures.c.at)
-    .where(auth_failures.c.client == sa.bindparam("w_client"), auth_failures.c.at > sa.bindparam("w_since"))
-    .order_by(auth_failures.c.at.desc())
-    .limit(1)
-    .offset(sa.bindparam("w_skip"))
-)
-_RECORD = Prepared(auth_failures.insert())
-_FORGET = Prepared(auth_failures.delete().where(auth_failures.c.at <= sa.bindparam("w_before")))
 
 
 class FailedAuthLimiter:
@@ -48,24 +32,17 @@ class FailedAuthLimiter:
     def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = WINDOW_S) -> None:
         self.max_failures, self.window_s = max_failures, window_s
 
-    async def retry_after(self, engine: AsyncEngine, client: str, now: float) -> int | None:
+    async def retry_after(self, engine: Engine, client: str, now: float) -> int | None:
         """Seconds until the client may try again, or None when it is not blocked."""
-        async with reader(engine).connect() as conn:
-            row = (
-                await _BLOCKING.execute(
-                    conn,
-                    {"w_client": client, "w_since": now - self.window_s, "w_skip": self.max_failures - 1},
-                )
-            ).first()
-        if row is None:
+        # the failure that blocks: the `max_failures`-th most recent within the window
+        at = await auth_failures.nth_recent(engine, client, now - self.window_s, self.max_failures - 1)
+        if at is None:
             return None
-        return max(1, math.ceil(row.at + self.window_s - now))
+        return max(1, math.ceil(at + self.window_s - now))
 
-    async def failed(self, engine: AsyncEngine, client: str, now: float) -> None:
+    async def failed(self, engine: Engine, client: str, now: float) -> None:
         """Count one failure; failures that left the window (every client's) are forgotten."""
-        async with engine.begin() as conn:
-            await _FORGET.execute(conn, {"w_before": now - self.window_s})
-            await _RECORD.execute(conn, {"client": client[:64], "at": now})
+        await auth_failures.record(engine, client, now, now - self.window_s)
 
 
 def failed_auth_throttle(limiter: FailedAuthLimiter | None = None) -> Callable[[ASGIApp], ASGIApp]:

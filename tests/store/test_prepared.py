@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.dispatch import breaker
+from gateway.store import breakers as breakers_store
 from gateway.store import documents as docs
 from gateway.store import jobs as jobs_store
+from gateway.store import keys as keys_store
 from gateway.store.engine import dispose, make_engine, migrate, reader
 from gateway.store.prepared import Prepared
 from gateway.store.schema import api_keys, attempts, breakers, documents, jobs, tenants
-from gateway.tenants import tenancy
 
 Execute = Callable[[AsyncConnection, Prepared, Mapping[str, Any]], Awaitable[Any]]
 T0 = 1_700_000_000.25  # fractional: a float that went through an integer would show
@@ -184,22 +184,22 @@ async def document_path(engine: AsyncEngine, execute: Execute) -> list[tuple[str
             "owned, released already", jobs_store._OWNED, {"w_id": 1, "w_worker": "w1", "done": False}
         )
 
-        await rows("breaker open", breaker._STATE, {"w_tenant": "t1", "w_account": "primary"})
-        await rows("breaker unknown", breaker._STATE, {"w_tenant": "t1", "w_account": "other"})
-        await count("reset", breaker._RESET, {"w_tenant": "t1", "w_account": "primary", "updated_at": T0 + 2})
+        await rows("breaker open", breakers_store._STATE, {"w_tenant": "t1", "w_account": "primary"})
+        await rows("breaker unknown", breakers_store._STATE, {"w_tenant": "t1", "w_account": "other"})
+        await count("reset", breakers_store._RESET, {"w_tenant": "t1", "w_account": "primary", "updated_at": T0 + 2})
         await count(
             "reset, nothing to reset",
-            breaker._RESET,
+            breakers_store._RESET,
             {"w_tenant": "t1", "w_account": "primary", "updated_at": T0 + 3},
         )
         await count(
-            "reset, no row", breaker._RESET, {"w_tenant": "t1", "w_account": "other", "updated_at": T0}
+            "reset, no row", breakers_store._RESET, {"w_tenant": "t1", "w_account": "other", "updated_at": T0}
         )
-        await rows("breaker closed", breaker._STATE, {"w_tenant": "t1", "w_account": "primary"})
+        await rows("breaker closed", breakers_store._STATE, {"w_tenant": "t1", "w_account": "primary"})
 
-        await rows("key live", tenancy._KEY, {"w_digest": "live"})
-        await rows("key revoked", tenancy._KEY, {"w_digest": "revoked"})
-        await rows("key unknown", tenancy._KEY, {"w_digest": "nope"})
+        await rows("key live", keys_store._KEY, {"w_digest": "live"})
+        await rows("key revoked", keys_store._KEY, {"w_digest": "revoked"})
+        await rows("key unknown", keys_store._KEY, {"w_digest": "nope"})
 
     async with reader(engine).connect() as conn:  # what was stored, read back by SQLAlchemy
         for table in (documents, attempts, jobs, breakers):
@@ -323,7 +323,7 @@ async def test_a_missing_parameter_raises_instead_of_writing_null(two_sqlite):
             # no w_version
             (docs._TRANSITION, {"w_id": "d1", "status": "pending", "version": 2, "updated_at": T0}),
             (jobs_store._OWNED, {"w_id": 1, "done": True}),  # no w_worker
-            (breaker._STATE, {"w_tenant": "t1"}),
+            (breakers_store._STATE, {"w_tenant": "t1"}),
         ):
             with pytest.raises(sa.exc.ArgumentError, match="w_"):
                 await prepared.execute(conn, params)

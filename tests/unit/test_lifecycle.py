@@ -170,7 +170,7 @@ async def test_a_repeated_note_request_with_its_idempotency_key_issues_one_note(
 async def test_a_note_whose_first_request_died_after_creating_it_is_answered_with_that_note(example_bytes):
     """The key is linked to the note in the transaction that creates it: a retry after a crash
     finds the note instead of issuing another."""
-    from gateway.documents import idempotency
+    from gateway.store.schema import idempotency
 
     async with running(tenants_toml()) as (client, rt):
         invoice = await with_cufe(rt, await emit(client, example_bytes["co-invoice"]))
@@ -182,8 +182,8 @@ async def test_a_note_whose_first_request_died_after_creating_it_is_answered_wit
         # as if the process died between creating the note and storing the answer, 10 minutes ago
         async with rt.engine.begin() as conn:
             await conn.execute(
-                idempotency.idempotency.update()
-                .where(idempotency.idempotency.c.key == "note-crash")
+                idempotency.update()
+                .where(idempotency.c.key == "note-crash")
                 .values(state="in_flight", response=None, status_code=None, created_at=rt.clock() - 600)
             )
         emits = book("primary").emits

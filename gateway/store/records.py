@@ -1,0 +1,84 @@
+"""What the store returns for documents and their attempts: typed rows, their JSON list/dict
+columns decoded once here (callers read `record.chain`, not `json.decode(row.chain)`).
+
+Fields are in the tables' column order: a record is built positionally from the row
+(tests/store/test_records.py holds the order). The canonical document, its totals, the
+authority's answer and the e-mail delivery state stay encoded: they are decoded into their own
+types by whoever needs them, and most reads do not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+
+_chain: Final = msgspec.json.Decoder(list[str]).decode
+_warnings: Final = msgspec.json.Decoder(list[Any]).decode
+_links: Final = msgspec.json.Decoder(dict[str, Any]).decode
+
+
+class DocumentRecord(msgspec.Struct):
+    """A row of `documents` (gateway/store/schema.py says what each column means)."""
+
+    id: str
+    tenant_id: str
+    status: str
+    version: int
+    country: str
+    kind: str
+    issue_date: str | None
+    number: str | None
+    consecutive: int | None
+    numbering_range: str | None
+    chain: list[str]  # account names, fixed at creation
+    chain_index: int
+    account: str | None
+    provider: str | None
+    provider_reference: str | None
+    fiscal_id: str | None
+    authority: str | None  # JSON of adapters.base.Authority
+    document: bytes  # canonical JSON as received
+    totals: bytes  # JSON of canonical.totals.Totals
+    warnings: list[Any]
+    links: dict[str, Any]
+    xml: bytes | None
+    needs_attention: bool
+    unknown_since: float | None
+    deadline: float
+    created_at: float
+    updated_at: float
+    voided_by: str | None
+    voids: str | None
+    voided_at: float | None
+    delivery: str | None  # JSON of gateway.delivery.mail's state
+
+
+class AttemptRecord(msgspec.Struct):
+    """A row of `attempts`: one provider call (or one in flight) of a document."""
+
+    id: int
+    document_id: str
+    account: str
+    provider: str
+    outcome: str
+    error: str | None
+    latency_ms: int | None
+    at: float
+
+
+_CHAIN, _WARNINGS, _LINKS = (
+    DocumentRecord.__struct_fields__.index(f) for f in ("chain", "warnings", "links")
+)
+
+
+def document(row: Sequence[Any]) -> DocumentRecord:
+    fields = list(row)
+    fields[_CHAIN] = _chain(fields[_CHAIN])
+    fields[_WARNINGS] = _warnings(fields[_WARNINGS])
+    fields[_LINKS] = _links(fields[_LINKS])
+    return DocumentRecord(*fields)
+
+
+def attempt(row: Sequence[Any]) -> AttemptRecord:
+    return AttemptRecord(*row)
