@@ -211,7 +211,8 @@ class Health(Struct, kw_only=True):
     detail: dict[str, str | int | float | bool | None] = field(default_factory=dict)
 
 
-# A reference no provider holds: the default health probe asks its status.
+# A reference no provider holds: the default health probe asks its status (an answer, even "not
+# found", means the provider let us in). Shaped like an SV codigoGeneracion.
 PROBE_REFERENCE: Final = "00000000-0000-4000-8000-000000000000"
 
 # The optional capabilities: an adapter has one when it overrides the base's method (computed, so
