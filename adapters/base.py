@@ -201,7 +201,8 @@ class Unsupported(Exception):
 
 class NotOffered(Exception):
     """The provider has no route for an optional capability (no invalidation, no range import).
-    Callers ask `capabilities` first; this is what a call that did not ask gets, never a 500."""
+    Callers ask `capabilities` first; a call that did not ask gets this typed error, not an
+    AttributeError."""
 
 
 class Health(Struct, kw_only=True):
@@ -218,6 +219,14 @@ PROBE_REFERENCE: Final = "00000000-0000-4000-8000-000000000000"
 # The optional capabilities: an adapter has one when it overrides the base's method (computed, so
 # the declaration cannot drift from the code). `capabilities` is the set; callers never use hasattr.
 OPTIONAL: Final = ("invalidate", "fetch_xml", "fetch_pdf", "fetch_attached", "numbering_ranges")
+
+
+class _Capabilities:
+    """`Adapter.capabilities`, read on the class or an instance: the OPTIONAL methods the class
+    overrides, asked each time (a method a plugin or test adds later counts at once)."""
+
+    def __get__(self, instance: object, owner: type[Adapter]) -> frozenset[str]:
+        return frozenset(m for m in OPTIONAL if getattr(owner, m) is not getattr(Adapter, m))
 
 
 class Adapter(ABC):
@@ -242,11 +251,7 @@ class Adapter(ABC):
     numbering: ClassVar[Literal["ours", "provider"]]
     Credentials: ClassVar[type[msgspec.Struct]]  # decodes `Account.credentials` (load_credentials)
     health_probe: ClassVar[str] = "status"  # the call `health` makes, shown by `accounts test`
-    capabilities: ClassVar[frozenset[str]] = frozenset()  # computed: the OPTIONAL methods overridden
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.capabilities = frozenset(m for m in OPTIONAL if getattr(cls, m) is not getattr(Adapter, m))
+    capabilities: ClassVar[_Capabilities] = _Capabilities()  # the OPTIONAL methods it implements
 
     def __init__(self, account: Account) -> None:
         """Decode the credentials (Misconfigured when they do not fit) and send nothing: the runtime
