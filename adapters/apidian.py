@@ -19,8 +19,10 @@ from typing import Any, ClassVar, Final, Literal
 import httpx
 import msgspec
 
+from adapters import colombia
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
@@ -37,8 +39,9 @@ from adapters.base import (
     money,
     unsupported_if,
 )
+from adapters.capabilities import declared_refusals, issue
 from adapters.http import ProviderHttp, failure_for_status, json_body
-from adapters.wire import laravel_errors
+from adapters.wire import dian_rule, is_notification, laravel_errors
 from canonical import catalogs as cat
 from canonical import dian
 from canonical.document import Document, Party
@@ -246,8 +249,6 @@ LINE_FIELD_PATHS: Final[dict[str, str]] = {
     "tax_totals": "taxes",
 }
 _LINE_FIELD: Final = re.compile(r"^(?:invoice|credit_note|debit_note)_lines\.(\d+)(?:\.(\w+))?")
-# "Regla: FAD06, Rechazo: ..." / "Regla: FAJ44b, Notificación: ..." (examples/invoice.200.rejected)
-_DIAN_RULE: Final = re.compile(r"Regla:\s*(\w+)\s*,\s*(Rechazo|Notificaci[oó]n)", re.IGNORECASE)
 # Base64 copies of the XML, ZIP and SOAP exchange: kept out of Outcome.raw (the signed XML goes
 # to Outcome.xml instead).
 BLOB_KEYS: Final = frozenset(
@@ -264,10 +265,16 @@ BLOB_KEYS: Final = frozenset(
 )
 
 
-class ApidianAdapter:
+class ApidianAdapter(Adapter):
     name: ClassVar[str] = "apidian"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset(kind for kind, _ in DOCUMENT_OF)
+    currencies: ClassVar[frozenset[str] | None] = frozenset({"COP"})
+    refusals: ClassVar[Mapping[str, str]] = {
+        "country": "APIDIAN issues Colombian documents only",
+        "kind": "APIDIAN emits invoices, notes, POS and support documents; not this kind of note",
+        "currency": "foreign-currency totals (idcurrency, calculationrate) are not mapped: COP only",
+    }
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
     Credentials: ClassVar[type[msgspec.Struct]] = ApidianCredentials
 
@@ -282,6 +289,11 @@ class ApidianAdapter:
         )
 
     # -- canonical -> APIDIAN -------------------------------------------------------------------------
+
+    @classmethod
+    def emits(cls, document: Document) -> bool:
+        """A note is sent as the APIDIAN document of what it corrects (a POS or support note)."""
+        return bool(document_of(document))
 
     def build_payload(self, emission: Emission) -> dict[str, Any]:
         """The body for the document's endpoint: our number and totals, APIDIAN's ids for every code.
@@ -390,7 +402,7 @@ class ApidianAdapter:
     def fiscal_id(self, emission: Emission) -> str | None:
         """The CUFE (invoice: the range's technical key), CUDE (notes, POS: the software PIN) or CUDS
         (support documents: their software's PIN) APIDIAN writes, or None when the key is unknown."""
-        doc, totals, issuer = emission.document, emission.totals, emission.issuer
+        doc = emission.document
         name = document_of(doc)
         c = self.credentials
         keys = {
@@ -403,38 +415,14 @@ class ApidianAdapter:
         key = keys.get(name, c.software_pin)
         if not key or not emission.number or doc.issue_date is None or doc.issue_time is None:
             return None
-        taxes: dict[str, Decimal] = {}
-        for t in totals.taxes:
-            code = cat.TAXES["CO"][t.tax]
-            taxes[code] = taxes.get(code, Decimal(0)) + t.amount
-        issue_time = doc.issue_time.strftime("%H:%M:%S") + UTC_OFFSET
-        environment = dian.ENVIRONMENTS[emission.environment]
-        if doc.is_purchase:
-            return dian.cuds(
-                number=emission.number,
-                issue_date=doc.issue_date.isoformat(),
-                issue_time=issue_time,
-                line_extension=totals.line_extension,
-                iva=taxes.get("01", Decimal(0)),
-                payable=totals.payable,
-                seller_id=doc.supplier.id_number if doc.supplier and doc.supplier.id_number else "",
-                buyer_id=issuer.id_number or "",
-                software_pin=key,
-                environment=environment,
-            )
-        return dian.cufe(
-            number=emission.number,
-            issue_date=doc.issue_date.isoformat(),
-            issue_time=issue_time,
-            line_extension=totals.line_extension,
-            taxes=taxes,
-            payable=totals.payable,
-            supplier_id=issuer.id_number or "",
-            customer_id=doc.customer.id_number
-            if doc.customer and doc.customer.id_number
-            else dian.FINAL_CONSUMER_ID,
+        return colombia.fiscal_id(
+            emission,
+            purchase=doc.is_purchase,
             key=key,
-            environment=environment,
+            taxes=colombia.taxes_by_scheme(emission.totals),
+            issue_date=doc.issue_date.isoformat(),
+            issue_time=doc.issue_time.strftime("%H:%M:%S") + UTC_OFFSET,
+            environment=dian.ENVIRONMENTS[emission.environment],
         )
 
     # -- calls ---------------------------------------------------------------------------------------
@@ -547,9 +535,6 @@ class ApidianAdapter:
         result = _dian_result(body, None) if isinstance(body, dict) else None
         encoded = _text(result.get("XmlBytesBase64")) if result else None
         return base64.b64decode(encoded) if encoded else None
-
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None  # the PDF download needs the company NIT and file name; not offered
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -666,11 +651,11 @@ def _dian_outcome(result: Mapping[str, Any], *, raw: Any) -> Outcome:
             message = _text(line)
             if not message:
                 continue
-            rule = _DIAN_RULE.search(message)
-            if rule and rule[2].lower().startswith("notific"):
+            rule = dian_rule(message)  # examples/invoice.200.rejected
+            if is_notification(rule):
                 warnings.append(message)
             else:
-                errors.append(ProviderError(code=rule[1] if rule else code or "dian", message=message))
+                errors.append(ProviderError(code=rule["code"] if rule else code or "dian", message=message))
     return Outcome(
         status=status,
         fiscal_id=_text(result.get("XmlDocumentKey")),
@@ -885,11 +870,12 @@ def _line(index: int, line: Any, figures: Any) -> dict[str, Any]:
 
 def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     """Fiscal content APIDIAN (or its catalogs) cannot carry: refused, never dropped."""
-    issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    issues = declared_refusals(ApidianAdapter, doc)
+    issues += [issue(path, rule, message) for applies, path, rule, message in _REFUSALS if applies(doc)]
     for i, line in enumerate(doc.lines):
         if line.unit not in UNIT_IDS:
             issues.append(
-                _issue(
+                issue(
                     f"lines[{i}].unit",
                     "apidian-unit",
                     f"unit {line.unit!r} is not in APIDIAN's unit_measures",
@@ -898,14 +884,14 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
         for j, tax in enumerate(line.taxes):
             if cat.TAXES["CO"].get(tax.tax) not in TAX_IDS:
                 issues.append(
-                    _issue(
+                    issue(
                         f"lines[{i}].taxes[{j}].tax", "apidian-tax", f"tax {tax.tax!r} has no APIDIAN tax_id"
                     )
                 )
     for i, w in enumerate(doc.withholdings):
         if cat.WITHHOLDINGS["CO"].get(w.tax) not in TAX_IDS:
             issues.append(
-                _issue(
+                issue(
                     f"withholdings[{i}].tax",
                     "apidian-withholding",
                     f"withholding {w.tax!r} has no APIDIAN tax_id",
@@ -914,7 +900,7 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     for side in ("discounts", "charges"):
         if sum(1 for a in getattr(doc, side) if a.amount is None) > 1:
             issues.append(
-                _issue(
+                issue(
                     side,
                     "apidian-percent-adjustments",
                     "APIDIAN takes amounts: at most one percent-based item per side",
@@ -928,7 +914,7 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
     if doc.kind == "debit_note" and party is not None and not party.email:
         # current servers: customer.email required_unless the final consumer (DebitNoteRequest)
         issues.append(
-            _issue(
+            issue(
                 "customer.email", "apidian-debit-note-email", "APIDIAN debit notes need the customer's email"
             )
         )
@@ -936,7 +922,7 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
         ref = doc.reference
         if ref is None or not ref.fiscal_id or ref.issue_date is None:
             issues.append(
-                _issue(
+                issue(
                     "reference",
                     "apidian-note-reference",
                     "APIDIAN notes need the invoice's number, CUFE and issue date",
@@ -944,11 +930,11 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
             )
         if doc.reason is None or doc.reason.code not in cat.NOTE_REASONS[doc.kind]:
             issues.append(
-                _issue("reason.code", "apidian-note-reason", "APIDIAN notes need a discrepancy reason")
+                issue("reason.code", "apidian-note-reason", "APIDIAN notes need a discrepancy reason")
             )
         elif cat.NOTE_REASONS[doc.kind][doc.reason.code] not in DISCREPANCY_IDS[doc.kind]:
             issues.append(
-                _issue(
+                issue(
                     "reason.code",
                     "apidian-note-reason",
                     f"no APIDIAN discrepancy code for {doc.reason.code!r}",
@@ -959,7 +945,7 @@ def _unsupported(doc: Document) -> list[UnsupportedIssue]:
         days = (payment.due_date - doc.issue_date).days if payment.due_date and doc.issue_date else None
         if days is None or not 0 <= days <= 999:
             issues.append(
-                _issue(
+                issue(
                     "payment.due_date",
                     "apidian-credit-term",
                     "APIDIAN credit needs a due date within 999 days",
@@ -978,7 +964,7 @@ def _seller_issues(party: Party) -> list[UnsupportedIssue]:
         "supplier.address.postal_code": address.postal_code if address else None,
     }
     issues += [
-        _issue(path, "apidian-seller-required", f"APIDIAN requires the seller's {path.rsplit('.', 1)[-1]}")
+        issue(path, "apidian-seller-required", f"APIDIAN requires the seller's {path.rsplit('.', 1)[-1]}")
         for path, value in missing.items()
         if not value
     ]
@@ -989,16 +975,16 @@ def _customer_issues(party: Party, role: str = "customer") -> list[UnsupportedIs
     issues = []
     if party.id_type not in cat.ID_TYPES["CO"] or not party.id_number:
         issues.append(
-            _issue(f"{role}.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number")
+            issue(f"{role}.id_type", "apidian-customer-id", "APIDIAN needs a Colombian id type and number")
         )
     elif cat.ID_TYPES["CO"][party.id_type] not in ID_TYPE_IDS:
         issues.append(
-            _issue(f"{role}.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id")
+            issue(f"{role}.id_type", "apidian-customer-id", f"id type {party.id_type!r} has no APIDIAN id")
         )
     unknown = [r for r in party.tax_responsibilities if r not in LIABILITY_IDS]
     if party.tax_responsibilities and party.tax_responsibilities[0] in unknown:
         issues.append(
-            _issue(
+            issue(
                 "customer.tax_responsibilities",
                 "apidian-liability",
                 f"{unknown[0]!r} is not in APIDIAN's type_liabilities",
@@ -1008,7 +994,7 @@ def _customer_issues(party: Party, role: str = "customer") -> list[UnsupportedIs
     if address is not None:
         if address.city_code and address.city_code not in MUNICIPALITY_IDS:
             issues.append(
-                _issue(
+                issue(
                     f"{role}.address.city_code",
                     "apidian-municipality",
                     f"DANE {address.city_code!r} is not in APIDIAN's municipalities",
@@ -1016,7 +1002,7 @@ def _customer_issues(party: Party, role: str = "customer") -> list[UnsupportedIs
             )
         if address.country not in COUNTRY_IDS:
             issues.append(
-                _issue(
+                issue(
                     f"{role}.address.country",
                     "apidian-country",
                     f"{address.country!r} is not in APIDIAN's countries",
@@ -1025,29 +1011,12 @@ def _customer_issues(party: Party, role: str = "customer") -> list[UnsupportedIs
     return issues
 
 
-def _issue(path: str, rule: str, message: str) -> UnsupportedIssue:
-    return UnsupportedIssue(path=path, rule=rule, message=message)
-
-
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
-    (lambda d: d.country != "CO", "country", "apidian-country", "APIDIAN issues Colombian documents only"),
-    (
-        lambda d: not document_of(d),
-        "kind",
-        "apidian-kind",
-        "APIDIAN emits invoices, notes, POS and support documents; not this kind of note",
-    ),
     (
         lambda d: d.kind == "pos_invoice" and d.point_of_sale is None,
         "point_of_sale",
         "apidian-pos-point-of-sale",
         "APIDIAN's POS document needs the cash register (cash_information) and buyer benefits",
-    ),
-    (
-        lambda d: (d.currency or "COP") != "COP",
-        "currency",
-        "apidian-currency",
-        "foreign-currency totals (idcurrency, calculationrate) are not mapped: COP only",
     ),
     (
         lambda d: d.kind == "invoice" and d.customer is None,

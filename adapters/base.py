@@ -1,4 +1,4 @@
-"""The adapter protocol (pinned in ARCHITECTURE.md): what every provider module implements.
+"""The adapter contract (pinned in ARCHITECTURE.md): what every provider module implements.
 
 Adapters are translators: canonical `Emission` in, provider payload out, provider answer back as an
 `Outcome` or one of four failure classes. They never retry and never sleep: dispatch owns time.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from decimal import Decimal
 from importlib.metadata import entry_points
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import Struct, field
@@ -197,21 +199,146 @@ class Unsupported(Exception):
         self.issues = issues
 
 
-@runtime_checkable
-class Adapter(Protocol):
-    name: ClassVar[str]
-    countries: ClassVar[frozenset[str]]
-    kinds: ClassVar[frozenset[str]]
-    numbering: ClassVar[Literal["ours", "provider"]]
-    Credentials: ClassVar[type[msgspec.Struct]]
+class NotOffered(Exception):
+    """The provider has no route for an optional capability (no invalidation, no range import).
+    Callers ask `capabilities` first; a call that did not ask gets this typed error, not an
+    AttributeError."""
 
-    def __init__(self, account: Account) -> None: ...
-    def build_payload(self, emission: Emission) -> Any: ...
-    async def emit(self, emission: Emission) -> Outcome: ...
-    async def status(self, ref: ProviderRef) -> Outcome: ...
-    async def find(self, emission: Emission) -> ProviderRef | None: ...
-    async def fetch_xml(self, ref: ProviderRef) -> bytes | None: ...
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None: ...
+
+class Health(Struct, kw_only=True):
+    """What `pasarela tenants accounts test` shows of a successful health probe."""
+
+    message: str
+    detail: dict[str, str | int | float | bool | None] = field(default_factory=dict)
+
+
+# A reference no provider holds: the default health probe asks its status (an answer, even "not
+# found", means the provider let us in). Shaped like an SV codigoGeneracion.
+PROBE_REFERENCE: Final = "00000000-0000-4000-8000-000000000000"
+
+# The optional capabilities: an adapter has one when it overrides the base's method (computed, so
+# the declaration cannot drift from the code). `capabilities` is the set; callers never use hasattr.
+OPTIONAL: Final = ("invalidate", "fetch_xml", "fetch_pdf", "fetch_attached", "numbering_ranges")
+
+
+class _Capabilities:
+    """`Adapter.capabilities`, read on the class or an instance: the OPTIONAL methods the class
+    overrides, asked each time (a method a plugin or test adds later counts at once)."""
+
+    def __get__(self, instance: object, owner: type[Adapter]) -> frozenset[str]:
+        return frozenset(m for m in OPTIONAL if getattr(owner, m) is not getattr(Adapter, m))
+
+
+class Adapter(ABC):
+    """The adapter contract (pinned in ARCHITECTURE.md): what every provider module implements.
+
+    Required: the class attributes below, `build_payload`, `emit`, `status` and `find`. Everything
+    else has a default here that says "not offered" in a way the gateway handles (None, an empty
+    list, `NotOffered`), and `capabilities` names the optional methods a provider does implement.
+    Refusals that follow from the declarations (country, kind, currency) are built once, by
+    `adapters.capabilities.declared_refusals`; an adapter adds only its own (fiscal content it cannot
+    carry). Adapters never retry or sleep: dispatch owns time.
+    """
+
+    name: ClassVar[str]  # the entry-point name, and the prefix of every rule code it raises
+    countries: ClassVar[frozenset[str]]  # routing and refusals: which `Document.country` it issues
+    kinds: ClassVar[frozenset[str]]  # which `Document.kind` it emits (see `emits` for notes)
+    # None: whatever the country's own currency is; otherwise the only currencies it can state
+    currencies: ClassVar[frozenset[str] | None] = None
+    # the provider's own words for a declared refusal ("country", "kind", "currency"), where it has them
+    refusals: ClassVar[Mapping[str, str]] = {}
+    # "ours": the gateway takes the number from the tenant's range; "provider": the provider numbers
+    numbering: ClassVar[Literal["ours", "provider"]]
+    Credentials: ClassVar[type[msgspec.Struct]]  # decodes `Account.credentials` (load_credentials)
+    health_probe: ClassVar[str] = "status"  # the call `health` makes, shown by `accounts test`
+    capabilities: ClassVar[_Capabilities] = _Capabilities()  # the OPTIONAL methods it implements
+
+    def __init__(self, account: Account) -> None:
+        """Decode the credentials (Misconfigured when they do not fit) and send nothing: the runtime
+        builds one instance per account and keeps it until the account changes."""
+        self.account = account
+        self.credentials: Any = load_credentials(type(self), account)
+
+    @classmethod
+    def emits(cls, document: Document) -> bool:
+        """Whether the document's kind is one this provider emits. Notes follow what they correct,
+        so an adapter whose notes depend on the referenced kind overrides this (APIDIAN)."""
+        return document.kind in cls.kinds
+
+    @abstractmethod
+    def build_payload(self, emission: Emission) -> Any:
+        """The exact payload `emit` would send, sending nothing: preview shows it and the contract
+        goldens freeze it. Raises Unsupported (every issue at once) or Misconfigured."""
+
+    def warnings(self, emission: Emission) -> list[str]:
+        """Canonical content the provider has no field for and that is not fiscal, so it is dropped
+        rather than refused. Preview shows them before sending; `emit` adds them to the Outcome."""
+        return []
+
+    @abstractmethod
+    async def emit(self, emission: Emission) -> Outcome:
+        """Send once. Raise one of the four failure classes; never retry (dispatch does). The same
+        `emission.reference` may arrive again after an ambiguous failure: answer a duplicate with
+        the document already held, never a second one."""
+
+    @abstractmethod
+    async def status(self, ref: ProviderRef) -> Outcome:
+        """The document's state now (polling of `pending`, reconciliation); `not_found` when the
+        provider does not know it."""
+
+    @abstractmethod
+    async def find(self, emission: Emission) -> ProviderRef | None:
+        """Look for a document this emission may have created (after an ambiguous failure): None
+        when there is none; raise NotSearchable when the provider cannot be searched."""
+
+    async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
+        """The signed document (`GET /v1/documents/{id}/xml`); None when the provider has no route."""
+        return None
+
+    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
+        """The provider's printout (`GET /v1/documents/{id}/pdf`) where the gateway cannot print
+        its own; None when the provider has no route."""
+        return None
+
+    async def fetch_attached(self, ref: ProviderRef) -> bytes | None:
+        """DIAN's AttachedDocument (the signed invoice with DIAN's ApplicationResponse), which email
+        delivery sends to the buyer; None when the provider cannot produce it."""
+        return None
+
+    async def invalidate(self, ref: ProviderRef, reason: str | None = None) -> Outcome:
+        """Void an accepted document at the authority (El Salvador's invalidación), for `POST
+        /v1/documents/{id}/void` where the country voids without a credit note."""
+        raise NotOffered(f"{self.name} offers no invalidation route")
+
+    async def numbering_ranges(self, issuer_nit: str) -> list[NumberingRange]:
+        """The numbering ranges the authority authorised for this issuer (DIAN GetNumberingRange):
+        imported by the admin API, and compared with the counters when `serve` starts."""
+        raise NotOffered(f"{self.name} cannot list the authorised numbering ranges")
+
+    async def health(self, issuer_nit: str) -> Health:
+        """The cheapest call that needs the credentials, for `pasarela tenants accounts test` (the
+        tenant's NIT, for providers that are asked per issuer). By
+        default the status of a reference nobody holds: a refusal of it still proves the provider
+        took the credentials, while a 401/403 raises Misconfigured."""
+        try:
+            await self.status(ProviderRef(provider_reference=PROBE_REFERENCE, fiscal_id=PROBE_REFERENCE))
+        except Rejected as exc:
+            return Health(message=f"the provider refused the probe reference: {exc.message}")
+        return Health(message="the provider answered a status call with these credentials")
+
+    def check_offline(self) -> None:
+        """`pasarela tenants check`: open what this adapter signs with (certificate, key) and raise
+        Misconfigured when it cannot, so a wrong password shows before the first invoice."""
+        return None
+
+    def certificate_expiry(self) -> dt.datetime | None:
+        """When the certificate it signs with expires (an alert 30 days before); None if it signs
+        with none of the tenant's."""
+        return None
+
+    async def aclose(self) -> None:
+        """Release connections; called when the account changes and when the gateway stops."""
+        return None
 
 
 def load_credentials(adapter: type[Adapter], account: Account) -> Any:

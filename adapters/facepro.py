@@ -18,9 +18,11 @@ import msgspec
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
+    Health,
     Misconfigured,
     NotSearchable,
     Outcome,
@@ -32,12 +34,14 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
+from adapters.capabilities import declared_refusals
+from adapters.colombia import exact_unit_price
 from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from adapters.wire import cannot_tell, compared, dian_error, laravel_errors, number, sole_match, text
 from canonical import catalogs as cat
 from canonical import clock
 from canonical.document import Document, Party
-from canonical.totals import LineTotals, round_half_up
+from canonical.totals import LineTotals
 
 
 class FaceProCredentials(msgspec.Struct, kw_only=True):
@@ -105,7 +109,6 @@ COLOMBIA: Final = dt.timezone(dt.timedelta(hours=-5))
 SEARCH_PAGE: Final = 100  # per_page maximum (provider-docs, "Listar documentos")
 SEARCH_PAGES_MAX: Final = 50
 NOT_FOUND: Final = {"codigo": "no_encontrado"}  # examples/consultar.404: the documented "not found"
-PRICE_PLACES: Final = range(2, 7)  # decimals tried for a tax-exclusive unit price
 
 CUSTOMER_FIELDS: Final[dict[str, str]] = {
     "tipo_persona": "customer.party_type",
@@ -145,10 +148,17 @@ _LINE_PATH: Final = re.compile(r"^lineas\.(\d+)\.(\w+)$")
 WIRE: Final = msgspec.json.Encoder()
 
 
-class FaceProAdapter:
+class FaceProAdapter(Adapter):
     name: ClassVar[str] = "facepro"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset(ENDPOINTS)
+    currencies: ClassVar[frozenset[str] | None] = frozenset({"COP"})
+    refusals: ClassVar[Mapping[str, str]] = {
+        "country": "FacEPro issues Colombian documents only",
+        "kind": "FacEPro emits invoices, credit notes and debit notes",
+        "currency": "FacEPro has no currency field: COP only",
+    }
+    health_probe: ClassVar[str] = "health"
     numbering: ClassVar[Literal["ours", "provider"]] = "provider"
     Credentials: ClassVar[type[msgspec.Struct]] = FaceProCredentials
 
@@ -289,10 +299,7 @@ class FaceProAdapter:
             raise classify_error(response, emits=False)
         return response.content
 
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None  # FacEPro documents no PDF download
-
-    async def health(self) -> dict[str, Any]:
+    async def health(self, issuer_nit: str) -> Health:
         """`GET /me`: the token works and names the company it issues for."""
         response = await self.http.send("GET", "/me")
         if response.status_code != 200:
@@ -301,10 +308,15 @@ class FaceProAdapter:
         tenant = body.get("tenant") if isinstance(body, dict) else None
         if not isinstance(tenant, dict):
             raise Unavailable("FacEPro /me answer without a tenant", raw=body)
-        return {"nit": tenant.get("nit"), "name": tenant.get("razon_social"), "state": tenant.get("estado")}
+        detail = {"nit": tenant.get("nit"), "name": tenant.get("razon_social"), "state": tenant.get("estado")}
+        return Health(message="FacEPro /me answered", detail={k: v for k, v in detail.items() if _scalar(v)})
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool | None)
 
 
 # -- FacEPro -> Outcome ------------------------------------------------------------------------------
@@ -390,7 +402,8 @@ QUOTA_PERIODS: Final[dict[str, Callable[[dt.datetime], float]]] = {
 
 def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     """Fiscal content FacEPro cannot carry: refused, never dropped (ARCHITECTURE.md)."""
-    issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    issues = declared_refusals(FaceProAdapter, doc)
+    issues += [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     if doc.kind in REASONS and doc.reason is not None and doc.reason.code not in REASONS[doc.kind]:
         issues.append(
             UnsupportedIssue(
@@ -422,21 +435,12 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
 
 
 def exclusive_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | None:
-    """The tax-exclusive unit price whose quantity × price is exactly the line's gross amount.
-    Usually the canonical price itself; with prices that include tax, the derived price may need
-    more decimals (3 × 42016.806723 = 126050.42, where 42016.81 would give 126050.43). None when no
-    price of up to 6 decimals does it."""
-    if round_half_up(quantity * figures.unit_price, 2) == figures.gross:
-        return figures.unit_price
-    for places in PRICE_PLACES:
-        price = round_half_up(figures.gross / quantity, places)
-        if round_half_up(quantity * price, 2) == figures.gross:
-            return price
-    return None
+    """The tax-exclusive unit price whose quantity × price is exactly the line's gross amount: the
+    canonical price itself, or (prices that include tax) a derived one of up to 6 decimals."""
+    return exact_unit_price(quantity, figures.gross, figures.unit_price)
 
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
-    (lambda d: d.country != "CO", "country", "facepro-country", "FacEPro issues Colombian documents only"),
     (
         # Fiscal in Colombia (PaymentMeans/ID 2 and PaymentDueDate make a credit invoice a título
         # valor); FacEPro's factura has no field for either (README.md), so it cannot issue one.
@@ -451,18 +455,6 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
         "customer.address.country",
         "facepro-foreign-address",
         "FacEPro addresses are Colombian: a foreign address cannot be carried",
-    ),
-    (
-        lambda d: d.kind not in ENDPOINTS,
-        "kind",
-        "facepro-kind",
-        "FacEPro emits invoices, credit notes and debit notes",
-    ),
-    (
-        lambda d: (d.currency or "COP") != "COP",
-        "currency",
-        "facepro-currency",
-        "FacEPro has no currency field: COP only",
     ),
     (
         lambda d: d.customer is None,

@@ -27,9 +27,11 @@ from stdnum.co import nit as co_nit
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
+    Health,
     Misconfigured,
     Outcome,
     OutcomeStatus,
@@ -42,6 +44,7 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
+from adapters.capabilities import declared_refusals, issue
 from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from adapters.wire import cannot_tell, compared, sole_match
 from canonical import catalogs as cat
@@ -135,10 +138,17 @@ CITY_NAMES: Final = _names("municipalities", 3, 2)
 DEPARTMENT_NAMES: Final = _names("departments", 3, 2)
 
 
-class KoyweAdapter:
+class KoyweAdapter(Adapter):
     name: ClassVar[str] = "koywe"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset(DOCUMENT_TYPES)
+    currencies: ClassVar[frozenset[str] | None] = frozenset(CURRENCIES)
+    refusals: ClassVar[Mapping[str, str]] = {
+        "country": "this adapter issues Colombian documents only",
+        "kind": "Koywe emits invoices, notes and POS documents here",
+        "currency": "Koywe's Colombian examples are COP only",
+    }
+    health_probe: ClassVar[str] = "token"
     numbering: ClassVar[Literal["ours", "provider"]] = "provider"
     Credentials: ClassVar[type[msgspec.Struct]] = KoyweCredentials
     clock: ClassVar[Callable[[], float]] = staticmethod(time.monotonic)
@@ -278,6 +288,12 @@ class KoyweAdapter:
 
     async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
         return await self._electronic_document(ref, "document_pdf")  # POS documents have none
+
+    async def health(self, issuer_nit: str) -> Health:
+        """A fresh login (`POST /auth`): the cheapest call that proves the credentials, since a
+        cached token would prove only that they worked an hour ago."""
+        await self.token(refused=self._token)
+        return Health(message="Koywe /auth issued a token for these credentials")
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -556,17 +572,18 @@ def _detail(line: Any, figures: Any) -> dict[str, Any]:
 def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str]) -> list[UnsupportedIssue]:
     """Fiscal content the Koywe material (or the account's county table) gives no code for:
     refused, never dropped."""
-    issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    issues = declared_refusals(KoyweAdapter, doc)
+    issues += [issue(path, rule, message) for applies, path, rule, message in _REFUSALS if applies(doc)]
     issuer = emission.issuer
     if issuer.id_type not in ID_TYPES:
         issues.append(
-            _issue("issuer.id_type", "koywe-issuer-id", "Koywe's Colombian issuer is a NIT (CO-NIT)")
+            issue("issuer.id_type", "koywe-issuer-id", "Koywe's Colombian issuer is a NIT (CO-NIT)")
         )
     party = doc.customer
     if party is not None:
         if party.id_type not in ID_TYPES or not party.id_number:
             issues.append(
-                _issue(
+                issue(
                     "customer.id_type",
                     "koywe-receiver-id",
                     "the Koywe material documents only NIT receivers (CO-NIT)",
@@ -575,7 +592,7 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
         address = party.address or Address()
         if address.country == "CO" and address.city_code not in county_ids:
             issues.append(
-                _issue(
+                issue(
                     "customer.address.city_code",
                     "koywe-county",
                     f"no Koywe county_id for DANE {address.city_code!r}: list it in this account's"
@@ -586,7 +603,7 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
             )
         if party.address is not None and party.address.country not in COUNTRIES:
             issues.append(
-                _issue(
+                issue(
                     "customer.address.country",
                     "koywe-country",
                     f"no Koywe country id for {party.address.country!r}",
@@ -595,14 +612,14 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
     for i, (line, figures) in enumerate(zip(doc.lines, emission.totals.lines, strict=True)):
         if line.unit not in UNITS:
             issues.append(
-                _issue(
+                issue(
                     f"lines[{i}].unit", "koywe-unit", "the Koywe material documents only unit UN (DIAN 94)"
                 )
             )
         for j, tax in enumerate(line.taxes):
             if tax.tax not in TAX_TYPES:
                 issues.append(
-                    _issue(
+                    issue(
                         f"lines[{i}].taxes[{j}].tax",
                         "koywe-tax",
                         f"no Koywe tax_type_id for {tax.tax!r} (only IVA, 388)",
@@ -610,7 +627,7 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
                 )
         if round_half_up(line.quantity * figures.unit_price, 2) != figures.gross:
             issues.append(
-                _issue(
+                issue(
                     f"lines[{i}].unit_price",
                     "koywe-price-exclusive",
                     "Koywe takes unit prices before tax; this price does not give the same line amount",
@@ -619,7 +636,7 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
     if doc.kind in REFERENCE_CODES:
         if doc.reference is None or doc.reason is None or doc.reason.code not in REFERENCE_CODES[doc.kind]:
             issues.append(
-                _issue(
+                issue(
                     "reference",
                     "koywe-note-reference",
                     "Koywe notes need the referenced document and a reason",
@@ -627,33 +644,16 @@ def _unsupported(doc: Document, emission: Emission, county_ids: Mapping[str, str
             )
         elif doc.reference.kind == "pos_invoice" and doc.kind not in NOTES_ON_POS:
             issues.append(
-                _issue("reference.kind", "koywe-pos-debit", "Koywe documents no debit note on a POS document")
+                issue("reference.kind", "koywe-pos-debit", "Koywe documents no debit note on a POS document")
             )
     if doc.payment is not None and doc.payment.form == "credit" and doc.payment.due_date is None:
         issues.append(
-            _issue("payment.due_date", "koywe-credit-term", "Koywe's payment_conditions need the due date")
+            issue("payment.due_date", "koywe-credit-term", "Koywe's payment_conditions need the due date")
         )
     return issues
 
 
-def _issue(path: str, rule: str, message: str) -> UnsupportedIssue:
-    return UnsupportedIssue(path=path, rule=rule, message=message)
-
-
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
-    (lambda d: d.country != "CO", "country", "koywe-country", "this adapter issues Colombian documents only"),
-    (
-        lambda d: d.kind not in DOCUMENT_TYPES,
-        "kind",
-        "koywe-kind",
-        "Koywe emits invoices, notes and POS documents here",
-    ),
-    (
-        lambda d: (d.currency or "COP") not in CURRENCIES,
-        "currency",
-        "koywe-currency",
-        "Koywe's Colombian examples are COP only",
-    ),
     (
         lambda d: d.customer is None,
         "customer",

@@ -22,6 +22,7 @@ from lxml import etree
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
@@ -36,12 +37,14 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
+from adapters.capabilities import declared_refusals
+from adapters.colombia import exact_unit_price
 from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from adapters.wire import dian_error, laravel_errors, number, text
 from canonical import catalogs as cat
 from canonical import clock
 from canonical.document import Document, Party
-from canonical.totals import LineTotals, round_half_up
+from canonical.totals import LineTotals
 
 
 class SmartAppCredentials(msgspec.Struct, kw_only=True):
@@ -82,7 +85,6 @@ STATUS_CLASSES: Final[Mapping[int, type[ProviderFailure]]] = {
 
 # The quickstart line has no unit: SmartApp's default is taken to be DIAN 94 (unit).
 DEFAULT_UNIT: Final = "94"
-PRICE_PLACES: Final = range(2, 7)  # decimals tried for a discounted net unit price
 LINK_TIMEOUT_S: Final = 5.0
 BOGOTA: Final = ZoneInfo(cat.TIME_ZONES["CO"])
 _LINE_PATH: Final = re.compile(r"^lines\.(\d+)\.(\w+)")
@@ -109,10 +111,16 @@ _UBL_ID: Final = "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicCompo
 WIRE: Final = msgspec.json.Encoder()
 
 
-class SmartAppAdapter:
+class SmartAppAdapter(Adapter):
     name: ClassVar[str] = "smartapp"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset(ENDPOINTS)  # notes and POS emission are undocumented
+    currencies: ClassVar[frozenset[str] | None] = frozenset({"COP"})
+    refusals: ClassVar[Mapping[str, str]] = {
+        "country": "SmartApp issues Colombian documents only",
+        "kind": "SmartApp documents only invoice emission",
+        "currency": "SmartApp has no currency field: COP only",
+    }
     numbering: ClassVar[Literal["ours", "provider"]] = "provider"
     Credentials: ClassVar[type[msgspec.Struct]] = SmartAppCredentials
 
@@ -317,7 +325,8 @@ def canonical_path(field: str) -> str | None:
 
 def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
     """Fiscal content SmartApp cannot carry: refused, never dropped (ARCHITECTURE.md)."""
-    issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    issues = declared_refusals(SmartAppAdapter, doc)
+    issues += [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     today = clock.now(BOGOTA).date()
     if doc.issue_date is not None and doc.issue_date != today:
         # the issue date is in the CUFE and in DIAN's FAD09e: SmartApp would write another one
@@ -350,20 +359,12 @@ def _unsupported(doc: Document, emission: Emission) -> list[UnsupportedIssue]:
 
 
 def net_unit_price(quantity: Decimal, figures: LineTotals) -> Decimal | None:
-    """The tax-exclusive unit price whose quantity × price is exactly the line's net amount, so
-    every fiscal amount stays identical without a discount field (ARCHITECTURE.md). None when no
-    price of up to 6 decimals does it."""
-    if not figures.discount and round_half_up(quantity * figures.unit_price, 2) == figures.net:
-        return figures.unit_price
-    for places in PRICE_PLACES:
-        price = round_half_up(figures.net / quantity, places)
-        if round_half_up(quantity * price, 2) == figures.net:
-            return price
-    return None
+    """The tax-exclusive unit price whose quantity × price is exactly the line's net amount: SmartApp
+    has no line discount. None when no price of up to 6 decimals does it."""
+    return exact_unit_price(quantity, figures.net, None if figures.discount else figures.unit_price)
 
 
 _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
-    (lambda d: d.country != "CO", "country", "smartapp-country", "SmartApp issues Colombian documents only"),
     (
         # Fiscal in Colombia (PaymentMeans/ID 1 or 2): the quickstart's payment has a due date but no
         # form, and nothing public says SmartApp derives "credit" from it (README.md)
@@ -383,13 +384,6 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
         "customer.address",
         "smartapp-customer-address",
         "SmartApp's customer has no address: its DANE codes cannot be carried",
-    ),
-    (lambda d: d.kind not in ENDPOINTS, "kind", "smartapp-kind", "SmartApp documents only invoice emission"),
-    (
-        lambda d: (d.currency or "COP") != "COP",
-        "currency",
-        "smartapp-currency",
-        "SmartApp has no currency field: COP only",
     ),
     (
         lambda d: d.customer is None,

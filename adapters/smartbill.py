@@ -19,6 +19,7 @@ import msgspec
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
@@ -34,6 +35,7 @@ from adapters.base import (
     load_credentials,
     unsupported_if,
 )
+from adapters.capabilities import declared_refusals
 from adapters.http import ProviderHttp, documented_not_found, exact_json_body, failure_for_status
 from canonical import clock
 from canonical.catalogs import MH_OTHER_UNIT, SV_RETENTION_THRESHOLD, TIME_ZONES, UNITS_MH
@@ -113,10 +115,11 @@ EL_SALVADOR: Final = ZoneInfo(TIME_ZONES["SV"])
 WIRE: Final = msgspec.json.Encoder(decimal_format="number")  # documented as JSON numbers; exact
 
 
-class SmartBillAdapter:
+class SmartBillAdapter(Adapter):
     name: ClassVar[str] = "smartbill"
     countries: ClassVar[frozenset[str]] = frozenset({"SV"})
     kinds: ClassVar[frozenset[str]] = frozenset(ENDPOINTS)
+    refusals: ClassVar[Mapping[str, str]] = {"kind": "SmartBill's API emits facturas and credit notes only"}
     numbering: ClassVar[Literal["ours", "provider"]] = "provider"
     Credentials: ClassVar[type[msgspec.Struct]] = SmartBillCredentials
 
@@ -220,9 +223,6 @@ class SmartBillAdapter:
         body = exact_json_body(response)
         dte = body.get("json") if isinstance(body, dict) else None
         return WIRE.encode(dte) if isinstance(dte, dict) else None
-
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None  # no documented PDF route; the response's urls.pdf is kept in Outcome.links
 
     async def invalidate(self, ref: ProviderRef, reason: str | None = None) -> Outcome:
         """`POST /dte/invalidate` (manager keys only; Hacienda's time limits apply). SmartBill's
@@ -435,7 +435,8 @@ def _codigo(ref: ProviderRef) -> str:
 
 def _unsupported(doc: Document, totals: Totals) -> list[UnsupportedIssue]:
     """Fiscal content SmartBill cannot carry faithfully: refused, never dropped (ARCHITECTURE.md)."""
-    issues = [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
+    issues = declared_refusals(SmartBillAdapter, doc)
+    issues += [UnsupportedIssue(path=p, rule=r, message=m) for applies, p, r, m in _REFUSALS if applies(doc)]
     today = clock.now(EL_SALVADOR).date()
     if doc.issue_date is not None and doc.issue_date != today:
         # fecEmi is the DTE's date (MH, modelo previo): SmartBill would write another one
@@ -525,12 +526,6 @@ _REFUSALS: Final[list[tuple[Callable[[Document], bool], str, str, str]]] = [
         "customer.address",
         "smartbill-receptor-address",
         "SmartBill needs department, municipio and street together: these address codes cannot be carried",
-    ),
-    (
-        lambda d: d.kind not in ENDPOINTS,
-        "kind",
-        "smartbill-kind",
-        "SmartBill's API emits facturas and credit notes only",
     ),
     (
         lambda d: bool(d.discounts),

@@ -13,8 +13,23 @@ import msgspec
 
 from adapters.base import Ambiguous, ProviderError
 
-# "Regla: FAK24, Rechazo: ..." (facepro examples/emit.201.rechazado)
-DIAN_RULE: Final = re.compile(r"Regla:\s*([A-Z0-9]+)")
+# DIAN's rule text, however it reaches us (direct DIAN's ErrorMessage, APIDIAN's ResponseDian, a
+# provider's relayed message): "Regla: FAD06, Rechazo: Valor del CUFE ..." / "Regla: FAJ44b,
+# Notificación: ..." / "Regla: FAK24, Rechazo: ..." (facepro examples/emit.201.rechazado).
+DIAN_RULE: Final = re.compile(
+    r"Regla:\s*(?P<code>[^,\s]+)\s*(?:,\s*(?P<severity>Rechazo|Notificaci[oó]n)\s*:?\s*(?P<text>.*))?",
+    re.S | re.I,
+)
+
+
+def dian_rule(message: str) -> re.Match[str] | None:
+    """The rule anywhere in the text (groups code, severity and text; severity may be absent)."""
+    return DIAN_RULE.search(message)
+
+
+def is_notification(rule: re.Match[str] | None) -> bool:
+    """DIAN's notifications (Notificación) are warnings; everything else refuses the document."""
+    return bool(rule and rule["severity"] and rule["severity"].lower().startswith("notific"))
 
 
 def number(value: Decimal) -> msgspec.Raw:
@@ -38,8 +53,8 @@ def laravel_errors(errors: Any, canonical_path: Callable[[str], str | None]) -> 
 def dian_error(text: Any) -> ProviderError:
     """A DIAN rejection text relayed by a provider; its rule ("Regla: FAK24") is the error code."""
     message = str(text)
-    rule = DIAN_RULE.search(message)
-    return ProviderError(code=rule[1] if rule else "dian", message=message)
+    rule = dian_rule(message)
+    return ProviderError(code=rule["code"] if rule else "dian", message=message)
 
 
 def sole_match(matches: list[dict[str, Any]], *, provider: str, id_field: str) -> dict[str, Any] | None:

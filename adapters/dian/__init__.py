@@ -16,6 +16,7 @@ confirms with GetStatus before calling it accepted.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 from collections import OrderedDict
 from typing import Any, ClassVar, Final, Literal
@@ -24,8 +25,10 @@ import msgspec
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Emission,
+    Health,
     Misconfigured,
     NumberingRange,
     Outcome,
@@ -59,13 +62,14 @@ class DianPayload(msgspec.Struct, kw_only=True):
     warnings: list[str]
 
 
-class DianAdapter:
+class DianAdapter(Adapter):
     name: ClassVar[str] = "dian"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset(
         {"invoice", "credit_note", "debit_note", "pos_invoice", "support_document"}
     )
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
+    health_probe: ClassVar[str] = "numbering_ranges"
 
     class Credentials(msgspec.Struct, kw_only=True):
         software_id: str
@@ -275,8 +279,19 @@ class DianAdapter:
         )
         return responses.numbering_ranges(result)
 
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None  # DIAN keeps no PDF: the graphic representation is the issuer's
+    # DIAN keeps no PDF (the graphic representation is the issuer's): fetch_pdf is the base's None
+
+    async def health(self, issuer_nit: str) -> Health:
+        """GetNumberingRange: signed with the certificate and asked with the software id, so it
+        proves both without emitting anything."""
+        ranges = await self.numbering_ranges(issuer_nit)
+        return Health(message="DIAN GetNumberingRange answered", detail={"items": len(ranges)})
+
+    def check_offline(self) -> None:
+        self.identity  # noqa: B018 -- opening the PKCS#12 with its password is the check
+
+    def certificate_expiry(self) -> dt.datetime | None:
+        return self.identity.not_after
 
     def _remember(self, fiscal_id: str, xml: bytes) -> None:
         self._signed[fiscal_id] = xml

@@ -9,7 +9,6 @@ WS-Security, untrusted certificate) is a SOAP 1.2 Fault, not a DianResponse.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Final
 
 import msgspec
@@ -26,6 +25,7 @@ from adapters.base import (
     Rejected,
     Unavailable,
 )
+from adapters.wire import DIAN_RULE, is_notification
 
 SOAP12: Final = "{http://www.w3.org/2003/05/soap-envelope}"
 
@@ -45,12 +45,6 @@ FAULTS: Final[dict[str, type[ProviderFailure]]] = {
 }
 
 DUPLICATE_RULE: Final = "90"  # "Documento procesado anteriormente" (§5.5)
-
-# "Regla: FAD06, Rechazo: Valor del CUFE ..." / "Regla: FAJ43b, Notificación: ..."
-_RULE = re.compile(
-    r"^\s*Regla:\s*(?P<code>[^,]+),\s*(?P<severity>Rechazo|Notificaci[oó]n):\s*(?P<text>.*)$", re.S
-)
-
 
 class DianResponse(msgspec.Struct, kw_only=True):
     is_valid: bool
@@ -103,10 +97,10 @@ def parse_envelope(data: bytes) -> etree._Element | SoapFault:
 
 
 def parse_rule(text: str) -> tuple[str, ProviderError]:
-    match = _RULE.match(text)
-    if match is None:
+    match = DIAN_RULE.match(text.lstrip())  # the rule opens DIAN's own ErrorMessage strings
+    if match is None or match["severity"] is None:
         return "Rechazo", ProviderError(code="", message=text.strip())
-    severity = "Rechazo" if match["severity"] == "Rechazo" else "Notificación"
+    severity = "Notificación" if is_notification(match) else "Rechazo"
     return severity, ProviderError(code=match["code"].strip(), message=match["text"].strip())
 
 

@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 import msgspec
 from lxml import etree
 
+from adapters import colombia
 from adapters.base import Emission, Misconfigured, UnsupportedIssue, money, unsupported_if
 from adapters.dian.profiles import DIAN_TYPES, PROFILES, KindProfile, customization, profile_of
 from canonical import catalogs, clock, divipola
 from canonical.countries import COUNTRY_NAMES
-from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, cuds, cufe, qr_url, software_security_code
+from canonical.dian import ENVIRONMENTS, FINAL_CONSUMER_ID, qr_url, software_security_code
 from canonical.document import Address, Party, PointOfSale
 
 BOGOTA: Final = ZoneInfo("America/Bogota")
@@ -336,10 +337,7 @@ def build_document(emission: Emission, software: Software, environment: str) -> 
     issue_date, issue_time = at.strftime("%Y-%m-%d"), at.strftime("%H:%M:%S%z")
     issue_time = issue_time[:-2] + ":" + issue_time[-2:]  # -0500 → -05:00 (§1.1 HorFac)
     env_code = ENVIRONMENTS[environment]
-    tax_by_scheme: dict[str, Decimal] = {}
-    for t in totals.taxes:
-        code = catalogs.TAXES["CO"][t.tax]
-        tax_by_scheme[code] = tax_by_scheme.get(code, Decimal(0)) + t.amount
+    tax_by_scheme = colombia.taxes_by_scheme(totals)
     fiscal_id = _fiscal_id(kind, emission, software, tax_by_scheme, issue_date, issue_time, env_code)
 
     parts: dict[str, list[str]] = {}
@@ -505,38 +503,19 @@ def _fiscal_id(
     env_code: str,
 ) -> str:
     """CUFE (technical key), CUDE (software PIN) or CUDS (PIN, IVA only, seller then buyer): §1."""
-    doc, totals, number = emission.document, emission.totals, emission.number or ""
-    if kind.fiscal_id == "CUDS":
-        seller = doc.supplier.id_number if doc.supplier is not None else None
-        return cuds(
-            number=number,
-            issue_date=issue_date,
-            issue_time=issue_time,
-            line_extension=totals.line_extension,
-            iva=taxes.get("01", Decimal(0)),
-            payable=totals.payable,
-            seller_id=seller or "",
-            buyer_id=emission.issuer.id_number or "",
-            software_pin=software.software_pin,
-            environment=env_code,
-        )
     if kind.fiscal_id == "CUFE":
         key = emission.numbering.technical_key if emission.numbering else None
         if not key:
             raise Misconfigured("the invoice numbering range has no technical key", code="numbering")
     else:
         key = software.software_pin
-    customer = doc.customer.id_number if doc.customer and doc.customer.id_number else FINAL_CONSUMER_ID
-    return cufe(
-        number=number,
+    return colombia.fiscal_id(
+        emission,
+        purchase=kind.fiscal_id == "CUDS",
+        key=key,
+        taxes=taxes,
         issue_date=issue_date,
         issue_time=issue_time,
-        line_extension=totals.line_extension,
-        taxes=taxes,
-        payable=totals.payable,
-        supplier_id=emission.issuer.id_number or "",
-        customer_id=customer,
-        key=key,
         environment=env_code,
     )
 

@@ -29,9 +29,11 @@ import msgspec
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
+    Health,
     Misconfigured,
     Outcome,
     ProviderFailure,
@@ -83,11 +85,12 @@ class HaciendaCredentials(msgspec.Struct, kw_only=True):
     responsible_id_number: str | None = None
 
 
-class HaciendaAdapter:
+class HaciendaAdapter(Adapter):
     name: ClassVar[str] = "hacienda"
     countries: ClassVar[frozenset[str]] = frozenset({"SV"})
     kinds: ClassVar[frozenset[str]] = frozenset(mh.TIPOS)
     numbering: ClassVar[Literal["ours", "provider"]] = "ours"
+    health_probe: ClassVar[str] = "token"
     Credentials: ClassVar[type[msgspec.Struct]] = HaciendaCredentials
 
     def __init__(self, account: Account) -> None:
@@ -336,16 +339,21 @@ class HaciendaAdapter:
         code = ref.fiscal_id or ref.provider_reference
         return self._signed.get(code) if code else None
 
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None  # MH keeps no PDF: the graphic representation is the issuer's
+    # MH keeps no PDF (the graphic representation is the issuer's): fetch_pdf is the base's None
 
-    async def token(self) -> dict[str, Any]:
-        """Authenticate (the account test's probe): proves user and password."""
+    async def health(self, issuer_nit: str) -> Health:
+        """Authenticate afresh (`/seguridad/auth`): proves user and password."""
         await self._authorization(force=True)
-        return {
-            "token_type": "Bearer",
-            "valid_until": self._token_until.isoformat() if self._token_until else None,
-        }
+        return Health(
+            message="MH issued a token for these credentials",
+            detail={
+                "token_type": "Bearer",
+                "valid_until": self._token_until.isoformat() if self._token_until else None,
+            },
+        )
+
+    def check_offline(self) -> None:
+        self.identity  # noqa: B018 -- opening the .crt with its password is the check
 
     # -- invalidation ------------------------------------------------------------------------------
 

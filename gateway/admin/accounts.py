@@ -4,8 +4,7 @@ answered (only the names of their fields), disabled, and tested with the provide
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from msgspec import Struct, field
@@ -16,7 +15,6 @@ from adapters.base import (
     Environment,
     Misconfigured,
     ProviderFailure,
-    ProviderRef,
     adapter_class,
     load_credentials,
 )
@@ -27,9 +25,6 @@ from gateway.tenants.config import Tenant, range_problems
 from gateway.tenants.routing import Route, accounts_of, shared_ranges
 from gateway.tenants.secrets import seal
 
-# A reference no provider holds: a status call with it proves the credentials (an answer, even
-# "not found", means the provider let us in). Shaped like an SV codigoGeneracion.
-PROBE_REFERENCE: Final = "00000000-0000-4000-8000-000000000000"
 _encoder = msgspec.json.Encoder()
 
 
@@ -135,23 +130,6 @@ def _check_routes(routes: list[Route], tenant: Tenant, account: Account) -> None
             raise AdminRefusal(409, "account-range-shared", problems[0].partition(": ")[2], "range")
 
 
-# Which call proves an account works, by what the adapter offers (first match wins); otherwise a
-# status call for a reference nobody holds.
-PROBES: Final[tuple[tuple[str, Callable[[Any, Tenant], Awaitable[Any]]], ...]] = (
-    ("health", lambda adapter, tenant: adapter.health()),  # FacEPro GET /me
-    ("numbering_ranges", lambda adapter, tenant: adapter.numbering_ranges(tenant.issuer.id_number)),  # DIAN
-    ("token", lambda adapter, tenant: adapter.token()),  # Koywe: authenticate
-)
-
-
-def _probe_detail(result: Any) -> dict[str, Any]:
-    if isinstance(result, dict):
-        return {k: v for k, v in result.items() if isinstance(v, str | int | float | bool | None)}
-    if isinstance(result, list):
-        return {"items": len(result)}
-    return {}
-
-
 class AccountsAdmin(AdminBase):
     async def _sources(self, tenant_id: str) -> dict[str, str]:
         async with self.rt.reader.connect() as conn:
@@ -211,25 +189,13 @@ class AccountsAdmin(AdminBase):
         account = tenant.account(name)
         if account is None:
             raise AdminRefusal(404, "account-unknown", f"no account {name!r} for this tenant")
-        probe = "status"
+        probe = adapter_class(account.provider).health_probe
         result = AccountTest(account=name, provider=account.provider, ok=False, outcome="ok", probe=probe)
         try:
-            adapter = self.rt.adapter(tenant.id, account)
-            call = next(((p, c) for p, c in PROBES if hasattr(adapter, p)), None)
-            if call is None:
-                await adapter.status(
-                    ProviderRef(provider_reference=PROBE_REFERENCE, fiscal_id=PROBE_REFERENCE)
-                )
-                result.message = "the provider answered a status call with these credentials"
-            else:
-                result.probe = call[0]
-                result.detail = _probe_detail(await call[1](adapter, tenant))
-                result.message = f"{call[0]} answered"
-            result.ok = True
+            health = await self.rt.adapter(tenant.id, account).health(tenant.issuer.id_number or "")
+            result.ok, result.message, result.detail = True, health.message, health.detail
         except ProviderFailure as exc:
             result.outcome, result.message = exc.kind, exc.message
-            # a refusal of the unknown probe reference still proves the credentials were taken
-            result.ok = exc.kind == "rejected" and result.probe == "status"
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             if result.outcome == "misconfigured":

@@ -120,7 +120,7 @@ class RangesAdmin(AdminBase):
                 404, "account-unknown", f"no account {request.account!r} for this tenant", "account"
             )
         adapter = self.rt.adapter(tenant.id, account)
-        if not hasattr(adapter, "numbering_ranges"):
+        if "numbering_ranges" not in adapter.capabilities:
             raise AdminRefusal(
                 422, "numbering-import-unsupported", f"{account.provider} has no GetNumberingRange", "account"
             )

@@ -15,7 +15,7 @@ from litestar.exceptions import ValidationException
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from adapters.base import ProviderFailure
+from adapters.base import Adapter, ProviderFailure, ProviderRef
 from canonical.errors import InvalidDocument
 from gateway import printout
 from gateway.api.deps import current_tenant, runtime, service
@@ -50,11 +50,12 @@ from gateway.tenants.routing import RoutingError
 _encoder = msgspec.json.Encoder()
 REFUSALS = (InvalidDocument, RoutingError, NumberingError, UnsupportedDocument)  # answered, stored, replayed
 
-# file kind → adapter method, media type, name in messages. `fetch_attached` is DIAN's extra.
-FILES: Final = {
-    "xml": ("fetch_xml", "application/xml", "XML"),
-    "attached": ("fetch_attached", "application/xml", "AttachedDocument"),
-    "pdf": ("fetch_pdf", "application/pdf", "PDF"),
+# file kind → the adapter's fetch (None: the provider has no such file), media type, name in messages
+Fetch = Callable[[Adapter, ProviderRef], Awaitable[bytes | None]]
+FILES: Final[dict[str, tuple[Fetch, str, str]]] = {
+    "xml": (lambda adapter, ref: adapter.fetch_xml(ref), "application/xml", "XML"),
+    "attached": (lambda adapter, ref: adapter.fetch_attached(ref), "application/xml", "AttachedDocument"),
+    "pdf": (lambda adapter, ref: adapter.fetch_pdf(ref), "application/pdf", "PDF"),
 }
 
 
@@ -390,7 +391,7 @@ class DocumentController(Controller):
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
             raise Problem(404, "not-found", "no such document")
-        method, media, label = FILES[kind]
+        fetch, media, label = FILES[kind]
         media = MEDIA_BY_COUNTRY.get((kind, row.country), media)
         if kind == "xml" and row.xml:
             return Response(row.xml, media_type=media)
@@ -402,18 +403,15 @@ class DocumentController(Controller):
             seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
             pdf = await asyncio.to_thread(delivery.tenant_pdf, tenant, row.provider or "", row.xml, seal)
             return Response(pdf, media_type=media)
-        fetch = getattr(rt.adapter(tenant.id, account), method, None)
-        content = None
-        if fetch is not None:
-            try:
-                content = await fetch(provider_ref(row))
-            except ProviderFailure as exc:
-                raise Problem(
-                    502,
-                    "provider",
-                    f"{account.name}: {exc.message}",
-                    provider_errors=[{"code": exc.code or "", "message": exc.message}],
-                ) from None
+        try:
+            content = await fetch(rt.adapter(tenant.id, account), provider_ref(row))
+        except ProviderFailure as exc:
+            raise Problem(
+                502,
+                "provider",
+                f"{account.name}: {exc.message}",
+                provider_errors=[{"code": exc.code or "", "message": exc.message}],
+            ) from None
         if content is None:
             raise Problem(
                 404, "not-found", f"{account.name} ({account.provider}) does not provide the {label}"

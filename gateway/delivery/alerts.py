@@ -151,9 +151,11 @@ def _certificate_expiry(rt: Runtime, tenant: Tenant, account: Account, now: floa
     if account.provider != "dian" or not account.enabled:
         return None
     try:
-        not_after = rt.adapter(tenant.id, account).identity.not_after  # type: ignore[attr-defined]
-    except (ProviderFailure, AttributeError):
+        not_after = rt.adapter(tenant.id, account).certificate_expiry()
+    except ProviderFailure:
         return None  # a certificate that cannot be read is reported by dispatch and `test`
+    if not_after is None:
+        return None
     left = not_after - dt.datetime.fromtimestamp(now, dt.UTC)
     if left > EXPIRY_WARNING:
         return None

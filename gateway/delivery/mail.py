@@ -169,8 +169,7 @@ async def _compose(rt: Runtime, tenant: Tenant, row: DocumentRecord, to: list[st
     account = tenant.account(row.account or "")
     if account is None:
         raise Undeliverable(f"account {row.account!r} is no longer configured")
-    fetch = getattr(rt.adapter(tenant.id, account), "fetch_attached", None)
-    attached = await fetch(provider_ref(row)) if fetch is not None else None
+    attached = await rt.adapter(tenant.id, account).fetch_attached(provider_ref(row))
     if attached is None:
         raise Undeliverable(f"{account.name} does not provide the AttachedDocument")
     seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None

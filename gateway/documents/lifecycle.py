@@ -169,8 +169,7 @@ class LifecycleService:
                 409, "void-account-gone", f"account {row.account!r} is no longer configured"
             )
         adapter = self.rt.adapter(tenant.id, account)
-        invalidate = getattr(adapter, "invalidate", None)
-        if invalidate is None:
+        if "invalidate" not in adapter.capabilities:
             raise LifecycleRefusal(
                 422,
                 "void-unsupported",
@@ -178,7 +177,7 @@ class LifecycleService:
             )
         now = self.rt.clock()
         try:
-            outcome = await invalidate(provider_ref(row), reason)
+            outcome = await adapter.invalidate(provider_ref(row), reason)
         except ProviderFailure as exc:
             await self._attempt(row, account.name, account.provider, "invalidation_refused", exc.message, now)
             raise LifecycleRefusal(

@@ -164,7 +164,7 @@ async def check_authority(rt: Runtime) -> list[str]:
         ranges = [r for r in tenant.numbering if r.kinds]
         for account in tenant.accounts:
             if not (
-                ranges and account.enabled and hasattr(adapter_class(account.provider), "numbering_ranges")
+                ranges and account.enabled and "numbering_ranges" in adapter_class(account.provider).capabilities
             ):
                 continue
             try:

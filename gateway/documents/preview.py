@@ -30,6 +30,7 @@ class AccountPreview(Struct, kw_only=True, omit_defaults=True):
     payload: Any = None
     number: str | None = None  # the number it would get (the next one of the range; not taken)
     unsupported: list[UnsupportedIssue] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # content dropped, not fiscal (ARCHITECTURE.md)
     error: str | None = None  # the account cannot be used (credentials, certificate)
 
 
@@ -78,6 +79,7 @@ def account_preview(
         result.unsupported = exc.issues
     except ProviderFailure as exc:
         result.error = exc.message
+    result.warnings = adapter.warnings(emission)
     return result
 
 

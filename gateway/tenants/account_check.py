@@ -1,7 +1,7 @@
 """`pasarela tenants check`, beyond the file's shape: can each account actually be used?
 
 Every account's credentials are decoded by its adapter, and an adapter that signs with the
-tenant's own certificate (it exposes `identity`, as direct DIAN and Hacienda do) opens it with its password:
+tenant's own certificate (`check_offline`, as direct DIAN and Hacienda do) opens it with its password:
 a missing P12 or .crt, or a wrong password, must show up here, not as `misconfigured` on the first invoice.
 Offline: nothing is sent to any provider (`pasarela tenants accounts test` calls them)."""
 
@@ -22,9 +22,7 @@ def unusable_accounts(config: Config) -> list[tuple[str, str, str]]:
     for tenant in config.tenants:
         for account in tenant.accounts:
             try:
-                adapter = adapter_class(account.provider)(account)
-                if isinstance(getattr(type(adapter), "identity", None), property):
-                    adapter.identity  # noqa: B018 -- loading it is the check
+                adapter_class(account.provider)(account).check_offline()
             except ProviderFailure as exc:
                 problems.append((tenant.id, account.name, exc.message))
     return problems

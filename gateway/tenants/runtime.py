@@ -66,9 +66,7 @@ class Runtime:
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
-            closer = getattr(adapter, "aclose", None)
-            if closer is not None:
-                await closer()
+            await adapter.aclose()
         self._adapters.clear()
         await dispose(self.engine)
 

@@ -169,6 +169,5 @@ async def _forget_changed_adapters(rt: Runtime, old: Tenant, new: Tenant) -> Non
     for account in old.accounts:
         if current.get(account.name) != account:
             adapter = rt._adapters.pop((old.id, account.name), None)
-            closer = getattr(adapter, "aclose", None)
-            if closer is not None:
-                await closer()
+            if adapter is not None:
+                await adapter.aclose()

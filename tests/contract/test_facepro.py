@@ -500,13 +500,14 @@ async def test_status_without_tracking_id_cannot_be_asked(adapter):
 
 async def test_health_reads_me(adapter, api, documented):
     api.get("/me").mock(return_value=documented("facepro", "me.200"))
-    assert await adapter.health() == {"nit": "901234567", "name": "MI EMPRESA SAS", "state": "activo"}
+    health = await adapter.health("901234567")
+    assert health.detail == {"nit": "901234567", "name": "MI EMPRESA SAS", "state": "activo"}
 
 
 async def test_health_with_bad_token_is_misconfigured(adapter, api, documented):
     api.get("/me").mock(return_value=documented("facepro", "me.401"))
     with pytest.raises(Misconfigured):
-        await adapter.health()
+        await adapter.health("901234567")
 
 
 async def test_fetch_xml(adapter, api, documented):

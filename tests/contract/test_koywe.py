@@ -646,3 +646,15 @@ async def test_a_2xx_status_answer_with_the_document_is_read(adapter, api, docum
     api.get("/documents/4839211").mock(return_value=httpx.Response(202, content=accepted.content))
     outcome = await adapter.status(ProviderRef(provider_reference="4839211"))
     assert (outcome.status, outcome.provider_reference) == ("accepted", "4839211")
+
+
+async def test_health_logs_in_afresh(adapter, invoice, api, documented):
+    """`accounts test` proves the credentials now: a cached token would prove them an hour ago."""
+    api.post("/documents").mock(return_value=documented("koywe", "documents.201"))
+    await adapter.emit(invoice)
+    assert api["auth"].call_count == 1
+    health = await adapter.health("900373115")
+    assert api["auth"].call_count == 2 and "token" in health.message
+    api["auth"].mock(return_value=documented("koywe", "auth.401"))
+    with pytest.raises(Misconfigured):
+        await adapter.health("900373115")

@@ -16,7 +16,7 @@ import msgspec
 from litestar import Litestar, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from adapters.base import Account, Emission, Outcome, ProviderRef, register
+from adapters.base import Account, Adapter, Emission, Outcome, ProviderRef, register
 from adapters.http import ProviderHttp, failure_for_status
 
 
@@ -59,7 +59,7 @@ class FakeHttpCredentials(msgspec.Struct):
     token: str
 
 
-class FakeHttpAdapter:
+class FakeHttpAdapter(Adapter):
     name: ClassVar[str] = "fakehttp"
     countries: ClassVar[frozenset[str]] = frozenset({"CO"})
     kinds: ClassVar[frozenset[str]] = frozenset({"invoice"})
@@ -94,14 +94,8 @@ class FakeHttpAdapter:
         found = response.json()
         return ProviderRef(provider_reference=found[0]["id"]) if found else None
 
-    async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
-        return None
-
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None
-
     async def aclose(self) -> None:
         await self.http.aclose()
 
 
-register(FakeHttpAdapter)  # type: ignore[arg-type]
+register(FakeHttpAdapter)

@@ -17,6 +17,7 @@ import msgspec
 
 from adapters.base import (
     Account,
+    Adapter,
     Ambiguous,
     Authority,
     Emission,
@@ -75,7 +76,7 @@ class FakeCredentials(msgspec.Struct):
     token: str
 
 
-class FakeSelfNumbering:
+class FakeSelfNumbering(Adapter):
     name: ClassVar[str] = "fake"
     countries: ClassVar[frozenset[str]] = frozenset({"CO", "SV"})
     kinds: ClassVar[frozenset[str]] = frozenset({"invoice", "credit_note", "debit_note"})
@@ -105,6 +106,9 @@ class FakeSelfNumbering:
             "payable": str(emission.totals.payable),
             "customer": emission.document.customer.id_number if emission.document.customer else None,
         }
+
+    def warnings(self, emission: Emission) -> list[str]:
+        return ["metadata: the fake has no metadata field; not sent"] if emission.document.metadata else []
 
     def _issue(self, emission: Emission, status: str = "accepted") -> Outcome:
         existing = self.book.ledger.get(emission.reference)
@@ -184,9 +188,6 @@ class FakeSelfNumbering:
     async def fetch_xml(self, ref: ProviderRef) -> bytes | None:
         return f"<Invoice><ID>{ref.number}</ID></Invoice>".encode()
 
-    async def fetch_pdf(self, ref: ProviderRef) -> bytes | None:
-        return None
-
 
 class FakeOurNumbering(FakeSelfNumbering):
     name: ClassVar[str] = "fakeours"
@@ -200,8 +201,8 @@ class FakeOurNumbering(FakeSelfNumbering):
 
 
 def install() -> None:
-    register(FakeSelfNumbering)  # type: ignore[arg-type]
-    register(FakeOurNumbering)  # type: ignore[arg-type]
+    register(FakeSelfNumbering)
+    register(FakeOurNumbering)
 
 
 install()

@@ -248,6 +248,8 @@ async def test_preview_shows_each_payload_and_sends_nothing(example_bytes):
         assert by_account["dian-like"]["number"] == "SETP990000000"
         assert by_account["dian-like"]["payload"]["payable"] == "358050.00"
         assert by_account["backup"]["payload"]["number"] is None
+        # what the provider would drop is shown before anything is sent (ARCHITECTURE.md, preview)
+        assert by_account["backup"]["warnings"] == ["metadata: the fake has no metadata field; not sent"]
         assert book("dian-like").emits == 0
         one = (
             await client.post(
