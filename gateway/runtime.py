@@ -26,7 +26,8 @@ from gateway.auth import key_hash
 from gateway.config import Config, Route, Tenant
 from gateway.metrics import Metrics
 from gateway.secrets import seal
-from gateway.store.engine import dispose, make_engine, migrate, reader
+from gateway.store.engine import dispose, make_engine, reader
+from gateway.store.migrations import ensure_current
 from gateway.store.schema import accounts, api_keys, routing_rules, tenants
 
 _routes_decoder = msgspec.json.Decoder(list[Route])
@@ -62,7 +63,7 @@ class Runtime:
         return self._adapters[key]
 
     async def start(self) -> None:
-        await migrate(self.engine)
+        await ensure_current(self.engine)  # creates an empty store; refuses an outdated one
         await self._seed()
         from gateway.numbering_guard import check_store
         from gateway.tenancy import load_all  # the file overlaid with the admin API's changes

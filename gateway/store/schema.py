@@ -1,7 +1,9 @@
 """The store's tables (SQLAlchemy Core). Times are UNIX seconds (float): comparable the same way in
 SQLite and PostgreSQL, no time-zone surprises. JSON columns hold msgspec-encoded bytes as text.
 
-Schema changes are new steps in `gateway.store.engine.MIGRATIONS`, never edits of a shipped version.
+A schema change is a change here AND a new alembic revision in gateway/store/migrations/versions/
+(`alembic revision --autogenerate` writes its first draft; tests/store/test_migrations.py fails
+while the two disagree). A shipped revision never changes.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ metadata = sa.MetaData()
 ID = sa.String(64)
 NAME = sa.String(128)
 Time = sa.Double
-
-schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True))
 
 tenants = sa.Table(
     "tenants",

@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gateway.store.engine import dispose, make_engine, migrate
+from gateway.store.engine import dispose, make_engine
+from gateway.store.migrations import upgrade
 
 PG_URL = os.environ.get("PASARELA_TEST_PG_URL")
 
@@ -45,6 +46,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 async def engine(store: tuple[str, dict]) -> AsyncIterator[AsyncEngine]:
     url, connect_args = store
     eng = make_engine(url, connect_args=connect_args)
-    await migrate(eng)
+    await upgrade(eng)
     yield eng
     await dispose(eng)  # the engine and its reader pool
