@@ -7,9 +7,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
-import legacy_schema_v1  # tests/store, on the path as the test's folder
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -20,6 +23,10 @@ from gateway.store import migrations
 from gateway.store.engine import dispose, make_engine
 from gateway.store.migrations import SchemaOutdated, current, ensure_current, head, upgrade
 from gateway.store.schema import metadata
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))  # the unit tests' harness
+import legacy_schema_v1  # tests/store: pytest puts the test's folder on the path
+from gateway_harness import tenants_toml
 
 BASELINE = "5f1e0c7a9b21"
 # What the hand-rolled steps 2..6 added to tables an older step had made (their frozen lists).
@@ -184,3 +191,34 @@ async def test_a_start_creates_an_empty_store_and_refuses_an_outdated_one(store)
         )
     finally:
         await dispose(engine)
+
+
+def test_serve_refuses_an_outdated_store_and_db_upgrade_fixes_it(tmp_path, capsys, monkeypatch):
+    """`pasarela serve` exits 2 with one line before listening; `db current` exits 1 until
+    `db upgrade` ran; `db` takes the store from the tenants file like `serve`, or from --db."""
+    from gateway import cli
+
+    monkeypatch.setattr("gateway.logs.configure", lambda *args, **kwargs: None)  # keep pytest's logging
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    config_file = tmp_path / "tenants.toml"
+    config_file.write_text(f'[server]\ndatabase = "{url}"\n' + tenants_toml([("ours", "fakeours")]))
+
+    async def legacy() -> None:
+        engine = make_engine(url)
+        try:
+            await _legacy_store(engine, 6)
+        finally:
+            await dispose(engine)
+
+    asyncio.run(legacy())
+    assert cli.main(["serve", "--config", str(config_file), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"pasarela serve: the store's schema is at legacy step 6, this version needs {head()}: "
+        "run `pasarela db upgrade`"
+    )
+    assert cli.main(["db", "current", "--db", url]) == 1
+    assert json.loads(capsys.readouterr().out) == {"current": "legacy step 6", "head": head()}
+    assert cli.main(["db", "upgrade", "--config", str(config_file)]) == 0
+    assert json.loads(capsys.readouterr().out) == {"current": head(), "head": head()}
+    assert cli.main(["db", "current", "--db", url]) == 0
