@@ -150,6 +150,7 @@ attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("latency_ms", sa.Integer, nullable=True),
     sa.Column("at", Time, nullable=False),
+    sa.Index("ix_attempts_at", "at"),  # revision 0b7d4e2f9c13: the retention sweep's oldest first
 )
 
 idempotency = sa.Table(
@@ -165,6 +166,7 @@ idempotency = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     # migration 4: the request holding the record (a job-lease owner): fences take-overs and links
     sa.Column("owner", sa.String(64), nullable=True),
+    sa.Index("ix_idempotency_created_at", "created_at"),  # revision 0b7d4e2f9c13: the retention sweep
 )
 
 jobs = sa.Table(
@@ -200,6 +202,7 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("delivered_at", Time, nullable=True),
     sa.UniqueConstraint("event_id", "url", name="uq_webhook_event_url"),  # dedup by event id
+    sa.Index("ix_webhook_deliveries_delivered_at", "delivered_at"),  # revision 0b7d4e2f9c13: retention
 )
 
 # issue 14 (migration 4): failed authentications per client address, shared by every process

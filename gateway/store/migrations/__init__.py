@@ -11,6 +11,7 @@ PostgreSQL: upgrades take an advisory lock, so processes started at once upgrade
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Final
 
@@ -44,8 +45,9 @@ def config(connection: sa.Connection | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def head() -> str:
-    """The revision this version of the code needs."""
+    """The revision this version of the code needs (the scripts are read once per process)."""
     revision = ScriptDirectory.from_config(config()).get_current_head()
     assert revision is not None  # the baseline exists
     return revision
