@@ -2,8 +2,8 @@
 SQLite and PostgreSQL, no time-zone surprises. JSON columns hold msgspec-encoded bytes as text.
 
 A schema change is a change here AND a new alembic revision in gateway/store/migrations/versions/
-(`alembic revision --autogenerate` writes its first draft; tests/store/test_migrations.py fails
-while the two disagree). A shipped revision never changes.
+(gateway.store.migrations says how to draft it; tests/store/test_migrations.py fails while the two
+disagree). A shipped revision never changes.
 """
 
 from __future__ import annotations

@@ -7,6 +7,12 @@
 - A store made by the hand-rolled steps this replaced (a `schema_version` table) is adopted by
   `upgrade` (gateway.store.migrations.legacy).
 PostgreSQL: upgrades take an advisory lock, so processes started at once upgrade one after another.
+
+A schema change: edit gateway/store/schema.py, then draft its revision against an in-memory store at
+the head (review it; a shipped revision never changes):
+    with sa.create_engine("sqlite://").begin() as conn:
+        command.upgrade(config(conn), "head")
+        command.revision(config(conn), "what changed", autogenerate=True)
 """
 
 from __future__ import annotations
