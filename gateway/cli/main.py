@@ -118,11 +118,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return failures.EXIT_PORT
     from gateway.documents.numbering_guard import NumberingBehind
     from gateway.startup import preflight
+    from gateway.store.migrations import SchemaOutdated
 
     try:
         for warning in asyncio.run(preflight(config)):
             events.emit("config.warning", warning=warning)
-    except NumberingBehind as exc:
+    except (NumberingBehind, SchemaOutdated) as exc:
         print(f"pasarela serve: {exc}", file=sys.stderr)
         return failures.EXIT_CONFIG
     except Exception as exc:
@@ -227,6 +228,32 @@ def cmd_store_copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """`db current` prints the store's schema revision; `db upgrade` brings it to this version's."""
+    from gateway.store import migrations
+    from gateway.store.engine import dispose, make_engine
+    from gateway.tenants.config import ConfigError, Server, load_config
+
+    try:
+        server = Server(database=args.db) if args.db else load_config(args.config).server
+    except (ConfigError, OSError) as exc:
+        print(f"pasarela db: {exc}", file=sys.stderr)
+        return 2
+
+    async def run() -> str | None:
+        engine = make_engine(server.database, server=server)
+        try:
+            if args.db_command == "upgrade":
+                return await migrations.upgrade(engine)
+            return await migrations.current(engine)
+        finally:
+            await dispose(engine)
+
+    at = asyncio.run(run())
+    print_json({"current": at, "head": migrations.head()})
+    return 0 if args.db_command == "upgrade" or at == migrations.head() else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """The guided tour: simulators + gateway on loopback, a story of seven steps."""
     from demo.tour import run
@@ -328,6 +355,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--to", dest="target", required=True, help="e.g. postgresql://pasarela@127.0.0.1:5432/pasarela"
     )
     p.set_defaults(func=cmd_store_copy)
+
+    p = sub.add_parser("db", help="the store's schema: which revision it is at, upgrade it")
+    db = p.add_subparsers(dest="db_command", required=True)
+    for name, text in (
+        ("current", "print the store's schema revision and this version's (exit 1 when they differ)"),
+        ("upgrade", "bring the store's schema to this version's (run before rolling a new version out)"),
+    ):
+        p = db.add_parser(name, help=text)
+        p.add_argument(
+            "--config",
+            default=os.environ.get("PASARELA_CONFIG", "tenants.toml"),
+            help="tenants file whose [server] names the store (env PASARELA_CONFIG; default tenants.toml)",
+        )
+        p.add_argument(
+            "--db",
+            default=os.environ.get("PASARELA_DATABASE_URL"),
+            help="the store's URL instead (env PASARELA_DATABASE_URL), e.g. sqlite:///pasarela.db",
+        )
+        p.set_defaults(func=cmd_db)
 
     p = sub.add_parser("demo", help="run the guided tour on loopback (no credentials, no network)")
     p.add_argument(

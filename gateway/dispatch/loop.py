@@ -15,6 +15,7 @@ import httpx
 
 from gateway.delivery import mail as delivery
 from gateway.delivery import webhooks
+from gateway.dispatch import retention
 from gateway.dispatch.chain import Dispatcher
 from gateway.store import jobs
 from gateway.store.documents import StaleDocument
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 # Jobs one process runs at once, per kind: webhooks and buyer's-copy mails keep slots of their own,
 # so a backlog of documents (each waiting on a provider) never holds the tenant's notifications or
 # the buyer's mail back. A kind not listed here is never claimed.
-SLOTS: Final = {"document": 16, "webhook": 8, delivery.JOB: 4}
+SLOTS: Final = {"document": 16, "webhook": 8, delivery.JOB: 4, retention.JOB: 1}
+# Kinds with one job for the whole store (no tenant), and their lease.
+STORE_WIDE: Final = {retention.JOB: retention.LEASE_S}
 # The loop looks for due jobs again at once when a job of its own ends or this process creates
 # one (`wake`); otherwise after a wait that starts here after a claim and doubles while nothing is
 # due, up to `max_wait_s` (issue 14: a fixed second between looks let webhooks fall behind).
@@ -70,6 +73,11 @@ class JobLoop:
 
     async def _run(self) -> None:
         wait = MIN_WAIT_S
+        if retention.JOB in self.slots:
+            try:
+                await retention.store.schedule(self.rt.engine, self.rt.clock())
+            except Exception:
+                log.exception("could not schedule the retention sweep")
         while not self._stopping:
             self._wake.clear()
             try:
@@ -92,7 +100,8 @@ class JobLoop:
         for tenant in self.rt.tenants.values():
             by_lease.setdefault(tenant.dispatch.lease_s, []).append(tenant.id)
         for kind, size in self.slots.items():
-            for lease_s, tenant_ids in by_lease.items():
+            groups = [(STORE_WIDE[kind], None)] if kind in STORE_WIDE else list(by_lease.items())
+            for lease_s, tenant_ids in groups:
                 free = size - self._busy[kind]
                 if free <= 0:
                     break
@@ -132,6 +141,9 @@ async def run_job(
         return
     if kind == delivery.JOB:
         await delivery.run(rt, subject, tenant_id, lease)
+        return
+    if kind == retention.JOB:
+        await retention.run(rt, lease)
         return
     try:
         next_run, result = await webhooks.deliver(

@@ -22,7 +22,7 @@ from msgspec import Struct
 from gateway.store import Conflict, Conn, Engine, Record, jobs
 from gateway.store import idempotency as store
 
-RETENTION_S: Final = 24 * 3600
+RETENTION_S: Final = store.RETENTION_S
 KEY_FORMAT: Final = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
 
 

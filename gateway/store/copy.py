@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store import dialect
-from gateway.store.engine import migrate
-from gateway.store.schema import documents, metadata, numbering_counters, schema_version
+from gateway.store.migrations import upgrade
+from gateway.store.schema import documents, metadata, numbering_counters
 
 PAGE: Final = 500
 
@@ -30,8 +30,8 @@ class CopyRefused(Exception):
 
 async def copy_store(source: AsyncEngine, target: AsyncEngine) -> dict[str, int]:
     """Copy every table of `source` into the empty `target`; rows copied per table."""
-    await migrate(source)
-    await migrate(target)
+    await upgrade(source)
+    await upgrade(target)
     async with target.connect() as conn:
         for table in (documents, numbering_counters):
             if (await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar():
@@ -39,8 +39,6 @@ async def copy_store(source: AsyncEngine, target: AsyncEngine) -> dict[str, int]
     copied: dict[str, int] = {}
     async with source.connect() as reading, target.begin() as writing:
         for table in metadata.sorted_tables:
-            if table is schema_version:
-                continue  # the target's own migrations wrote it
             await writing.execute(table.delete())  # rows its migrations seeded (none today)
             count = 0
             order = list(table.primary_key.columns) or list(table.columns)

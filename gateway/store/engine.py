@@ -1,4 +1,4 @@
-"""Engine setup and schema migrations.
+"""Engine setup (schema migrations: gateway.store.migrations).
 
 SQLite (default): WAL + synchronous=NORMAL (survives a process crash; the last transactions may be
 lost on power loss) and `BEGIN IMMEDIATE` for every write transaction, so a read that turns into a
@@ -31,7 +31,7 @@ import logging
 import sqlite3
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -40,7 +40,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.util import await_
 
 from gateway.store import on_thread
-from gateway.store.schema import metadata, schema_version
 from gateway.store.shortcuts import aiosqlite_on_loop
 from gateway.tenants.config import Server, database_url
 
@@ -260,113 +259,6 @@ async def dispose(engine: AsyncEngine) -> None:
 
 def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
-
-
-async def _v1(conn: AsyncConnection) -> None:
-    await conn.run_sync(metadata.create_all)
-
-
-# Issue 8: administration and lifecycle columns on existing tables (new tables come from create_all).
-_V2_COLUMNS: Final = {
-    "tenants": ("issuer", "dispatch", "source", "revision"),
-    "api_keys": ("key_id", "label", "prefix", "created_at", "expires_at", "revoked_at"),
-    "accounts": ("source", "timeout_s", "transmitter_code"),
-    "documents": ("voided_by", "voids", "voided_at"),
-}
-
-
-async def _v2(conn: AsyncConnection) -> None:
-    """New tables, and the new columns where a version-1 database lacks them (a database created
-    after this step's columns were declared already has them from `_v1`)."""
-
-    def step(sync: Any) -> None:
-        metadata.create_all(sync, checkfirst=True)
-        inspector = sa.inspect(sync)
-        for table_name, names in _V2_COLUMNS.items():
-            present = {c["name"] for c in inspector.get_columns(table_name)}
-            for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
-                ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
-                if column.server_default is not None:
-                    ddl += f" NOT NULL DEFAULT '{column.server_default.arg}'"
-                sync.exec_driver_sql(ddl)
-
-    await conn.run_sync(step)
-
-
-_V3_COLUMNS: Final = {"webhook_endpoints": ("previous_secret", "previous_until")}
-
-
-def _nullable_columns(columns: dict[str, tuple[str, ...]]) -> Callable[[AsyncConnection], Awaitable[None]]:
-    """A step adding nullable columns where an older database lacks them."""
-
-    async def add(conn: AsyncConnection) -> None:
-        def step(sync: Any) -> None:
-            inspector = sa.inspect(sync)
-            for table_name, names in columns.items():
-                present = {c["name"] for c in inspector.get_columns(table_name)}
-                for column in (metadata.tables[table_name].c[n] for n in names if n not in present):
-                    ddl = f"ALTER TABLE {table_name} ADD COLUMN {column.name} {column.type.compile(sync.dialect)}"
-                    sync.exec_driver_sql(ddl)
-
-        await conn.run_sync(step)
-
-    return add
-
-
-# Webhook secret rotation with an overlap (absent from version-2 databases).
-_v3 = _nullable_columns(_V3_COLUMNS)
-# Issue 14: the owner of an idempotency record, which fences its take-over across processes, and
-# the failed-authentication log every process counts (a new table).
-_V4_COLUMNS: Final = {"idempotency": ("owner",)}
-
-
-async def _v4(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda sync: metadata.create_all(sync, checkfirst=True))
-    await _nullable_columns(_V4_COLUMNS)(conn)
-
-
-# Issue 14: a self-numbering account's declared range, and the index that finds the highest number
-# each range gave (read at every start).
-_V5_COLUMNS: Final = {"accounts": ("own_range",)}
-
-
-async def _v5(conn: AsyncConnection) -> None:
-    await _nullable_columns(_V5_COLUMNS)(conn)
-    index = next(
-        i for i in metadata.tables["documents"].indexes if i.name == "ix_documents_range_consecutive"
-    )
-    await conn.run_sync(lambda sync: index.create(sync, checkfirst=True))
-
-
-# Issue 19: the e-mail delivery state of the buyer's copy (nullable; absent from older databases).
-_V6_COLUMNS: Final = {"documents": ("delivery",)}
-_v6 = _nullable_columns(_V6_COLUMNS)
-
-
-# Ordered steps; a shipped step never changes, a schema change is a new step.
-MIGRATIONS: Final[list[tuple[int, Callable[[AsyncConnection], Awaitable[None]]]]] = [
-    (1, _v1),
-    (2, _v2),
-    (3, _v3),
-    (4, _v4),
-    (5, _v5),
-    (6, _v6),
-]
-
-
-async def migrate(engine: AsyncEngine) -> int:
-    """Bring the schema to the latest version; safe to run from several processes at once."""
-    async with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7261001)"))
-        await conn.run_sync(lambda sync: schema_version.create(sync, checkfirst=True))
-        current = (await conn.execute(sa.select(sa.func.max(schema_version.c.version)))).scalar() or 0
-        for version, step in MIGRATIONS:
-            if version > current:
-                await step(conn)
-                await conn.execute(schema_version.insert().values(version=version))
-                current = version
-        return current
 
 
 def shown_url(database: str) -> str:

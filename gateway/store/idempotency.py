@@ -14,6 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.store import Conflict
 from gateway.store.schema import idempotency
 
+# How long a key is remembered (the IETF draft leaves it to the server; 24 h covers any client's
+# retry schedule). The retention sweep deletes older records.
+RETENTION_S: Final = 24 * 3600
+
 _RECORD: Final = sa.select(idempotency).where(
     idempotency.c.tenant_id == sa.bindparam("w_tenant"), idempotency.c.key == sa.bindparam("w_key")
 )

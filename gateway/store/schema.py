@@ -1,7 +1,9 @@
 """The store's tables (SQLAlchemy Core). Times are UNIX seconds (float): comparable the same way in
 SQLite and PostgreSQL, no time-zone surprises. JSON columns hold msgspec-encoded bytes as text.
 
-Schema changes are new steps in `gateway.store.engine.MIGRATIONS`, never edits of a shipped version.
+A schema change is a change here AND a new alembic revision in gateway/store/migrations/versions/
+(gateway.store.migrations says how to draft it; tests/store/test_migrations.py fails while the two
+disagree). A shipped revision never changes.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ metadata = sa.MetaData()
 ID = sa.String(64)
 NAME = sa.String(128)
 Time = sa.Double
-
-schema_version = sa.Table("schema_version", metadata, sa.Column("version", sa.Integer, primary_key=True))
 
 tenants = sa.Table(
     "tenants",
@@ -150,6 +150,7 @@ attempts = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("latency_ms", sa.Integer, nullable=True),
     sa.Column("at", Time, nullable=False),
+    sa.Index("ix_attempts_at", "at"),  # revision 0b7d4e2f9c13: the retention sweep's oldest first
 )
 
 idempotency = sa.Table(
@@ -165,6 +166,7 @@ idempotency = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     # migration 4: the request holding the record (a job-lease owner): fences take-overs and links
     sa.Column("owner", sa.String(64), nullable=True),
+    sa.Index("ix_idempotency_created_at", "created_at"),  # revision 0b7d4e2f9c13: the retention sweep
 )
 
 jobs = sa.Table(
@@ -200,6 +202,7 @@ webhook_deliveries = sa.Table(
     sa.Column("created_at", Time, nullable=False),
     sa.Column("delivered_at", Time, nullable=True),
     sa.UniqueConstraint("event_id", "url", name="uq_webhook_event_url"),  # dedup by event id
+    sa.Index("ix_webhook_deliveries_delivered_at", "delivered_at"),  # revision 0b7d4e2f9c13: retention
 )
 
 # issue 14 (migration 4): failed authentications per client address, shared by every process

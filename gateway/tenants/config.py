@@ -63,6 +63,14 @@ class Server(Struct, kw_only=True, forbid_unknown_fields=True):
     pool_max_overflow: int = 5
     pool_timeout_s: float = 10.0
     log_level: LogLevel = "info"  # `serve --log-level` wins over this (and over PASARELA_LOG_LEVEL)
+    # Retention (gateway.dispatch.retention): how long the store keeps finished work before the sweep,
+    # every `retention_sweep_every_s`, deletes it. Documents are fiscal records: never deleted, nor
+    # the attempts of a document still pending or unknown. Idempotency records go when they expire
+    # (24 h, gateway.store.idempotency.RETENTION_S).
+    retention_jobs_days: float = 30.0  # finished jobs (their document settled, their webhook sent)
+    retention_webhooks_days: float = 30.0  # delivered webhook deliveries (failed ones stay)
+    retention_attempts_days: float = 90.0  # provider attempts of settled documents
+    retention_sweep_every_s: float = 3600.0
 
 
 # How long after issue the authority still takes a document that could not be sent on time: the
@@ -173,6 +181,14 @@ _SECRET_PATHS: Final = (
 )
 
 
+RETENTION_SETTINGS: Final = (
+    "retention_jobs_days",
+    "retention_webhooks_days",
+    "retention_attempts_days",
+    "retention_sweep_every_s",
+)
+
+
 # Environment variables that override `[server]` keys (a deployment sets these per process).
 SERVER_ENV: Final[dict[str, tuple[str, type]]] = {
     "PASARELA_DATABASE_URL": ("database", str),
@@ -182,6 +198,10 @@ SERVER_ENV: Final[dict[str, tuple[str, type]]] = {
     "PASARELA_POOL_MAX_OVERFLOW": ("pool_max_overflow", int),
     "PASARELA_POOL_TIMEOUT_S": ("pool_timeout_s", float),
     "PASARELA_LOG_LEVEL": ("log_level", str),
+    "PASARELA_RETENTION_JOBS_DAYS": ("retention_jobs_days", float),
+    "PASARELA_RETENTION_WEBHOOKS_DAYS": ("retention_webhooks_days", float),
+    "PASARELA_RETENTION_ATTEMPTS_DAYS": ("retention_attempts_days", float),
+    "PASARELA_RETENTION_SWEEP_EVERY_S": ("retention_sweep_every_s", float),
 }
 
 
@@ -276,6 +296,9 @@ def validate_config(config: Config) -> list[str]:
         problems.append("server.pool_max_overflow: must be >= 0")
     if config.server.pool_timeout_s <= 0:
         problems.append("server.pool_timeout_s: must be > 0")
+    for name in RETENTION_SETTINGS:
+        if getattr(config.server, name) <= 0:
+            problems.append(f"server.{name}: must be > 0")
     seen_tenants: set[str] = set()
     seen_keys: set[str] = set()
     for tenant in config.tenants:

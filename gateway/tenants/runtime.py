@@ -21,7 +21,8 @@ from gateway.documents import numbering
 from gateway.observability.metrics import Metrics
 from gateway.store import Conn, Engine, keys, overlay
 from gateway.store import tenants as tenants_store
-from gateway.store.engine import dispose, make_engine, migrate, reader
+from gateway.store.engine import dispose, make_engine, reader
+from gateway.store.migrations import ensure_current
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Config, Tenant
 from gateway.tenants.routing import Route
@@ -60,8 +61,9 @@ class Runtime:
         return self._adapters[key]
 
     async def prepare(self) -> None:
-        """Migrate and seed the store; `gateway.startup.start` does the rest of a start."""
-        await migrate(self.engine)
+        """Create an empty store or refuse an outdated one, then seed; `gateway.startup.start` does the
+        rest of a start."""
+        await ensure_current(self.engine)  # creates an empty store; refuses an outdated one
         await self._seed()
 
     async def close(self) -> None:

@@ -24,7 +24,8 @@ from gateway_harness import AUTH, KEY, OTHER_AUTH, running, tenants_toml
 
 from adapters.base import ProviderFailure
 from adapters.http import MAX_BODY, ProviderHttp
-from gateway.store.engine import dispose, make_engine, migrate
+from gateway.store.engine import dispose, make_engine
+from gateway.store.migrations import upgrade
 from gateway.tenants.auth import key_hash
 from gateway.tenants.throttle import FailedAuthLimiter
 
@@ -176,7 +177,7 @@ async def test_repeated_failed_authentication_is_throttled(example_bytes):
 
 async def test_failed_auth_limiter_window_slides_and_is_per_client(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'throttle.db'}")
-    await migrate(engine)
+    await upgrade(engine)
     limiter = FailedAuthLimiter(max_failures=3, window_s=10)
     now = 1000.0
     try:

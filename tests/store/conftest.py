@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.store import prepared
-from gateway.store.engine import dispose, make_engine, migrate
+from gateway.store.engine import dispose, make_engine
+from gateway.store.migrations import upgrade
 from gateway.store.shortcuts import aiosqlite_on_loop
 
 PG_URL = os.environ.get("PASARELA_TEST_PG_URL")
@@ -56,6 +57,6 @@ async def store(
 async def engine(store: tuple[str, dict]) -> AsyncIterator[AsyncEngine]:
     url, connect_args = store
     eng = make_engine(url, connect_args=connect_args)
-    await migrate(eng)
+    await upgrade(eng)
     yield eng
     await dispose(eng)  # the engine and its reader pool

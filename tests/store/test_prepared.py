@@ -20,7 +20,8 @@ from gateway.store import breakers as breakers_store
 from gateway.store import documents as docs
 from gateway.store import jobs as jobs_store
 from gateway.store import keys as keys_store
-from gateway.store.engine import dispose, make_engine, migrate, reader
+from gateway.store.engine import dispose, make_engine, reader
+from gateway.store.migrations import upgrade
 from gateway.store.prepared import Prepared
 from gateway.store.schema import api_keys, attempts, breakers, documents, jobs, tenants
 
@@ -38,7 +39,7 @@ async def reference(conn: AsyncConnection, prepared: Prepared, params: Mapping[s
 
 async def sqlite_engine(path: Path) -> AsyncEngine:
     engine = make_engine(f"sqlite:///{path}")
-    await migrate(engine)
+    await upgrade(engine)
     return engine
 
 

@@ -206,6 +206,16 @@ def test_the_dockerfile_install_and_start_steps_work_in_a_fresh_virtualenv(tmp_p
         server.terminate()
         server.wait(timeout=15)
     assert (data / "pasarela.db").exists()
+    current = subprocess.run(  # the installed package's migrations created it, up to their head
+        [str(bin_ / "pasarela"), "db", "current", "--db", f"sqlite:///{data / 'pasarela.db'}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert current.returncode == 0, current.stdout + current.stderr
+    revisions = json.loads(current.stdout)
+    assert revisions["current"] == revisions["head"] is not None
     assert time.monotonic() - started < 120
 
 
