@@ -235,7 +235,7 @@ class LifecycleService:
         names = row.chain
         chain = [a for a in tenant.accounts if a.name in names]
         chain.sort(key=lambda a: names.index(a.name))
-        chain, warnings = self.documents._preflight(tenant, chain, document, totals)  # same checks as create
+        chain, warnings = self.documents.preflight(tenant, chain, document, totals)  # same checks as create
         now = self.rt.clock()
         d = tenant.dispatch
         async with self.rt.engine.begin() as conn:

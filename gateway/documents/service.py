@@ -126,7 +126,7 @@ class DocumentService:
         chain = choose_chain(
             await self.rt.routes(tenant.id), tenant.accounts, document, totals, forced=provider
         )
-        chain, warnings = self._preflight(tenant, chain, document, totals)
+        chain, warnings = self.preflight(tenant, chain, document, totals)
         now = self.rt.clock()
         doc_id = new_document_id()
         # this request runs the job it creates (sync), under its Idempotency-Key's owner if it has
@@ -229,7 +229,7 @@ class DocumentService:
                 )
         return created, job_id, first_attempt
 
-    def _preflight(
+    def preflight(
         self, tenant: Tenant, chain: list[Account], document: Document, totals: Totals
     ) -> tuple[list[Account], list[str]]:
         """Drop accounts that cannot express the document (each drop is a warning); none left → 422."""

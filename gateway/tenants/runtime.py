@@ -60,6 +60,12 @@ class Runtime:
             self._adapters[key] = adapter_class(account.provider)(account)
         return self._adapters[key]
 
+    async def forget_adapter(self, tenant_id: str, account_name: str) -> None:
+        """Close and drop an account's adapter: its settings changed, the next use builds a new one."""
+        adapter = self._adapters.pop((tenant_id, account_name), None)
+        if adapter is not None:
+            await adapter.aclose()
+
     async def prepare(self) -> None:
         """Create an empty store or refuse an outdated one, then seed; `gateway.startup.start` does the
         rest of a start."""

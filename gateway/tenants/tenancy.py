@@ -168,6 +168,4 @@ async def _forget_changed_adapters(rt: Runtime, old: Tenant, new: Tenant) -> Non
     current = {a.name: a for a in new.accounts}
     for account in old.accounts:
         if current.get(account.name) != account:
-            adapter = rt._adapters.pop((old.id, account.name), None)
-            if adapter is not None:
-                await adapter.aclose()
+            await rt.forget_adapter(old.id, account.name)
