@@ -55,7 +55,7 @@ class RangesAdmin(AdminBase):
         views = []
         for r in tenant.numbering:
             row = stored.get(r.name)
-            definition = msgspec.json.decode(row.definition, type=NumberingRange) if row else r
+            definition = row.definition if row else r
             next_value = int(counters.get(r.name, r.from_))
             views.append(
                 RangeView(
@@ -63,7 +63,7 @@ class RangesAdmin(AdminBase):
                     next=next_value,
                     used=max(0, next_value - definition.from_),
                     remaining=max(0, definition.to - next_value + 1),
-                    retired=bool(row.retired) if row else False,
+                    retired=row.retired if row else False,
                     source="api" if row else "file",
                 )
             )

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store import records
@@ -204,11 +203,11 @@ async def list_page(
     return [records.document(r) for r in rows[:limit]], next_cursor
 
 
-async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def counts_by_status(conn: AsyncConnection) -> list[records.StatusCount]:
     query = sa.select(
         documents.c.tenant_id, documents.c.status, documents.c.provider, sa.func.count()
     ).group_by(documents.c.tenant_id, documents.c.status, documents.c.provider)
-    return (await conn.execute(query)).all()
+    return [records.StatusCount(*row) for row in (await conn.execute(query)).all()]
 
 
 async def highest_consecutive(conn: AsyncConnection, tenant_id: str, range_name: str) -> int | None:
@@ -227,7 +226,7 @@ async def issued_matching(
     statuses: Sequence[str],
     number: str,
     fiscal_id: str | None,
-) -> Sequence[Row[Any]]:
+) -> list[records.Issued]:
     """(number, fiscal_id, issue_date) of the tenant's documents in `statuses` with this number or
     fiscal id (a note's reference)."""
     named = [documents.c.number == number]
@@ -239,12 +238,12 @@ async def issued_matching(
         documents.c.status.in_(statuses),
         sa.or_(*named),
     )
-    return (await conn.execute(query)).all()
+    return [records.Issued(*row) for row in (await conn.execute(query)).all()]
 
 
 async def credit_notes_since(
     conn: AsyncConnection, tenant_id: str, since: float, excluded_statuses: Sequence[str], not_voiding: str
-) -> Sequence[Row[Any]]:
+) -> list[tuple[str, bytes]]:
     """(id, document) of the tenant's credit notes created since `since`, not in
     `excluded_statuses` and not the annulment of `not_voiding`."""
     query = sa.select(documents.c.id, documents.c.document).where(
@@ -254,7 +253,7 @@ async def credit_notes_since(
         documents.c.created_at >= since,
         sa.or_(documents.c.voids.is_(None), documents.c.voids != not_voiding),
     )
-    return (await conn.execute(query)).all()
+    return [(doc_id, body) for doc_id, body in (await conn.execute(query)).all()]
 
 
 async def claim_void(conn: AsyncConnection, doc_id: str, claim: str, now: float, stale_before: float) -> bool:

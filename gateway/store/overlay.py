@@ -3,19 +3,20 @@ webhook endpoints, one row each, that win over the file's (gateway.tenants.tenan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store import dialect
+from gateway.store import dialect, tenant_records
 from gateway.store.schema import accounts, numbering_ranges, webhook_endpoints
+from gateway.store.tenant_records import AccountRecord, EndpointRecord, RangeRecord
 
 
-async def accounts_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
-    return (await conn.execute(sa.select(accounts).where(accounts.c.tenant_id == tenant_id))).all()
+async def accounts_of(conn: AsyncConnection, tenant_id: str) -> list[AccountRecord]:
+    query = sa.select(accounts).where(accounts.c.tenant_id == tenant_id)
+    return [tenant_records.account(row) for row in (await conn.execute(query)).all()]
 
 
 async def account_sources(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
@@ -40,9 +41,9 @@ async def put_account(
     )
 
 
-async def ranges_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
+async def ranges_of(conn: AsyncConnection, tenant_id: str) -> list[RangeRecord]:
     query = sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant_id)
-    return (await conn.execute(query)).all()
+    return [tenant_records.numbering_range(row) for row in (await conn.execute(query)).all()]
 
 
 async def put_range(conn: AsyncConnection, tenant_id: str, name: str, values: Mapping[str, Any]) -> None:
@@ -53,14 +54,14 @@ async def put_range(conn: AsyncConnection, tenant_id: str, name: str, values: Ma
     )
 
 
-async def endpoints_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
+async def endpoints_of(conn: AsyncConnection, tenant_id: str) -> list[EndpointRecord]:
     """The tenant's webhook endpoints, oldest first."""
     query = (
         sa.select(webhook_endpoints)
         .where(webhook_endpoints.c.tenant_id == tenant_id)
         .order_by(webhook_endpoints.c.created_at)
     )
-    return (await conn.execute(query)).all()
+    return [tenant_records.endpoint(row) for row in (await conn.execute(query)).all()]
 
 
 async def enabled_endpoint_ids(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:

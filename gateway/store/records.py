@@ -1,8 +1,10 @@
-"""What the store returns for documents and their attempts: typed rows, their JSON list/dict
-columns decoded once here (callers read `record.chain`, not `json.decode(row.chain)`).
+"""What the store returns for documents, their attempts, jobs, webhook deliveries, circuits and
+idempotency records: typed rows, their JSON list/dict columns decoded once here (callers read
+`record.chain`, not `json.decode(row.chain)`). The tenants' configuration rows are in
+gateway.store.tenant_records.
 
 Fields are in the tables' column order: a record is built positionally from the row
-(tests/store/test_records.py holds the order). The canonical document, its totals, the
+(tests/store/test_store_functions.py holds the order). The canonical document, its totals, the
 authority's answer and the e-mail delivery state stay encoded: they are decoded into their own
 types by whoever needs them, and most reads do not."""
 
@@ -82,3 +84,103 @@ def document(row: Sequence[Any]) -> DocumentRecord:
 
 def attempt(row: Sequence[Any]) -> AttemptRecord:
     return AttemptRecord(*row)
+
+
+class JobRecord(msgspec.Struct):
+    """A row of `jobs`."""
+
+    id: int
+    kind: str
+    subject: str
+    tenant_id: str
+    run_at: float
+    locked_by: str | None
+    locked_until: float | None
+    tries: int
+    done: bool
+    last_error: str | None
+
+
+class ClaimedJob(msgspec.Struct):
+    """What `jobs.claim_due` returns of each job it claimed."""
+
+    id: int
+    kind: str
+    subject: str
+    tenant_id: str
+    tries: int
+    run_at: float
+
+
+class JobLease(msgspec.Struct):
+    """Who holds a job's lease, and until when."""
+
+    locked_by: str | None
+    locked_until: float | None
+
+
+class DeliveryRecord(msgspec.Struct):
+    """A row of `webhook_deliveries`: one event for one endpoint URL."""
+
+    id: str
+    tenant_id: str
+    event_id: str
+    event_type: str
+    url: str
+    body: bytes
+    state: str
+    tries: int
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    delivered_at: float | None
+
+
+class Circuit(msgspec.Struct):
+    """The part of a `breakers` row the dispatch policy reads on every provider call."""
+
+    state: str
+    opened_until: float | None
+    updated_at: float
+
+
+class BreakerRecord(msgspec.Struct):
+    """A row of `breakers`: one account's circuit."""
+
+    tenant_id: str
+    account: str
+    state: str
+    failures: int
+    opened_until: float | None
+    updated_at: float
+
+
+class IdempotencyRecord(msgspec.Struct):
+    """A row of `idempotency`: one key's request, in flight or done."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+    state: str
+    status_code: int | None
+    response: bytes | None
+    document_id: str | None
+    created_at: float
+    owner: str | None
+
+
+class Issued(msgspec.Struct):
+    """What a note's reference is checked against: an issued document's number, fiscal id, date."""
+
+    number: str | None
+    fiscal_id: str | None
+    issue_date: str | None
+
+
+class StatusCount(msgspec.Struct):
+    """How many documents one (tenant, status, provider) holds."""
+
+    tenant_id: str
+    status: str
+    provider: str | None
+    count: int

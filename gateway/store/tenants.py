@@ -8,20 +8,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store import dialect
+from gateway.store import dialect, tenant_records
 from gateway.store.schema import routing_rules, tenants
+from gateway.store.tenant_records import TenantRecord
 
 
-async def get(conn: AsyncConnection, tenant_id: str) -> Row[Any] | None:
-    return (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+async def get(conn: AsyncConnection, tenant_id: str) -> TenantRecord | None:
+    row = (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+    return None if row is None else tenant_records.tenant(row)
 
 
-async def all_rows(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def all_rows(conn: AsyncConnection) -> list[TenantRecord]:
     """Every tenant, by id."""
-    return (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+    return [
+        tenant_records.tenant(row)
+        for row in (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+    ]
 
 
 async def ids(conn: AsyncConnection) -> Sequence[str]:

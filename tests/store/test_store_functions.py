@@ -8,19 +8,62 @@ import pytest
 import sqlalchemy as sa
 from test_store import document_row
 
-from gateway.store import Conflict, alerts, breakers, idempotency, keys, overlay, tenants
+from gateway.store import (
+    Conflict,
+    alerts,
+    breakers,
+    idempotency,
+    keys,
+    overlay,
+    records,
+    tenant_records,
+    tenants,
+)
 from gateway.store import documents as docs
 from gateway.store import numbering as counters
 from gateway.store import webhooks as outbox
 from gateway.store.records import AttemptRecord, DocumentRecord
-from gateway.store.schema import attempts, documents
+from gateway.store.schema import (
+    accounts,
+    api_keys,
+    attempts,
+    documents,
+    jobs,
+    numbering_ranges,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from gateway.store.schema import (
+    breakers as breaker_rows,
+)
+from gateway.store.schema import (
+    idempotency as idempotency_rows,
+)
+from gateway.store.schema import (
+    tenants as tenant_rows,
+)
 
 T0 = 1_700_000_000.25
 
 
-def test_records_follow_the_tables_column_order():
-    assert DocumentRecord.__struct_fields__ == tuple(documents.c.keys())
-    assert AttemptRecord.__struct_fields__ == tuple(attempts.c.keys())
+@pytest.mark.parametrize(
+    ("record", "table"),
+    [
+        (DocumentRecord, documents),
+        (AttemptRecord, attempts),
+        (records.JobRecord, jobs),
+        (records.DeliveryRecord, webhook_deliveries),
+        (records.BreakerRecord, breaker_rows),
+        (records.IdempotencyRecord, idempotency_rows),
+        (tenant_records.TenantRecord, tenant_rows),
+        (tenant_records.KeyRecord, api_keys),
+        (tenant_records.AccountRecord, accounts),
+        (tenant_records.RangeRecord, numbering_ranges),
+        (tenant_records.EndpointRecord, webhook_endpoints),
+    ],
+)
+def test_records_follow_the_tables_column_order(record, table):
+    assert record.__struct_fields__ == tuple(table.c.keys())
 
 
 async def test_documents_come_back_as_records_with_json_decoded(engine):
@@ -120,6 +163,8 @@ async def test_tenants_keys_overlay_and_outbox(engine):
     async with engine.begin() as conn:
         await tenants.seed_from_file(conn, "t1", "One", T0)
         assert not await tenants.create(conn, "t1", "Again", "{}", "{}", T0)
+        issuer = '{"name":"Two","id_type":"NIT","id_number":"900","country":"SV"}'
+        assert await tenants.create(conn, "t2", "Two", issuer, '{"lease_s":5}', T0)
         await keys.seed(conn, "digest", "t1")
         await keys.seed(conn, "digest", "t1")
         await tenants.bump(conn, "t1", T0)
@@ -142,6 +187,9 @@ async def test_tenants_keys_overlay_and_outbox(engine):
         assert await tenants.revision(conn, "t1") == 1
         assert await tenants.routing_source_hash(conn, "t1") == "h2"
         assert (await overlay.accounts_of(conn, "t1"))[0].base_url == "u"  # the API's row wins
+        file_tenant, api_tenant = await tenants.all_rows(conn)
+        assert (file_tenant.issuer, file_tenant.dispatch) == (None, None)
+        assert (api_tenant.issuer.country, api_tenant.dispatch.lease_s) == ("SV", 5)
         assert await overlay.account_sources(conn, "t1") == {"a": "api"}
         assert await outbox.rearm(conn, "t2", "m1") is None  # another tenant's delivery
         rearmed = await outbox.rearm(conn, "t1", "m1")
