@@ -14,6 +14,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from canonical.document import Document
 from gateway.store import records
 from gateway.store.prepared import Prepared
 from gateway.store.records import AttemptRecord, DocumentRecord
@@ -57,11 +58,12 @@ _ATTEMPTS_OF: Final = Prepared(
 
 
 def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Parameters that are not columns would be ignored silently: refuse them, as `.values()` did."""
+    """Parameters that are not columns would be ignored silently: refuse them, as `.values()` did.
+    The typed values of JSON columns come back encoded (records.document_columns)."""
     unknown = values.keys() - _COLUMNS
     if unknown:
         raise sa.exc.CompileError(f"Unconsumed column names: {', '.join(sorted(unknown))}")
-    return values
+    return records.document_columns(values)
 
 
 async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> DocumentRecord:
@@ -243,8 +245,8 @@ async def issued_matching(
 
 async def credit_notes_since(
     conn: AsyncConnection, tenant_id: str, since: float, excluded_statuses: Sequence[str], not_voiding: str
-) -> list[tuple[str, bytes]]:
-    """(id, document) of the tenant's credit notes created since `since`, not in
+) -> list[tuple[str, Document]]:
+    """(id, canonical document) of the tenant's credit notes created since `since`, not in
     `excluded_statuses` and not the annulment of `not_voiding`."""
     query = sa.select(documents.c.id, documents.c.document).where(
         documents.c.tenant_id == tenant_id,
@@ -253,7 +255,7 @@ async def credit_notes_since(
         documents.c.created_at >= since,
         sa.or_(documents.c.voids.is_(None), documents.c.voids != not_voiding),
     )
-    return [(doc_id, body) for doc_id, body in (await conn.execute(query)).all()]
+    return [(doc_id, records.document_of_bytes(body)) for doc_id, body in (await conn.execute(query)).all()]
 
 
 async def claim_void(conn: AsyncConnection, doc_id: str, claim: str, now: float, stale_before: float) -> bool:

@@ -4,10 +4,12 @@ the unique-key collision translated into store.Conflict."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from test_store import document_row
 
+from adapters.base import Authority
 from gateway.store import (
     Conflict,
     alerts,
@@ -69,7 +71,7 @@ def test_records_follow_the_tables_column_order(record, table):
 async def test_documents_come_back_as_records_with_json_decoded(engine):
     async with engine.begin() as conn:
         inserted = await docs.insert(
-            conn, document_row("d1", T0, chain='["a","b"]', warnings='["w"]', links='{"pdf":"u"}')
+            conn, document_row("d1", T0, chain=["a", "b"], warnings=["w"], links={"pdf": "u"})
         )
         await docs.record_attempt(conn, "d1", "a", "fake", "accepted", T0, latency_ms=5)
     async with engine.connect() as conn:
@@ -82,7 +84,7 @@ async def test_documents_come_back_as_records_with_json_decoded(engine):
     assert [(a.account, a.outcome, a.latency_ms) for a in tried] == [("a", "accepted", 5)]
     assert isinstance(tried[0], AttemptRecord)
     async with engine.begin() as conn:
-        moved = await docs.transition(conn, got, "accepted", T0 + 1, links='{"xml":"v"}')
+        moved = await docs.transition(conn, got, "accepted", T0 + 1, links={"xml": "v"})
     assert (moved.status, moved.version, moved.links, moved.chain) == (
         "accepted",
         2,
@@ -121,6 +123,18 @@ async def test_numbering_slots_counters_and_highest(engine):
         assert await counters.lowest_slot(conn, "t1", "r") is None
         await docs.insert(conn, document_row("d1", T0, numbering_range="r", consecutive=13))
         assert await docs.highest_consecutive(conn, "t1", "r") == 13
+
+
+async def test_typed_values_are_encoded_and_decoded_by_the_store(engine):
+    delivery = records.Delivery(status="pending", to=["buyer@example.co"])
+    async with engine.begin() as conn:
+        inserted = await docs.insert(conn, document_row("d1", T0))
+        await docs.set_fields(conn, "d1", authority=Authority(code="00", seal="S"), delivery=delivery)
+        got = await docs.get(conn, "d1")
+    assert (records.authority_of(inserted), records.delivery_of(inserted)) == (Authority(), None)
+    assert records.authority_of(got) == Authority(code="00", seal="S")
+    assert records.delivery_of(got) == delivery
+    assert msgspec.json.decode(got.authority) == {"code": "00", "seal": "S"}  # the column holds JSON
 
 
 async def test_breaker_rows(engine):
