@@ -3,7 +3,6 @@ DIAN's GetNumberingRange for direct-DIAN accounts."""
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import Struct
 
 from adapters.base import NumberingRange, ProviderFailure
@@ -11,8 +10,6 @@ from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.documents import numbering, numbering_guard
 from gateway.store import Conn, overlay
 from gateway.tenants.config import Tenant
-
-_encoder = msgspec.json.Encoder()
 
 
 class RangeView(Struct, kw_only=True):
@@ -74,7 +71,7 @@ class RangesAdmin(AdminBase):
     ) -> None:
         async def change(conn: Conn, now: float) -> None:
             for r in ranges:
-                values = {"definition": _encoder.encode(r).decode(), "retired": retired, "updated_at": now}
+                values = {"definition": r, "retired": retired, "updated_at": now}
                 await overlay.put_range(conn, tenant.id, r.name, values)
             await numbering.seed(conn, tenant.id, ranges)
 

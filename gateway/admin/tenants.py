@@ -7,7 +7,6 @@ import hmac
 import re
 from typing import Final
 
-import msgspec
 from msgspec import Struct, field
 
 from canonical.document import Issuer
@@ -21,7 +20,6 @@ from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Config, Dispatch, Tenant, validate_config
 
 TENANT_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
-_encoder = msgspec.json.Encoder()
 
 
 class TenantRequest(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -93,8 +91,8 @@ class TenantsAdmin(KeysAdmin):
                 conn,
                 request.id,
                 request.name,
-                _encoder.encode(request.issuer).decode(),
-                _encoder.encode(request.dispatch).decode(),
+                request.issuer,
+                request.dispatch,
                 now,
             )
             if not created:

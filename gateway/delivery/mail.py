@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from typing import Final
 
 import aiosmtplib
-import msgspec
 
 from adapters.base import ProviderFailure
 from adapters.dian.soap import file_name, package
@@ -43,7 +42,6 @@ JOB: Final = "delivery"
 # providers whose documents the gateway signs and mails itself; the others' providers mail the buyer
 PROVIDERS: Final = frozenset({"dian"})
 ADDRESS: Final = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-_encoder = msgspec.json.Encoder()
 
 
 class Undeliverable(Exception):

@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
-import msgspec
 from msgspec import Struct
 from tenacity import (
     AsyncRetrying,
@@ -62,7 +61,6 @@ from gateway.tenants.runtime import Runtime
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_encoder = msgspec.json.Encoder()
 
 STATUS_EVENTS: Final = {
     "accepted": "document.accepted",

@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Final
 
-import msgspec
 from msgspec import Struct, field
 
 from adapters.base import Account, UnsupportedIssue, adapter_class
@@ -32,8 +31,6 @@ from gateway.store.records import AttemptRecord, DocumentRecord
 from gateway.tenants.config import Tenant
 from gateway.tenants.routing import RoutingError, choose_chain
 from gateway.tenants.runtime import Runtime
-
-_encoder = msgspec.json.Encoder()
 
 
 class UnsupportedDocument(Exception):

@@ -30,6 +30,7 @@ async def put_account(
 ) -> None:
     """Create or replace the account's row. `from_file`: the tenants file's version, which never
     replaces one changed through the API (the store wins there)."""
+    values = tenant_records.columns(values)
     await conn.execute(
         dialect.insert(conn, accounts)
         .values(tenant_id=tenant_id, name=name, **values)
@@ -47,6 +48,7 @@ async def ranges_of(conn: AsyncConnection, tenant_id: str) -> list[RangeRecord]:
 
 
 async def put_range(conn: AsyncConnection, tenant_id: str, name: str, values: Mapping[str, Any]) -> None:
+    values = tenant_records.columns(values)
     await conn.execute(
         dialect.insert(conn, numbering_ranges)
         .values(tenant_id=tenant_id, name=name, **values)
@@ -81,12 +83,18 @@ async def endpoint_id(conn: AsyncConnection, tenant_id: str, url: str) -> str | 
 
 
 async def update_endpoint(conn: AsyncConnection, hook_id: str, values: Mapping[str, Any]) -> None:
-    await conn.execute(webhook_endpoints.update().where(webhook_endpoints.c.id == hook_id).values(**values))
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id == hook_id)
+        .values(**tenant_records.columns(values))
+    )
 
 
 async def insert_endpoint(
     conn: AsyncConnection, hook_id: str, tenant_id: str, url: str, now: float, values: Mapping[str, Any]
 ) -> None:
     await conn.execute(
-        webhook_endpoints.insert().values(id=hook_id, tenant_id=tenant_id, url=url, created_at=now, **values)
+        webhook_endpoints.insert().values(
+            id=hook_id, tenant_id=tenant_id, url=url, created_at=now, **tenant_records.columns(values)
+        )
     )

@@ -1,14 +1,15 @@
 """What the store returns of a tenant's configuration: the tenant row, its API keys, and what the
 administration API stored over the tenants file (accounts, numbering ranges, webhook endpoints).
-Their JSON columns are decoded here, once, into the types the tenants file uses, so the shape of
-each column is known in one place (gateway.tenants.tenancy composes the live tenant from them).
+Their JSON columns are decoded here, once, into the types the tenants file uses, and encoded here
+from those types on writes (`columns`), so the shape of each column is known in one place
+(gateway.tenants.tenancy composes the live tenant from them).
 
 Fields are in the tables' column order (a record is built positionally from the row);
 secrets stay sealed: only gateway.tenants.secrets opens them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -22,6 +23,7 @@ _dispatch: Final = msgspec.json.Decoder(Dispatch).decode
 _own_range: Final = msgspec.json.Decoder(AccountRange).decode
 _definition: Final = msgspec.json.Decoder(NumberingRange).decode
 _events: Final = msgspec.json.Decoder(list[str]).decode
+_encode: Final = msgspec.json.Encoder().encode
 
 
 class TenantRecord(msgspec.Struct):
@@ -136,3 +138,16 @@ def numbering_range(row: Sequence[Any]) -> RangeRecord:
 
 def endpoint(row: Sequence[Any]) -> EndpointRecord:
     return EndpointRecord(*_decoded(row, _ENDPOINT))
+
+
+# The JSON columns of the configuration tables (their names are unique across them).
+_JSON: Final = frozenset({"issuer", "dispatch", "own_range", "definition", "events"})
+
+
+def columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` of a write with the typed JSON columns encoded (None stays NULL): callers pass
+    the Issuer, Dispatch, AccountRange, NumberingRange or event list itself."""
+    return {
+        name: _encode(value).decode() if name in _JSON and value is not None else value
+        for name, value in values.items()
+    }

@@ -10,9 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from canonical.document import Issuer
 from gateway.store import dialect, tenant_records
 from gateway.store.schema import routing_rules, tenants
-from gateway.store.tenant_records import TenantRecord
+from gateway.store.tenant_records import Dispatch, TenantRecord  # the one module importing config
 
 
 async def get(conn: AsyncConnection, tenant_id: str) -> TenantRecord | None:
@@ -56,7 +57,7 @@ async def seed_from_file(conn: AsyncConnection, tenant_id: str, name: str, now: 
 
 
 async def create(
-    conn: AsyncConnection, tenant_id: str, name: str, issuer: str, dispatch: str, now: float
+    conn: AsyncConnection, tenant_id: str, name: str, issuer: Issuer, dispatch: Dispatch, now: float
 ) -> bool:
     """A tenant made through the API (revision 1), with empty routing rules; False: the id exists."""
     result = await conn.execute(
@@ -64,8 +65,7 @@ async def create(
         .values(
             id=tenant_id,
             name=name,
-            issuer=issuer,
-            dispatch=dispatch,
+            **tenant_records.columns({"issuer": issuer, "dispatch": dispatch}),
             source="api",
             revision=1,
             updated_at=now,

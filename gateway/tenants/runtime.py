@@ -103,7 +103,7 @@ class Runtime:
                         "environment": account.environment,
                         "credentials": self._sealed(account),
                         "enabled": account.enabled,
-                        "own_range": msgspec.json.encode(account.range).decode() if account.range else None,
+                        "own_range": account.range,
                         "updated_at": now,
                     }
                     # changed through the API: the store wins

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from test_store import document_row
 
 from adapters.base import Authority
+from canonical.document import Issuer
 from gateway.store import (
     Conflict,
     alerts,
@@ -44,6 +45,7 @@ from gateway.store.schema import (
 from gateway.store.schema import (
     tenants as tenant_rows,
 )
+from gateway.tenants.config import Dispatch
 
 T0 = 1_700_000_000.25
 
@@ -176,9 +178,9 @@ async def test_alerts_fire_once_per_occurrence(engine):
 async def test_tenants_keys_overlay_and_outbox(engine):
     async with engine.begin() as conn:
         await tenants.seed_from_file(conn, "t1", "One", T0)
-        assert not await tenants.create(conn, "t1", "Again", "{}", "{}", T0)
-        issuer = '{"name":"Two","id_type":"NIT","id_number":"900","country":"SV"}'
-        assert await tenants.create(conn, "t2", "Two", issuer, '{"lease_s":5}', T0)
+        issuer = Issuer(name="Two", id_type="NIT", id_number="900", country="SV")
+        assert not await tenants.create(conn, "t1", "Again", issuer, Dispatch(), T0)
+        assert await tenants.create(conn, "t2", "Two", issuer, Dispatch(lease_s=5), T0)
         await keys.seed(conn, "digest", "t1")
         await keys.seed(conn, "digest", "t1")
         await tenants.bump(conn, "t1", T0)
