@@ -97,7 +97,7 @@ class TenantsAdmin(KeysAdmin):
             )
             if not created:
                 raise AdminRefusal(409, "tenant-exists", f"tenant {request.id!r} exists", "id")
-            await tenants_store.insert_routing(conn, request.id, "[]", key_hash("[]"), now)
+            await tenants_store.insert_routing(conn, request.id, [], key_hash("[]"), now)
             key = await self._insert_key(conn, request.id, "initial", now)
         await tenancy.reload(self.rt, request.id)
         return TenantCreated(

@@ -17,12 +17,14 @@ import msgspec
 from adapters.base import AccountRange, NumberingRange
 from canonical.document import Issuer
 from gateway.tenants.config import Dispatch
+from gateway.tenants.routing import Route
 
 _issuer: Final = msgspec.json.Decoder(Issuer).decode
 _dispatch: Final = msgspec.json.Decoder(Dispatch).decode
 _own_range: Final = msgspec.json.Decoder(AccountRange).decode
 _definition: Final = msgspec.json.Decoder(NumberingRange).decode
 _events: Final = msgspec.json.Decoder(list[str]).decode
+_routes: Final = msgspec.json.Decoder(list[Route]).decode
 _encode: Final = msgspec.json.Encoder().encode
 
 
@@ -140,13 +142,18 @@ def endpoint(row: Sequence[Any]) -> EndpointRecord:
     return EndpointRecord(*_decoded(row, _ENDPOINT))
 
 
+def routes(rules: str | None) -> list[Route] | None:
+    """A `routing_rules.rules` column (None: NULL or empty)."""
+    return _routes(rules) if rules else None
+
+
 # The JSON columns of the configuration tables (their names are unique across them).
-_JSON: Final = frozenset({"issuer", "dispatch", "own_range", "definition", "events"})
+_JSON: Final = frozenset({"issuer", "dispatch", "own_range", "definition", "events", "rules"})
 
 
 def columns(values: Mapping[str, Any]) -> dict[str, Any]:
     """`values` of a write with the typed JSON columns encoded (None stays NULL): callers pass
-    the Issuer, Dispatch, AccountRange, NumberingRange or event list itself."""
+    the Issuer, Dispatch, AccountRange, NumberingRange, event list or Route list itself."""
     return {
         name: _encode(value).decode() if name in _JSON and value is not None else value
         for name, value in values.items()

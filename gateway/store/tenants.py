@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from canonical.document import Issuer
 from gateway.store import dialect, tenant_records
 from gateway.store.schema import routing_rules, tenants
-from gateway.store.tenant_records import Dispatch, TenantRecord  # the one module importing config
+from gateway.store.tenant_records import Dispatch, Route, TenantRecord  # (tenants' types: one importer)
 
 
 async def get(conn: AsyncConnection, tenant_id: str) -> TenantRecord | None:
@@ -75,11 +75,10 @@ async def create(
     return bool(result.rowcount == 1)
 
 
-async def routing(conn: AsyncConnection, tenant_id: str) -> str | None:
-    """The tenant's routing rules (JSON), or None: none stored."""
+async def routing(conn: AsyncConnection, tenant_id: str) -> list[Route] | None:
+    """The tenant's routing rules, or None: none stored."""
     query = sa.select(routing_rules.c.rules).where(routing_rules.c.tenant_id == tenant_id)
-    rules = (await conn.execute(query)).scalar()
-    return None if rules is None else str(rules)
+    return tenant_records.routes((await conn.execute(query)).scalar())
 
 
 async def routing_source_hash(conn: AsyncConnection, tenant_id: str) -> str | None:
@@ -90,20 +89,32 @@ async def routing_source_hash(conn: AsyncConnection, tenant_id: str) -> str | No
 
 
 async def insert_routing(
-    conn: AsyncConnection, tenant_id: str, rules: str, source_hash: str, now: float
+    conn: AsyncConnection, tenant_id: str, rules: Sequence[Route], source_hash: str, now: float
 ) -> None:
     await conn.execute(
         routing_rules.insert().values(
-            tenant_id=tenant_id, rules=rules, source_hash=source_hash, updated_at=now
+            tenant_id=tenant_id,
+            source_hash=source_hash,
+            updated_at=now,
+            **tenant_records.columns({"rules": list(rules)}),
         )
     )
 
 
 async def set_routing(
-    conn: AsyncConnection, tenant_id: str, rules: str, now: float, *, source_hash: str | None = None
+    conn: AsyncConnection,
+    tenant_id: str,
+    rules: Sequence[Route],
+    now: float,
+    *,
+    source_hash: str | None = None,
 ) -> None:
     """Replace the rules; with `source_hash`, as the file's rules (the hash kept for the next start)."""
-    values: dict[str, Any] = {"rules": rules, "updated_at": now}
+    values: dict[str, Any] = {"rules": list(rules), "updated_at": now}
     if source_hash is not None:
         values["source_hash"] = source_hash
-    await conn.execute(routing_rules.update().where(routing_rules.c.tenant_id == tenant_id).values(**values))
+    await conn.execute(
+        routing_rules.update()
+        .where(routing_rules.c.tenant_id == tenant_id)
+        .values(**tenant_records.columns(values))
+    )

@@ -46,6 +46,7 @@ from gateway.store.schema import (
     tenants as tenant_rows,
 )
 from gateway.tenants.config import Dispatch
+from gateway.tenants.routing import Route
 
 T0 = 1_700_000_000.25
 
@@ -184,8 +185,10 @@ async def test_tenants_keys_overlay_and_outbox(engine):
         await keys.seed(conn, "digest", "t1")
         await keys.seed(conn, "digest", "t1")
         await tenants.bump(conn, "t1", T0)
-        await tenants.insert_routing(conn, "t1", "[]", "h1", T0)
-        await tenants.set_routing(conn, "t1", '[{"chain":["a"]}]', T0, source_hash="h2")
+        assert await tenants.routing(conn, "t1") is None
+        await tenants.insert_routing(conn, "t1", [], "h1", T0)
+        assert await tenants.routing(conn, "t1") == []
+        await tenants.set_routing(conn, "t1", [Route(chain=["a"])], T0, source_hash="h2")
         values = {
             "provider": "fake",
             "base_url": "u",
@@ -202,6 +205,7 @@ async def test_tenants_keys_overlay_and_outbox(engine):
         assert (await keys.by_digest(conn, "digest")).revision == 1
         assert await tenants.revision(conn, "t1") == 1
         assert await tenants.routing_source_hash(conn, "t1") == "h2"
+        assert await tenants.routing(conn, "t1") == [Route(chain=["a"])]
         assert (await overlay.accounts_of(conn, "t1"))[0].base_url == "u"  # the API's row wins
         file_tenant, api_tenant = await tenants.all_rows(conn)
         assert (file_tenant.issuer, file_tenant.dispatch) == (None, None)
