@@ -261,9 +261,14 @@ class Adapter(ABC):
 
     @classmethod
     def emits(cls, document: Document) -> bool:
-        """Whether the document's kind is one this provider emits. Notes follow what they correct,
-        so an adapter whose notes depend on the referenced kind overrides this (APIDIAN)."""
-        return document.kind in cls.kinds
+        """Whether the document's kind is one this provider emits. A Colombian note is of its
+        document's family (DIAN 94 on a POS document, 95 on a support document): only a provider
+        that emits the corrected document emits its notes. An adapter whose notes depend on the
+        referenced kind in another way overrides this (APIDIAN)."""
+        referenced = document.reference.kind if document.reference is not None else None
+        return document.kind in cls.kinds and (
+            document.country != "CO" or referenced in (None, "invoice") or referenced in cls.kinds
+        )
 
     @abstractmethod
     def build_payload(self, emission: Emission) -> Any:

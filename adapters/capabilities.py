@@ -33,6 +33,17 @@ GENERIC: Final = {
 }
 
 
+# What routing asks before it tries an account (gateway.tenants.routing): the country and the kind
+# (a note by its family, `Adapter.emits`). A currency outside the declared ones is not: the
+# adapter refuses it in its own words (`<adapter>-currency`), naming the account that refused.
+ROUTED: Final = frozenset({"country", "kind"})
+
+
+def can_emit(adapter: type[Adapter], doc: Document) -> bool:
+    """Whether routing may choose this provider for the document."""
+    return all(holds(adapter, doc) for what, holds in DECLARED if what in ROUTED)
+
+
 def declared_refusals(adapter: type[Adapter], doc: Document) -> list[UnsupportedIssue]:
     """One issue per declared capability the document leaves (in the order of DECLARED)."""
     return [

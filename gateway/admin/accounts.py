@@ -149,7 +149,7 @@ class AccountsAdmin(AdminBase):
             "enabled": account.enabled,
             "timeout_s": account.timeout_s,
             "transmitter_code": account.transmitter_code,
-            "own_range": _encoder.encode(account.range).decode() if account.range else None,
+            "own_range": account.range,
             "source": "api",
         }
 

@@ -7,7 +7,6 @@ import datetime as dt
 import secrets
 from typing import Any
 
-import msgspec
 from msgspec import Struct, field
 
 from gateway.admin.base import AdminBase, AdminRefusal
@@ -18,8 +17,6 @@ from gateway.store import webhooks as outbox
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import WEBHOOK_EVENTS, Tenant
 from gateway.tenants.secrets import seal
-
-_encoder = msgspec.json.Encoder()
 
 
 class WebhookRequest(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -91,7 +88,7 @@ class EndpointsAdmin(AdminBase):
             existing = await overlay.endpoint_id(conn, tenant.id, url)
             values = {
                 "secret": seal(secret_key, secret.encode()),
-                "events": _encoder.encode(events).decode(),
+                "events": events,
                 "enabled": enabled,
                 "updated_at": now,
                 "previous_secret": seal(secret_key, previous.encode())

@@ -3,7 +3,6 @@ DIAN's GetNumberingRange for direct-DIAN accounts."""
 
 from __future__ import annotations
 
-import msgspec
 from msgspec import Struct
 
 from adapters.base import NumberingRange, ProviderFailure
@@ -11,8 +10,6 @@ from gateway.admin.base import AdminBase, AdminRefusal
 from gateway.documents import numbering, numbering_guard
 from gateway.store import Conn, overlay
 from gateway.tenants.config import Tenant
-
-_encoder = msgspec.json.Encoder()
 
 
 class RangeView(Struct, kw_only=True):
@@ -55,7 +52,7 @@ class RangesAdmin(AdminBase):
         views = []
         for r in tenant.numbering:
             row = stored.get(r.name)
-            definition = msgspec.json.decode(row.definition, type=NumberingRange) if row else r
+            definition = row.definition if row else r
             next_value = int(counters.get(r.name, r.from_))
             views.append(
                 RangeView(
@@ -63,7 +60,7 @@ class RangesAdmin(AdminBase):
                     next=next_value,
                     used=max(0, next_value - definition.from_),
                     remaining=max(0, definition.to - next_value + 1),
-                    retired=bool(row.retired) if row else False,
+                    retired=row.retired if row else False,
                     source="api" if row else "file",
                 )
             )
@@ -74,7 +71,7 @@ class RangesAdmin(AdminBase):
     ) -> None:
         async def change(conn: Conn, now: float) -> None:
             for r in ranges:
-                values = {"definition": _encoder.encode(r).decode(), "retired": retired, "updated_at": now}
+                values = {"definition": r, "retired": retired, "updated_at": now}
                 await overlay.put_range(conn, tenant.id, r.name, values)
             await numbering.seed(conn, tenant.id, ranges)
 

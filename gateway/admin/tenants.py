@@ -7,7 +7,6 @@ import hmac
 import re
 from typing import Final
 
-import msgspec
 from msgspec import Struct, field
 
 from canonical.document import Issuer
@@ -21,7 +20,6 @@ from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Config, Dispatch, Tenant, validate_config
 
 TENANT_ID: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{1,63}$")
-_encoder = msgspec.json.Encoder()
 
 
 class TenantRequest(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -93,13 +91,13 @@ class TenantsAdmin(KeysAdmin):
                 conn,
                 request.id,
                 request.name,
-                _encoder.encode(request.issuer).decode(),
-                _encoder.encode(request.dispatch).decode(),
+                request.issuer,
+                request.dispatch,
                 now,
             )
             if not created:
                 raise AdminRefusal(409, "tenant-exists", f"tenant {request.id!r} exists", "id")
-            await tenants_store.insert_routing(conn, request.id, "[]", key_hash("[]"), now)
+            await tenants_store.insert_routing(conn, request.id, [], key_hash("[]"), now)
             key = await self._insert_key(conn, request.id, "initial", now)
         await tenancy.reload(self.rt, request.id)
         return TenantCreated(

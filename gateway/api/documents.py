@@ -44,6 +44,7 @@ from gateway.documents.resources import (
 from gateway.documents.service import Preview, Resolution, UnsupportedDocument
 from gateway.store import documents as docs
 from gateway.store import jobs
+from gateway.store.records import authority_of
 from gateway.tenants.config import Tenant
 from gateway.tenants.routing import RoutingError
 
@@ -400,7 +401,7 @@ class DocumentController(Controller):
             raise Problem(404, "not-found", f"no {label} for a document in status {row.status}")
         if kind == "pdf" and row.xml and printout.can_print(row.provider):
             # ~12 ms of CPU: off the event loop, so other requests are not held behind it
-            seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
+            seal = authority_of(row).seal
             pdf = await asyncio.to_thread(delivery.tenant_pdf, tenant, row.provider or "", row.xml, seal)
             return Response(pdf, media_type=media)
         try:

@@ -42,8 +42,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     async with rt.reader.connect() as conn:
         counts = await docs.counts_by_status(conn)
     rt.metrics.documents.clear()
-    for tenant_id, status, provider, count in counts:
-        rt.metrics.documents.labels(tenant_id, status, provider or "").set(count)
+    for c in counts:
+        rt.metrics.documents.labels(c.tenant_id, c.status, c.provider or "").set(c.count)
     now = rt.clock()
     for row in await breaker.states(rt.reader):
         rt.metrics.breaker.labels(row.tenant_id, row.account).set(

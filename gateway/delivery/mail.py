@@ -22,7 +22,6 @@ from email.message import EmailMessage
 from typing import Final
 
 import aiosmtplib
-import msgspec
 
 from adapters.base import ProviderFailure
 from adapters.dian.soap import file_name, package
@@ -30,12 +29,12 @@ from canonical import catalogs
 from gateway import printout
 from gateway.delivery import webhooks
 from gateway.dispatch.heartbeat import with_heartbeat
-from gateway.documents.resources import Delivery, document_resource, provider_ref
+from gateway.documents.resources import document_resource, provider_ref
 from gateway.observability import events
 from gateway.store import Conn, jobs
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
-from gateway.store.records import DocumentRecord
+from gateway.store.records import Delivery, DocumentRecord, authority_of, delivery_of, document_of
 from gateway.tenants.config import Email, Tenant
 from gateway.tenants.runtime import Runtime
 
@@ -43,8 +42,6 @@ JOB: Final = "delivery"
 # providers whose documents the gateway signs and mails itself; the others' providers mail the buyer
 PROVIDERS: Final = frozenset({"dian"})
 ADDRESS: Final = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-_encoder = msgspec.json.Encoder()
-_state_decoder = msgspec.json.Decoder(Delivery)
 
 
 class Undeliverable(Exception):
@@ -57,8 +54,8 @@ def enabled(tenant: Tenant) -> bool:
 
 def buyer_addresses(row: DocumentRecord) -> list[str]:
     """The customer's e-mail from the canonical document as it was issued."""
-    customer = msgspec.json.decode(row.document).get("customer") or {}
-    return [customer["email"]] if customer.get("email") else []
+    customer = document_of(row).customer
+    return [customer.email] if customer is not None and customer.email else []
 
 
 def _iso(now: float) -> dt.datetime:
@@ -76,7 +73,7 @@ async def schedule_in(
     if not addresses:
         return False
     state = Delivery(status="pending", to=addresses)
-    await docs.set_fields(conn, row.id, delivery=_encoder.encode(state).decode())
+    await docs.set_fields(conn, row.id, delivery=state)
     await jobs.enqueue(conn, JOB, row.id, tenant.id, now)
     return True
 
@@ -139,10 +136,10 @@ async def run(rt: Runtime, doc_id: str, tenant_id: str, lease: Lease) -> None:
     tenant = rt.tenants[tenant_id]
     async with rt.reader.connect() as conn:
         row = await docs.get(conn, doc_id, tenant_id)
-    if row is None or row.delivery is None or tenant.email is None:
+    state = None if row is None else delivery_of(row)
+    if row is None or state is None or tenant.email is None:
         await lease.release(None)
         return
-    state = _state_decoder.decode(row.delivery)
     try:
         # the lease is renewed while DIAN and the mail server answer (dispatch's heartbeat): a slow
         # server never lets a second worker take the job and mail the buyer twice
@@ -172,7 +169,7 @@ async def _compose(rt: Runtime, tenant: Tenant, row: DocumentRecord, to: list[st
     attached = await rt.adapter(tenant.id, account).fetch_attached(provider_ref(row))
     if attached is None:
         raise Undeliverable(f"{account.name} does not provide the AttachedDocument")
-    seal = msgspec.json.decode(row.authority).get("seal") if row.authority else None
+    seal = authority_of(row).seal
     pdf = await asyncio.to_thread(tenant_pdf, tenant, row.provider or "", row.xml, seal)
     zip_name, content = attachment(tenant, row, attached, pdf)
     assert tenant.email is not None
@@ -195,7 +192,7 @@ async def _finish(
     new_state = Delivery(status=status, to=state.to, at=_iso(now), error=error)  # type: ignore[arg-type]
     event = {"delivered": "document.delivered", "failed": "document.delivery_failed"}.get(status)
     async with rt.engine.begin() as conn:
-        await docs.set_fields(conn, row.id, delivery=_encoder.encode(new_state).decode())
+        await docs.set_fields(conn, row.id, delivery=new_state)
         if event and webhooks.subscribed(tenant, event):
             new = await docs.get(conn, row.id, tenant.id)
             data = document_resource(new, await docs.attempts_of(conn, row.id))

@@ -17,8 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.observability import events
-from gateway.store import Conn, Engine, Record
+from gateway.store import Conn, Engine
 from gateway.store import breakers as store
+from gateway.store.records import BreakerRecord, Circuit
 
 # The probes this process holds (the caller that takes a probe records its answer): the success
 # that resets such a circuit is `breaker.closed`, any other reset is a failure counter going back to 0.
@@ -82,11 +83,11 @@ async def record_failure_in(
     return True
 
 
-async def states(engine: Engine) -> Sequence[Record]:
+async def states(engine: Engine) -> Sequence[BreakerRecord]:
     return await store.all_states(engine)
 
 
-def state_name(row: Record | None, now: float) -> str:
+def state_name(row: Circuit | BreakerRecord | None, now: float) -> str:
     """closed | open | half_open, as /v1/providers and /metrics show it (a probe in flight: half_open)."""
     if row is None or row.state == "closed":
         return "closed"

@@ -21,7 +21,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
-import msgspec
 from msgspec import Struct
 from tenacity import (
     AsyncRetrying,
@@ -44,8 +43,6 @@ from adapters.base import (
     Unavailable,
     Unsupported,
 )
-from canonical.document import Document
-from canonical.totals import Totals
 from gateway.delivery import alerts, webhooks
 from gateway.delivery import mail as delivery
 from gateway.dispatch import breaker
@@ -57,16 +54,13 @@ from gateway.observability import events
 from gateway.store import Conn
 from gateway.store import documents as docs
 from gateway.store.jobs import Lease, LeaseLost
-from gateway.store.records import AttemptRecord, DocumentRecord
+from gateway.store.records import AttemptRecord, DocumentRecord, document_of, totals_of
 from gateway.tenants.config import Dispatch, Tenant
 from gateway.tenants.runtime import Runtime
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_document_decoder = msgspec.json.Decoder(Document)
-_totals_decoder = msgspec.json.Decoder(Totals)
-_encoder = msgspec.json.Encoder()
 
 STATUS_EVENTS: Final = {
     "accepted": "document.accepted",
@@ -96,8 +90,8 @@ def _retryable(exc: BaseException) -> bool:
 def emission_for(row: DocumentRecord, tenant: Tenant, account: Account) -> Emission:
     numbering = next((r for r in tenant.numbering if r.name == row.numbering_range), None)
     return Emission(
-        document=_document_decoder.decode(row.document),
-        totals=_totals_decoder.decode(row.totals),
+        document=document_of(row),
+        totals=totals_of(row),
         issuer=tenant.issuer,
         reference=row.id,
         number=row.number if numbering else None,
@@ -313,9 +307,7 @@ class Dispatcher:
                 "rejected",
                 account=account.name,
                 provider=account.provider,
-                authority=_encoder.encode(
-                    Authority(code=result.code, message=result.message, errors=result.errors)
-                ).decode(),
+                authority=Authority(code=result.code, message=result.message, errors=result.errors),
             )
             return None
         if act == "reconcile" and isinstance(result, Answer):  # an answer that shows nothing settled
@@ -589,9 +581,9 @@ class Dispatcher:
             provider_reference=outcome.provider_reference or row.provider_reference,
             fiscal_id=outcome.fiscal_id or row.fiscal_id,
             number=outcome.number or row.number,
-            authority=_encoder.encode(outcome.authority).decode(),
-            links=_encoder.encode({**row.links, **outcome.links}).decode(),
-            warnings=_encoder.encode(warnings).decode(),
+            authority=outcome.authority,
+            links={**row.links, **outcome.links},
+            warnings=warnings,
             xml=outcome.xml or row.xml,
             needs_attention=False,
         )
@@ -726,7 +718,7 @@ class Dispatcher:
                 "unknown",
                 needs_attention=True,
                 event="document.needs_attention",
-                warnings=_encoder.encode([*row.warnings, reason]).decode(),
+                warnings=[*row.warnings, reason],
             )
         return None
 

@@ -19,8 +19,9 @@ from typing import Final
 
 from msgspec import Struct
 
-from gateway.store import Conflict, Conn, Engine, Record, jobs
+from gateway.store import Conflict, Conn, Engine, jobs
 from gateway.store import idempotency as store
+from gateway.store.records import IdempotencyRecord
 
 RETENTION_S: Final = store.RETENTION_S
 KEY_FORMAT: Final = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces
@@ -112,7 +113,7 @@ def _taken(changed: bool) -> None:
         raise _in_flight()  # another request changed the record since we read it
 
 
-async def _runs(conn: Conn, row: Record, now: float) -> bool:
+async def _runs(conn: Conn, row: IdempotencyRecord, now: float) -> bool:
     """Whether the request that created the record's document still runs: it holds the document's
     job under its own owner, and renews that lease while it waits on a provider. A dead one's
     lease lapses within `lease_s`, or another worker has taken the job over (issue 14: a retry

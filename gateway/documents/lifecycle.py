@@ -21,7 +21,7 @@ import msgspec
 from msgspec.structs import replace
 
 from adapters.base import ProviderFailure
-from canonical.document import Document, Reason, Reference
+from canonical.document import Reason, Reference
 from canonical.errors import FieldError, InvalidDocument
 from canonical.validation import prepare
 from gateway.dispatch.loop import run_document
@@ -32,10 +32,9 @@ from gateway.documents.service import DocumentNotFound, DocumentService
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
-from gateway.store.records import DocumentRecord
+from gateway.store.records import DocumentRecord, document_of
 from gateway.tenants.config import Tenant
 
-_document_decoder = msgspec.json.Decoder(Document)
 _encoder = msgspec.json.Encoder()
 
 CORRECTABLE: Final = frozenset({"rejected", "failed"})
@@ -114,8 +113,8 @@ class LifecycleService:
             # the tenant's credit notes since the invoice, not its own annulment
             notes = await docs.credit_notes_since(conn, row.tenant_id, row.created_at, CORRECTABLE, row.id)
         found = []
-        for note_id, body in notes:
-            reference = _document_decoder.decode(body).reference
+        for note_id, note in notes:
+            reference = note.reference
             if reference is not None and (
                 (row.fiscal_id and reference.fiscal_id == row.fiscal_id)
                 or (row.number and reference.number == row.number)
@@ -135,7 +134,7 @@ class LifecycleService:
     async def _annul_with_credit_note(self, tenant: Tenant, row: DocumentRecord, reason: str) -> None:
         """The annulling credit note: the invoice's own lines, parties and adjustments, so its totals
         are the invoice's full amount, through the account that issued the invoice."""
-        original = _document_decoder.decode(row.document)
+        original = document_of(row)
         note = replace(
             original,
             kind="credit_note",
@@ -191,9 +190,7 @@ class LifecycleService:
         links = {**row.links, **outcome.links}
         if outcome.authority.seal:
             links["invalidation_seal"] = outcome.authority.seal
-        await self._set(
-            row.id, voided_by="invalidation", voided_at=now, links=_encoder.encode(links).decode()
-        )
+        await self._set(row.id, voided_by="invalidation", voided_at=now, links=links)
 
     async def _attempt(
         self, row: DocumentRecord, account: str, provider: str, outcome: str, error: str, now: float
@@ -245,17 +242,17 @@ class LifecycleService:
                 row.version,
                 status="queued",
                 version=row.version + 1,
-                document=_encoder.encode(document),
-                totals=_encoder.encode(totals),
+                document=document,
+                totals=totals,
                 issue_date=document.issue_date.isoformat() if document.issue_date else None,
-                chain=_encoder.encode([a.name for a in chain]).decode(),
+                chain=[a.name for a in chain],
                 chain_index=0,
                 # the number stays; what the authority computed from the old content does not
                 fiscal_id=None,
                 provider_reference=None,
                 authority=None,
                 xml=None,
-                warnings=_encoder.encode(warnings).decode(),
+                warnings=warnings,
                 needs_attention=False,
                 unknown_since=None,
                 deadline=now + d.deadline_for(row.country),

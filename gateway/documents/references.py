@@ -17,8 +17,9 @@ from typing import Final
 from canonical.catalogs import NOTE_KINDS
 from canonical.document import Document, Reference
 from canonical.errors import FieldError, InvalidDocument
-from gateway.store import Engine, Record
+from gateway.store import Engine
 from gateway.store import documents as docs
+from gateway.store.records import Issued
 
 RULE: Final = "note-reference-mismatch"
 # The provider or the authority holds (or may hold) these; a failed or rejected number was never issued.
@@ -51,7 +52,7 @@ async def check_reference(reader: Engine, tenant_id: str, document: Document) ->
     raise InvalidDocument((by_fiscal_id or differences)[0])
 
 
-def _differences(ref: Reference, row: Record) -> list[FieldError]:
+def _differences(ref: Reference, row: Issued) -> list[FieldError]:
     """The fields where the reference states something other than the stored document; a field
     either side leaves empty is not compared (a pending document may have no CUFE yet)."""
     errors = []

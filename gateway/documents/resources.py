@@ -6,12 +6,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Literal
 
-import msgspec
 from msgspec import Struct, field
 
 from adapters.base import Authority, ProviderRef
 from canonical.totals import Totals
-from gateway.store.records import AttemptRecord, DocumentRecord
+from gateway.store.records import (
+    AttemptRecord,
+    Delivery,
+    DocumentRecord,
+    authority_of,
+    delivery_of,
+    totals_of,
+)
 
 DocumentStatus = Literal["queued", "pending", "accepted", "rejected", "unknown", "failed"]
 
@@ -23,15 +29,6 @@ class AttemptView(Struct, kw_only=True, omit_defaults=True):
     at: dt.datetime
     error: str | None = None
     latency_ms: int | None = None
-
-
-class Delivery(Struct, kw_only=True):
-    """The buyer's copy sent by e-mail (direct DIAN, tenants with `[tenants.email]`)."""
-
-    status: Literal["pending", "delivered", "failed"]
-    to: list[str]
-    at: dt.datetime | None = None  # when it was delivered, or last tried
-    error: str | None = None  # the SMTP server's answer of the last failed try
 
 
 class DocumentResource(Struct, kw_only=True):
@@ -68,11 +65,6 @@ def timestamp(seconds: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
-_totals_decoder = msgspec.json.Decoder(Totals)
-_authority_decoder = msgspec.json.Decoder(Authority)
-_delivery_decoder = msgspec.json.Decoder(Delivery)
-
-
 def document_resource(row: DocumentRecord, attempts: Sequence[AttemptRecord] = ()) -> DocumentResource:
     return DocumentResource(
         id=row.id,
@@ -84,8 +76,8 @@ def document_resource(row: DocumentRecord, attempts: Sequence[AttemptRecord] = (
         provider=row.provider,
         provider_reference=row.provider_reference,
         fiscal_id=row.fiscal_id,
-        authority=_authority_decoder.decode(row.authority) if row.authority else Authority(),
-        totals=_totals_decoder.decode(row.totals),
+        authority=authority_of(row),
+        totals=totals_of(row),
         attempts=[
             AttemptView(
                 account=a.account,
@@ -99,12 +91,12 @@ def document_resource(row: DocumentRecord, attempts: Sequence[AttemptRecord] = (
         ],
         warnings=row.warnings,
         links=row.links,
-        needs_attention=bool(row.needs_attention),
+        needs_attention=row.needs_attention,
         created_at=timestamp(row.created_at),
         updated_at=timestamp(row.updated_at),
-        voided_by=getattr(row, "voided_by", None),
-        voids=getattr(row, "voids", None),
-        delivery=_delivery_decoder.decode(row.delivery) if getattr(row, "delivery", None) else None,
+        voided_by=row.voided_by,
+        voids=row.voids,
+        delivery=delivery_of(row),
     )
 
 

@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Sequence
 from typing import Any, Final
 
-import msgspec
 from msgspec import Struct, field
 
 from adapters.base import Account, UnsupportedIssue, adapter_class
@@ -32,8 +31,6 @@ from gateway.store.records import AttemptRecord, DocumentRecord
 from gateway.tenants.config import Tenant
 from gateway.tenants.routing import RoutingError, choose_chain
 from gateway.tenants.runtime import Runtime
-
-_encoder = msgspec.json.Encoder()
 
 
 class UnsupportedDocument(Exception):
@@ -202,12 +199,12 @@ class DocumentService:
                     "number": allocated.number if allocated else None,
                     "consecutive": allocated.consecutive if allocated else None,
                     "numbering_range": allocated.range.name if allocated else None,
-                    "chain": _encoder.encode([a.name for a in chain]).decode(),
+                    "chain": [a.name for a in chain],
                     "chain_index": 0,
-                    "document": _encoder.encode(document),
-                    "totals": _encoder.encode(totals),
-                    "warnings": _encoder.encode(warnings).decode(),
-                    "links": "{}",
+                    "document": document,
+                    "totals": totals,
+                    "warnings": warnings,
+                    "links": {},
                     "needs_attention": False,
                     "deadline": now + d.deadline_for(document.country),
                     "created_at": now,

@@ -7,9 +7,8 @@ callers need to hold a unit of work and to catch the store's errors without impo
 
 from __future__ import annotations
 
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 # and the engine they open it from.
 Conn: TypeAlias = AsyncConnection
 Engine: TypeAlias = AsyncEngine
-# A row as the store returns it (attribute access by column name).
-Record: TypeAlias = Row[Any]
 # Every error the store raises (the API answers them 503 or 500: gateway.api.problems).
 StoreError: TypeAlias = SQLAlchemyError
 

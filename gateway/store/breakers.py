@@ -5,16 +5,13 @@ circuit to `probing` (gateway.dispatch.breaker says why that matters)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store import dialect
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
+from gateway.store.records import BreakerRecord, Circuit
 from gateway.store.schema import breakers
 
 # Built once, executed with parameters (gateway.store.documents says why).
@@ -34,9 +31,10 @@ _RESET = Prepared(
 )
 
 
-async def state(conn: AsyncConnection, tenant_id: str, account: str) -> Row[Any] | None:
-    """(state, opened_until, updated_at) of the account's circuit, or None: never opened."""
-    return (await _STATE.execute(conn, {"w_tenant": tenant_id, "w_account": account})).first()
+async def state(conn: AsyncConnection, tenant_id: str, account: str) -> Circuit | None:
+    """The account's circuit, or None: never opened."""
+    row = (await _STATE.execute(conn, {"w_tenant": tenant_id, "w_account": account})).first()
+    return None if row is None else Circuit(*row)
 
 
 async def take_probe(
@@ -89,6 +87,6 @@ async def open_until(conn: AsyncConnection, tenant_id: str, account: str, now: f
     )
 
 
-async def all_states(engine: AsyncEngine) -> Sequence[Row[Any]]:
+async def all_states(engine: AsyncEngine) -> list[BreakerRecord]:
     async with reader(engine).connect() as conn:
-        return (await conn.execute(sa.select(breakers))).all()
+        return [BreakerRecord(*row) for row in (await conn.execute(sa.select(breakers))).all()]

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from canonical.document import Document
 from gateway.store import records
 from gateway.store.prepared import Prepared
 from gateway.store.records import AttemptRecord, DocumentRecord
@@ -58,11 +58,12 @@ _ATTEMPTS_OF: Final = Prepared(
 
 
 def _checked(values: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Parameters that are not columns would be ignored silently: refuse them, as `.values()` did."""
+    """Parameters that are not columns would be ignored silently: refuse them, as `.values()` did.
+    The typed values of JSON columns come back encoded (records.document_columns)."""
     unknown = values.keys() - _COLUMNS
     if unknown:
         raise sa.exc.CompileError(f"Unconsumed column names: {', '.join(sorted(unknown))}")
-    return values
+    return records.document_columns(values)
 
 
 async def insert(conn: AsyncConnection, values: Mapping[str, Any]) -> DocumentRecord:
@@ -204,11 +205,11 @@ async def list_page(
     return [records.document(r) for r in rows[:limit]], next_cursor
 
 
-async def counts_by_status(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def counts_by_status(conn: AsyncConnection) -> list[records.StatusCount]:
     query = sa.select(
         documents.c.tenant_id, documents.c.status, documents.c.provider, sa.func.count()
     ).group_by(documents.c.tenant_id, documents.c.status, documents.c.provider)
-    return (await conn.execute(query)).all()
+    return [records.StatusCount(*row) for row in (await conn.execute(query)).all()]
 
 
 async def highest_consecutive(conn: AsyncConnection, tenant_id: str, range_name: str) -> int | None:
@@ -227,7 +228,7 @@ async def issued_matching(
     statuses: Sequence[str],
     number: str,
     fiscal_id: str | None,
-) -> Sequence[Row[Any]]:
+) -> list[records.Issued]:
     """(number, fiscal_id, issue_date) of the tenant's documents in `statuses` with this number or
     fiscal id (a note's reference)."""
     named = [documents.c.number == number]
@@ -239,13 +240,13 @@ async def issued_matching(
         documents.c.status.in_(statuses),
         sa.or_(*named),
     )
-    return (await conn.execute(query)).all()
+    return [records.Issued(*row) for row in (await conn.execute(query)).all()]
 
 
 async def credit_notes_since(
     conn: AsyncConnection, tenant_id: str, since: float, excluded_statuses: Sequence[str], not_voiding: str
-) -> Sequence[Row[Any]]:
-    """(id, document) of the tenant's credit notes created since `since`, not in
+) -> list[tuple[str, Document]]:
+    """(id, canonical document) of the tenant's credit notes created since `since`, not in
     `excluded_statuses` and not the annulment of `not_voiding`."""
     query = sa.select(documents.c.id, documents.c.document).where(
         documents.c.tenant_id == tenant_id,
@@ -254,7 +255,7 @@ async def credit_notes_since(
         documents.c.created_at >= since,
         sa.or_(documents.c.voids.is_(None), documents.c.voids != not_voiding),
     )
-    return (await conn.execute(query)).all()
+    return [(doc_id, records.document_of_bytes(body)) for doc_id, body in (await conn.execute(query)).all()]
 
 
 async def claim_void(conn: AsyncConnection, doc_id: str, claim: str, now: float, stale_before: float) -> bool:

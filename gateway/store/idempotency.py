@@ -7,11 +7,11 @@ from __future__ import annotations
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store import Conflict
+from gateway.store.records import IdempotencyRecord
 from gateway.store.schema import idempotency
 
 # How long a key is remembered (the IETF draft leaves it to the server; 24 h covers any client's
@@ -23,8 +23,9 @@ _RECORD: Final = sa.select(idempotency).where(
 )
 
 
-async def get(conn: AsyncConnection, tenant_id: str, key: str) -> Row[Any] | None:
-    return (await conn.execute(_RECORD, {"w_tenant": tenant_id, "w_key": key})).first()
+async def get(conn: AsyncConnection, tenant_id: str, key: str) -> IdempotencyRecord | None:
+    row = (await conn.execute(_RECORD, {"w_tenant": tenant_id, "w_key": key})).first()
+    return None if row is None else IdempotencyRecord(*row)
 
 
 async def insert(
@@ -46,7 +47,7 @@ async def insert(
         raise Conflict(f"idempotency key {key!r} of {tenant_id}") from exc
 
 
-def _this(row: Row[Any], statement: Any) -> Any:
+def _this(row: IdempotencyRecord, statement: Any) -> Any:
     """`statement` on the record only as it was read: nobody took it over, linked or finished it."""
     return statement.where(
         idempotency.c.tenant_id == row.tenant_id,
@@ -60,12 +61,12 @@ def _this(row: Row[Any], statement: Any) -> Any:
     )
 
 
-async def delete_unchanged(conn: AsyncConnection, row: Row[Any]) -> bool:
+async def delete_unchanged(conn: AsyncConnection, row: IdempotencyRecord) -> bool:
     """Delete the record if it is still as read."""
     return bool((await conn.execute(_this(row, idempotency.delete()))).rowcount == 1)
 
 
-async def take_over_unchanged(conn: AsyncConnection, row: Row[Any], owner: str, now: float) -> bool:
+async def take_over_unchanged(conn: AsyncConnection, row: IdempotencyRecord, owner: str, now: float) -> bool:
     """Make the record `owner`'s, created now, if it is still as read."""
     result = await conn.execute(_this(row, idempotency.update()).values(owner=owner, created_at=now))
     return bool(result.rowcount == 1)

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store import dialect
 from gateway.store.engine import reader
 from gateway.store.prepared import Prepared
+from gateway.store.records import AttemptRecord, ClaimedJob, DocumentRecord, JobLease, JobRecord
 from gateway.store.schema import jobs
 
 
@@ -87,7 +87,7 @@ async def claim_due(
     lease_s: float,
     limit: int,
     tenant_ids: Sequence[str] | None = None,
-) -> Sequence[Row[Any]]:
+) -> list[ClaimedJob]:
     """Claim up to `limit` due jobs of `kind` in one statement, oldest first; `tenant_ids` limits
     them to those tenants (the loop claims each lease length's tenants apart).
 
@@ -119,10 +119,12 @@ async def claim_due(
     )
     async with engine.begin() as conn:
         claimed = (await conn.execute(claim)).all()
-    return sorted(claimed, key=lambda job: job.run_at)
+    return sorted((ClaimedJob(*row) for row in claimed), key=lambda job: job.run_at)
 
 
-async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float) -> Row[Any] | None:
+async def claim(
+    engine: AsyncEngine, job_id: int, worker: str, now: float, lease_s: float
+) -> JobRecord | None:
     """Take one known job if nobody holds a live lease on it (compare-and-set on the lease): a
     refresh or a lifecycle operation that wants this document now. The loop uses `claim_due`."""
     async with engine.begin() as conn:
@@ -139,21 +141,26 @@ async def claim(engine: AsyncEngine, job_id: int, worker: str, now: float, lease
         )
         if result.rowcount != 1:
             return None
-        return (await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).first()
+        return _job((await conn.execute(sa.select(jobs).where(jobs.c.id == job_id))).first())
 
 
-async def find(engine: AsyncEngine, kind: str, subject: str) -> Row[Any] | None:
+def _job(row: Sequence[Any] | None) -> JobRecord | None:
+    return None if row is None else JobRecord(*row)
+
+
+async def find(engine: AsyncEngine, kind: str, subject: str) -> JobRecord | None:
     async with reader(engine).connect() as conn:
         query = sa.select(jobs).where(jobs.c.kind == kind, jobs.c.subject == subject)
-        return (await conn.execute(query)).first()
+        return _job((await conn.execute(query)).first())
 
 
-async def lease_of(conn: AsyncConnection, kind: str, subject: str) -> Row[Any] | None:
-    """(locked_by, locked_until) of the subject's job, read in the caller's transaction."""
+async def lease_of(conn: AsyncConnection, kind: str, subject: str) -> JobLease | None:
+    """Who holds the subject's job and until when, read in the caller's transaction."""
     query = sa.select(jobs.c.locked_by, jobs.c.locked_until).where(
         jobs.c.kind == kind, jobs.c.subject == subject
     )
-    return (await conn.execute(query)).first()
+    row = (await conn.execute(query)).first()
+    return None if row is None else JobLease(*row)
 
 
 async def renew_in(conn: AsyncConnection, job_id: int, worker: str, now: float, lease_s: float) -> None:
@@ -196,7 +203,7 @@ class Lease:
         # `answers`: a request runs the job and answers with the document; the status change that
         # gives the job back keeps the row and attempts it committed here (no read back)
         self.answers = answers
-        self.document: tuple[Row[Any], Sequence[Row[Any]]] | None = None
+        self.document: tuple[DocumentRecord, Sequence[AttemptRecord]] | None = None
 
     async def renew(self) -> None:
         async with self.engine.begin() as conn:

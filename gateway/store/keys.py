@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store import dialect
+from gateway.store import dialect, tenant_records
 from gateway.store.prepared import Prepared
 from gateway.store.schema import admin_keys, api_keys, tenants
+from gateway.store.tenant_records import KeyGrant, KeyRecord
 
 _KEY: Final = Prepared(
     sa.select(api_keys.c.tenant_id, api_keys.c.expires_at, api_keys.c.revoked_at, tenants.c.revision)
@@ -22,9 +22,10 @@ _KEY: Final = Prepared(
 )
 
 
-async def by_digest(conn: AsyncConnection, digest: str) -> Row[Any] | None:
-    """(tenant_id, expires_at, revoked_at, revision) of the key with this digest, or None."""
-    return (await _KEY.execute(conn, {"w_digest": digest})).first()
+async def by_digest(conn: AsyncConnection, digest: str) -> KeyGrant | None:
+    """What the key with this digest grants, or None: unknown."""
+    row = (await _KEY.execute(conn, {"w_digest": digest})).first()
+    return None if row is None else KeyGrant(*row)
 
 
 async def seed(conn: AsyncConnection, digest: str, tenant_id: str) -> None:
@@ -34,15 +35,15 @@ async def seed(conn: AsyncConnection, digest: str, tenant_id: str) -> None:
     )
 
 
-async def of_tenant(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
+async def of_tenant(conn: AsyncConnection, tenant_id: str) -> list[KeyRecord]:
     """The tenant's keys, oldest first."""
     query = sa.select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.created_at)
-    return (await conn.execute(query)).all()
+    return [tenant_records.key(row) for row in (await conn.execute(query)).all()]
 
 
 async def find(
     conn: AsyncConnection, tenant_id: str, key_id: str, *, digest_prefix: str | None = None
-) -> Row[Any] | None:
+) -> KeyRecord | None:
     """The tenant's key by id, or (a file key, which has none) by the start of its digest."""
     query = sa.select(api_keys).where(api_keys.c.tenant_id == tenant_id)
     if digest_prefix is not None:
@@ -51,7 +52,8 @@ async def find(
         )
     else:
         query = query.where(api_keys.c.key_id == key_id)
-    return (await conn.execute(query)).first()
+    row = (await conn.execute(query)).first()
+    return None if row is None else tenant_records.key(row)
 
 
 async def insert(

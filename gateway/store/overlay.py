@@ -3,19 +3,20 @@ webhook endpoints, one row each, that win over the file's (gateway.tenants.tenan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store import dialect
+from gateway.store import dialect, tenant_records
 from gateway.store.schema import accounts, numbering_ranges, webhook_endpoints
+from gateway.store.tenant_records import AccountRecord, EndpointRecord, RangeRecord
 
 
-async def accounts_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
-    return (await conn.execute(sa.select(accounts).where(accounts.c.tenant_id == tenant_id))).all()
+async def accounts_of(conn: AsyncConnection, tenant_id: str) -> list[AccountRecord]:
+    query = sa.select(accounts).where(accounts.c.tenant_id == tenant_id)
+    return [tenant_records.account(row) for row in (await conn.execute(query)).all()]
 
 
 async def account_sources(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
@@ -29,6 +30,7 @@ async def put_account(
 ) -> None:
     """Create or replace the account's row. `from_file`: the tenants file's version, which never
     replaces one changed through the API (the store wins there)."""
+    values = tenant_records.columns(values)
     await conn.execute(
         dialect.insert(conn, accounts)
         .values(tenant_id=tenant_id, name=name, **values)
@@ -40,12 +42,13 @@ async def put_account(
     )
 
 
-async def ranges_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
+async def ranges_of(conn: AsyncConnection, tenant_id: str) -> list[RangeRecord]:
     query = sa.select(numbering_ranges).where(numbering_ranges.c.tenant_id == tenant_id)
-    return (await conn.execute(query)).all()
+    return [tenant_records.numbering_range(row) for row in (await conn.execute(query)).all()]
 
 
 async def put_range(conn: AsyncConnection, tenant_id: str, name: str, values: Mapping[str, Any]) -> None:
+    values = tenant_records.columns(values)
     await conn.execute(
         dialect.insert(conn, numbering_ranges)
         .values(tenant_id=tenant_id, name=name, **values)
@@ -53,14 +56,14 @@ async def put_range(conn: AsyncConnection, tenant_id: str, name: str, values: Ma
     )
 
 
-async def endpoints_of(conn: AsyncConnection, tenant_id: str) -> Sequence[Row[Any]]:
+async def endpoints_of(conn: AsyncConnection, tenant_id: str) -> list[EndpointRecord]:
     """The tenant's webhook endpoints, oldest first."""
     query = (
         sa.select(webhook_endpoints)
         .where(webhook_endpoints.c.tenant_id == tenant_id)
         .order_by(webhook_endpoints.c.created_at)
     )
-    return (await conn.execute(query)).all()
+    return [tenant_records.endpoint(row) for row in (await conn.execute(query)).all()]
 
 
 async def enabled_endpoint_ids(conn: AsyncConnection, tenant_id: str) -> dict[str, str]:
@@ -80,12 +83,18 @@ async def endpoint_id(conn: AsyncConnection, tenant_id: str, url: str) -> str | 
 
 
 async def update_endpoint(conn: AsyncConnection, hook_id: str, values: Mapping[str, Any]) -> None:
-    await conn.execute(webhook_endpoints.update().where(webhook_endpoints.c.id == hook_id).values(**values))
+    await conn.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id == hook_id)
+        .values(**tenant_records.columns(values))
+    )
 
 
 async def insert_endpoint(
     conn: AsyncConnection, hook_id: str, tenant_id: str, url: str, now: float, values: Mapping[str, Any]
 ) -> None:
     await conn.execute(
-        webhook_endpoints.insert().values(id=hook_id, tenant_id=tenant_id, url=url, created_at=now, **values)
+        webhook_endpoints.insert().values(
+            id=hook_id, tenant_id=tenant_id, url=url, created_at=now, **tenant_records.columns(values)
+        )
     )

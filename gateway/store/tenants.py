@@ -8,20 +8,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.store import dialect
+from canonical.document import Issuer
+from gateway.store import dialect, tenant_records
 from gateway.store.schema import routing_rules, tenants
+from gateway.store.tenant_records import Dispatch, Route, TenantRecord  # (tenants' types: one importer)
 
 
-async def get(conn: AsyncConnection, tenant_id: str) -> Row[Any] | None:
-    return (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+async def get(conn: AsyncConnection, tenant_id: str) -> TenantRecord | None:
+    row = (await conn.execute(sa.select(tenants).where(tenants.c.id == tenant_id))).first()
+    return None if row is None else tenant_records.tenant(row)
 
 
-async def all_rows(conn: AsyncConnection) -> Sequence[Row[Any]]:
+async def all_rows(conn: AsyncConnection) -> list[TenantRecord]:
     """Every tenant, by id."""
-    return (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+    return [
+        tenant_records.tenant(row)
+        for row in (await conn.execute(sa.select(tenants).order_by(tenants.c.id))).all()
+    ]
 
 
 async def ids(conn: AsyncConnection) -> Sequence[str]:
@@ -52,7 +57,7 @@ async def seed_from_file(conn: AsyncConnection, tenant_id: str, name: str, now: 
 
 
 async def create(
-    conn: AsyncConnection, tenant_id: str, name: str, issuer: str, dispatch: str, now: float
+    conn: AsyncConnection, tenant_id: str, name: str, issuer: Issuer, dispatch: Dispatch, now: float
 ) -> bool:
     """A tenant made through the API (revision 1), with empty routing rules; False: the id exists."""
     result = await conn.execute(
@@ -60,8 +65,7 @@ async def create(
         .values(
             id=tenant_id,
             name=name,
-            issuer=issuer,
-            dispatch=dispatch,
+            **tenant_records.columns({"issuer": issuer, "dispatch": dispatch}),
             source="api",
             revision=1,
             updated_at=now,
@@ -71,11 +75,10 @@ async def create(
     return bool(result.rowcount == 1)
 
 
-async def routing(conn: AsyncConnection, tenant_id: str) -> str | None:
-    """The tenant's routing rules (JSON), or None: none stored."""
+async def routing(conn: AsyncConnection, tenant_id: str) -> list[Route] | None:
+    """The tenant's routing rules, or None: none stored."""
     query = sa.select(routing_rules.c.rules).where(routing_rules.c.tenant_id == tenant_id)
-    rules = (await conn.execute(query)).scalar()
-    return None if rules is None else str(rules)
+    return tenant_records.routes((await conn.execute(query)).scalar())
 
 
 async def routing_source_hash(conn: AsyncConnection, tenant_id: str) -> str | None:
@@ -86,20 +89,32 @@ async def routing_source_hash(conn: AsyncConnection, tenant_id: str) -> str | No
 
 
 async def insert_routing(
-    conn: AsyncConnection, tenant_id: str, rules: str, source_hash: str, now: float
+    conn: AsyncConnection, tenant_id: str, rules: Sequence[Route], source_hash: str, now: float
 ) -> None:
     await conn.execute(
         routing_rules.insert().values(
-            tenant_id=tenant_id, rules=rules, source_hash=source_hash, updated_at=now
+            tenant_id=tenant_id,
+            source_hash=source_hash,
+            updated_at=now,
+            **tenant_records.columns({"rules": list(rules)}),
         )
     )
 
 
 async def set_routing(
-    conn: AsyncConnection, tenant_id: str, rules: str, now: float, *, source_hash: str | None = None
+    conn: AsyncConnection,
+    tenant_id: str,
+    rules: Sequence[Route],
+    now: float,
+    *,
+    source_hash: str | None = None,
 ) -> None:
     """Replace the rules; with `source_hash`, as the file's rules (the hash kept for the next start)."""
-    values: dict[str, Any] = {"rules": rules, "updated_at": now}
+    values: dict[str, Any] = {"rules": list(rules), "updated_at": now}
     if source_hash is not None:
         values["source_hash"] = source_hash
-    await conn.execute(routing_rules.update().where(routing_rules.c.tenant_id == tenant_id).values(**values))
+    await conn.execute(
+        routing_rules.update()
+        .where(routing_rules.c.tenant_id == tenant_id)
+        .values(**tenant_records.columns(values))
+    )

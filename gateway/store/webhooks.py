@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.store import dialect
 from gateway.store.engine import reader
+from gateway.store.records import DeliveryRecord
 from gateway.store.schema import webhook_deliveries
 
 
@@ -44,10 +44,14 @@ async def queue(
     return bool(result.rowcount == 1)
 
 
-async def get(engine: AsyncEngine, msg_id: str) -> Row[Any] | None:
+def _delivery(row: Sequence[Any] | None) -> DeliveryRecord | None:
+    return None if row is None else DeliveryRecord(*row)
+
+
+async def get(engine: AsyncEngine, msg_id: str) -> DeliveryRecord | None:
     async with reader(engine).connect() as conn:
         query = sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id)
-        return (await conn.execute(query)).first()
+        return _delivery((await conn.execute(query)).first())
 
 
 async def update(engine: AsyncEngine, msg_id: str, **values: Any) -> None:
@@ -60,16 +64,16 @@ async def update(engine: AsyncEngine, msg_id: str, **values: Any) -> None:
 
 async def of_tenant(
     conn: AsyncConnection, tenant_id: str, state: str | None, limit: int
-) -> Sequence[Row[Any]]:
+) -> list[DeliveryRecord]:
     """The tenant's deliveries (in `state`, if given), newest first."""
     query = sa.select(webhook_deliveries).where(webhook_deliveries.c.tenant_id == tenant_id)
     if state:
         query = query.where(webhook_deliveries.c.state == state)
     query = query.order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
-    return (await conn.execute(query)).all()
+    return [DeliveryRecord(*row) for row in (await conn.execute(query)).all()]
 
 
-async def rearm(conn: AsyncConnection, tenant_id: str, msg_id: str) -> Row[Any] | None:
+async def rearm(conn: AsyncConnection, tenant_id: str, msg_id: str) -> DeliveryRecord | None:
     """Make the tenant's delivery pending again with its tries reset; the row, or None: unknown."""
     result = await conn.execute(
         webhook_deliveries.update()
@@ -78,6 +82,6 @@ async def rearm(conn: AsyncConnection, tenant_id: str, msg_id: str) -> Row[Any] 
     )
     if result.rowcount != 1:
         return None
-    return (
-        await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))
-    ).first()
+    return _delivery(
+        (await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == msg_id))).first()
+    )

@@ -2,8 +2,9 @@
 
 Chains name accounts, never adapters. Saving rules (tenants file or `PUT /v1/routing`) validates
 them with `validate_routes`; at emit time `choose_chain` keeps only accounts that are enabled and
-whose adapter can emit the document's country and kind (research/anchors.md (c) 3: a disabled or
-incapable account is never tried).
+whose adapter's contract covers the document's country and kind, a note by its family
+(adapters.capabilities.can_emit; research/anchors.md (c) 3: a disabled or incapable account is
+never tried).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from decimal import Decimal
 
 from msgspec import Struct, field
 
+from adapters import capabilities
 from adapters.base import Account, Adapter, adapter_class
 from canonical.document import Document
 from canonical.totals import Totals
@@ -167,21 +169,9 @@ def matches(match: RouteMatch, doc: Document, totals: Totals) -> bool:
 
 
 def can_emit(account: Account, doc: Document) -> bool:
+    """An enabled account whose adapter's contract covers the document (adapters.capabilities)."""
     adapter = _adapter(account)
-    return (
-        account.enabled
-        and adapter is not None
-        and doc.country in adapter.countries
-        and doc.kind in adapter.kinds
-        and _corrects(adapter, doc)
-    )
-
-
-def _corrects(adapter: type[Adapter], doc: Document) -> bool:
-    """A Colombian note is of its document's family (DIAN 94 on a POS document, 95 on a support
-    document): only an adapter that emits the document emits its notes."""
-    referenced = doc.reference.kind if doc.reference is not None else None
-    return doc.country != "CO" or referenced in (None, "invoice") or referenced in adapter.kinds
+    return account.enabled and adapter is not None and capabilities.can_emit(adapter, doc)
 
 
 def choose_chain(

@@ -28,7 +28,6 @@ from gateway.tenants.config import Config, Tenant
 from gateway.tenants.routing import Route
 from gateway.tenants.secrets import seal
 
-_routes_decoder = msgspec.json.Decoder(list[Route])
 ROUTES_TTL_S: Final = 1.0
 
 
@@ -85,16 +84,14 @@ class Runtime:
         if cached is not None and cached[0] > self.clock():
             return cached[1]
         async with self.reader.connect() as conn:
-            rules = await tenants_store.routing(conn, tenant_id)
-        routes = _routes_decoder.decode(rules) if rules else list(self.tenants[tenant_id].routes)
+            stored = await tenants_store.routing(conn, tenant_id)
+        routes = stored if stored is not None else list(self.tenants[tenant_id].routes)
         self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
         return routes
 
     async def replace_routes(self, tenant_id: str, routes: list[Route]) -> None:
         async with self.engine.begin() as conn:
-            await tenants_store.set_routing(
-                conn, tenant_id, msgspec.json.encode(routes).decode(), self.clock()
-            )
+            await tenants_store.set_routing(conn, tenant_id, routes, self.clock())
         self._routes[tenant_id] = (self.clock() + ROUTES_TTL_S, routes)
 
     async def _seed(self) -> None:
@@ -111,7 +108,7 @@ class Runtime:
                         "environment": account.environment,
                         "credentials": self._sealed(account),
                         "enabled": account.enabled,
-                        "own_range": msgspec.json.encode(account.range).decode() if account.range else None,
+                        "own_range": account.range,
                         "updated_at": now,
                     }
                     # changed through the API: the store wins
@@ -128,10 +125,9 @@ class Runtime:
     async def _seed_routes(self, conn: Conn, tenant: Tenant, now: float) -> None:
         """The file's rules win when they changed since the last start; otherwise rules set through
         `PUT /v1/routing` survive a restart."""
-        rules = msgspec.json.encode(tenant.routes).decode()
-        source_hash = hashlib.sha256(rules.encode()).hexdigest()
+        source_hash = hashlib.sha256(msgspec.json.encode(tenant.routes)).hexdigest()
         current = await tenants_store.routing_source_hash(conn, tenant.id)
         if current is None:
-            await tenants_store.insert_routing(conn, tenant.id, rules, source_hash, now)
+            await tenants_store.insert_routing(conn, tenant.id, tenant.routes, source_hash, now)
         elif current != source_hash:
-            await tenants_store.set_routing(conn, tenant.id, rules, now, source_hash=source_hash)
+            await tenants_store.set_routing(conn, tenant.id, tenant.routes, now, source_hash=source_hash)

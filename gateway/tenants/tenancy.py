@@ -12,22 +12,21 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 from msgspec.structs import replace
 
-from adapters.base import Account, AccountRange, NumberingRange
+from adapters.base import Account, NumberingRange
 from canonical.document import Issuer
 from gateway.store import Conn, keys, overlay
 from gateway.store import tenants as tenants_store
+from gateway.store.tenant_records import AccountRecord, EndpointRecord, RangeRecord
 from gateway.tenants.auth import key_hash
 from gateway.tenants.config import Dispatch, Tenant, Webhook
 from gateway.tenants.runtime import Runtime
 from gateway.tenants.secrets import unseal
 
 _revisions: weakref.WeakKeyDictionary[Runtime, dict[str, int]] = weakref.WeakKeyDictionary()
-_range_decoder = msgspec.json.Decoder(NumberingRange)
 
 
 class SecretKeyMissing(Exception):
@@ -95,8 +94,8 @@ async def _compose(rt: Runtime, conn: Conn, tenant_id: str) -> tuple[Tenant, int
         base = Tenant(
             id=row.id,
             name=row.name,
-            issuer=msgspec.json.decode(row.issuer or "{}", type=Issuer),
-            dispatch=msgspec.json.decode(row.dispatch, type=Dispatch) if row.dispatch else Dispatch(),
+            issuer=row.issuer or msgspec.convert({}, Issuer),
+            dispatch=row.dispatch or Dispatch(),
         )
     account_rows = await overlay.accounts_of(conn, tenant_id)
     range_rows = await overlay.ranges_of(conn, tenant_id)
@@ -111,7 +110,7 @@ async def _compose(rt: Runtime, conn: Conn, tenant_id: str) -> tuple[Tenant, int
     return tenant, int(row.revision or 0)
 
 
-def _accounts(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list[Account]:
+def _accounts(base: Tenant, rows: Sequence[AccountRecord], secret_key: str | None) -> list[Account]:
     merged = {a.name: a for a in base.accounts}
     for row in rows:
         if row.source != "api":
@@ -130,23 +129,22 @@ def _accounts(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list
             timeout_s=row.timeout_s or (file_account.timeout_s if file_account else 10.0),
             transmitter_code=row.transmitter_code
             or (file_account.transmitter_code if file_account else None),
-            enabled=bool(row.enabled),
-            range=msgspec.json.decode(row.own_range, type=AccountRange) if row.own_range else None,
+            enabled=row.enabled,
+            range=row.own_range,
         )
     return list(merged.values())
 
 
-def _ranges(base: Tenant, rows: Sequence[Any]) -> list[NumberingRange]:
+def _ranges(base: Tenant, rows: Sequence[RangeRecord]) -> list[NumberingRange]:
     merged = {r.name: r for r in base.numbering}
     for row in rows:
-        r = _range_decoder.decode(row.definition)
         # A retired range allocates nothing more, but still describes the numbers it gave: a resend
         # or correction of those documents needs its resolution and technical key.
-        merged[row.name] = replace(r, kinds=[]) if row.retired else r
+        merged[row.name] = replace(row.definition, kinds=[]) if row.retired else row.definition
     return list(merged.values())
 
 
-def _webhooks(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list[Webhook]:
+def _webhooks(base: Tenant, rows: Sequence[EndpointRecord], secret_key: str | None) -> list[Webhook]:
     merged = {h.url: h for h in base.webhooks}
     for row in rows:
         merged.pop(row.url, None)
@@ -154,7 +152,7 @@ def _webhooks(base: Tenant, rows: Sequence[Any], secret_key: str | None) -> list
             merged[row.url] = Webhook(
                 url=row.url,
                 secret=unseal(secret_key, row.secret).decode(),
-                events=msgspec.json.decode(row.events),
+                events=row.events,
                 previous_secret=unseal(secret_key, row.previous_secret).decode()
                 if row.previous_secret
                 else None,

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -38,12 +39,12 @@ def document_row(doc_id: str, now: float, **values) -> dict:
         "version": 1,
         "country": "CO",
         "kind": "invoice",
-        "chain": "[]",
+        "chain": [],
         "chain_index": 0,
-        "document": b"{}",
-        "totals": b"{}",
-        "warnings": "[]",
-        "links": "{}",
+        "document": msgspec.Raw(b"{}"),  # JSON the store keeps as it is
+        "totals": msgspec.Raw(b"{}"),
+        "warnings": [],
+        "links": {},
         "needs_attention": False,
         "deadline": now + 60,
         "created_at": now,

@@ -4,29 +4,77 @@ the unique-key collision translated into store.Conflict."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 from test_store import document_row
 
-from gateway.store import Conflict, alerts, breakers, idempotency, keys, overlay, tenants
+from adapters.base import Authority
+from canonical.document import Issuer
+from gateway.store import (
+    Conflict,
+    alerts,
+    breakers,
+    idempotency,
+    keys,
+    overlay,
+    records,
+    tenant_records,
+    tenants,
+)
 from gateway.store import documents as docs
 from gateway.store import numbering as counters
 from gateway.store import webhooks as outbox
 from gateway.store.records import AttemptRecord, DocumentRecord
-from gateway.store.schema import attempts, documents
+from gateway.store.schema import (
+    accounts,
+    api_keys,
+    attempts,
+    documents,
+    jobs,
+    numbering_ranges,
+    webhook_deliveries,
+    webhook_endpoints,
+)
+from gateway.store.schema import (
+    breakers as breaker_rows,
+)
+from gateway.store.schema import (
+    idempotency as idempotency_rows,
+)
+from gateway.store.schema import (
+    tenants as tenant_rows,
+)
+from gateway.tenants.config import Dispatch
+from gateway.tenants.routing import Route
 
 T0 = 1_700_000_000.25
 
 
-def test_records_follow_the_tables_column_order():
-    assert DocumentRecord.__struct_fields__ == tuple(documents.c.keys())
-    assert AttemptRecord.__struct_fields__ == tuple(attempts.c.keys())
+@pytest.mark.parametrize(
+    ("record", "table"),
+    [
+        (DocumentRecord, documents),
+        (AttemptRecord, attempts),
+        (records.JobRecord, jobs),
+        (records.DeliveryRecord, webhook_deliveries),
+        (records.BreakerRecord, breaker_rows),
+        (records.IdempotencyRecord, idempotency_rows),
+        (tenant_records.TenantRecord, tenant_rows),
+        (tenant_records.KeyRecord, api_keys),
+        (tenant_records.AccountRecord, accounts),
+        (tenant_records.RangeRecord, numbering_ranges),
+        (tenant_records.EndpointRecord, webhook_endpoints),
+    ],
+)
+def test_records_follow_the_tables_column_order(record, table):
+    assert record.__struct_fields__ == tuple(table.c.keys())
 
 
 async def test_documents_come_back_as_records_with_json_decoded(engine):
     async with engine.begin() as conn:
         inserted = await docs.insert(
-            conn, document_row("d1", T0, chain='["a","b"]', warnings='["w"]', links='{"pdf":"u"}')
+            conn, document_row("d1", T0, chain=["a", "b"], warnings=["w"], links={"pdf": "u"})
         )
         await docs.record_attempt(conn, "d1", "a", "fake", "accepted", T0, latency_ms=5)
     async with engine.connect() as conn:
@@ -39,7 +87,7 @@ async def test_documents_come_back_as_records_with_json_decoded(engine):
     assert [(a.account, a.outcome, a.latency_ms) for a in tried] == [("a", "accepted", 5)]
     assert isinstance(tried[0], AttemptRecord)
     async with engine.begin() as conn:
-        moved = await docs.transition(conn, got, "accepted", T0 + 1, links='{"xml":"v"}')
+        moved = await docs.transition(conn, got, "accepted", T0 + 1, links={"xml": "v"})
     assert (moved.status, moved.version, moved.links, moved.chain) == (
         "accepted",
         2,
@@ -78,6 +126,18 @@ async def test_numbering_slots_counters_and_highest(engine):
         assert await counters.lowest_slot(conn, "t1", "r") is None
         await docs.insert(conn, document_row("d1", T0, numbering_range="r", consecutive=13))
         assert await docs.highest_consecutive(conn, "t1", "r") == 13
+
+
+async def test_typed_values_are_encoded_and_decoded_by_the_store(engine):
+    delivery = records.Delivery(status="pending", to=["buyer@example.co"])
+    async with engine.begin() as conn:
+        inserted = await docs.insert(conn, document_row("d1", T0))
+        await docs.set_fields(conn, "d1", authority=Authority(code="00", seal="S"), delivery=delivery)
+        got = await docs.get(conn, "d1")
+    assert (records.authority_of(inserted), records.delivery_of(inserted)) == (Authority(), None)
+    assert records.authority_of(got) == Authority(code="00", seal="S")
+    assert records.delivery_of(got) == delivery
+    assert msgspec.json.decode(got.authority) == {"code": "00", "seal": "S"}  # the column holds JSON
 
 
 async def test_breaker_rows(engine):
@@ -119,12 +179,16 @@ async def test_alerts_fire_once_per_occurrence(engine):
 async def test_tenants_keys_overlay_and_outbox(engine):
     async with engine.begin() as conn:
         await tenants.seed_from_file(conn, "t1", "One", T0)
-        assert not await tenants.create(conn, "t1", "Again", "{}", "{}", T0)
+        issuer = Issuer(name="Two", id_type="NIT", id_number="900", country="SV")
+        assert not await tenants.create(conn, "t1", "Again", issuer, Dispatch(), T0)
+        assert await tenants.create(conn, "t2", "Two", issuer, Dispatch(lease_s=5), T0)
         await keys.seed(conn, "digest", "t1")
         await keys.seed(conn, "digest", "t1")
         await tenants.bump(conn, "t1", T0)
-        await tenants.insert_routing(conn, "t1", "[]", "h1", T0)
-        await tenants.set_routing(conn, "t1", '[{"chain":["a"]}]', T0, source_hash="h2")
+        assert await tenants.routing(conn, "t1") is None
+        await tenants.insert_routing(conn, "t1", [], "h1", T0)
+        assert await tenants.routing(conn, "t1") == []
+        await tenants.set_routing(conn, "t1", [Route(chain=["a"])], T0, source_hash="h2")
         values = {
             "provider": "fake",
             "base_url": "u",
@@ -141,7 +205,11 @@ async def test_tenants_keys_overlay_and_outbox(engine):
         assert (await keys.by_digest(conn, "digest")).revision == 1
         assert await tenants.revision(conn, "t1") == 1
         assert await tenants.routing_source_hash(conn, "t1") == "h2"
+        assert await tenants.routing(conn, "t1") == [Route(chain=["a"])]
         assert (await overlay.accounts_of(conn, "t1"))[0].base_url == "u"  # the API's row wins
+        file_tenant, api_tenant = await tenants.all_rows(conn)
+        assert (file_tenant.issuer, file_tenant.dispatch) == (None, None)
+        assert (api_tenant.issuer.country, api_tenant.dispatch.lease_s) == ("SV", 5)
         assert await overlay.account_sources(conn, "t1") == {"a": "api"}
         assert await outbox.rearm(conn, "t2", "m1") is None  # another tenant's delivery
         rearmed = await outbox.rearm(conn, "t1", "m1")

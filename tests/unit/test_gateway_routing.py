@@ -107,3 +107,25 @@ def test_a_note_goes_only_to_accounts_that_emit_its_document(example_bytes):
     with pytest.raises(RoutingError) as err:
         choose_chain([route], accounts, doc, totals, forced="facepro")
     assert err.value.rule == "provider-cannot-emit"
+
+
+def test_routing_asks_the_adapter_contract(example_bytes):
+    """Eligibility is the adapter's contract (adapters.capabilities.can_emit, through `emits`): an
+    adapter that overrides `emits` is routed as it says. APIDIAN lists debit notes and POS documents
+    but sends no debit note on a POS document, so routing skips it instead of sending it there."""
+    import json
+
+    raw = json.loads(example_bytes["co-credit-note"])
+    raw["kind"] = "debit_note"
+    raw["reason"] = {"code": "interest", "description": "Intereses por mora"}
+    raw["reference"].update(number="EPOS1", kind="pos_invoice")
+    doc, totals = prepare(json.dumps(raw).encode())
+    accounts = [
+        Account(name="apidian", provider="apidian", base_url="http://127.0.0.1:9"),
+        Account(name="dian", provider="dian", base_url="http://127.0.0.1:9"),
+    ]
+    route = Route(match=RouteMatch(country="CO"), chain=["apidian", "dian"])
+    assert names(choose_chain([route], accounts, doc, totals)) == ["dian"]
+    with pytest.raises(RoutingError) as err:
+        choose_chain([route], accounts, doc, totals, forced="apidian")
+    assert err.value.rule == "provider-cannot-emit"
