@@ -494,7 +494,9 @@ class Dispatcher:
         raise failure
 
     async def _begin(self, tenant: Tenant, row: DocumentRecord, account: Account, lease: Lease) -> int:
-        """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
+        """The in-flight attempt, committed with a lease renewal and only on the document as `row`
+        read it (else StaleDocument: the job runs again from what is stored); an open circuit is
+        recorded and raised."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             circuit_open = not await breaker.allows_in(conn, tenant.id, account.name, now)
@@ -510,6 +512,9 @@ class Dispatcher:
                 )
             else:
                 await lease.renew_in(conn)
+                # the row this send was decided on must still be the document: another worker's
+                # late answer may have been recorded since (it would be sent a second time)
+                await docs.check_unchanged(conn, row)
                 attempt_id = await docs.begin_attempt(conn, row.id, account.name, account.provider, now)
         if circuit_open:
             self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, "circuit_open").inc()
