@@ -461,14 +461,16 @@ def print_double_issues(
     issued: dict[int, list[tuple[str, dict[str, Any]]]],
     log_dir: Path,
 ) -> None:
-    """The evidence of each document issued more than once, before anything is asserted: the
-    document with its attempts, every ledger entry, and every gateway log line that names it."""
+    """The evidence of each document issued more than once, or called failed or rejected while
+    issued, before anything is asserted: the document with its attempts, every ledger entry, and
+    every gateway log line that names it."""
     for sub in submissions:
         entries = issued.get(sub.serial, [])
-        if len(entries) < 2:
-            continue
         doc = docs[sub.doc_id]
-        print(f"\nISSUED TWICE: serial {sub.serial}, {sub.mode}, client tries {sub.tries}")
+        if len(entries) < 2 and not (entries and doc["status"] in ("failed", "rejected")):
+            continue
+        what = "ISSUED TWICE" if len(entries) > 1 else f"ISSUED BUT {doc['status'].upper()}"
+        print(f"\n{what}: serial {sub.serial}, {sub.mode}, client tries {sub.tries}")
         print("  document " + json.dumps({k: doc.get(k) for k in ("id", "status", "number", "account")}))
         for attempt in doc["attempts"]:
             print("  attempt " + json.dumps(attempt, ensure_ascii=False))
