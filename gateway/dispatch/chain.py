@@ -301,15 +301,7 @@ class Dispatcher:
         if act in ("adopt", "reject") and isinstance(result, Answer):
             return await self._apply(tenant, row, account, result.outcome, answer=result, lease=lease)
         if act == "reject" and isinstance(result, Rejected):
-            await self.change(
-                tenant,
-                row,
-                "rejected",
-                account=account.name,
-                provider=account.provider,
-                authority=Authority(code=result.code, message=result.message, errors=result.errors),
-            )
-            return None
+            return None  # `rejected` was committed with the refusal's attempt (_call)
         if act == "reconcile" and isinstance(result, Answer):  # an answer that shows nothing settled
             now = self.rt.clock()
             await self.change(
@@ -434,7 +426,8 @@ class Dispatcher:
         else:
             return Answer(outcome=outcome, attempt_id=attempt_id, latency_s=time.perf_counter() - started)
         counts_against = isinstance(failure, (Unavailable, Ambiguous))
-        reconcile_next = action("emit", failure.kind, here) == "reconcile"
+        act = action("emit", failure.kind, here)
+        reconcile_next = act == "reconcile"
 
         async def circuit(conn: Conn) -> None:
             if reconcile_next:
@@ -462,16 +455,19 @@ class Dispatcher:
             else:  # the provider answered: it is up
                 await breaker.record_success_in(conn, tenant.id, account.name, self.rt.clock())
 
-        await self._record(
-            tenant,
-            row,
-            account,
-            failure.kind,
-            _describe(failure),
-            attempt_id=attempt_id,
-            started=started,
-            also=circuit,
-        )
+        if act == "reject":
+            await self._reject(tenant, row, account, failure, attempt_id=attempt_id, started=started)
+        else:
+            await self._record(
+                tenant,
+                row,
+                account,
+                failure.kind,
+                _describe(failure),
+                attempt_id=attempt_id,
+                started=started,
+                also=circuit,
+            )
         events.emit(
             "provider.failure",
             tenant=tenant.id,
@@ -485,8 +481,45 @@ class Dispatcher:
         )
         raise failure
 
+    async def _reject(
+        self,
+        tenant: Tenant,
+        row: DocumentRecord,
+        account: Account,
+        failure: ProviderFailure,
+        *,
+        attempt_id: int,
+        started: float,
+    ) -> None:
+        """The refusal's attempt and `rejected` in one transaction, as a lost answer and `unknown`
+        are: between two, the document would be `queued` with no attempt in flight, and a worker
+        that took the job over meanwhile would send it again (then `rejected` would hide that copy)."""
+        now = self.rt.clock()
+        latency = time.perf_counter() - started
+        await self.change(
+            tenant,
+            row,
+            "rejected",
+            attempt={
+                "account": account.name,
+                "provider": account.provider,
+                "outcome": failure.kind,
+                "error": _describe(failure),
+                "latency_ms": int(latency * 1000),
+                "attempt_id": attempt_id,
+            },
+            also=[lambda conn: breaker.record_success_in(conn, tenant.id, account.name, now)],
+            account=account.name,
+            provider=account.provider,
+            authority=Authority(code=failure.code, message=failure.message, errors=failure.errors),
+        )
+        self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, failure.kind).inc()
+        self.rt.metrics.attempt_latency.labels(account.provider).observe(latency)
+
     async def _begin(self, tenant: Tenant, row: DocumentRecord, account: Account, lease: Lease) -> int:
-        """The in-flight attempt, committed with a lease renewal; an open circuit is recorded and raised."""
+        """The in-flight attempt, committed with a lease renewal and only on the document as `row`
+        read it (else StaleDocument: the job runs again from what is stored); an open circuit is
+        recorded and raised."""
         now = self.rt.clock()
         async with self.rt.engine.begin() as conn:
             circuit_open = not await breaker.allows_in(conn, tenant.id, account.name, now)
@@ -502,6 +535,9 @@ class Dispatcher:
                 )
             else:
                 await lease.renew_in(conn)
+                # the row this send was decided on must still be the document: another worker's
+                # late answer may have been recorded since (it would be sent a second time)
+                await docs.check_unchanged(conn, row)
                 attempt_id = await docs.begin_attempt(conn, row.id, account.name, account.provider, now)
         if circuit_open:
             self.rt.metrics.attempts.labels(tenant.id, account.name, account.provider, "circuit_open").inc()

@@ -48,6 +48,11 @@ _TRANSITION: Final = Prepared(
     .where(documents.c.id == sa.bindparam("w_id"), documents.c.version == sa.bindparam("w_version"))
     .returning(documents)
 )
+_AT_VERSION: Final = Prepared(
+    sa.select(documents.c.id).where(
+        documents.c.id == sa.bindparam("w_id"), documents.c.version == sa.bindparam("w_version")
+    )
+)
 _UPDATE: Final = Prepared(documents.update().where(documents.c.id == sa.bindparam("w_id")))
 _COLUMNS: Final = frozenset(documents.c.keys())
 _ATTEMPT_INSERT: Final = Prepared(attempts.insert())
@@ -101,6 +106,14 @@ async def transition(
     if new is None:
         raise StaleDocument(f"{row.id}: changed concurrently")
     return records.document(new)
+
+
+async def check_unchanged(conn: AsyncConnection, row: DocumentRecord) -> None:
+    """Raise StaleDocument unless the document is still at `row`'s version. A decision taken on a
+    row read earlier (send the document) is committed with this check: a worker may have read the
+    row before another one recorded an answer, then the attempts after it (two statements)."""
+    if (await _AT_VERSION.execute(conn, {"w_id": row.id, "w_version": row.version})).first() is None:
+        raise StaleDocument(f"{row.id}: changed since it was read")
 
 
 async def set_fields(conn: AsyncConnection, doc_id: str, **values: Any) -> None:

@@ -414,6 +414,7 @@ def soak(
             issued = read_ledgers(sims)
             outcome = tally(submissions, docs, issued)
             print(f"\nSOAK OUTCOME ({processes} process(es)) " + json.dumps(outcome))
+            print_double_issues(submissions, docs, issued, tmp_path)
             replays = asyncio.run(replay_all(cluster, submissions))
             listed = asyncio.run(list_all(cluster))
             report = {**outcome, **check(submissions, docs, issued, replays, listed, figures)}
@@ -452,6 +453,34 @@ def tally(
             1 for st, c in zip(statuses, counts, strict=True) if c and st in ("failed", "rejected")
         ),
     }
+
+
+def print_double_issues(
+    submissions: list[Submission],
+    docs: dict[str, Any],
+    issued: dict[int, list[tuple[str, dict[str, Any]]]],
+    log_dir: Path,
+) -> None:
+    """The evidence of each document issued more than once, or called failed or rejected while
+    issued, before anything is asserted: the document with its attempts, every ledger entry, and
+    every gateway log line that names it."""
+    for sub in submissions:
+        entries = issued.get(sub.serial, [])
+        doc = docs[sub.doc_id]
+        if len(entries) < 2 and not (entries and doc["status"] in ("failed", "rejected")):
+            continue
+        what = "ISSUED TWICE" if len(entries) > 1 else f"ISSUED BUT {doc['status'].upper()}"
+        print(f"\n{what}: serial {sub.serial}, {sub.mode}, client tries {sub.tries}")
+        print("  document " + json.dumps({k: doc.get(k) for k in ("id", "status", "number", "account")}))
+        for attempt in doc["attempts"]:
+            print("  attempt " + json.dumps(attempt, ensure_ascii=False))
+        for name, entry in entries:
+            seen = {k: entry.get(k) for k in ("reference", "number", "issued_at")}
+            print(f"  ledger {name} " + json.dumps(seen))
+        for log in sorted(log_dir.glob("gateway-*.log")):
+            for line in log.read_text(errors="replace").splitlines():
+                if sub.doc_id in line:  # type: ignore[operator]
+                    print(f"  {log.name}: {line[:600]}")
 
 
 def test_soak_faults_and_two_crashes_lose_nothing_and_issue_nothing_twice(tmp_path, example_bytes):

@@ -226,3 +226,153 @@ async def test_numbers_drawn_but_unused_are_never_issued_after_the_counter_is_mo
     async with engine.begin() as conn:  # 2..16 were dropped: never issued
         assert (await numbering.allocate(conn, "t1", [r], "invoice", dt.date(2026, 1, 1))).consecutive == 500
         assert await numbering.positions(conn, "t1") == {("t1", "setp"): 501}
+
+
+async def test_a_worker_that_read_a_document_before_a_late_answer_was_recorded_never_sends_it_again(
+    store, engine, example_bytes, monkeypatch
+):
+    # the soak on PostgreSQL, 3 processes on a loaded machine: 1 document in 300 issued twice. A's
+    # lease lapsed while it waited for a provider (its heartbeat starved); B took the job over and
+    # read the document (`queued`); A recorded the provider's answer (`accepted`); B then read the
+    # attempts, saw none in flight, and sent the document again from the `queued` row it had read
+    import gateway_fakes
+
+    from gateway.dispatch.chain import Dispatcher
+    from gateway.dispatch.loop import run_document
+    from gateway.documents.service import DocumentService
+    from gateway.store import documents as docs
+    from gateway.store.jobs import Lease
+    from gateway.tenants.config import load_config
+    from gateway.tenants.runtime import Runtime
+
+    url, connect_args = store
+    gateway_fakes.reset()
+    config = load_config(tenants_toml([("primary", "fake")], dispatch={"lease_s": 60}), env={})
+    a = Runtime(config, engine=engine)
+    b = Runtime(config, engine=make_engine(url, connect_args=connect_args))  # another process
+    await start(a)
+    await start(b)
+    doc_id = await DocumentService(a, Dispatcher(a)).create(
+        a.tenants["t1"], example_bytes["co-invoice"], asynchronous=True
+    )
+    job = await jobs.find(engine, "document", doc_id)
+    now = time.time()
+
+    answer_due = asyncio.Event()  # A's provider issues the document; its answer waits for this
+    issue = gateway_fakes.FakeSelfNumbering.emit
+
+    async def late_answer(adapter, emission):
+        outcome = await issue(adapter, emission)
+        await answer_due.wait()
+        return outcome
+
+    monkeypatch.setattr(gateway_fakes.FakeSelfNumbering, "emit", late_answer)
+    a_owner, b_owner = jobs.owner("a"), jobs.owner("b")
+    assert await jobs.claim(engine, job.id, a_owner, now, 60)
+    a_run = asyncio.create_task(
+        run_document(a, Dispatcher(a), doc_id, Lease(engine, job.id, a_owner, 60, 1, a.clock))
+    )
+    while gateway_fakes.book("primary").emits < 1:
+        await asyncio.sleep(0.01)
+    assert await jobs.claim(b.engine, job.id, b_owner, now + 61, 60)  # A's lease lapsed: B takes over
+
+    read_attempts = docs.attempts_of
+
+    async def a_answers_between_bs_two_reads(conn, document_id):
+        if not answer_due.is_set():  # B has read the row; A's answer is recorded before B reads on
+            answer_due.set()
+            await a_run
+        return await read_attempts(conn, document_id)
+
+    monkeypatch.setattr(docs, "attempts_of", a_answers_between_bs_two_reads)
+    try:
+        await run_document(b, Dispatcher(b), doc_id, Lease(b.engine, job.id, b_owner, 60, 2, b.clock))
+    finally:
+        await b.close()
+    assert answer_due.is_set()  # the interleaving happened
+    assert gateway_fakes.book("primary").emits == 1  # sent once: by A
+    async with engine.connect() as conn:
+        row = await docs.get(conn, doc_id)
+        attempts = await read_attempts(conn, doc_id)
+    assert row.status == "accepted"
+    assert [a.outcome for a in attempts] == ["accepted"]  # no attempt of B's left in flight
+
+
+async def test_a_refusal_and_rejected_commit_together_so_a_worker_taking_over_never_sends_it_again(
+    store, engine, example_bytes, monkeypatch
+):
+    # the soak, 3 processes on a loaded machine: a document `rejected` that Koywe had issued. A's
+    # provider refused the document; A recorded the refusal, then (another transaction) `rejected`.
+    # Between the two, B took the job over (A's lease had lapsed), saw a `queued` document with no
+    # attempt in flight and sent it again: issued, then hidden by A's `rejected`
+    import gateway_fakes
+
+    from gateway.dispatch.chain import Dispatcher
+    from gateway.dispatch.loop import run_document
+    from gateway.documents.service import DocumentService
+    from gateway.store import documents as docs
+    from gateway.store.jobs import Lease
+    from gateway.tenants.config import load_config
+    from gateway.tenants.runtime import Runtime
+
+    url, connect_args = store
+    gateway_fakes.reset()
+    config = load_config(tenants_toml([("primary", "fake")], dispatch={"lease_s": 60}), env={})
+    a = Runtime(config, engine=engine)
+    b = Runtime(config, engine=make_engine(url, connect_args=connect_args))  # another process
+    await start(a)
+    await start(b)
+    doc_id = await DocumentService(a, Dispatcher(a)).create(
+        a.tenants["t1"], example_bytes["co-invoice"], asynchronous=True
+    )
+    job = await jobs.find(engine, "document", doc_id)
+    now = time.time()
+    gateway_fakes.book("primary").script = ["reject", "ok"]  # A's send refused, B's would be issued
+
+    a_refused, b_sent, a_rejected, b_done = (asyncio.Event() for _ in range(4))
+    a_dispatcher = Dispatcher(a)
+    change = a_dispatcher.change
+
+    async def a_rejects_late(tenant, row, status, **kwargs):  # A's `rejected`, held until B acted
+        if status == "rejected":
+            a_refused.set()
+            waits = [asyncio.ensure_future(e.wait()) for e in (b_sent, b_done)]
+            await asyncio.wait(waits, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        try:
+            return await change(tenant, row, status, **kwargs)
+        finally:
+            if status == "rejected":
+                a_rejected.set()
+
+    a_dispatcher.change = a_rejects_late  # type: ignore[method-assign]
+    issue = gateway_fakes.FakeSelfNumbering.emit
+
+    async def b_answers_after_a(adapter, emission):  # B's send: issued, answered once A is done
+        if gateway_fakes.book("primary").emits == 0:
+            return await issue(adapter, emission)
+        outcome = await issue(adapter, emission)
+        b_sent.set()
+        await asyncio.wait_for(a_rejected.wait(), timeout=10)
+        return outcome
+
+    monkeypatch.setattr(gateway_fakes.FakeSelfNumbering, "emit", b_answers_after_a)
+    a_owner, b_owner = jobs.owner("a"), jobs.owner("b")
+    assert await jobs.claim(engine, job.id, a_owner, now, 60)
+    a_run = asyncio.create_task(
+        run_document(a, a_dispatcher, doc_id, Lease(engine, job.id, a_owner, 60, 1, a.clock))
+    )
+    await asyncio.wait_for(a_refused.wait(), timeout=10)  # A is about to commit `rejected`
+    assert await jobs.claim(b.engine, job.id, b_owner, now + 61, 60)  # A's lease lapsed: B takes over
+    try:
+        await run_document(b, Dispatcher(b), doc_id, Lease(b.engine, job.id, b_owner, 60, 2, b.clock))
+    finally:
+        b_done.set()
+        await a_run
+        await b.close()
+    issued = gateway_fakes.book("primary").issued()
+    async with engine.connect() as conn:
+        row = await docs.get(conn, doc_id)
+    assert issued == [] or row.status not in ("rejected", "failed"), (row.status, issued)
+    assert gateway_fakes.book("primary").emits == 1  # refused once, never sent again
