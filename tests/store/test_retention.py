@@ -167,3 +167,31 @@ def test_retention_settings_come_from_the_environment_and_must_be_positive():
     assert (config.server.retention_attempts_days, config.server.retention_jobs_days) == (7.0, 30.0)
     with pytest.raises(ConfigError, match="retention_jobs_days: must be > 0"):
         parse_config("[server]\nretention_jobs_days = 0\n", {})
+
+
+async def test_the_loop_asks_for_the_sweep_once_a_minute_not_on_every_wake(monkeypatch):
+    """Each document wakes the loop: a claim for the hourly sweep on every wake was one more write
+    transaction per document (bench/gateway_overhead.py, c=1)."""
+    from gateway.dispatch import loop
+
+    asked: list[str] = []
+
+    async def claim_due(engine: Any, kind: str, *args: Any) -> list[Any]:
+        asked.append(kind)
+        return []
+
+    monkeypatch.setattr(loop.jobs, "claim_due", claim_due)
+    clock = [NOW]
+    rt = SimpleNamespace(
+        engine=None, clock=lambda: clock[0], config=SimpleNamespace(tenants=[]), tenants={}, worker_id="w/1"
+    )
+    jobs_loop = loop.JobLoop(rt, dispatcher=None)  # type: ignore[arg-type]
+    try:
+        await jobs_loop.tick()
+        await jobs_loop.tick()
+        assert asked == [retention.JOB]
+        clock[0] += 60.0
+        await jobs_loop.tick()
+        assert asked == [retention.JOB, retention.JOB]
+    finally:
+        await jobs_loop._client.aclose()
