@@ -356,16 +356,7 @@ class Dispatcher:
             emission = emission_for(row, tenant, account)
         except ProviderFailure as exc:
             await self._record(tenant, row, account, exc.kind, exc.message, attempt_id=begun)
-            events.emit(
-                "provider.failure",
-                tenant=tenant.id,
-                document_id=row.id,
-                account=account.name,
-                provider=account.provider,
-                failure=exc.kind,
-                code=exc.code,
-                error=exc.message,
-            )
+            _failure_event(tenant, row, account, exc)
             return exc
         retrying = AsyncRetrying(
             stop=stop_after_attempt(d.max_attempts) | (lambda _: self.rt.clock() >= row.deadline),
@@ -468,17 +459,7 @@ class Dispatcher:
                 started=started,
                 also=circuit,
             )
-        events.emit(
-            "provider.failure",
-            tenant=tenant.id,
-            document_id=row.id,
-            account=account.name,
-            provider=account.provider,
-            failure=failure.kind,
-            code=failure.code,
-            http_status=failure.http_status,
-            error=failure.message,
-        )
+        _failure_event(tenant, row, account, failure)
         raise failure
 
     async def _reject(
@@ -814,3 +795,18 @@ def _wait(d: Dispatch, deadline: float, clock: Any) -> Any:
         return max(0.0, min(max(backoff(state), retry_after), deadline - clock()))
 
     return wait
+
+
+def _failure_event(tenant: Tenant, row: DocumentRecord, account: Account, failure: ProviderFailure) -> None:
+    """The operator's `provider.failure` line (gateway.observability.events), by failure class."""
+    events.emit(
+        "provider.failure",
+        tenant=tenant.id,
+        document_id=row.id,
+        account=account.name,
+        provider=account.provider,
+        failure=failure.kind,
+        code=failure.code,
+        http_status=failure.http_status,
+        error=failure.message,
+    )
