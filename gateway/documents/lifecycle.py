@@ -28,7 +28,7 @@ from gateway.dispatch.loop import run_document
 from gateway.documents.idempotency import Claim
 from gateway.documents.references import check_reference
 from gateway.documents.resources import DocumentResource, provider_ref
-from gateway.documents.service import DocumentNotFound, DocumentService
+from gateway.documents.service import DocumentService
 from gateway.store import documents as docs
 from gateway.store import jobs
 from gateway.store.jobs import Lease
@@ -67,17 +67,10 @@ class LifecycleService:
         self.documents = documents_service
         self.rt = documents_service.rt
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
-        async with self.rt.reader.connect() as conn:
-            row = await docs.get(conn, doc_id, tenant.id)
-        if row is None:
-            raise DocumentNotFound(doc_id)
-        return row
-
     # -- void ---------------------------------------------------------------------------------------
 
     async def void(self, tenant: Tenant, doc_id: str, reason: str) -> DocumentResource:
-        row = await self._row(tenant, doc_id)
+        row = await self.documents.row(tenant, doc_id)
         if row.status != "accepted":
             raise LifecycleRefusal(
                 409, "void-not-accepted", f"only an accepted document can be voided; this one is {row.status}"
@@ -144,7 +137,7 @@ class LifecycleService:
             reference=_reference_to(row),
             reason=Reason(code="annulment", description=reason),
         )
-        created = await self._row(
+        created = await self.documents.row(
             tenant, await self.documents.create(tenant, _encoder.encode(note), provider=row.account)
         )
         now = self.rt.clock()
@@ -208,7 +201,7 @@ class LifecycleService:
     # -- correct and resend -------------------------------------------------------------------------
 
     async def correct(self, tenant: Tenant, doc_id: str, body: bytes) -> DocumentResource:
-        row = await self._row(tenant, doc_id)
+        row = await self.documents.row(tenant, doc_id)
         if row.status not in CORRECTABLE:
             raise LifecycleRefusal(
                 409,
@@ -295,7 +288,7 @@ class LifecycleService:
     ) -> str:
         """Create a credit or debit note whose reference is the stored document; its id. The key
         (already begun by the API) is linked to the note in the transaction that creates it."""
-        row = await self._row(tenant, doc_id)
+        row = await self.documents.row(tenant, doc_id)
         if row.status != "accepted":
             raise LifecycleRefusal(
                 409,

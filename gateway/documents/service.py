@@ -272,7 +272,8 @@ class DocumentService:
             raise UnsupportedDocument([_issue(p.account, i) for p in previews for i in p.unsupported])
         return Preview(document=document, totals=totals, accounts=previews)
 
-    async def _row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
+    async def row(self, tenant: Tenant, doc_id: str) -> DocumentRecord:
+        """The tenant's stored document; DocumentNotFound for another tenant's or none."""
         async with self.rt.reader.connect() as conn:
             row = await docs.get(conn, doc_id, tenant.id)
         if row is None:
@@ -289,7 +290,7 @@ class DocumentService:
     async def refresh(self, tenant: Tenant, doc_id: str) -> DocumentResource:
         """Ask the provider now (pending: status; unknown: reconcile, also one waiting for an
         operator; queued: a dispatch round). A worker already on it is left alone."""
-        row = await self._row(tenant, doc_id)
+        row = await self.row(tenant, doc_id)
         if row.status not in docs.TERMINAL:
             d = tenant.dispatch
             async with self.rt.engine.begin() as conn:  # wakes a finished job, due after a lease: ours first
@@ -303,7 +304,7 @@ class DocumentService:
     async def resolve(self, tenant: Tenant, doc_id: str, resolution: Resolution) -> DocumentResource:
         # the job loop may be reconciling the same document: on a lost race, read it again
         for _ in range(RESOLVE_TRIES):
-            row = await self._row(tenant, doc_id)
+            row = await self.row(tenant, doc_id)
             if row.status != "unknown":
                 raise NotResolvable(row.status)
             try:
