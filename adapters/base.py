@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from decimal import Decimal
@@ -178,6 +179,15 @@ class Misconfigured(ProviderFailure):
     """Credentials, certificate, permissions or resolution are wrong: fall back and alert."""
 
     kind = "misconfigured"
+
+
+def certificate_version(path: str) -> int:
+    """The certificate file's modification time: loaders cache by (path, version, password), so a
+    replaced file is read again. Misconfigured (never the password) when the file is unreadable."""
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError as exc:
+        raise Misconfigured(f"certificate file not readable: {exc.strerror}", code="certificate") from None
 
 
 class NotSearchable(Exception):

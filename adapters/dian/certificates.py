@@ -10,7 +10,6 @@ import base64
 import datetime as dt
 import functools
 import hashlib
-import os
 from pathlib import Path
 
 import msgspec
@@ -18,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
-from adapters.base import Misconfigured
+from adapters.base import Misconfigured, certificate_version
 from canonical import clock
 
 
@@ -36,11 +35,7 @@ class SigningIdentity(msgspec.Struct, frozen=True, kw_only=True):
 
 def load_identity(path: str, password: str) -> SigningIdentity:
     """The identity in a PKCS#12 file; Misconfigured (never the password) when it cannot be used."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError as exc:
-        raise Misconfigured(f"certificate file not readable: {exc.strerror}", code="certificate") from None
-    return _load(path, mtime, password)
+    return _load(path, certificate_version(path), password)
 
 
 @functools.lru_cache(maxsize=64)

@@ -15,7 +15,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import os
 import uuid
 from pathlib import Path
 from typing import Final
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from adapters.base import Misconfigured
+from adapters.base import Misconfigured, certificate_version
 
 KEY_BITS: Final = 2048
 ROOT: Final = "CertificadoMH"
@@ -47,11 +46,7 @@ def password_hash(password: str) -> str:
 
 def load_certificate(path: str, password: str) -> MhCertificate:
     """The certificate in an MH `.crt`; Misconfigured (never the password) when it cannot be used."""
-    try:
-        mtime = os.stat(path).st_mtime_ns
-    except OSError as exc:
-        raise Misconfigured(f"certificate file not readable: {exc.strerror}", code="certificate") from None
-    return _load(path, mtime, password)
+    return _load(path, certificate_version(path), password)
 
 
 @functools.lru_cache(maxsize=64)
