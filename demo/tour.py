@@ -241,33 +241,6 @@ SV_ROUTES = {
         {"match": {"country": "SV"}, "chain": ["hacienda"]},
     ]
 }
-CCF = {
-    "country": "SV",
-    "kind": "tax_credit_invoice",
-    "customer": {
-        "party_type": "company",
-        "id_type": "NIT",
-        "id_number": "06140101001014",
-        "nrc": "1234567",
-        "name": "Distribuidora Grande S.A. de C.V.",
-        "economic_activity": "46900",
-        "email": "compras@grande.example",
-        "address": {
-            "line": "Boulevard Los Próceres 45",
-            "department_code": "06",
-            "city_code": "14",
-            "country": "SV",
-        },
-    },
-    "lines": [
-        {
-            "description": "Café molido 500 g",
-            "quantity": "20",
-            "unit_price": "5.75",
-            "taxes": [{"tax": "IVA", "rate": "13"}],
-        }
-    ],
-}
 
 COLUMNS = ("document", "account", "status", "number", "fiscal id", "attempts", "latency")
 
@@ -576,7 +549,7 @@ def story(demo: Demo) -> Iterator[None]:
     demo.fault("smartbill", "down")
     fallback, ms = demo.emit("demo-sv", sv_invoice, "SV factura")
     demo.fault("smartbill", "ok")
-    ccf, ccf_ms = demo.emit("demo-sv", CCF, "SV CCF")
+    ccf, ccf_ms = demo.emit("demo-sv", json.loads((EXAMPLES / "sv-tax-credit-invoice.json").read_text()), "SV CCF")
     table(
         "8. SmartBill is down: the SV factura falls back to Hacienda direct (the DTE signed here, JWS RS512); "
         "then a crédito fiscal, which only Hacienda direct emits",

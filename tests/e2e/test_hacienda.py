@@ -11,6 +11,7 @@ import json
 import os
 import re
 from decimal import Decimal
+from pathlib import Path
 from xml.etree import ElementTree
 
 import jwt
@@ -33,35 +34,7 @@ KEY_PASSWORD = "clave-privada-e2e"
 CODIGO = re.compile(r"^[A-F0-9]{8}-[A-F0-9]{4}-4[A-F0-9]{3}-[A-F0-9]{4}-[A-F0-9]{12}$")
 SELLO = re.compile(r"^20[0-9]{2}[A-Z0-9]{36}$")
 
-CCF = {
-    "country": "SV",
-    "kind": "tax_credit_invoice",
-    "customer": {
-        "party_type": "company",
-        "id_type": "NIT",
-        "id_number": "06140101001014",
-        "nrc": "1234567",
-        "name": "Distribuidora Grande S.A. de C.V.",
-        "economic_activity": "46900",
-        "email": "compras@grande.example",
-        "phone": "22334455",
-        "address": {
-            "line": "Boulevard Los Próceres 45",
-            "department_code": "06",
-            "city_code": "14",
-            "country": "SV",
-        },
-    },
-    "lines": [
-        {
-            "description": "Café molido 500 g",
-            "quantity": "20",
-            "unit_price": "5.75",
-            "taxes": [{"tax": "IVA", "rate": "13"}],
-        },
-        {"description": "Libro escolar", "quantity": "3", "unit_price": "12.00", "tax_treatment": "exempt"},
-    ],
-}
+CCF = json.loads((Path(__file__).resolve().parents[2] / "examples" / "sv-tax-credit-invoice.json").read_text())
 
 
 def numbering(kind: str, tipo: str) -> str:
