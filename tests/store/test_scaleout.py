@@ -228,20 +228,13 @@ async def test_numbers_drawn_but_unused_are_never_issued_after_the_counter_is_mo
         assert await numbering.positions(conn, "t1") == {("t1", "setp"): 501}
 
 
-async def test_a_worker_that_read_a_document_before_a_late_answer_was_recorded_never_sends_it_again(
-    store, engine, example_bytes, monkeypatch
-):
-    # the soak on PostgreSQL, 3 processes on a loaded machine: 1 document in 300 issued twice. A's
-    # lease lapsed while it waited for a provider (its heartbeat starved); B took the job over and
-    # read the document (`queued`); A recorded the provider's answer (`accepted`); B then read the
-    # attempts, saw none in flight, and sent the document again from the `queued` row it had read
+async def _two_processes_one_queued_document(store, engine, example_bytes):
+    """Runtimes A and B on two engines of one store (two gateway processes), a fake provider, and
+    one document queued by A with its job: the stage of the take-over races below."""
     import gateway_fakes
 
     from gateway.dispatch.chain import Dispatcher
-    from gateway.dispatch.loop import run_document
     from gateway.documents.service import DocumentService
-    from gateway.store import documents as docs
-    from gateway.store.jobs import Lease
     from gateway.tenants.config import load_config
     from gateway.tenants.runtime import Runtime
 
@@ -255,8 +248,24 @@ async def test_a_worker_that_read_a_document_before_a_late_answer_was_recorded_n
     doc_id = await DocumentService(a, Dispatcher(a)).create(
         a.tenants["t1"], example_bytes["co-invoice"], asynchronous=True
     )
-    job = await jobs.find(engine, "document", doc_id)
-    now = time.time()
+    return a, b, doc_id, await jobs.find(engine, "document", doc_id), time.time()
+
+
+async def test_a_worker_that_read_a_document_before_a_late_answer_was_recorded_never_sends_it_again(
+    store, engine, example_bytes, monkeypatch
+):
+    # the soak on PostgreSQL, 3 processes on a loaded machine: 1 document in 300 issued twice. A's
+    # lease lapsed while it waited for a provider (its heartbeat starved); B took the job over and
+    # read the document (`queued`); A recorded the provider's answer (`accepted`); B then read the
+    # attempts, saw none in flight, and sent the document again from the `queued` row it had read
+    import gateway_fakes
+
+    from gateway.dispatch.chain import Dispatcher
+    from gateway.dispatch.loop import run_document
+    from gateway.store import documents as docs
+    from gateway.store.jobs import Lease
+
+    a, b, doc_id, job, now = await _two_processes_one_queued_document(store, engine, example_bytes)
 
     answer_due = asyncio.Event()  # A's provider issues the document; its answer waits for this
     issue = gateway_fakes.FakeSelfNumbering.emit
@@ -309,24 +318,10 @@ async def test_a_refusal_and_rejected_commit_together_so_a_worker_taking_over_ne
 
     from gateway.dispatch.chain import Dispatcher
     from gateway.dispatch.loop import run_document
-    from gateway.documents.service import DocumentService
     from gateway.store import documents as docs
     from gateway.store.jobs import Lease
-    from gateway.tenants.config import load_config
-    from gateway.tenants.runtime import Runtime
 
-    url, connect_args = store
-    gateway_fakes.reset()
-    config = load_config(tenants_toml([("primary", "fake")], dispatch={"lease_s": 60}), env={})
-    a = Runtime(config, engine=engine)
-    b = Runtime(config, engine=make_engine(url, connect_args=connect_args))  # another process
-    await start(a)
-    await start(b)
-    doc_id = await DocumentService(a, Dispatcher(a)).create(
-        a.tenants["t1"], example_bytes["co-invoice"], asynchronous=True
-    )
-    job = await jobs.find(engine, "document", doc_id)
-    now = time.time()
+    a, b, doc_id, job, now = await _two_processes_one_queued_document(store, engine, example_bytes)
     gateway_fakes.book("primary").script = ["reject", "ok"]  # A's send refused, B's would be issued
 
     a_refused, b_sent, a_rejected, b_done = (asyncio.Event() for _ in range(4))
